@@ -1,0 +1,710 @@
+//! The directory: the subjects of one tenant with their index, answering lookups with
+//! evidence that quotes the stored values.
+
+use crate::index::{ExactHit, SubjectIndex, TokenField, TokenHit};
+use crate::normalize::{self, ExactKey, KeyKind, TokenForm};
+use crate::result::{
+    Confidence, Correlated, Correlation, Evidence, Field, KeyView, Match, Method, SearchResult,
+};
+use crate::{Error, Result, classify};
+use dsr_model::{MergeSetId, Subject, SubjectId, SubjectKind, Term, TermType};
+use phonenumber::country;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// Per-tenant matching settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MatchConfig {
+    /// ISO 3166 alpha-2 region for phone numbers written in national form (`FR`: "06 12…"
+    /// is +33 6 12…). Without it, national numbers only match the same digits.
+    pub default_region: Option<String>,
+}
+
+/// Options of one lookup.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchOptions {
+    /// Overrides the tenant's default region for this query's phone numbers.
+    pub region: Option<String>,
+    /// Most results returned (best first).
+    pub limit: usize,
+    /// Results scoring below are dropped (0 to 1).
+    pub min_score: f32,
+}
+
+impl Default for SearchOptions {
+    fn default() -> Self {
+        SearchOptions {
+            region: None,
+            limit: 20,
+            min_score: 0.5,
+        }
+    }
+}
+
+/// What a term normalizes to: shown by `dsr normalize` so a user can see why something
+/// matches or does not.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Normalized {
+    /// The term as given.
+    pub term: Term,
+    /// The type it is looked up as.
+    pub classified_as: TermType,
+    /// Whether the caller named the type.
+    pub explicit_type: bool,
+    /// The keys.
+    pub keys: Vec<KeyView>,
+    /// Problems (unparseable phone number, …).
+    pub warnings: Vec<String>,
+}
+
+enum Prepared {
+    Exact(Vec<ExactKey>),
+    Tokens(TokenField, TokenForm, Vec<ExactKey>),
+}
+
+#[derive(Default)]
+struct MergeInfo {
+    members: BTreeSet<SubjectId>,
+    canonical: BTreeSet<SubjectId>,
+}
+
+/// The subjects of one tenant and their index.
+pub struct Directory {
+    index: SubjectIndex,
+    subjects: Vec<Option<Subject>>,
+    region: Option<country::Id>,
+    config: MatchConfig,
+    merge: HashMap<MergeSetId, MergeInfo>,
+}
+
+fn region_of(code: Option<&str>) -> Result<Option<country::Id>> {
+    code.map(|c| normalize::parse_region(c).map_err(Error::Region))
+        .transpose()
+}
+
+/// Normalizes a term without looking it up.
+pub fn normalize_term(term: &Term, region: Option<&str>) -> Result<Normalized> {
+    term.validate()?;
+    let region = region_of(region)?;
+    let (ty, prepared, warnings) = prepare(term, region);
+    Ok(Normalized {
+        term: term.clone(),
+        classified_as: ty,
+        explicit_type: term.ty.is_some(),
+        keys: key_views(&prepared),
+        warnings,
+    })
+}
+
+fn prepare(term: &Term, region: Option<country::Id>) -> (TermType, Prepared, Vec<String>) {
+    let ty = term.ty.unwrap_or_else(|| classify(&term.value));
+    let v = term.value.as_str();
+    let mut warnings = Vec::new();
+    let prepared = match ty {
+        TermType::Email => match normalize::email_keys(v) {
+            Ok(k) => Prepared::Exact(k),
+            Err(w) => {
+                warnings.push(w);
+                Prepared::Exact(Vec::new())
+            }
+        },
+        TermType::Phone => match normalize::phone_keys(v, region) {
+            Ok(k) => {
+                if k.iter().any(|k| k.kind == KeyKind::PhoneDigits) {
+                    warnings.push(format!(
+                        "{v:?} is in national form and no region is set: only numbers stored with the same digits match (give --region, e.g. --region FR, or write +CC…)"
+                    ));
+                }
+                Prepared::Exact(k)
+            }
+            Err(w) => {
+                warnings.push(w);
+                Prepared::Exact(Vec::new())
+            }
+        },
+        TermType::Handle => match normalize::handle_keys(None, v, region) {
+            Ok(mut k) => {
+                if k.iter().any(|k| k.kind == KeyKind::Handle) {
+                    k.retain(|k| k.kind != KeyKind::HandleAny);
+                }
+                Prepared::Exact(k)
+            }
+            Err(w) => {
+                warnings.push(w);
+                Prepared::Exact(Vec::new())
+            }
+        },
+        TermType::Name => {
+            let form = normalize::name_form(v);
+            if form.words.is_empty() {
+                warnings.push(format!("{v:?} has no letters to match as a name"));
+            }
+            let mut compact = Vec::new();
+            if form.words.len() <= 3 {
+                let joined: String = form.words.iter().map(|w| w.primary.as_str()).collect();
+                if !joined.is_empty() {
+                    compact.push(ExactKey {
+                        kind: KeyKind::NameCompact,
+                        text: joined,
+                    });
+                }
+            }
+            Prepared::Tokens(TokenField::Name, form, compact)
+        }
+        TermType::Address => {
+            let form = normalize::address_form(v);
+            if form.words.is_empty() && form.numbers.is_empty() {
+                warnings.push(format!("{v:?} has nothing to match as an address"));
+            }
+            Prepared::Tokens(TokenField::Address, form, Vec::new())
+        }
+        TermType::UserId
+        | TermType::ExternalContactId
+        | TermType::DialerContactId
+        | TermType::ExternalId
+        | TermType::Id => Prepared::Exact(normalize::id_keys(ty, v)),
+    };
+    (ty, prepared, warnings)
+}
+
+fn key_views(p: &Prepared) -> Vec<KeyView> {
+    let exact = |k: &ExactKey| KeyView {
+        kind: k.kind.as_str().to_owned(),
+        value: k.text.clone(),
+        method: Method::Normalized,
+    };
+    match p {
+        Prepared::Exact(keys) => keys.iter().map(exact).collect(),
+        Prepared::Tokens(field, form, compact) => {
+            let prefix = match field {
+                TokenField::Name => "name",
+                TokenField::Address => "address",
+            };
+            let mut out = Vec::new();
+            for w in &form.words {
+                out.push(KeyView {
+                    kind: format!(
+                        "{prefix}.{}",
+                        if w.optional {
+                            "optional_token"
+                        } else {
+                            "token"
+                        }
+                    ),
+                    value: w.primary.clone(),
+                    method: Method::Normalized,
+                });
+                for (alt, m) in &w.alts {
+                    out.push(KeyView {
+                        kind: format!(
+                            "{prefix}.{}",
+                            if *m == Method::Transliterated {
+                                "transliterated"
+                            } else {
+                                "language_fold"
+                            }
+                        ),
+                        value: alt.clone(),
+                        method: *m,
+                    });
+                }
+                if let Some(ph) = crate::text::phonetic(&w.primary) {
+                    out.push(KeyView {
+                        kind: format!("{prefix}.phonetic"),
+                        value: ph,
+                        method: Method::Phonetic,
+                    });
+                }
+            }
+            for n in &form.numbers {
+                out.push(KeyView {
+                    kind: format!("{prefix}.number"),
+                    value: n.clone(),
+                    method: Method::Normalized,
+                });
+            }
+            out.extend(compact.iter().map(exact));
+            out
+        }
+    }
+}
+
+impl Directory {
+    /// An empty directory. Fails if the default region is not a region code.
+    pub fn new(config: MatchConfig) -> Result<Self> {
+        let region = region_of(config.default_region.as_deref())?;
+        Ok(Directory {
+            index: SubjectIndex::new(region),
+            subjects: Vec::new(),
+            region,
+            config,
+            merge: HashMap::new(),
+        })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &MatchConfig {
+        &self.config
+    }
+
+    /// Number of subjects.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Whether there are no subjects.
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// The index (for memory figures).
+    pub fn index(&self) -> &SubjectIndex {
+        &self.index
+    }
+
+    /// Adds or replaces (by id) a subject after validating it. Returns warnings for
+    /// stored values that cannot be searched. An id is unique across kinds: a subject
+    /// re-imported under another kind replaces the old one.
+    pub fn upsert(&mut self, subject: Subject) -> Result<Vec<String>> {
+        subject.validate()?;
+        if let Some(old_slot) = self.index.slot_of(subject.id.as_str(), None)
+            && let Some(old) = self.subjects[old_slot as usize].as_ref()
+            && old.kind != subject.kind
+        {
+            self.remove(&subject.id);
+        }
+        if let Some(old) = self.get(&subject.id).cloned() {
+            self.forget_merge(&old);
+        }
+        let (slot, warnings) = self.index.upsert(&subject);
+        if let Some(set) = &subject.merge_set {
+            let info = self.merge.entry(set.clone()).or_default();
+            info.members.insert(subject.id.clone());
+            if subject.canonical {
+                info.canonical.insert(subject.id.clone());
+            }
+        }
+        let slot = slot as usize;
+        if self.subjects.len() <= slot {
+            self.subjects.resize(slot + 1, None);
+        }
+        self.subjects[slot] = Some(subject);
+        Ok(warnings)
+    }
+
+    fn forget_merge(&mut self, old: &Subject) {
+        if let Some(set) = &old.merge_set
+            && let Some(info) = self.merge.get_mut(set)
+        {
+            info.members.remove(&old.id);
+            info.canonical.remove(&old.id);
+            if info.members.is_empty() {
+                self.merge.remove(set);
+            }
+        }
+    }
+
+    /// Removes a subject; returns it if it existed.
+    pub fn remove(&mut self, id: &SubjectId) -> Option<Subject> {
+        let slot = self.index.slot_of(id.as_str(), None)?;
+        let old = self.subjects[slot as usize].take()?;
+        self.index.remove(id.as_str(), Some(old.kind));
+        self.forget_merge(&old);
+        Some(old)
+    }
+
+    /// A subject by id.
+    pub fn get(&self, id: &SubjectId) -> Option<&Subject> {
+        let slot = self.index.slot_of(id.as_str(), None)?;
+        self.subjects[slot as usize].as_ref()
+    }
+
+    /// Every subject, in no particular order.
+    pub fn subjects(&self) -> impl Iterator<Item = &Subject> {
+        self.subjects.iter().flatten()
+    }
+
+    /// The members of a merge set (canonical first).
+    pub fn merge_set_members(&self, set: &MergeSetId) -> Vec<&Subject> {
+        let Some(info) = self.merge.get(set) else {
+            return Vec::new();
+        };
+        let mut out: Vec<&Subject> = info.members.iter().filter_map(|id| self.get(id)).collect();
+        out.sort_by_key(|s| (!s.canonical, s.id.clone()));
+        out
+    }
+
+    /// The canonical contact of a merge set, when exactly one member is canonical.
+    pub fn canonical_of(&self, set: &MergeSetId) -> Option<&SubjectId> {
+        let info = self.merge.get(set)?;
+        (info.canonical.len() == 1).then(|| info.canonical.iter().next())?
+    }
+
+    /// Merge sets that break the invariants (no canonical, several canonicals), with the
+    /// reason. Requests refuse to fan out over these.
+    pub fn merge_set_problems(&self) -> Vec<(MergeSetId, String)> {
+        let mut out: Vec<(MergeSetId, String)> = self
+            .merge
+            .iter()
+            .filter_map(|(id, info)| match info.canonical.len() {
+                1 => None,
+                0 => Some((id.clone(), "no canonical contact".to_owned())),
+                n => Some((
+                    id.clone(),
+                    format!(
+                        "{n} canonical contacts ({})",
+                        info.canonical
+                            .iter()
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )),
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Looks up one term (G-2): every subject that matches, best first, each with the
+    /// evidence of why (G-3) and its merge set (G-9).
+    pub fn search(&self, term: &Term, opts: &SearchOptions) -> Result<SearchResult> {
+        term.validate()?;
+        let region = match &opts.region {
+            Some(r) => region_of(Some(r))?,
+            None => self.region,
+        };
+        let (ty, prepared, mut warnings) = prepare(term, region);
+        let mut by_slot: BTreeMap<u32, Vec<Evidence>> = BTreeMap::new();
+        match &prepared {
+            Prepared::Exact(keys) => {
+                for hit in self.index.exact_hits(keys) {
+                    if let Some(ev) = self.exact_evidence(term, keys, &hit) {
+                        by_slot.entry(hit.slot).or_default().push(ev);
+                    }
+                }
+            }
+            Prepared::Tokens(field, form, compact) => {
+                for hit in
+                    self.index
+                        .token_hits(*field, form, opts.limit.max(1) * 2, opts.min_score)
+                {
+                    let ev = self.token_evidence(*field, term, &hit);
+                    by_slot.entry(hit.slot).or_default().push(ev);
+                }
+                for hit in self.index.exact_hits(compact) {
+                    if let Some(ev) = self.exact_evidence(term, compact, &hit) {
+                        by_slot.entry(hit.slot).or_default().push(ev);
+                    }
+                }
+            }
+        }
+        let mut matches: Vec<Match> = by_slot
+            .into_iter()
+            .filter_map(|(slot, mut evidence)| {
+                let subject = self.subjects.get(slot as usize)?.as_ref()?;
+                evidence.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.method.cmp(&b.method)));
+                evidence.dedup_by(|a, b| a.field == b.field && a.stored == b.stored);
+                let best = evidence.first()?;
+                let score = best.score;
+                if score < opts.min_score {
+                    return None;
+                }
+                let confidence = confidence_of(best);
+                Some(self.to_match(subject, score, confidence, evidence))
+            })
+            .collect();
+        matches.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then(a.subject_id.cmp(&b.subject_id))
+        });
+        if matches.len() > opts.limit {
+            warnings.push(format!(
+                "{} more matches not shown (raise the limit or give a more specific term)",
+                matches.len() - opts.limit
+            ));
+            matches.truncate(opts.limit);
+        }
+        Ok(SearchResult {
+            term: term.clone(),
+            classified_as: ty,
+            explicit_type: term.ty.is_some(),
+            keys: key_views(&prepared),
+            matches,
+            warnings,
+        })
+    }
+
+    fn to_match(
+        &self,
+        s: &Subject,
+        score: f32,
+        confidence: Confidence,
+        evidence: Vec<Evidence>,
+    ) -> Match {
+        Match {
+            subject_id: s.id.clone(),
+            kind: s.kind,
+            display_name: s.names.first().cloned(),
+            score: (score * 1000.0).round() / 1000.0,
+            confidence,
+            needs_review: confidence == Confidence::Weak,
+            merge_set: s.merge_set.clone(),
+            canonical_id: s
+                .merge_set
+                .as_ref()
+                .and_then(|m| self.canonical_of(m))
+                .cloned(),
+            evidence,
+        }
+    }
+
+    fn exact_evidence(&self, term: &Term, keys: &[ExactKey], hit: &ExactHit) -> Option<Evidence> {
+        let subject = self.subjects.get(hit.slot as usize)?.as_ref()?;
+        let key = &keys[hit.key];
+        let idx = hit.value_index();
+        let raw_eq = |stored: &str| stored.trim() == term.value.trim();
+        let (field, stored, score, detail): (Field, String, f32, String) = match key.kind {
+            KeyKind::Email | KeyKind::EmailCanonical => {
+                let stored = subject.emails.get(idx)?;
+                let skeys = normalize::email_keys(stored).ok()?;
+                let same_address = skeys.iter().any(|k| {
+                    k.kind == KeyKind::Email
+                        && keys
+                            .iter()
+                            .any(|q| q.kind == KeyKind::Email && q.text == k.text)
+                });
+                let same_mailbox = skeys
+                    .iter()
+                    .any(|k| k.kind == KeyKind::EmailCanonical && k.text == key.text);
+                if same_address {
+                    (
+                        Field::Email,
+                        stored.clone(),
+                        1.0,
+                        "same address (case and form ignored)".into(),
+                    )
+                } else if same_mailbox {
+                    (
+                        Field::Email,
+                        stored.clone(),
+                        0.97,
+                        format!("same mailbox {} (+tag / provider dots ignored)", key.text),
+                    )
+                } else {
+                    return None;
+                }
+            }
+            KeyKind::PhoneE164 | KeyKind::PhoneDigits => {
+                let stored = if hit.from_handle() {
+                    let h = subject.handles.get(idx)?;
+                    format!("{}:{}", h.platform, h.value)
+                } else {
+                    subject.phones.get(idx)?.clone()
+                };
+                let field = if hit.from_handle() {
+                    Field::Handle
+                } else {
+                    Field::Phone
+                };
+                if key.kind == KeyKind::PhoneE164 {
+                    (field, stored, 1.0, format!("same number {}", key.text))
+                } else {
+                    (
+                        field,
+                        stored,
+                        0.9,
+                        format!("same digits {} (no country known)", key.text),
+                    )
+                }
+            }
+            KeyKind::Handle | KeyKind::HandleAny => {
+                let h = subject.handles.get(idx)?;
+                let skeys =
+                    normalize::handle_keys(Some(&h.platform), &h.value, self.region).ok()?;
+                if !skeys
+                    .iter()
+                    .any(|k| k.kind == key.kind && k.text == key.text)
+                {
+                    return None;
+                }
+                let stored = format!("{}:{}", h.platform, h.value);
+                if key.kind == KeyKind::Handle {
+                    (
+                        Field::Handle,
+                        stored,
+                        1.0,
+                        format!("same handle {}", key.text),
+                    )
+                } else {
+                    (
+                        Field::Handle,
+                        stored,
+                        0.85,
+                        format!("same handle on {} (the term named no platform)", h.platform),
+                    )
+                }
+            }
+            KeyKind::UserId | KeyKind::ExternalContactId | KeyKind::DialerContactId => {
+                if normalize::id_text(subject.id.as_str()) != key.text
+                    || KeyKind::for_subject(subject.kind) != key.kind
+                {
+                    return None;
+                }
+                (
+                    Field::Id,
+                    subject.id.to_string(),
+                    1.0,
+                    format!("{} {}", key.kind.as_str(), subject.id),
+                )
+            }
+            KeyKind::ExternalId => {
+                let x = subject.external_ids.get(idx)?;
+                if normalize::id_text(x) != key.text {
+                    return None;
+                }
+                (Field::ExternalId, x.clone(), 1.0, "same external id".into())
+            }
+            KeyKind::NameCompact => {
+                let n = subject.names.get(idx)?;
+                (
+                    Field::Name,
+                    n.clone(),
+                    0.95,
+                    format!("same name written without spaces ({})", key.text),
+                )
+            }
+        };
+        let method = if raw_eq(&stored) {
+            Method::Exact
+        } else {
+            Method::Normalized
+        };
+        Some(Evidence {
+            field,
+            stored,
+            method,
+            score,
+            detail,
+        })
+    }
+
+    fn token_evidence(&self, field: TokenField, term: &Term, hit: &TokenHit) -> Evidence {
+        let subject = self.subjects[hit.slot as usize]
+            .as_ref()
+            .expect("index and directory agree");
+        let (f, stored) = match field {
+            TokenField::Name => (Field::Name, subject.names[hit.value].clone()),
+            TokenField::Address => (Field::Address, subject.addresses[hit.value].clone()),
+        };
+        let mut parts: Vec<String> = hit
+            .pairs
+            .iter()
+            .map(|p| match p.method {
+                Method::Fuzzy => format!(
+                    "{}~{} ({} edit{})",
+                    p.query,
+                    p.stored,
+                    p.dist,
+                    if p.dist == 1 { "" } else { "s" }
+                ),
+                Method::Phonetic => format!("{}≈{} (sounds alike)", p.query, p.stored),
+                Method::Transliterated => format!("{}={} (transliterated)", p.query, p.stored),
+                _ => format!("{}={}", p.query, p.stored),
+            })
+            .collect();
+        if hit.numbers_matched > 0 {
+            parts.push(format!(
+                "{} number{} agree",
+                hit.numbers_matched,
+                if hit.numbers_matched == 1 { "" } else { "s" }
+            ));
+        }
+        if !hit.complete {
+            parts.push("partial".into());
+        }
+        let method = if stored.trim() == term.value.trim() {
+            Method::Exact
+        } else {
+            hit.method.max(Method::Normalized)
+        };
+        Evidence {
+            field: f,
+            stored,
+            method,
+            score: (hit.score * 1000.0).round() / 1000.0,
+            detail: parts.join(", "),
+        }
+    }
+
+    /// Looks up several identifiers of one person (G-13) and tells which subjects more
+    /// than one of them found.
+    pub fn correlate(&self, terms: &[Term], opts: &SearchOptions) -> Result<Correlation> {
+        if terms.is_empty() {
+            return Err(Error::NoTerms);
+        }
+        let per_term: Vec<SearchResult> = terms
+            .iter()
+            .map(|t| self.search(t, opts))
+            .collect::<Result<_>>()?;
+        let mut by_id: BTreeMap<SubjectId, Correlated> = BTreeMap::new();
+        for (ti, r) in per_term.iter().enumerate() {
+            for m in &r.matches {
+                let c = by_id
+                    .entry(m.subject_id.clone())
+                    .or_insert_with(|| Correlated {
+                        subject_id: m.subject_id.clone(),
+                        kind: m.kind,
+                        display_name: m.display_name.clone(),
+                        merge_set: m.merge_set.clone(),
+                        canonical_id: m.canonical_id.clone(),
+                        found_by: Vec::new(),
+                        corroborated: false,
+                        best_score: 0.0,
+                        needs_review: false,
+                    });
+                if !c.found_by.contains(&ti) {
+                    c.found_by.push(ti);
+                }
+                c.best_score = c.best_score.max(m.score);
+                c.needs_review |= m.needs_review;
+            }
+        }
+        let single = terms.len() == 1;
+        let mut subjects: Vec<Correlated> = by_id
+            .into_values()
+            .map(|mut c| {
+                c.corroborated = single || c.found_by.len() >= 2;
+                if c.corroborated && !single {
+                    c.needs_review = false;
+                }
+                c
+            })
+            .collect();
+        subjects.sort_by(|a, b| {
+            b.corroborated
+                .cmp(&a.corroborated)
+                .then(b.found_by.len().cmp(&a.found_by.len()))
+                .then(b.best_score.total_cmp(&a.best_score))
+                .then(a.subject_id.cmp(&b.subject_id))
+        });
+        Ok(Correlation { per_term, subjects })
+    }
+
+    /// Resolves an id of any kind to its subject (G-5).
+    pub fn resolve_id(&self, id: &str, kind: Option<SubjectKind>) -> Option<&Subject> {
+        let slot = self.index.slot_of(id.trim(), kind)?;
+        self.subjects[slot as usize].as_ref()
+    }
+}
+
+fn confidence_of(best: &Evidence) -> Confidence {
+    let fuzzyish = matches!(best.method, Method::Fuzzy | Method::Phonetic);
+    if best.score >= 0.93 && !fuzzyish && !best.detail.ends_with("partial") {
+        Confidence::Strong
+    } else if best.score >= 0.75 {
+        Confidence::Probable
+    } else {
+        Confidence::Weak
+    }
+}

@@ -1,0 +1,890 @@
+//! The subject index of one tenant: exact keys as fingerprints in a hash multimap, names
+//! and addresses through a token index with typo (symmetric delete) and phonetic
+//! neighbourhoods. Updated in place on every upsert and removal; no rebuild.
+//!
+//! The index keeps no subject text except ids and the token vocabulary: evidence refers
+//! to a field and a value position, and the [`crate::Directory`] quotes the stored value.
+
+use crate::Method;
+use crate::multimap::MultiMap;
+use crate::normalize::{self, ExactKey, KeyKind, Position, TokenForm};
+use crate::text;
+use dsr_model::{Subject, SubjectKind};
+use phonenumber::country;
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+
+const F_LANG: u8 = 1;
+const F_TRANSLIT: u8 = 2;
+const F_OPTIONAL: u8 = 4;
+const F_NUMBER: u8 = 8;
+/// Exact-key meta bit: the key came from a handle (a WhatsApp number), not its own field.
+pub(crate) const META_FROM_HANDLE: u8 = 0x40;
+const META_IDX: u8 = 0x3F;
+const MAX_QUERY_TOKENS: usize = 12;
+const MAX_POSITIONS: usize = 24;
+
+fn hash_str(tag: u8, s: &str) -> u64 {
+    foldhash::fast::FixedState::with_seed(0x7465_7874).hash_one((tag, s))
+}
+
+/// A stored token occurrence: which token, at which position of the value, how it was
+/// derived.
+#[derive(Debug, Clone, Copy)]
+struct TokRef {
+    tok: u32,
+    pos: u8,
+    flags: u8,
+}
+
+impl TokRef {
+    fn weight(self) -> (f32, Method) {
+        if self.flags & F_TRANSLIT != 0 {
+            (0.95, Method::Transliterated)
+        } else if self.flags & F_LANG != 0 {
+            (0.98, Method::Normalized)
+        } else {
+            (1.0, Method::Normalized)
+        }
+    }
+}
+
+/// Token vocabulary with postings and typo / phonetic neighbourhoods.
+#[derive(Default)]
+struct TokenIndex {
+    vocab: HashMap<Box<str>, u32, foldhash::fast::RandomState>,
+    texts: Vec<Box<str>>,
+    postings: Vec<Vec<u32>>,
+    deletes: MultiMap,
+    phonetic: MultiMap,
+}
+
+/// One candidate token for a query position.
+#[derive(Debug, Clone, Copy)]
+struct Cand {
+    tok: u32,
+    w: f32,
+    method: Method,
+    dist: u8,
+}
+
+impl TokenIndex {
+    fn intern(&mut self, text: &str, fuzzy: bool) -> u32 {
+        if let Some(&id) = self.vocab.get(text) {
+            return id;
+        }
+        let id = self.texts.len() as u32;
+        self.vocab.insert(text.into(), id);
+        self.texts.push(text.into());
+        self.postings.push(Vec::new());
+        if fuzzy {
+            let chars: Vec<char> = text.chars().collect();
+            let max = text::max_edits(chars.len());
+            if max > 0 {
+                let deletes = &mut self.deletes;
+                text::for_each_delete(&chars, max, &mut |d| deletes.insert(hash_str(1, d), id));
+            }
+            if let Some(p) = text::phonetic(text) {
+                self.phonetic.insert(hash_str(2, &p), id);
+            }
+        }
+        id
+    }
+
+    fn add_posting(&mut self, tok: u32, slot: u32) {
+        self.postings[tok as usize].push(slot);
+    }
+
+    fn remove_posting(&mut self, tok: u32, slot: u32) {
+        let p = &mut self.postings[tok as usize];
+        if let Some(i) = p.iter().position(|&s| s == slot) {
+            p.swap_remove(i);
+        }
+    }
+
+    /// Every vocabulary token a query position can match, with its weight.
+    fn expand(&self, q: &Position, number: bool, out: &mut Vec<Cand>) {
+        out.clear();
+        let push = |c: Cand, out: &mut Vec<Cand>| match out.iter_mut().find(|x| x.tok == c.tok) {
+            Some(x) if x.w < c.w => *x = c,
+            Some(_) => {}
+            None => out.push(c),
+        };
+        let variants = std::iter::once((q.primary.as_str(), Method::Normalized, 1.0f32)).chain(
+            q.alts.iter().map(|(t, m)| {
+                (
+                    t.as_str(),
+                    *m,
+                    if *m == Method::Transliterated {
+                        0.95
+                    } else {
+                        0.98
+                    },
+                )
+            }),
+        );
+        for (v, method, w) in variants {
+            if let Some(&tok) = self.vocab.get(v) {
+                push(
+                    Cand {
+                        tok,
+                        w,
+                        method,
+                        dist: 0,
+                    },
+                    out,
+                );
+            }
+            if number {
+                continue;
+            }
+            let chars: Vec<char> = v.chars().collect();
+            let max = text::max_edits(chars.len());
+            if max > 0 {
+                let mut seen: Vec<u32> = Vec::new();
+                text::for_each_delete(&chars, max, &mut |d| {
+                    for &tok in self.deletes.get(hash_str(1, d)) {
+                        if !seen.contains(&tok) {
+                            seen.push(tok);
+                        }
+                    }
+                });
+                for tok in seen {
+                    let t: Vec<char> = self.texts[tok as usize].chars().collect();
+                    let allowed = text::max_edits(chars.len().min(t.len()));
+                    if let Some(d) = text::osa_distance(&chars, &t, allowed)
+                        && d > 0
+                    {
+                        let fw = if d == 1 { 0.85 } else { 0.7 };
+                        push(
+                            Cand {
+                                tok,
+                                w: w * fw,
+                                method: Method::Fuzzy,
+                                dist: d,
+                            },
+                            out,
+                        );
+                    }
+                }
+            }
+            if let Some(p) = text::phonetic(v) {
+                for &tok in self.phonetic.get(hash_str(2, &p)) {
+                    push(
+                        Cand {
+                            tok,
+                            w: w * 0.8,
+                            method: Method::Phonetic,
+                            dist: 0,
+                        },
+                        out,
+                    );
+                }
+            }
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        let vocab = self.vocab.capacity() * (std::mem::size_of::<(Box<str>, u32)>() + 1) * 8 / 7;
+        let texts: usize = self.texts.iter().map(|t| t.len() * 2).sum::<usize>()
+            + self.texts.capacity() * std::mem::size_of::<Box<str>>();
+        let postings: usize = self.postings.capacity() * std::mem::size_of::<Vec<u32>>()
+            + self
+                .postings
+                .iter()
+                .map(|p| p.capacity() * 4)
+                .sum::<usize>();
+        vocab + texts + postings + self.deletes.heap_bytes() + self.phonetic.heap_bytes()
+    }
+}
+
+struct Slot {
+    id: Box<str>,
+    kind: SubjectKind,
+    live: bool,
+    /// `(fingerprint & !0xFF) | meta`, meta = value index (+ [`META_FROM_HANDLE`]).
+    exact: Box<[u64]>,
+    names: Box<[Box<[TokRef]>]>,
+    addrs: Box<[Box<[TokRef]>]>,
+}
+
+/// A hit on an exact key.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ExactHit {
+    pub slot: u32,
+    /// Index into the query keys.
+    pub key: usize,
+    /// Value index and source bit.
+    pub meta: u8,
+}
+
+impl ExactHit {
+    pub fn value_index(&self) -> usize {
+        (self.meta & META_IDX) as usize
+    }
+    pub fn from_handle(&self) -> bool {
+        self.meta & META_FROM_HANDLE != 0
+    }
+}
+
+/// One token pairing behind a name or address hit.
+#[derive(Debug, Clone)]
+pub(crate) struct Pair {
+    pub query: String,
+    pub stored: String,
+    pub method: Method,
+    pub dist: u8,
+}
+
+/// A hit on a name or an address.
+#[derive(Debug, Clone)]
+pub(crate) struct TokenHit {
+    pub slot: u32,
+    pub value: usize,
+    pub score: f32,
+    pub method: Method,
+    pub complete: bool,
+    pub pairs: Vec<Pair>,
+    pub numbers_matched: usize,
+}
+
+/// Which token index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TokenField {
+    Name,
+    Address,
+}
+
+/// Memory use of an index, by part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct MemoryReport {
+    /// Live subjects.
+    pub subjects: usize,
+    /// Exact keys.
+    pub exact_keys: usize,
+    /// Bytes in the exact-key table.
+    pub exact_bytes: usize,
+    /// Bytes in per-subject slots.
+    pub slot_bytes: usize,
+    /// Bytes in the name token index.
+    pub name_bytes: usize,
+    /// Bytes in the address token index.
+    pub address_bytes: usize,
+}
+
+impl MemoryReport {
+    /// All bytes.
+    pub fn total(&self) -> usize {
+        self.exact_bytes + self.slot_bytes + self.name_bytes + self.address_bytes
+    }
+}
+
+/// Per-query scratch for token scoring.
+struct QueryPlan {
+    /// Per query position: candidate tokens.
+    cands: Vec<Vec<Cand>>,
+    /// Token → (query position, candidate index).
+    by_tok: HashMap<u32, Vec<(u8, u16)>, foldhash::fast::RandomState>,
+    required: Vec<bool>,
+    numbers: Vec<Option<u32>>,
+}
+
+/// The subject index of one tenant. See the module docs.
+pub struct SubjectIndex {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    exact: MultiMap,
+    names: TokenIndex,
+    addrs: TokenIndex,
+    region: Option<country::Id>,
+    live: usize,
+}
+
+impl SubjectIndex {
+    /// An empty index; `region` places national-format phone numbers of stored subjects.
+    pub fn new(region: Option<country::Id>) -> Self {
+        SubjectIndex {
+            slots: Vec::new(),
+            free: Vec::new(),
+            exact: MultiMap::default(),
+            names: TokenIndex::default(),
+            addrs: TokenIndex::default(),
+            region,
+            live: 0,
+        }
+    }
+
+    /// Live subjects.
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    /// Whether the index is empty.
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    /// The slot of a subject id, if indexed.
+    pub fn slot_of(&self, id: &str, kind_hint: Option<SubjectKind>) -> Option<u32> {
+        let key_text = normalize::id_text(id);
+        let kinds: &[SubjectKind] = match kind_hint {
+            Some(SubjectKind::User) => &[SubjectKind::User],
+            Some(SubjectKind::ExternalContact) => &[SubjectKind::ExternalContact],
+            Some(SubjectKind::DialerContact) => &[SubjectKind::DialerContact],
+            None => &[
+                SubjectKind::User,
+                SubjectKind::ExternalContact,
+                SubjectKind::DialerContact,
+            ],
+        };
+        for kind in kinds {
+            let fp = normalize::fingerprint(KeyKind::for_subject(*kind), &key_text) & !0xFF;
+            for &slot in self.exact.get(fp) {
+                let s = &self.slots[slot as usize];
+                if s.live && &*s.id == id {
+                    return Some(slot);
+                }
+            }
+        }
+        None
+    }
+
+    /// The id and kind in a slot.
+    pub fn slot_subject(&self, slot: u32) -> Option<(&str, SubjectKind)> {
+        self.slots
+            .get(slot as usize)
+            .filter(|s| s.live)
+            .map(|s| (&*s.id, s.kind))
+    }
+
+    /// Adds or replaces a subject; returns its slot and warnings for stored values that
+    /// cannot be searched (an email without `@`, …).
+    pub fn upsert(&mut self, s: &Subject) -> (u32, Vec<String>) {
+        let slot = match self.slot_of(s.id.as_str(), Some(s.kind)) {
+            Some(slot) => {
+                self.clear_slot(slot);
+                slot
+            }
+            None => {
+                // The same id under another kind is another subject in the index only if
+                // the directory allows it; the directory removes it first.
+                self.live += 1;
+                match self.free.pop() {
+                    Some(slot) => slot,
+                    None => {
+                        self.slots.push(Slot {
+                            id: "".into(),
+                            kind: s.kind,
+                            live: false,
+                            exact: Box::new([]),
+                            names: Box::new([]),
+                            addrs: Box::new([]),
+                        });
+                        (self.slots.len() - 1) as u32
+                    }
+                }
+            }
+        };
+        let mut warnings = Vec::new();
+        let mut exact: Vec<u64> = Vec::new();
+        let add = |key: &ExactKey, meta: u8, exact: &mut Vec<u64>| {
+            let packed = (key.fingerprint() & !0xFF) | u64::from(meta);
+            if !exact.contains(&packed) {
+                exact.push(packed);
+            }
+        };
+        add(
+            &ExactKey {
+                kind: KeyKind::for_subject(s.kind),
+                text: normalize::id_text(s.id.as_str()),
+            },
+            0,
+            &mut exact,
+        );
+        for (i, e) in s.emails.iter().enumerate().take(64) {
+            match normalize::email_keys(e) {
+                Ok(keys) => {
+                    for k in &keys {
+                        if k.kind == KeyKind::Email
+                            && keys
+                                .iter()
+                                .any(|o| o.kind == KeyKind::EmailCanonical && o.text == k.text)
+                        {
+                            continue;
+                        }
+                        add(k, i as u8, &mut exact);
+                    }
+                }
+                Err(w) => warnings.push(format!("emails[{i}]: {w}; stored but not searchable")),
+            }
+        }
+        for (i, p) in s.phones.iter().enumerate().take(64) {
+            match normalize::phone_keys(p, self.region) {
+                Ok(keys) => {
+                    for k in &keys {
+                        if k.kind == KeyKind::PhoneDigits {
+                            warnings.push(format!(
+                                "phones[{i}]: {p:?} has no country (write it as +CC… or set a default region); found only by the same digits"
+                            ));
+                        }
+                        add(k, i as u8, &mut exact);
+                    }
+                }
+                Err(w) => warnings.push(format!("phones[{i}]: {w}; stored but not searchable")),
+            }
+        }
+        for (i, h) in s.handles.iter().enumerate().take(64) {
+            match normalize::handle_keys(Some(&h.platform), &h.value, self.region) {
+                Ok(keys) => {
+                    for k in &keys {
+                        let meta = if matches!(k.kind, KeyKind::PhoneE164 | KeyKind::PhoneDigits) {
+                            i as u8 | META_FROM_HANDLE
+                        } else {
+                            i as u8
+                        };
+                        add(k, meta, &mut exact);
+                    }
+                }
+                Err(w) => warnings.push(format!("handles[{i}]: {w}; stored but not searchable")),
+            }
+        }
+        for (i, x) in s.external_ids.iter().enumerate().take(64) {
+            add(
+                &ExactKey {
+                    kind: KeyKind::ExternalId,
+                    text: normalize::id_text(x),
+                },
+                i as u8,
+                &mut exact,
+            );
+        }
+        let mut names = Vec::with_capacity(s.names.len());
+        for (i, n) in s.names.iter().enumerate().take(64) {
+            let form = normalize::name_form(n);
+            if form.words.is_empty() {
+                warnings.push(format!(
+                    "names[{i}]: {n:?} has no letters; stored but not searchable"
+                ));
+            }
+            for c in &form.compact {
+                add(
+                    &ExactKey {
+                        kind: KeyKind::NameCompact,
+                        text: c.clone(),
+                    },
+                    i as u8,
+                    &mut exact,
+                );
+            }
+            names.push(Self::intern_form(&mut self.names, &form));
+        }
+        let mut addrs = Vec::with_capacity(s.addresses.len());
+        for a in s.addresses.iter().take(64) {
+            let form = normalize::address_form(a);
+            addrs.push(Self::intern_form(&mut self.addrs, &form));
+        }
+        for &packed in &exact {
+            self.exact.insert(packed & !0xFF, slot);
+        }
+        Self::post(&mut self.names, &names, slot);
+        Self::post(&mut self.addrs, &addrs, slot);
+        self.slots[slot as usize] = Slot {
+            id: s.id.as_str().into(),
+            kind: s.kind,
+            live: true,
+            exact: exact.into_boxed_slice(),
+            names: names.into_boxed_slice(),
+            addrs: addrs.into_boxed_slice(),
+        };
+        (slot, warnings)
+    }
+
+    fn intern_form(ix: &mut TokenIndex, form: &TokenForm) -> Box<[TokRef]> {
+        let mut refs = Vec::new();
+        for (p, w) in form.words.iter().enumerate().take(MAX_POSITIONS) {
+            let opt = if w.optional { F_OPTIONAL } else { 0 };
+            refs.push(TokRef {
+                tok: ix.intern(&w.primary, true),
+                pos: p as u8,
+                flags: opt,
+            });
+            for (alt, m) in &w.alts {
+                let flag = if *m == Method::Transliterated {
+                    F_TRANSLIT
+                } else {
+                    F_LANG
+                };
+                refs.push(TokRef {
+                    tok: ix.intern(alt, true),
+                    pos: p as u8,
+                    flags: flag | opt,
+                });
+            }
+        }
+        let base = form.words.len().min(MAX_POSITIONS);
+        for (k, n) in form.numbers.iter().enumerate().take(MAX_POSITIONS) {
+            refs.push(TokRef {
+                tok: ix.intern(n, false),
+                pos: (base + k).min(255) as u8,
+                flags: F_NUMBER,
+            });
+        }
+        refs.into_boxed_slice()
+    }
+
+    fn post(ix: &mut TokenIndex, values: &[Box<[TokRef]>], slot: u32) {
+        let mut toks: Vec<u32> = values
+            .iter()
+            .flat_map(|v| v.iter().map(|r| r.tok))
+            .collect();
+        toks.sort_unstable();
+        toks.dedup();
+        for t in toks {
+            ix.add_posting(t, slot);
+        }
+    }
+
+    fn unpost(ix: &mut TokenIndex, values: &[Box<[TokRef]>], slot: u32) {
+        let mut toks: Vec<u32> = values
+            .iter()
+            .flat_map(|v| v.iter().map(|r| r.tok))
+            .collect();
+        toks.sort_unstable();
+        toks.dedup();
+        for t in toks {
+            ix.remove_posting(t, slot);
+        }
+    }
+
+    fn clear_slot(&mut self, slot: u32) {
+        let s = &mut self.slots[slot as usize];
+        let exact = std::mem::take(&mut s.exact);
+        let names = std::mem::take(&mut s.names);
+        let addrs = std::mem::take(&mut s.addrs);
+        for packed in exact.iter() {
+            self.exact.remove(packed & !0xFF, slot);
+        }
+        Self::unpost(&mut self.names, &names, slot);
+        Self::unpost(&mut self.addrs, &addrs, slot);
+    }
+
+    /// Removes a subject by id; returns whether it was indexed.
+    pub fn remove(&mut self, id: &str, kind: Option<SubjectKind>) -> bool {
+        let Some(slot) = self.slot_of(id, kind) else {
+            return false;
+        };
+        self.clear_slot(slot);
+        let s = &mut self.slots[slot as usize];
+        s.live = false;
+        s.id = "".into();
+        self.free.push(slot);
+        self.live -= 1;
+        true
+    }
+
+    /// Subjects having any of `keys`, with the key and value index that matched.
+    /// Fingerprints are compared on 56 bits; the directory re-checks text where cheap.
+    pub(crate) fn exact_hits(&self, keys: &[ExactKey]) -> Vec<ExactHit> {
+        let mut out = Vec::new();
+        for (ki, key) in keys.iter().enumerate() {
+            let fp = key.fingerprint() & !0xFF;
+            for &slot in self.exact.get(fp) {
+                let s = &self.slots[slot as usize];
+                if !s.live {
+                    continue;
+                }
+                for &packed in s.exact.iter() {
+                    if packed & !0xFF == fp {
+                        out.push(ExactHit {
+                            slot,
+                            key: ki,
+                            meta: (packed & 0xFF) as u8,
+                        });
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn plan(&self, field: TokenField, form: &TokenForm) -> QueryPlan {
+        let ix = match field {
+            TokenField::Name => &self.names,
+            TokenField::Address => &self.addrs,
+        };
+        let words: Vec<&Position> = form.words.iter().take(MAX_QUERY_TOKENS).collect();
+        let any_required = words.iter().any(|w| !w.optional);
+        let mut cands = Vec::with_capacity(words.len());
+        let mut required = Vec::with_capacity(words.len());
+        let mut buf = Vec::new();
+        for w in &words {
+            ix.expand(w, false, &mut buf);
+            cands.push(buf.clone());
+            required.push(!w.optional || !any_required);
+        }
+        let numbers: Vec<Option<u32>> = form
+            .numbers
+            .iter()
+            .take(MAX_QUERY_TOKENS)
+            .map(|n| ix.vocab.get(n.as_str()).copied())
+            .collect();
+        let mut by_tok: HashMap<u32, Vec<(u8, u16)>, foldhash::fast::RandomState> =
+            HashMap::default();
+        for (qi, cs) in cands.iter().enumerate() {
+            for (ci, c) in cs.iter().enumerate() {
+                by_tok.entry(c.tok).or_default().push((qi as u8, ci as u16));
+            }
+        }
+        QueryPlan {
+            cands,
+            by_tok,
+            required,
+            numbers,
+        }
+    }
+
+    /// Subjects whose names (or addresses) match the token form, scored, best first, at
+    /// most `limit`, each at least `min_score`.
+    pub(crate) fn token_hits(
+        &self,
+        field: TokenField,
+        form: &TokenForm,
+        limit: usize,
+        min_score: f32,
+    ) -> Vec<TokenHit> {
+        let ix = match field {
+            TokenField::Name => &self.names,
+            TokenField::Address => &self.addrs,
+        };
+        let plan = self.plan(field, form);
+        // Candidate generation: the postings of the two rarest required positions (one
+        // misspelt beyond repair still leaves the other), numbers first for addresses.
+        let mut sources: Vec<(usize, Vec<u32>)> = Vec::new();
+        for (qi, cs) in plan.cands.iter().enumerate() {
+            if plan.required[qi] && !cs.is_empty() {
+                let size: usize = cs.iter().map(|c| ix.postings[c.tok as usize].len()).sum();
+                sources.push((size, cs.iter().map(|c| c.tok).collect()));
+            }
+        }
+        for n in plan.numbers.iter().flatten() {
+            sources.push((ix.postings[*n as usize].len(), vec![*n]));
+        }
+        if sources.is_empty() {
+            return Vec::new();
+        }
+        sources.sort_by_key(|s| s.0);
+        let mut slots: Vec<u32> = Vec::new();
+        for (_, toks) in sources.iter().take(2) {
+            for t in toks {
+                slots.extend_from_slice(&ix.postings[*t as usize]);
+            }
+        }
+        slots.sort_unstable();
+        slots.dedup();
+        let mut scored: Vec<(f32, u32, usize)> = Vec::new();
+        for &slot in &slots {
+            let s = &self.slots[slot as usize];
+            let values = match field {
+                TokenField::Name => &s.names,
+                TokenField::Address => &s.addrs,
+            };
+            let mut best: Option<(f32, usize)> = None;
+            for (vi, refs) in values.iter().enumerate() {
+                if let Some(sc) = self.score_value(&plan, form, refs, None)
+                    && best.is_none_or(|b| sc > b.0)
+                {
+                    best = Some((sc, vi));
+                }
+            }
+            if let Some((sc, vi)) = best
+                && sc >= min_score
+            {
+                scored.push((sc, slot, vi));
+            }
+        }
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        scored.truncate(limit);
+        scored
+            .into_iter()
+            .map(|(score, slot, vi)| {
+                let s = &self.slots[slot as usize];
+                let refs = match field {
+                    TokenField::Name => &s.names[vi],
+                    TokenField::Address => &s.addrs[vi],
+                };
+                let mut detail = Detail::default();
+                self.score_value(&plan, form, refs, Some(&mut detail));
+                let pairs = detail
+                    .pairs
+                    .iter()
+                    .map(|&(qi, tok, method, dist)| Pair {
+                        query: form.words[qi].primary.clone(),
+                        stored: ix.texts[tok as usize].to_string(),
+                        method,
+                        dist,
+                    })
+                    .collect();
+                TokenHit {
+                    slot,
+                    value: vi,
+                    score,
+                    method: detail.method,
+                    complete: detail.complete,
+                    pairs,
+                    numbers_matched: detail.numbers,
+                }
+            })
+            .collect()
+    }
+
+    /// Scores one stored value against the query plan. `None` when it cannot be the same
+    /// value (a house number or postcode differs). Order-independent: the assignment of
+    /// query to stored positions is by weight, ties broken by token text.
+    fn score_value(
+        &self,
+        plan: &QueryPlan,
+        form: &TokenForm,
+        refs: &[TokRef],
+        mut detail: Option<&mut Detail>,
+    ) -> Option<f32> {
+        // Numbers must agree: every query number present in the stored numbers.
+        let stored_numbers: Vec<u32> = refs
+            .iter()
+            .filter(|r| r.flags & F_NUMBER != 0)
+            .map(|r| r.tok)
+            .collect();
+        let mut numbers_matched = 0usize;
+        if !plan.numbers.is_empty() && !stored_numbers.is_empty() {
+            for n in &plan.numbers {
+                match n {
+                    Some(t) if stored_numbers.contains(t) => numbers_matched += 1,
+                    _ => return None,
+                }
+            }
+        }
+        // Best weight per (query position, stored position).
+        let nq = plan.cands.len();
+        let npos = refs
+            .iter()
+            .filter(|r| r.flags & F_NUMBER == 0)
+            .map(|r| r.pos as usize + 1)
+            .max()
+            .unwrap_or(0);
+        let mut pairs: Vec<(f32, usize, usize, u32, Method, u8)> = Vec::new();
+        for r in refs.iter().filter(|r| r.flags & F_NUMBER == 0) {
+            let Some(hits) = plan.by_tok.get(&r.tok) else {
+                continue;
+            };
+            let (sw, sm) = r.weight();
+            for &(qi, ci) in hits {
+                let c = plan.cands[qi as usize][ci as usize];
+                let w = c.w * sw;
+                let m = c.method.max(sm);
+                pairs.push((w, qi as usize, r.pos as usize, r.tok, m, c.dist));
+            }
+        }
+        pairs.sort_by(|a, b| {
+            b.0.total_cmp(&a.0)
+                .then_with(|| form.words[a.1].primary.cmp(&form.words[b.1].primary))
+                .then(a.2.cmp(&b.2))
+        });
+        let mut q_used = [false; MAX_QUERY_TOKENS];
+        let mut s_used = [false; MAX_POSITIONS];
+        let mut qsum = 0.0f32;
+        let mut worst = Method::Exact;
+        let mut assigned: Vec<(usize, u32, Method, u8)> = Vec::new();
+        for &(w, qi, pos, tok, m, dist) in &pairs {
+            if q_used[qi] || pos >= MAX_POSITIONS || s_used[pos] {
+                continue;
+            }
+            q_used[qi] = true;
+            s_used[pos] = true;
+            if plan.required[qi] {
+                qsum += w;
+                worst = worst.max(m);
+            }
+            assigned.push((qi, tok, m, dist));
+        }
+        let nreq = plan.required.iter().filter(|r| **r).count();
+        let stored_required: Vec<usize> = (0..npos)
+            .filter(|p| {
+                refs.iter()
+                    .any(|r| r.pos as usize == *p && r.flags & (F_OPTIONAL | F_NUMBER) == 0)
+            })
+            .collect();
+        let s_matched = stored_required.iter().filter(|p| s_used[**p]).count();
+        let nnum_q = plan.numbers.len();
+        let nnum_s = stored_numbers.len();
+        const NUM_W: f32 = 1.5;
+        let q_total = nreq as f32 + NUM_W * nnum_q as f32;
+        if q_total == 0.0 || (qsum == 0.0 && numbers_matched == 0) {
+            return None;
+        }
+        let qcov = (qsum + NUM_W * numbers_matched as f32) / q_total;
+        let s_total = stored_required.len() as f32 + NUM_W * nnum_s as f32;
+        let scov = if s_total == 0.0 {
+            1.0
+        } else {
+            (s_matched as f32 + NUM_W * numbers_matched as f32) / s_total
+        };
+        let mut score = 0.8 * qcov + 0.2 * scov;
+        let all_q = (0..nq).all(|qi| !plan.required[qi] || q_used[qi]);
+        if nreq + nnum_q <= 1 {
+            // One word alone (a surname, a street name) is never enough to be sure.
+            score = score.min(0.7);
+        }
+        if !form.numbers.is_empty() || !stored_numbers.is_empty() {
+            // Address: without house number agreement, neighbours look alike.
+            if nnum_q == 0 || nnum_s == 0 {
+                score = score.min(0.85);
+            }
+        }
+        if nq > 0 && qsum == 0.0 && numbers_matched > 0 {
+            // Only numbers agree (same postcode, another street).
+            score = score.min(0.5);
+        }
+        if let Some(d) = detail.as_deref_mut() {
+            d.pairs = assigned;
+            d.method = worst;
+            d.complete = all_q && s_matched == stored_required.len();
+            d.numbers = numbers_matched;
+        }
+        Some(score.clamp(0.0, 1.0))
+    }
+
+    /// Memory use by part (approximate heap bytes).
+    pub fn memory(&self) -> MemoryReport {
+        let slot_bytes = self.slots.capacity() * std::mem::size_of::<Slot>()
+            + self
+                .slots
+                .iter()
+                .map(|s| {
+                    s.id.len()
+                        + s.exact.len() * 8
+                        + s.names.len() * 16
+                        + s.addrs.len() * 16
+                        + s.names
+                            .iter()
+                            .chain(s.addrs.iter())
+                            .map(|v| v.len() * std::mem::size_of::<TokRef>())
+                            .sum::<usize>()
+                })
+                .sum::<usize>();
+        MemoryReport {
+            subjects: self.live,
+            exact_keys: self.exact.len(),
+            exact_bytes: self.exact.heap_bytes(),
+            slot_bytes,
+            name_bytes: self.names.heap_bytes(),
+            address_bytes: self.addrs.heap_bytes(),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Detail {
+    pairs: Vec<(usize, u32, Method, u8)>,
+    method: Method,
+    complete: bool,
+    numbers: usize,
+}

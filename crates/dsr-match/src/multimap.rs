@@ -1,0 +1,146 @@
+//! A compact multimap from 64-bit fingerprints to `u32` ids: one `(u64, u32)` entry per
+//! key, values inline when a key has one id (the common case), in an overflow list
+//! otherwise. Keys are already hashes, so the table hashes them by identity.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// Identity hasher for keys that are already well-mixed 64-bit hashes.
+#[derive(Default)]
+pub struct IdentityHasher(u64);
+
+impl Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed here; fold anything else defensively.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// Build hasher for [`IdentityHasher`].
+pub type IdentityBuild = BuildHasherDefault<IdentityHasher>;
+
+const OVERFLOW: u32 = 1 << 31;
+
+/// Fingerprint → ids.
+#[derive(Default)]
+pub struct MultiMap {
+    map: HashMap<u64, u32, IdentityBuild>,
+    overflow: Vec<Vec<u32>>,
+    free: Vec<u32>,
+}
+
+impl MultiMap {
+    /// Adds `id` under `key` (no-op if already there).
+    pub fn insert(&mut self, key: u64, id: u32) {
+        debug_assert!(id < OVERFLOW);
+        match self.map.get_mut(&key) {
+            None => {
+                self.map.insert(key, id);
+            }
+            Some(v) if *v & OVERFLOW == 0 => {
+                if *v != id {
+                    let list = vec![*v, id];
+                    let at = match self.free.pop() {
+                        Some(at) => {
+                            self.overflow[at as usize] = list;
+                            at
+                        }
+                        None => {
+                            self.overflow.push(list);
+                            (self.overflow.len() - 1) as u32
+                        }
+                    };
+                    *v = at | OVERFLOW;
+                }
+            }
+            Some(v) => {
+                let list = &mut self.overflow[(*v & !OVERFLOW) as usize];
+                if !list.contains(&id) {
+                    list.push(id);
+                }
+            }
+        }
+    }
+
+    /// Removes `id` from `key`.
+    pub fn remove(&mut self, key: u64, id: u32) {
+        let Some(v) = self.map.get_mut(&key) else {
+            return;
+        };
+        if *v & OVERFLOW == 0 {
+            if *v == id {
+                self.map.remove(&key);
+            }
+            return;
+        }
+        let at = *v & !OVERFLOW;
+        let list = &mut self.overflow[at as usize];
+        list.retain(|&x| x != id);
+        if list.len() == 1 {
+            *v = list[0];
+            self.overflow[at as usize] = Vec::new();
+            self.free.push(at);
+        }
+    }
+
+    /// The ids under `key` (empty if none).
+    pub fn get(&self, key: u64) -> &[u32] {
+        match self.map.get(&key) {
+            None => &[],
+            Some(v) if *v & OVERFLOW == 0 => std::slice::from_ref(v),
+            Some(v) => &self.overflow[(*v & !OVERFLOW) as usize],
+        }
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Approximate heap bytes used.
+    pub fn heap_bytes(&self) -> usize {
+        // hashbrown: (key, value) buckets plus one control byte each.
+        let bucket = std::mem::size_of::<(u64, u32)>() + 1;
+        self.map.capacity() * bucket * 8 / 7
+            + self.overflow.capacity() * std::mem::size_of::<Vec<u32>>()
+            + self
+                .overflow
+                .iter()
+                .map(|l| l.capacity() * 4)
+                .sum::<usize>()
+            + self.free.capacity() * 4
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insert_get_remove() {
+        let mut m = MultiMap::default();
+        m.insert(7, 1);
+        assert_eq!(m.get(7), &[1]);
+        m.insert(7, 1);
+        m.insert(7, 2);
+        m.insert(7, 3);
+        assert_eq!(m.get(7), &[1, 2, 3]);
+        m.remove(7, 2);
+        m.remove(7, 1);
+        assert_eq!(m.get(7), &[3]);
+        m.insert(8, 4);
+        m.insert(8, 5);
+        assert_eq!(m.get(8), &[4, 5]);
+        m.remove(7, 3);
+        assert_eq!(m.get(7), &[] as &[u32]);
+        assert_eq!(m.len(), 1);
+    }
+}

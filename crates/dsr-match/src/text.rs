@@ -1,0 +1,333 @@
+//! Text folding shared by the name and address normalizers: Unicode NFKC, case folding,
+//! diacritic and language folds, transliteration, a phonetic skeleton, and the edit
+//! distance used to verify typo candidates.
+
+use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::char::is_combining_mark;
+
+/// NFKC + lower case, with the few case folds `to_lowercase` does not do (ß → ss,
+/// final sigma). Full-width and half-width forms become their plain forms here.
+pub fn nfkc_lower(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.nfkc() {
+        match c {
+            'ß' | 'ẞ' => out.push_str("ss"),
+            'ς' => out.push('σ'),
+            // Turkish dotted capital I lowercases to i + combining dot; keep it plain.
+            'İ' => out.push('i'),
+            c if c.is_ascii() => out.push(c.to_ascii_lowercase()),
+            c => out.extend(c.to_lowercase()),
+        }
+    }
+    out
+}
+
+/// Whether `c` is a combining mark we strip: only the generic diacritics block
+/// (U+0300–U+036F) used by Latin, Greek and Cyrillic. Japanese voicing marks (U+3099)
+/// and other scripts' marks are meaning-bearing and kept.
+fn is_strippable_mark(c: char) -> bool {
+    ('\u{0300}'..='\u{036F}').contains(&c)
+}
+
+/// Removes diacritics from already lower-cased text and maps the Latin letters that do
+/// not decompose (ø, ł, đ, æ, œ, þ, ı …) to their base letters. Non-Latin scripts are
+/// kept in their own script (Cyrillic й → и, ё → е; kana and kanji untouched).
+pub fn strip_diacritics(s: &str) -> String {
+    if s.is_ascii() {
+        return s.to_owned();
+    }
+    let mut out = String::with_capacity(s.len());
+    for c in s.nfd() {
+        if is_strippable_mark(c) {
+            continue;
+        }
+        match c {
+            'ø' => out.push('o'),
+            'ł' => out.push('l'),
+            'đ' | 'ð' => out.push('d'),
+            'æ' => out.push_str("ae"),
+            'œ' => out.push_str("oe"),
+            'þ' => out.push_str("th"),
+            'ı' => out.push('i'),
+            'ŀ' => out.push('l'),
+            'ħ' => out.push('h'),
+            'ŧ' => out.push('t'),
+            c => out.push(c),
+        }
+    }
+    // NFD split Hangul and kana with voicing marks; recompose what we kept.
+    if out.chars().any(|c| !c.is_ascii() && !is_combining_mark(c)) {
+        out.nfc().collect()
+    } else {
+        out
+    }
+}
+
+/// The German / Scandinavian spelling fold (ä → ae, ö → oe, ü → ue, å → aa, ø → oe), as a
+/// second key: "Müller" is also written "Mueller". Input is lower-cased, with diacritics.
+/// Returns `None` when nothing changes.
+pub fn language_fold(lower: &str) -> Option<String> {
+    if !lower.contains(['ä', 'ö', 'ü', 'å', 'ø']) && !lower.contains('\u{308}') {
+        return None;
+    }
+    let composed: String = lower.nfc().collect();
+    let mut out = String::with_capacity(composed.len() + 4);
+    for c in composed.chars() {
+        match c {
+            'ä' => out.push_str("ae"),
+            'ö' | 'ø' => out.push_str("oe"),
+            'ü' => out.push_str("ue"),
+            'å' => out.push_str("aa"),
+            c => out.push(c),
+        }
+    }
+    Some(strip_diacritics(&out))
+}
+
+/// Whether a token is in a script other than Latin (needs transliteration to compare with
+/// Latin spellings).
+pub fn is_non_latin(s: &str) -> bool {
+    s.chars().any(|c| c.is_alphabetic() && (c as u32) >= 0x0370)
+}
+
+/// Whether a text contains Han, kana or Hangul (names often written without spaces).
+pub fn has_cjk(s: &str) -> bool {
+    s.chars().any(|c| {
+        matches!(c as u32,
+            0x3040..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0xAC00..=0xD7AF)
+    })
+}
+
+/// Transliterates a non-Latin token to lower-case ASCII (Иванов → ivanov, タナカ →
+/// tanaka). Returns `None` for Latin tokens or when transliteration yields nothing useful.
+pub fn transliterate(token: &str) -> Option<String> {
+    if !is_non_latin(token) {
+        return None;
+    }
+    let ascii = deunicode::deunicode(token);
+    let t: String = ascii
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    (!t.is_empty() && t != token).then_some(t)
+}
+
+/// A phonetic skeleton of a Latin, ASCII-folded token: similar-sounding consonants share a
+/// class, vowels and `h` after the first letter are dropped, repeats collapse. "dupont" and
+/// "dupond", "meyer" and "maier", "schmidt" and "schmitt" share a key. Returns `None` for
+/// tokens too short or not in ASCII letters (the key would match too much).
+pub fn phonetic(token: &str) -> Option<String> {
+    if token.len() < 3 || !token.bytes().all(|b| b.is_ascii_lowercase()) {
+        return None;
+    }
+    let b = token.as_bytes();
+    let mut out = String::with_capacity(b.len());
+    let mut last = 0u8;
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        let next = b.get(i + 1).copied().unwrap_or(0);
+        let (class, skip) = match c {
+            b'a' | b'e' | b'i' | b'o' | b'u' | b'y' => (if i == 0 { b'a' } else { 0 }, 1),
+            b'h' | b'w' if i > 0 => (0, 1),
+            b'p' if next == b'h' => (b'f', 2),
+            b's' if next == b'c' && b.get(i + 2) == Some(&b'h') => (b's', 3),
+            b's' if next == b'h' => (b's', 2),
+            b'c' if next == b'h' => (b's', 2),
+            b'c' if next == b'k' => (b'k', 2),
+            b'c' if matches!(next, b'e' | b'i' | b'y') => (b's', 1),
+            b'q' if next == b'u' => (b'k', 2),
+            b'b' | b'p' => (b'p', 1),
+            b'f' | b'v' | b'w' => (b'f', 1),
+            b'c' | b'k' | b'q' | b'g' => (b'k', 1),
+            b'd' | b't' => (b't', 1),
+            b's' | b'z' | b'x' => (b's', 1),
+            b'm' | b'n' => (b'n', 1),
+            b'j' => (b'j', 1),
+            b'h' => (b'h', 1),
+            other => (other, 1),
+        };
+        if class != 0 && class != last {
+            out.push(class as char);
+        }
+        // A dropped vowel separates repeats ("nana" keeps both n's).
+        last = if class == 0 && c != b'h' {
+            0
+        } else if class != 0 {
+            class
+        } else {
+            last
+        };
+        i += skip;
+    }
+    (out.len() >= 2).then_some(out)
+}
+
+/// The number of typos tolerated for a token of `len` characters: none up to 3, one up
+/// to 7, two from 8.
+pub fn max_edits(len: usize) -> u8 {
+    match len {
+        0..=3 => 0,
+        4..=7 => 1,
+        _ => 2,
+    }
+}
+
+/// Optimal string alignment distance (Levenshtein plus adjacent transpositions), capped:
+/// returns `None` when the distance exceeds `max`.
+pub fn osa_distance(a: &[char], b: &[char], max: u8) -> Option<u8> {
+    let max = max as usize;
+    if a.len().abs_diff(b.len()) > max {
+        return None;
+    }
+    if a == b {
+        return Some(0);
+    }
+    let n = b.len();
+    let mut prev2 = vec![0usize; n + 1];
+    let mut prev: Vec<usize> = (0..=n).collect();
+    let mut cur = vec![0usize; n + 1];
+    for i in 1..=a.len() {
+        cur[0] = i;
+        let mut row_min = cur[0];
+        for j in 1..=n {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(prev2[j - 2] + 1);
+            }
+            cur[j] = v;
+            row_min = row_min.min(v);
+        }
+        if row_min > max {
+            return None;
+        }
+        std::mem::swap(&mut prev2, &mut prev);
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    let d = prev[n];
+    (d <= max).then_some(d as u8)
+}
+
+/// Calls `f` with every string obtained by deleting up to `max` characters from `chars`
+/// (the original included), each distinct variant at least once. Used on both sides of a
+/// typo lookup (the symmetric-delete method): two tokens within `max` edits share a
+/// variant.
+pub fn for_each_delete(chars: &[char], max: u8, f: &mut dyn FnMut(&str)) {
+    let mut buf = String::with_capacity(chars.len() * 4);
+    buf.extend(chars.iter());
+    f(&buf);
+    if max == 0 || chars.len() <= 1 {
+        return;
+    }
+    let mut seen: Vec<String> = Vec::new();
+    let mut emit = |s: String, f: &mut dyn FnMut(&str)| {
+        if !seen.contains(&s) {
+            f(&s);
+            seen.push(s);
+        }
+    };
+    for i in 0..chars.len() {
+        let one: Vec<char> = chars
+            .iter()
+            .enumerate()
+            .filter(|&(k, _)| k != i)
+            .map(|(_, c)| *c)
+            .collect();
+        emit(one.iter().collect(), f);
+        if max >= 2 && one.len() > 1 {
+            for j in i..one.len() {
+                let two: String = one
+                    .iter()
+                    .enumerate()
+                    .filter(|&(k, _)| k != j)
+                    .map(|(_, c)| *c)
+                    .collect();
+                emit(two, f);
+            }
+        }
+    }
+}
+
+/// Splits folded text into tokens: letters and digits form words; apostrophes inside a
+/// word are removed (O'Brien → obrien, d'Angelo → dangelo); everything else separates.
+pub fn tokens(folded: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for c in folded.chars() {
+        if c.is_alphanumeric() || (is_combining_mark(c) && !cur.is_empty()) {
+            cur.push(c);
+        } else if matches!(c, '\'' | '’' | 'ʼ' | '`' | '´') && !cur.is_empty() {
+            // dropped
+        } else if !cur.is_empty() {
+            out.push(std::mem::take(&mut cur));
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chars(s: &str) -> Vec<char> {
+        s.chars().collect()
+    }
+
+    #[test]
+    fn folds() {
+        assert_eq!(nfkc_lower("ＪＥＡＮ Straße"), "jean strasse");
+        assert_eq!(strip_diacritics("zoë łódź øre"), "zoe lodz ore");
+        assert_eq!(strip_diacritics("ガギ"), "ガギ");
+        assert_eq!(strip_diacritics(&nfkc_lower("ｶﾞｷﾞ")), "ガギ");
+        assert_eq!(
+            strip_diacritics(&nfkc_lower("İSTANBUL ışık")),
+            "istanbul isik"
+        );
+        assert_eq!(language_fold("müller").as_deref(), Some("mueller"));
+        assert_eq!(language_fold("dupont"), None);
+        assert_eq!(transliterate("иванов").as_deref(), Some("ivanov"));
+        assert_eq!(transliterate("たなか").as_deref(), Some("tanaka"));
+        assert_eq!(transliterate("dupont"), None);
+    }
+
+    #[test]
+    fn phonetic_keys() {
+        assert_eq!(phonetic("dupont"), phonetic("dupond"));
+        assert_eq!(phonetic("meyer"), phonetic("maier"));
+        assert_eq!(phonetic("schmidt"), phonetic("schmitt"));
+        assert_ne!(phonetic("dupont"), phonetic("durand"));
+        assert_eq!(phonetic("al"), None);
+    }
+
+    #[test]
+    fn distances() {
+        assert_eq!(osa_distance(&chars("dupont"), &chars("dupotn"), 1), Some(1));
+        assert_eq!(osa_distance(&chars("dupont"), &chars("dupond"), 2), Some(1));
+        assert_eq!(osa_distance(&chars("dupont"), &chars("durand"), 2), None);
+        assert_eq!(osa_distance(&chars("abc"), &chars("abc"), 0), Some(0));
+    }
+
+    #[test]
+    fn deletes_meet_for_close_tokens() {
+        let collect = |s: &str, d| {
+            let mut v = Vec::new();
+            for_each_delete(&chars(s), d, &mut |x| v.push(x.to_owned()));
+            v
+        };
+        let a = collect("dupont", 1);
+        let b = collect("dupotn", 1);
+        assert!(a.iter().any(|x| b.contains(x)));
+        assert_eq!(collect("abcd", 1).len(), 5);
+    }
+
+    #[test]
+    fn tokenizes_names() {
+        assert_eq!(tokens("o'brien jean-pierre"), ["obrien", "jean", "pierre"]);
+        assert_eq!(tokens("j. dupont"), ["j", "dupont"]);
+    }
+}

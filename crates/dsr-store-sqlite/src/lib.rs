@@ -1,0 +1,279 @@
+//! The embedded default store of dsr: one SQLite file, WAL mode, created and migrated on
+//! first use. Zero setup: `SqliteStore::open("dsr.db")` is all it takes.
+//!
+//! Design decisions:
+//! - `rusqlite` (bundled SQLite), synchronous. Calls are short transactions; async
+//!   callers run them on a blocking thread or accept the few microseconds they take.
+//! - Subjects are stored as their JSON document (`dsr_model::Subject`) keyed by
+//!   `(tenant, id)`: the matcher, not SQL, does lookups, so the store does not need a
+//!   column per field. Every query carries the tenant: no function here can read
+//!   another tenant's rows.
+//! - Schema changes are numbered migrations applied in one transaction each and
+//!   recorded in `PRAGMA user_version` (see [`migrations`]).
+
+use dsr_model::{Subject, SubjectId, TenantId};
+use rusqlite::{Connection, OptionalExtension, params};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+pub mod migrations;
+
+/// A store error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The database could not be opened or a statement failed.
+    #[error("database {path}: {source}")]
+    Sqlite {
+        /// The database file (or `:memory:`).
+        path: String,
+        /// The SQLite error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A stored document could not be read back (corrupted or written by a newer version).
+    #[error("database {path}: stored subject {id:?} is unreadable: {reason}")]
+    Corrupt {
+        /// The database file.
+        path: String,
+        /// The subject id.
+        id: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The database was written by a newer version of dsr.
+    #[error(
+        "database {path} has schema version {found}, this dsr knows up to {known}: upgrade dsr"
+    )]
+    TooNew {
+        /// The database file.
+        path: String,
+        /// The schema version found.
+        found: i64,
+        /// The newest this build knows.
+        known: i64,
+    },
+}
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The SQLite store. Cheap to share behind an `Arc`; one connection guarded by a mutex
+/// (SQLite serializes writers anyway; WAL lets other processes read meanwhile).
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+    path: String,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file, switches it to WAL and applies
+    /// pending migrations.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let shown = path.display().to_string();
+        let conn = Connection::open(path).map_err(|source| Error::Sqlite {
+            path: shown.clone(),
+            source,
+        })?;
+        Self::init(conn, shown)
+    }
+
+    /// A private in-memory database (tests, benchmarks).
+    pub fn open_in_memory() -> Result<Self> {
+        let conn = Connection::open_in_memory().map_err(|source| Error::Sqlite {
+            path: ":memory:".into(),
+            source,
+        })?;
+        Self::init(conn, ":memory:".into())
+    }
+
+    fn init(mut conn: Connection, path: String) -> Result<Self> {
+        let wrap = |source| Error::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        conn.busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(wrap)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(wrap)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(wrap)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(wrap)?;
+        migrations::apply(&mut conn, &path)?;
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+            path,
+        })
+    }
+
+    /// Where the database lives (`:memory:` for an in-memory one).
+    pub fn path(&self) -> PathBuf {
+        PathBuf::from(&self.path)
+    }
+
+    /// Runs `f` with the connection (for crates that add their own tables through
+    /// [`migrations`]). Errors are wrapped with the database path.
+    pub fn with_conn<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        let mut conn = self.lock();
+        f(&mut conn).map_err(|source| self.err(source))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite half-written (the
+        // transaction rolls back on drop), so a poisoned lock is safe to reuse.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn err(&self, source: rusqlite::Error) -> Error {
+        Error::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Inserts or replaces subjects (by id) in one transaction. Callers validate first
+    /// (`Subject::validate`); this stores what it is given.
+    pub fn upsert_subjects(&self, tenant: &TenantId, subjects: &[Subject]) -> Result<usize> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO subjects (tenant, id, kind, doc, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, strftime('%Y-%m-%dT%H:%M:%fZ','now'))
+                     ON CONFLICT (tenant, id) DO UPDATE SET
+                       kind = excluded.kind, doc = excluded.doc, updated_at = excluded.updated_at",
+                )
+                .map_err(|e| self.err(e))?;
+            for s in subjects {
+                let doc = serde_json::to_string(s).expect("a Subject always serializes");
+                stmt.execute(params![
+                    tenant.as_str(),
+                    s.id.as_str(),
+                    s.kind.as_str(),
+                    doc
+                ])
+                .map_err(|e| self.err(e))?;
+            }
+        }
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(subjects.len())
+    }
+
+    /// One subject by id.
+    pub fn get_subject(&self, tenant: &TenantId, id: &SubjectId) -> Result<Option<Subject>> {
+        let doc: Option<String> = self
+            .lock()
+            .query_row(
+                "SELECT doc FROM subjects WHERE tenant = ?1 AND id = ?2",
+                params![tenant.as_str(), id.as_str()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        doc.map(|d| self.decode(id.as_str(), &d)).transpose()
+    }
+
+    /// Removes a subject; returns whether it existed.
+    pub fn delete_subject(&self, tenant: &TenantId, id: &SubjectId) -> Result<bool> {
+        let n = self
+            .lock()
+            .execute(
+                "DELETE FROM subjects WHERE tenant = ?1 AND id = ?2",
+                params![tenant.as_str(), id.as_str()],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(n > 0)
+    }
+
+    /// Every subject of a tenant, in id order.
+    pub fn load_subjects(&self, tenant: &TenantId) -> Result<Vec<Subject>> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached("SELECT id, doc FROM subjects WHERE tenant = ?1 ORDER BY id")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![tenant.as_str()], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, doc) = row.map_err(|e| self.err(e))?;
+            out.push(self.decode(&id, &doc)?);
+        }
+        Ok(out)
+    }
+
+    /// How many subjects a tenant has.
+    pub fn count_subjects(&self, tenant: &TenantId) -> Result<u64> {
+        self.lock()
+            .query_row(
+                "SELECT count(*) FROM subjects WHERE tenant = ?1",
+                params![tenant.as_str()],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(|e| self.err(e))
+    }
+
+    fn decode(&self, id: &str, doc: &str) -> Result<Subject> {
+        serde_json::from_str(doc).map_err(|e| Error::Corrupt {
+            path: self.path.clone(),
+            id: id.to_owned(),
+            reason: e.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dsr_model::SubjectKind;
+
+    #[test]
+    fn subjects_round_trip_and_are_tenant_scoped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("t.db")).unwrap();
+        let a = TenantId::new("a").unwrap();
+        let b = TenantId::new("b").unwrap();
+        let mut s = Subject::new(SubjectKind::ExternalContact, SubjectId::new("c1").unwrap());
+        s.names.push("Zoë Faure".into());
+        store.upsert_subjects(&a, std::slice::from_ref(&s)).unwrap();
+        assert_eq!(store.get_subject(&a, &s.id).unwrap(), Some(s.clone()));
+        assert_eq!(store.get_subject(&b, &s.id).unwrap(), None);
+        assert_eq!(store.count_subjects(&b).unwrap(), 0);
+        s.emails.push("zoe@example.fr".into());
+        store.upsert_subjects(&a, std::slice::from_ref(&s)).unwrap();
+        assert_eq!(store.load_subjects(&a).unwrap(), vec![s.clone()]);
+        assert!(!store.delete_subject(&b, &s.id).unwrap());
+        assert!(store.delete_subject(&a, &s.id).unwrap());
+        assert_eq!(store.count_subjects(&a).unwrap(), 0);
+    }
+
+    #[test]
+    fn reopening_keeps_data_and_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let t = TenantId::default();
+        {
+            let store = SqliteStore::open(&path).unwrap();
+            let s = Subject::new(SubjectKind::User, SubjectId::new("u1").unwrap());
+            store.upsert_subjects(&t, &[s]).unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.count_subjects(&t).unwrap(), 1);
+    }
+}
