@@ -32,6 +32,8 @@ enum Command {
     Subjects(subjects::SubjectsArgs),
     /// Show what a term is classified as and the keys it normalizes to.
     Normalize(subjects::NormalizeArgs),
+    /// Show or set tenant settings (default phone region).
+    Tenant(subjects::TenantArgs),
     /// Check a health-enabled tenant configuration against HIPAA / HDS minimums.
     Compliance(compliance::ComplianceArgs),
     #[command(flatten)]
@@ -61,6 +63,7 @@ fn main() -> ExitCode {
         Command::Import(args) => subjects::import(&ctx, args),
         Command::Subjects(args) => subjects::subjects(&ctx, args),
         Command::Normalize(args) => subjects::normalize(&ctx, args),
+        Command::Tenant(args) => subjects::tenant(&ctx, args),
         Command::Compliance(args) => compliance::run(args),
         Command::Engine(cmd) => engine::run(&ctx, cmd),
     };

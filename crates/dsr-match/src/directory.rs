@@ -107,9 +107,9 @@ fn prepare(term: &Term, region: Option<country::Id>) -> (TermType, Prepared, Vec
                 Prepared::Exact(Vec::new())
             }
         },
-        TermType::Phone => match normalize::phone_keys(v, region) {
+        TermType::Phone => match normalize::phone_query_keys(v, region) {
             Ok(k) => {
-                if k.iter().any(|k| k.kind == KeyKind::PhoneDigits) {
+                if !k.iter().any(|k| k.kind == KeyKind::PhoneE164) {
                     warnings.push(format!(
                         "{v:?} is in national form and no region is set: only numbers stored with the same digits match (give --region, e.g. --region FR, or write +CC…)"
                     ));
@@ -601,6 +601,7 @@ impl Directory {
             .pairs
             .iter()
             .map(|p| match p.method {
+                Method::Fuzzy if p.dist == 0 => format!("{}≈{} (initial)", p.query, p.stored),
                 Method::Fuzzy => format!(
                     "{}~{} ({} edit{})",
                     p.query,

@@ -690,7 +690,7 @@ impl SubjectIndex {
             };
             let mut best: Option<(f32, usize)> = None;
             for (vi, refs) in values.iter().enumerate() {
-                if let Some(sc) = self.score_value(&plan, form, refs, None)
+                if let Some(sc) = self.score_value(ix, &plan, form, refs, None)
                     && best.is_none_or(|b| sc > b.0)
                 {
                     best = Some((sc, vi));
@@ -713,7 +713,7 @@ impl SubjectIndex {
                     TokenField::Address => &s.addrs[vi],
                 };
                 let mut detail = Detail::default();
-                self.score_value(&plan, form, refs, Some(&mut detail));
+                self.score_value(ix, &plan, form, refs, Some(&mut detail));
                 let pairs = detail
                     .pairs
                     .iter()
@@ -742,6 +742,7 @@ impl SubjectIndex {
     /// query to stored positions is by weight, ties broken by token text.
     fn score_value(
         &self,
+        ix: &TokenIndex,
         plan: &QueryPlan,
         form: &TokenForm,
         refs: &[TokRef],
@@ -781,6 +782,32 @@ impl SubjectIndex {
                 let w = c.w * sw;
                 let m = c.method.max(sm);
                 pairs.push((w, qi as usize, r.pos as usize, r.tok, m, c.dist));
+            }
+        }
+        // Initials: "J." matches any token starting with J (and the reverse), weakly.
+        let initial = |t: &str| {
+            let mut cs = t.chars();
+            match (cs.next(), cs.next()) {
+                (Some(c), None) if c.is_alphabetic() => Some(c),
+                _ => None,
+            }
+        };
+        for r in refs
+            .iter()
+            .filter(|r| r.flags & (F_NUMBER | F_LANG | F_TRANSLIT) == 0)
+        {
+            let stored = &*ix.texts[r.tok as usize];
+            let s_init = initial(stored);
+            for (qi, w) in form.words.iter().enumerate().take(nq) {
+                let q_init = initial(&w.primary);
+                let hit = match (q_init, s_init) {
+                    (Some(q), None) => stored.starts_with(q),
+                    (None, Some(s)) => w.primary.starts_with(s),
+                    _ => false,
+                };
+                if hit {
+                    pairs.push((0.6, qi, r.pos as usize, r.tok, Method::Fuzzy, 0));
+                }
             }
         }
         pairs.sort_by(|a, b| {

@@ -233,6 +233,34 @@ pub fn phone_keys(raw: &str, region: Option<country::Id>) -> Result<Vec<ExactKey
     }
 }
 
+/// Query-side phone keys: [`phone_keys`] plus, for a number placed in a country, the
+/// digits of its national written form ("0612345678"), so numbers stored in national form
+/// without a region are still found (as a weaker, digits-only match).
+pub fn phone_query_keys(raw: &str, region: Option<country::Id>) -> Result<Vec<ExactKey>, String> {
+    let mut keys = phone_keys(raw, region)?;
+    let e164 = keys
+        .iter()
+        .find(|k| k.kind == KeyKind::PhoneE164)
+        .map(|k| k.text.clone());
+    if let Some(e164) = e164
+        && let Ok(n) = phonenumber::parse(None, &e164)
+    {
+        let national: String = n
+            .format()
+            .mode(phonenumber::Mode::National)
+            .to_string()
+            .chars()
+            .filter(char::is_ascii_digit)
+            .collect();
+        if national.len() >= 4 {
+            keys.push(ExactKey::new(KeyKind::PhoneDigits, national));
+        }
+        let intl_digits = e164.trim_start_matches('+').to_owned();
+        keys.push(ExactKey::new(KeyKind::PhoneDigits, intl_digits));
+    }
+    Ok(keys)
+}
+
 // ---------------------------------------------------------------------------------
 // Handles
 

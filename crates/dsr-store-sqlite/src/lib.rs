@@ -55,6 +55,15 @@ pub enum Error {
     },
 }
 
+/// How many subjects an upsert created and how many it replaced.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UpsertCounts {
+    /// New ids.
+    pub created: usize,
+    /// Ids that existed (or appeared earlier in the same batch).
+    pub updated: usize,
+}
+
 /// Result with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -170,6 +179,60 @@ impl SqliteStore {
         }
         tx.commit().map_err(|e| self.err(e))?;
         Ok(subjects.len())
+    }
+
+    /// Inserts or replaces subjects and tells how many were new and how many replaced an
+    /// existing subject with the same id.
+    pub fn upsert_subjects_counted(
+        &self,
+        tenant: &TenantId,
+        subjects: &[Subject],
+    ) -> Result<UpsertCounts> {
+        let mut counts = UpsertCounts::default();
+        {
+            let conn = self.lock();
+            let mut stmt = conn
+                .prepare_cached("SELECT 1 FROM subjects WHERE tenant = ?1 AND id = ?2")
+                .map_err(|e| self.err(e))?;
+            let mut seen = std::collections::HashSet::new();
+            for s in subjects {
+                let exists = stmt
+                    .exists(params![tenant.as_str(), s.id.as_str()])
+                    .map_err(|e| self.err(e))?;
+                if exists || !seen.insert(s.id.as_str()) {
+                    counts.updated += 1;
+                } else {
+                    counts.created += 1;
+                }
+            }
+        }
+        self.upsert_subjects(tenant, subjects)?;
+        Ok(counts)
+    }
+
+    /// The tenant's default phone region, if set.
+    pub fn default_region(&self, tenant: &TenantId) -> Result<Option<String>> {
+        self.lock()
+            .query_row(
+                "SELECT default_region FROM tenant_settings WHERE tenant = ?1",
+                params![tenant.as_str()],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .optional()
+            .map(Option::flatten)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Sets (or clears) the tenant's default phone region.
+    pub fn set_default_region(&self, tenant: &TenantId, region: Option<&str>) -> Result<()> {
+        self.lock()
+            .execute(
+                "INSERT INTO tenant_settings (tenant, default_region) VALUES (?1, ?2)
+                 ON CONFLICT (tenant) DO UPDATE SET default_region = excluded.default_region",
+                params![tenant.as_str(), region],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
     }
 
     /// One subject by id.

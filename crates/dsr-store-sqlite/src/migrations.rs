@@ -15,6 +15,10 @@ pub const MIGRATIONS: &[(i64, &str)] = &[(
         doc        TEXT NOT NULL,
         updated_at TEXT NOT NULL,
         PRIMARY KEY (tenant, id)
+    ) WITHOUT ROWID;
+    CREATE TABLE tenant_settings (
+        tenant         TEXT PRIMARY KEY,
+        default_region TEXT
     ) WITHOUT ROWID;",
 )];
 
