@@ -219,17 +219,24 @@ pub fn phone_keys(raw: &str, region: Option<country::Id>) -> Result<Vec<ExactKey
         },
     };
     match parsed {
-        Ok(n) => {
-            let nat = n.national();
-            let e164 = format!(
-                "+{}{}{}",
-                n.code().value(),
-                "0".repeat(nat.zeros() as usize),
-                nat.value()
-            );
+        Ok(n) if phonenumber::is_valid(&n) => {
+            let e164 = n.format().mode(phonenumber::Mode::E164).to_string();
             Ok(vec![ExactKey::new(KeyKind::PhoneE164, e164)])
         }
-        Err(_) => Ok(vec![ExactKey::new(KeyKind::PhoneDigits, digits)]),
+        // Written internationally but not a valid number of that country (a new range,
+        // a typo): keep the digits as written, still in E.164 shape.
+        _ if intl.is_some() => {
+            let digits: String = intl
+                .unwrap_or_default()
+                .chars()
+                .filter(char::is_ascii_digit)
+                .collect();
+            Ok(vec![ExactKey::new(
+                KeyKind::PhoneE164,
+                format!("+{digits}"),
+            )])
+        }
+        _ => Ok(vec![ExactKey::new(KeyKind::PhoneDigits, digits)]),
     }
 }
 
@@ -493,6 +500,10 @@ const HONORIFICS: &[&str] = &[
     "bey",
     "hanim",
 ];
+/// Honorifics and generational suffixes written after the name.
+const SUFFIXES: &[&str] = &[
+    "jr", "sr", "phd", "esq", "md", "ii", "iii", "bey", "hanim", "efendi",
+];
 /// Honorifics that are also given names: only dropped when at least two tokens remain.
 const AMBIGUOUS_HONORIFICS: &[&str] = &["m", "don", "pan", "bay", "bayan", "fr", "st"];
 const PARTICLES: &[&str] = &[
@@ -555,7 +566,7 @@ pub fn name_form(raw: &str) -> TokenForm {
         }
     }
     for i in (0..folded.len()).rev() {
-        if keep[i] && remaining > 1 && HONORIFICS.contains(&folded[i].as_str()) {
+        if keep[i] && remaining > 1 && SUFFIXES.contains(&folded[i].as_str()) {
             keep[i] = false;
             remaining -= 1;
         } else {

@@ -1,0 +1,261 @@
+//! Lookups as a user makes them: a messy term in, the right subjects out, with evidence.
+
+use dsr_match::{Confidence, Directory, Field, MatchConfig, Method, SearchOptions};
+use dsr_model::{Handle, MergeSetId, Subject, SubjectId, SubjectKind, Term, TermType};
+
+fn subject(kind: SubjectKind, id: &str, name: &str) -> Subject {
+    let mut s = Subject::new(kind, SubjectId::new(id).unwrap());
+    s.names.push(name.into());
+    s
+}
+
+fn directory() -> Directory {
+    let mut d = Directory::new(MatchConfig {
+        default_region: Some("FR".into()),
+    })
+    .unwrap();
+    let mut a = subject(SubjectKind::ExternalContact, "c1", "Jean Dupont");
+    a.emails.push("Jean.Dupont@Example.fr".into());
+    a.phones.push("06 12 34 56 78".into());
+    a.addresses.push("12 rue de la Paix, 75002 Paris".into());
+    a.handles.push(Handle {
+        platform: "twitter".into(),
+        value: "@JDupont".into(),
+    });
+    a.merge_set = Some(MergeSetId::new("m1").unwrap());
+    a.canonical = true;
+    let mut b = subject(SubjectKind::ExternalContact, "c2", "DUPONT Jean");
+    b.emails.push("jean.dupont+shop@gmail.com".into());
+    b.merge_set = Some(MergeSetId::new("m1").unwrap());
+    let mut c = subject(SubjectKind::ExternalContact, "c3", "Jean Dupond");
+    c.phones.push("+33 1 44 55 66 77".into());
+    c.addresses.push("14 rue de la Paix, 75002 Paris".into());
+    let mut m = subject(SubjectKind::User, "u1", "Jürgen Müller");
+    m.addresses.push("Hauptstraße 5, 10115 Berlin".into());
+    let r = subject(SubjectKind::DialerContact, "d1", "Иван Петров");
+    let j = subject(SubjectKind::ExternalContact, "c4", "山田 太郎");
+    let mut x = subject(SubjectKind::ExternalContact, "c5", "Marie Curie");
+    x.external_ids.push("CRM-00042".into());
+    for s in [a, b, c, m, r, j, x] {
+        d.upsert(s).unwrap();
+    }
+    d
+}
+
+fn ids(d: &Directory, term: &str) -> Vec<String> {
+    d.search(&Term::parse(term).unwrap(), &SearchOptions::default())
+        .unwrap()
+        .matches
+        .iter()
+        .map(|m| m.subject_id.to_string())
+        .collect()
+}
+
+#[test]
+fn every_written_form_of_an_email_finds_the_person() {
+    let d = directory();
+    for t in [
+        "jean.dupont@example.fr",
+        "JEAN.DUPONT@EXAMPLE.FR",
+        " <Jean.Dupont@example.fr> ",
+        "mailto:jean.dupont@example.fr",
+        "jean.dupont+news@example.fr",
+    ] {
+        assert_eq!(ids(&d, t), ["c1"], "{t}");
+    }
+    // Gmail ignores dots and +tags: the same mailbox.
+    assert_eq!(ids(&d, "jeandupont@gmail.com"), ["c2"]);
+    assert_eq!(ids(&d, "jean.dupont@example.com"), Vec::<String>::new());
+}
+
+#[test]
+fn phones_match_across_national_and_international_forms() {
+    let d = directory();
+    for t in [
+        "+33 6 12 34 56 78",
+        "0033612345678",
+        "06.12.34.56.78",
+        "phone:+33 (0)6 12 34 56 78",
+    ] {
+        assert_eq!(ids(&d, t), ["c1"], "{t}");
+    }
+    assert!(ids(&d, "+33 6 12 34 56 79").is_empty());
+    // A query can override the region: in Italy 06… is a Rome number, not this one.
+    let r = d
+        .search(
+            &Term::typed(TermType::Phone, "06 12 34 56 78").unwrap(),
+            &SearchOptions {
+                region: Some("IT".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert!(r.matches.is_empty());
+}
+
+#[test]
+fn handles_match_as_url_or_at_form() {
+    let d = directory();
+    assert_eq!(ids(&d, "https://x.com/jdupont"), ["c1"]);
+    assert_eq!(ids(&d, "twitter:@JDUPONT"), ["c1"]);
+    let r = d
+        .search(&Term::parse("@jdupont").unwrap(), &SearchOptions::default())
+        .unwrap();
+    assert_eq!(
+        r.matches[0].confidence,
+        Confidence::Probable,
+        "no platform named"
+    );
+    assert!(
+        ids(&d, "https://instagram.com/jdupont").is_empty(),
+        "another platform"
+    );
+}
+
+#[test]
+fn names_match_in_any_order_case_and_with_typos_but_say_so() {
+    let d = directory();
+    let r = d
+        .search(
+            &Term::parse("dupont JEAN").unwrap(),
+            &SearchOptions::default(),
+        )
+        .unwrap();
+    let got: Vec<(&str, Confidence)> = r
+        .matches
+        .iter()
+        .map(|m| (m.subject_id.as_str(), m.confidence))
+        .collect();
+    assert_eq!(
+        got[..2],
+        [("c1", Confidence::Strong), ("c2", Confidence::Strong)]
+    );
+    // The typo-neighbour is found, but never as strong.
+    let dupond = r
+        .matches
+        .iter()
+        .find(|m| m.subject_id.as_str() == "c3")
+        .unwrap();
+    assert_eq!(dupond.confidence, Confidence::Probable);
+    assert_eq!(dupond.evidence[0].method, Method::Fuzzy);
+    assert!(
+        dupond.evidence[0].detail.contains("dupont~dupond"),
+        "{}",
+        dupond.evidence[0].detail
+    );
+    // Merge-set membership is shown.
+    assert_eq!(r.matches[1].canonical_id.as_ref().unwrap().as_str(), "c1");
+}
+
+#[test]
+fn diacritics_language_folds_transliteration_and_scripts() {
+    let d = directory();
+    for t in [
+        "name:Jurgen Muller",
+        "name:Juergen Mueller",
+        "name:JÜRGEN MÜLLER",
+        "name:Herr Jürgen Müller",
+    ] {
+        assert_eq!(ids(&d, t), ["u1"], "{t}");
+    }
+    assert_eq!(ids(&d, "name:Ivan Petrov"), ["d1"]);
+    let r = d
+        .search(
+            &Term::parse("name:Ivan Petrov").unwrap(),
+            &SearchOptions::default(),
+        )
+        .unwrap();
+    assert_eq!(r.matches[0].evidence[0].method, Method::Transliterated);
+    assert_eq!(ids(&d, "山田太郎"), ["c4"]);
+    assert_eq!(ids(&d, "山田　太郎"), ["c4"], "full-width space");
+    assert_eq!(ids(&d, "太郎 山田"), ["c4"]);
+}
+
+#[test]
+fn addresses_need_the_same_house_number() {
+    let d = directory();
+    assert_eq!(ids(&d, "12, Rue de la Paix 75002 PARIS"), ["c1"]);
+    assert_eq!(ids(&d, "address:12 r. de la paix, 75002"), ["c1"]);
+    assert_eq!(ids(&d, "Hauptstr. 5, 10115 Berlin"), ["u1"]);
+    assert_eq!(ids(&d, "14 rue de la Paix 75002 Paris"), ["c3"]);
+}
+
+#[test]
+fn ids_resolve_exactly_and_evidence_names_the_field() {
+    let d = directory();
+    assert_eq!(ids(&d, "externalContactId:C1"), ["c1"]);
+    assert!(ids(&d, "userId:c1").is_empty(), "c1 is not a user");
+    let r = d
+        .search(
+            &Term::parse("crm-00042").unwrap(),
+            &SearchOptions::default(),
+        )
+        .unwrap();
+    assert_eq!(r.classified_as, TermType::Id);
+    assert_eq!(r.matches[0].evidence[0].field, Field::ExternalId);
+    assert_eq!(r.matches[0].evidence[0].stored, "CRM-00042");
+}
+
+#[test]
+fn upsert_and_remove_update_the_index_in_place() {
+    let mut d = directory();
+    let mut a = d.get(&SubjectId::new("c1").unwrap()).unwrap().clone();
+    a.emails = vec!["new@example.fr".into()];
+    d.upsert(a).unwrap();
+    assert!(
+        ids(&d, "jean.dupont@example.fr").is_empty(),
+        "old email forgotten"
+    );
+    assert_eq!(ids(&d, "NEW@example.fr"), ["c1"]);
+    d.remove(&SubjectId::new("c1").unwrap()).unwrap();
+    assert!(ids(&d, "new@example.fr").is_empty());
+    assert!(!ids(&d, "jean dupont").contains(&"c1".to_owned()));
+    assert_eq!(d.len(), 6);
+}
+
+#[test]
+fn correlation_keeps_subjects_found_by_several_identifiers() {
+    let d = directory();
+    let terms = [
+        Term::parse("name:Jean Dupont").unwrap(),
+        Term::parse("jean.dupont@example.fr").unwrap(),
+    ];
+    let c = d.correlate(&terms, &SearchOptions::default()).unwrap();
+    assert_eq!(c.subjects[0].subject_id.as_str(), "c1");
+    assert!(c.subjects[0].corroborated);
+    assert_eq!(c.subjects[0].found_by, [0, 1]);
+    assert!(c.subjects.iter().skip(1).all(|s| !s.corroborated));
+}
+
+#[test]
+fn bad_terms_get_clear_errors_or_warnings() {
+    let d = directory();
+    assert!(
+        d.search(
+            &Term {
+                ty: None,
+                value: " ".into()
+            },
+            &SearchOptions::default()
+        )
+        .is_err()
+    );
+    let r = d
+        .search(
+            &Term::typed(TermType::Email, "not-an-email").unwrap(),
+            &SearchOptions::default(),
+        )
+        .unwrap();
+    assert!(r.matches.is_empty());
+    assert!(r.warnings[0].contains("not an email"), "{:?}", r.warnings);
+    let err = d
+        .search(
+            &Term::parse("0612345678").unwrap(),
+            &SearchOptions {
+                region: Some("XX".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("ISO 3166"), "{err}");
+}
