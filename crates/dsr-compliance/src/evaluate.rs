@@ -110,12 +110,22 @@ pub struct Finding {
 }
 
 impl Finding {
-    /// The key path a report points at: the first evidence key (the value that decided
-    /// the outcome), or the rule's section.
+    /// The key path a report points at (best effort): for a pass or a not-applicable
+    /// outcome the first value read; otherwise the last configuration value read before
+    /// the verdict (parameters and waivers aside), which is the one that decided it —
+    /// or the missing one, for an error. Falls back to the rule's section.
     pub fn location(&self) -> &str {
-        self.evidence
-            .first()
-            .map_or(self.rule.area().section(), |e| e.key.as_str())
+        let config_keys = || {
+            self.evidence
+                .iter()
+                .map(|e| e.key.as_str())
+                .filter(|k| !k.starts_with("parameters.") && !k.starts_with("waiver["))
+        };
+        let key = match self.evaluated {
+            Status::Pass | Status::NotApplicable => config_keys().next(),
+            _ => config_keys().next_back(),
+        };
+        key.unwrap_or(self.rule.area().section())
     }
 }
 

@@ -135,7 +135,7 @@ fn json_report_shape() {
     assert_eq!(sms["evaluated"], "fail");
     assert_eq!(sms["severity"], "high");
     assert_eq!(sms["tags"], serde_json::json!(["Z-SUP-9", "H-2"]));
-    assert_eq!(sms["location"], "sms.enabled");
+    assert_eq!(sms["location"], "sms.two_factor_only");
     assert_eq!(
         sms["evidence"][0],
         serde_json::json!({"key": "sms.enabled", "value": "true"})
@@ -345,10 +345,24 @@ fn sarif_output_meets_the_schema_and_suppresses_waived_results() {
     let line = sms["locations"][0]["physicalLocation"]["region"]["startLine"]
         .as_u64()
         .unwrap() as usize;
-    assert_eq!(MISTAKES.lines().nth(line - 1).unwrap(), "enabled = true");
     assert_eq!(
-        sms["locations"][0]["logicalLocations"][0]["fullyQualifiedName"],
-        "sms.enabled"
+        MISTAKES.lines().nth(line - 1).unwrap(),
+        "two_factor_only = false"
+    );
+    let fqn = |r: &Value| r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"].clone();
+    assert_eq!(fqn(sms), "sms.two_factor_only");
+    let rotation = by_id("api.token-rotation");
+    assert_eq!(fqn(rotation), "api.tokens[0].created");
+    let line = rotation["locations"][0]["physicalLocation"]["region"]["startLine"]
+        .as_u64()
+        .unwrap() as usize;
+    assert_eq!(
+        MISTAKES.lines().nth(line - 1).unwrap(),
+        "created = 2025-09-01"
+    );
+    assert_eq!(
+        fqn(by_id("chat.no-email-transcripts")),
+        "chat.transcript_email"
     );
 
     let acd = by_id("acd-email.no-phi");
