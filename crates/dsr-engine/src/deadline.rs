@@ -1,0 +1,137 @@
+//! Deadlines (G-15, GDPR art. 12(3)): pure date arithmetic.
+//!
+//! Every request has a *legal deadline* (one calendar month from receipt, extendable by
+//! at most two further months with a recorded reason) and a *due date* (the
+//! organisation's service target for the request type, e.g. export in 2 days, erasure in
+//! 14 days; by default the legal deadline). Unfinished requests past either are overdue.
+
+use chrono::{DateTime, Duration, Months, Utc};
+use dsr_model::RequestType;
+use serde::{Deserialize, Serialize};
+
+/// Service targets per request type, in days (`None`: the legal deadline).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Targets {
+    /// Access (art. 15).
+    pub export: Option<u32>,
+    /// Rectification (art. 16).
+    pub update: Option<u32>,
+    /// Erasure (art. 17).
+    pub delete: Option<u32>,
+    /// Portability (art. 20).
+    pub portability: Option<u32>,
+}
+
+impl Targets {
+    /// The recommended targets of G-15: access and portability in 2 days, erasure in 14.
+    pub fn recommended() -> Self {
+        Targets {
+            export: Some(2),
+            update: None,
+            delete: Some(14),
+            portability: Some(2),
+        }
+    }
+    /// The target for a type.
+    pub fn days(&self, ty: RequestType) -> Option<u32> {
+        match ty {
+            RequestType::Export => self.export,
+            RequestType::Update => self.update,
+            RequestType::Delete => self.delete,
+            RequestType::Portability => self.portability,
+        }
+    }
+}
+
+/// Most days an extension may add in total: two months, counted as 61 days at most and
+/// never beyond three calendar months after receipt.
+pub const MAX_EXTENSION_MONTHS: u32 = 2;
+
+/// The legal deadline: one calendar month after receipt (end of month clamps: 31 Jan →
+/// 28/29 Feb).
+pub fn legal_deadline(received: DateTime<Utc>) -> DateTime<Utc> {
+    received
+        .checked_add_months(Months::new(1))
+        .unwrap_or(received + Duration::days(31))
+}
+
+/// The due date for a type: the service target, never later than the legal deadline.
+pub fn due_date(received: DateTime<Utc>, ty: RequestType, targets: &Targets) -> DateTime<Utc> {
+    let legal = legal_deadline(received);
+    match targets.days(ty) {
+        Some(d) => (received + Duration::days(i64::from(d))).min(legal),
+        None => legal,
+    }
+}
+
+/// Applies an extension of `days` to a legal deadline; refuses one that would reach past
+/// three months after receipt (one month plus two extension months) or lacks a reason.
+pub fn extend(
+    received: DateTime<Utc>,
+    current: DateTime<Utc>,
+    days: u32,
+    reason: &str,
+) -> Result<DateTime<Utc>, String> {
+    if reason.trim().is_empty() {
+        return Err("an extension needs a reason (art. 12(3): the subject is told why)".into());
+    }
+    if days == 0 {
+        return Err("--days must be at least 1".into());
+    }
+    let limit = received
+        .checked_add_months(Months::new(1 + MAX_EXTENSION_MONTHS))
+        .unwrap_or(received + Duration::days(92));
+    let next = current + Duration::days(i64::from(days));
+    if next > limit {
+        let left = (limit - current).num_days().max(0);
+        return Err(format!(
+            "the deadline can be extended by at most two months in total (up to {}); {left} day(s) left",
+            limit.format("%Y-%m-%d")
+        ));
+    }
+    Ok(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(y: i32, m: u32, d: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, m, d, 12, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn one_calendar_month_clamped_at_month_end() {
+        assert_eq!(legal_deadline(at(2026, 3, 15)), at(2026, 4, 15));
+        assert_eq!(legal_deadline(at(2026, 1, 31)), at(2026, 2, 28));
+    }
+
+    #[test]
+    fn targets_shorten_but_never_lengthen() {
+        let t = Targets::recommended();
+        let r = at(2026, 3, 1);
+        assert_eq!(due_date(r, RequestType::Export, &t), at(2026, 3, 3));
+        assert_eq!(due_date(r, RequestType::Delete, &t), at(2026, 3, 15));
+        assert_eq!(due_date(r, RequestType::Update, &t), at(2026, 4, 1));
+        let long = Targets {
+            delete: Some(90),
+            ..Targets::default()
+        };
+        assert_eq!(due_date(r, RequestType::Delete, &long), at(2026, 4, 1));
+    }
+
+    #[test]
+    fn extensions_up_to_two_months_with_a_reason() {
+        let r = at(2026, 3, 1);
+        let legal = legal_deadline(r);
+        assert!(extend(r, legal, 30, "").unwrap_err().contains("reason"));
+        let once = extend(r, legal, 30, "complex request").unwrap();
+        assert_eq!(once, at(2026, 5, 1));
+        let twice = extend(r, once, 31, "many services").unwrap();
+        assert_eq!(twice, at(2026, 6, 1));
+        let err = extend(r, twice, 1, "more").unwrap_err();
+        assert!(err.contains("at most two months") && err.contains("0 day"), "{err}");
+    }
+}

@@ -1,0 +1,810 @@
+//! The engine facade: create (resolve, fan out, duplicate check), inspect, cancel,
+//! decide, extend, retry, package and hand over requests. Each operation loads state,
+//! applies the pure functions of [`crate::state`], [`crate::deadline`] and
+//! [`crate::policy`], and writes the result in one conditional [`Change`].
+
+use crate::audit::{self, AuditEvent};
+use crate::clock::Clock;
+use crate::deadline::{self, Targets};
+use crate::error::Candidate;
+use crate::package::{self, Signer};
+use crate::policy::Policy;
+use crate::service::{BlindSpot, Services};
+use crate::state::{self, RequestEffect, RequestEvent, TaskEvent};
+use crate::store::{Change, DuplicateGuard, RequestWrite, Store, TaskWrite};
+use crate::types::{
+    Decision, Extension, HandOver, Hold, Replacement, Request, RequestFilter, RequestId,
+    RequestStatus, Task, TaskStatus,
+};
+use crate::{Error, Result};
+use chrono::{DateTime, Utc};
+use dsr_match::{Confidence, Directory, Match, SearchOptions};
+use dsr_model::{RequestType, Subject, SubjectId, SubjectKind, TenantId, Term, TermType};
+use serde_json::json;
+use std::sync::Arc;
+
+/// What a request is about: a term a person gave, or a subject id.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    /// A term (`type:value` or bare, classified by the matcher).
+    Term(Term),
+    /// A subject id of any kind (G-5).
+    Id(String),
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Term(t) => write!(f, "{t}"),
+            Target::Id(id) => write!(f, "id {id}"),
+        }
+    }
+}
+
+/// What to do when a request of the same type is in flight for the subject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnDuplicate {
+    /// Refuse with [`Error::Duplicate`].
+    #[default]
+    Refuse,
+    /// Return the request in flight.
+    ReturnExisting,
+}
+
+/// Everything `create` needs.
+#[derive(Debug, Clone)]
+pub struct CreateOptions {
+    /// Export, update, delete or portability.
+    pub ty: RequestType,
+    /// The term or id.
+    pub target: Target,
+    /// The subject meant, when a term matches several (the caller disambiguates).
+    pub subject: Option<SubjectId>,
+    /// UPDATE only: the rectifications.
+    pub replacements: Vec<Replacement>,
+    /// Who asks (recorded in the audit log).
+    pub requested_by: String,
+    /// Duplicate handling.
+    pub on_duplicate: OnDuplicate,
+    /// Lookup options for terms.
+    pub search: SearchOptions,
+}
+
+impl CreateOptions {
+    /// Options with defaults: refuse duplicates, requested by `operator`.
+    pub fn new(ty: RequestType, target: Target) -> Self {
+        CreateOptions {
+            ty,
+            target,
+            subject: None,
+            replacements: Vec::new(),
+            requested_by: "operator".into(),
+            on_duplicate: OnDuplicate::Refuse,
+            search: SearchOptions::default(),
+        }
+    }
+}
+
+/// The result of `create`.
+#[derive(Debug, Clone)]
+pub struct CreateOutcome {
+    /// The request (for a merge set: the canonical contact's).
+    pub request: Request,
+    /// The related requests (G-10), one per other member of the merge set.
+    pub related: Vec<Request>,
+    /// Whether this is a request already in flight (with [`OnDuplicate::ReturnExisting`]).
+    pub existing: bool,
+    /// The subjects the term matched (empty for an id).
+    pub matched: Vec<Candidate>,
+}
+
+/// The engine of one tenant.
+pub struct Engine {
+    pub(crate) tenant: TenantId,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) services: Services,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) policy: Policy,
+    targets: Targets,
+    organisation: String,
+    signer: Signer,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("tenant", &self.tenant)
+            .field("services", &self.services)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn candidate(m: &Match) -> Candidate {
+    Candidate {
+        subject_id: m.subject_id.to_string(),
+        kind: m.kind.as_str().into(),
+        display_name: m.display_name.clone(),
+        confidence: m.confidence.as_str().into(),
+        score: m.score,
+        merge_set: m.merge_set.as_ref().map(ToString::to_string),
+        evidence: m
+            .evidence
+            .iter()
+            .map(|e| format!("{} = {} ({})", e.field, e.stored, e.method.as_str()))
+            .collect(),
+    }
+}
+
+fn field_values<'a>(s: &'a Subject, field: &str) -> Vec<&'a str> {
+    match field {
+        "name" => s.names.iter().map(String::as_str).collect(),
+        "email" => s.emails.iter().map(String::as_str).collect(),
+        "phone" => s.phones.iter().map(String::as_str).collect(),
+        "address" => s.addresses.iter().map(String::as_str).collect(),
+        "handle" => s.handles.iter().map(|h| h.value.as_str()).collect(),
+        "external_id" => s.external_ids.iter().map(String::as_str).collect(),
+        f => f
+            .strip_prefix("custom.")
+            .and_then(|k| s.custom.get(k))
+            .map(|v| vec![v.as_str()])
+            .unwrap_or_default(),
+    }
+}
+
+fn term_digest(t: &Term) -> String {
+    audit::sha256_hex(t.value.as_bytes())
+}
+
+impl Engine {
+    /// An engine for `tenant` with the default policy, the recommended deadlines and a
+    /// fresh (unsaved) signing key; set them with the `with_…` methods.
+    pub fn new(
+        tenant: TenantId,
+        store: Arc<dyn Store>,
+        services: Services,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self> {
+        Ok(Engine {
+            tenant,
+            store,
+            services,
+            clock,
+            policy: Policy::default(),
+            targets: Targets::recommended(),
+            organisation: "dsr".into(),
+            signer: Signer::generate()?,
+        })
+    }
+    /// Sets the policy.
+    pub fn with_policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+    /// Sets the deadline targets.
+    pub fn with_targets(mut self, targets: Targets) -> Self {
+        self.targets = targets;
+        self
+    }
+    /// Sets the organisation's name and signing key.
+    pub fn with_signer(mut self, organisation: &str, signer: Signer) -> Self {
+        self.organisation = organisation.to_owned();
+        self.signer = signer;
+        self
+    }
+    /// The tenant.
+    pub fn tenant(&self) -> &TenantId {
+        &self.tenant
+    }
+    /// The registered services.
+    pub fn services(&self) -> &Services {
+        &self.services
+    }
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+    /// The signing key's public half (hex).
+    pub fn public_key_hex(&self) -> String {
+        self.signer.public_key_hex()
+    }
+
+    /// The blind spots of this inventory over the directory's subjects (G-14).
+    pub fn blind_spots(&self, dir: &Directory) -> Vec<BlindSpot> {
+        crate::service::blind_spots(
+            &self.services,
+            dir.subjects().flat_map(|s| s.custom.keys().map(String::as_str)),
+        )
+    }
+
+    /// Resolves a target to one subject (G-5): an id to its subject; a term to the one
+    /// subject (or one merge set) it matches strongly. Refuses ambiguous and weak matches
+    /// unless `chosen` names the subject meant.
+    pub fn resolve(
+        &self,
+        dir: &Directory,
+        target: &Target,
+        chosen: Option<&SubjectId>,
+        opts: &SearchOptions,
+    ) -> Result<(Subject, Vec<Candidate>)> {
+        let by_id = |id: &str, kind: Option<SubjectKind>| {
+            dir.resolve_id(id, kind)
+                .cloned()
+                .map(|s| (s, Vec::new()))
+                .ok_or_else(|| Error::NoSubject(format!("id {id:?}")))
+        };
+        let term = match target {
+            Target::Id(id) => return by_id(id, None),
+            Target::Term(t) => t,
+        };
+        term.validate()?;
+        match term.ty {
+            Some(TermType::UserId) => return by_id(&term.value, Some(SubjectKind::User)),
+            Some(TermType::ExternalContactId) => {
+                return by_id(&term.value, Some(SubjectKind::ExternalContact));
+            }
+            Some(TermType::DialerContactId) => {
+                return by_id(&term.value, Some(SubjectKind::DialerContact));
+            }
+            Some(TermType::Id) => return by_id(&term.value, None),
+            _ => {}
+        }
+        let result = dir.search(term, opts)?;
+        let candidates: Vec<Candidate> = result.matches.iter().map(candidate).collect();
+        if let Some(id) = chosen {
+            return match result.matches.iter().find(|m| &m.subject_id == id) {
+                Some(m) => Ok((
+                    dir.get(&m.subject_id)
+                        .cloned()
+                        .ok_or_else(|| Error::NoSubject(format!("id {id}")))?,
+                    candidates,
+                )),
+                None => Err(Error::Invalid(format!(
+                    "subject {id} is not among the matches of {term} ({})",
+                    if candidates.is_empty() {
+                        "it matches nothing".to_owned()
+                    } else {
+                        candidates
+                            .iter()
+                            .map(|c| c.subject_id.clone())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }
+                ))),
+            };
+        }
+        let Some(best) = result.matches.first() else {
+            return Err(Error::NoSubject(term.to_string()));
+        };
+        let group = |m: &Match| {
+            m.merge_set
+                .as_ref()
+                .map_or_else(|| format!("s:{}", m.subject_id), |s| format!("m:{s}"))
+        };
+        let g = group(best);
+        if result.matches.iter().any(|m| group(m) != g) {
+            return Err(Error::Ambiguous {
+                term: term.to_string(),
+                candidates,
+            });
+        }
+        if best.needs_review || best.confidence == Confidence::Weak {
+            return Err(Error::NeedsReview {
+                term: term.to_string(),
+                candidate: candidate(best),
+            });
+        }
+        let s = dir
+            .get(&best.subject_id)
+            .cloned()
+            .ok_or_else(|| Error::NoSubject(term.to_string()))?;
+        Ok((s, candidates))
+    }
+
+    /// Creates a request (G-4): resolves the target, fans out over the merge set (G-10),
+    /// refuses (or returns) a duplicate in flight (G-11), puts policy holds on hold
+    /// (G-16), and creates one task per service for the rest. Processing is
+    /// asynchronous: workers carry the tasks out.
+    pub async fn create(&self, dir: &Directory, opts: CreateOptions) -> Result<CreateOutcome> {
+        let ty = opts.ty;
+        if ty == RequestType::Update && opts.replacements.is_empty() {
+            return Err(Error::Invalid(
+                "an update request needs at least one replacement (FIELD:OLD=NEW, G-6)".into(),
+            ));
+        }
+        if ty != RequestType::Update && !opts.replacements.is_empty() {
+            return Err(Error::Invalid(format!(
+                "replacements are only accepted for update requests (G-6); this is a {ty} request"
+            )));
+        }
+        for r in &opts.replacements {
+            r.validate().map_err(|e| {
+                Error::Invalid(format!("replacement {}:{}={}: {e}", r.field, r.old, r.new))
+            })?;
+        }
+        if opts.requested_by.trim().is_empty() {
+            return Err(Error::Invalid("requested_by must name who asks".into()));
+        }
+        let (subject, matched) =
+            self.resolve(dir, &opts.target, opts.subject.as_ref(), &opts.search)?;
+
+        // The family: the canonical contact first, then the other members (G-10).
+        let family: Vec<Subject> = match &subject.merge_set {
+            Some(set) => {
+                if let Some((_, why)) = dir.merge_set_problems().into_iter().find(|(s, _)| s == set) {
+                    return Err(Error::MergeSet {
+                        set: set.to_string(),
+                        reason: why,
+                    });
+                }
+                dir.merge_set_members(set).into_iter().cloned().collect()
+            }
+            None => vec![subject.clone()],
+        };
+        for r in &opts.replacements {
+            let found = family
+                .iter()
+                .any(|s| field_values(s, &r.field).iter().any(|v| *v == r.old));
+            if !found {
+                let stored: Vec<&str> = family.iter().flat_map(|s| field_values(s, &r.field)).collect();
+                return Err(Error::Invalid(format!(
+                    "replacement {}: {:?} is not a stored value of {} (stored: {})",
+                    r.field,
+                    r.old,
+                    subject.id,
+                    if stored.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        stored.join(", ")
+                    }
+                )));
+            }
+        }
+
+        let now = self.clock.now();
+        let ids: Vec<RequestId> = family.iter().map(|_| RequestId::generate()).collect();
+        let mut change = Change::new(self.tenant.clone(), now);
+        change.guard = Some(DuplicateGuard {
+            ty,
+            subjects: family.iter().map(|s| s.id.clone()).collect(),
+            merge_set: subject.merge_set.clone(),
+        });
+        let mut made = Vec::new();
+        for (i, s) in family.iter().enumerate() {
+            let parent = (i > 0).then(|| ids[0].clone());
+            let related = if i == 0 { ids[1..].to_vec() } else { Vec::new() };
+            let mut req = Request {
+                id: ids[i].clone(),
+                tenant: self.tenant.clone(),
+                ty,
+                status: RequestStatus::Received,
+                version: 0,
+                subject: s.clone(),
+                term: match &opts.target {
+                    Target::Term(t) => Some(t.clone()),
+                    Target::Id(_) => None,
+                },
+                requested_by: opts.requested_by.clone(),
+                parent,
+                related,
+                merge_set: s.merge_set.clone(),
+                replacements: opts.replacements.clone(),
+                created_at: now,
+                updated_at: now,
+                due_at: deadline::due_date(now, ty, &self.targets),
+                legal_deadline: deadline::legal_deadline(now),
+                extensions: Vec::new(),
+                hold: None,
+                decision: None,
+                handed_over: None,
+                finished_at: None,
+                retries: 0,
+            };
+            change.audit.push(
+                AuditEvent::request(
+                    &opts.requested_by,
+                    "request.received",
+                    req.id.as_str(),
+                    json!({
+                        "type": ty.as_str(),
+                        "article": ty.article(),
+                        "target": match &opts.target {
+                            Target::Term(t) => json!({
+                                "term_type": t.ty.map(|t| t.as_str()),
+                                "term_sha256": term_digest(t),
+                            }),
+                            Target::Id(id) => json!({"id": id}),
+                        },
+                        "resolved_subject": s.id.as_str(),
+                        "subject_kind": s.kind.as_str(),
+                        "merge_set": s.merge_set.as_ref().map(|m| m.as_str()),
+                        "parent": req.parent.as_ref().map(RequestId::as_str),
+                        "related": req.related.iter().map(RequestId::as_str).collect::<Vec<_>>(),
+                        "replacements": req.replacements.iter().map(|r| &r.field).collect::<Vec<_>>(),
+                        "due_at": req.due_at,
+                        "legal_deadline": req.legal_deadline,
+                    }),
+                )
+                .with_subject(s.id.as_str()),
+            );
+            let hold = self.policy.hold_reason(ty, s);
+            let event = RequestEvent::Resolved { hold: hold.clone() };
+            let (to, effects) = state::request(req.status, &event).map_err(|e| {
+                Error::not_allowed(format!("request {}", req.id), req.status, "resolve", &e.hint)
+            })?;
+            req.status = to;
+            if let Some(reason) = hold {
+                req.hold = Some(Hold {
+                    reason: reason.clone(),
+                    since: now,
+                });
+                change.audit.push(AuditEvent::request(
+                    "engine",
+                    "request.on_hold",
+                    req.id.as_str(),
+                    json!({"reason": reason}),
+                ));
+            }
+            if effects.contains(&RequestEffect::CreateTasks) {
+                self.create_tasks(&req, now, &mut change);
+            }
+            made.push(req);
+        }
+        change.requests = made
+            .iter()
+            .cloned()
+            .map(|request| RequestWrite {
+                request,
+                expected_version: None,
+            })
+            .collect();
+        match self.store.commit(change).await {
+            Ok(()) => {
+                let mut it = made.into_iter();
+                let request = it.next().ok_or_else(|| Error::Invalid("empty family".into()))?;
+                Ok(CreateOutcome {
+                    request,
+                    related: it.collect(),
+                    existing: false,
+                    matched,
+                })
+            }
+            Err(Error::Duplicate { existing, .. })
+                if opts.on_duplicate == OnDuplicate::ReturnExisting =>
+            {
+                let id = RequestId::from_stored(existing);
+                let (request, _) = self.get(&id).await?;
+                let related = self.related_of(&request).await?;
+                Ok(CreateOutcome {
+                    request,
+                    related,
+                    existing: true,
+                    matched,
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn create_tasks(&self, req: &Request, now: DateTime<Utc>, change: &mut Change) {
+        let names = self.services.names();
+        for name in &names {
+            change.tasks.push(TaskWrite {
+                task: Task::new(req, name, now),
+                expected_version: None,
+            });
+        }
+        change.audit.push(AuditEvent::request(
+            "engine",
+            "request.in_progress",
+            req.id.as_str(),
+            json!({"services": names}),
+        ));
+    }
+
+    /// A request and its tasks.
+    pub async fn get(&self, id: &RequestId) -> Result<(Request, Vec<Task>)> {
+        let r = self
+            .store
+            .request(&self.tenant, id)
+            .await?
+            .ok_or_else(|| Error::UnknownRequest(id.to_string()))?;
+        let tasks = self.store.tasks(&self.tenant, id).await?;
+        Ok((r, tasks))
+    }
+
+    /// The related requests of a parent (G-10), or the parent and siblings of a related
+    /// request.
+    pub async fn related_of(&self, r: &Request) -> Result<Vec<Request>> {
+        let mut ids: Vec<RequestId> = r.related.clone();
+        if let Some(p) = &r.parent {
+            if let Some(parent) = self.store.request(&self.tenant, p).await? {
+                ids = std::iter::once(parent.id.clone())
+                    .chain(parent.related.iter().filter(|x| *x != &r.id).cloned())
+                    .collect();
+            }
+        }
+        let mut out = Vec::new();
+        for id in ids {
+            if let Some(x) = self.store.request(&self.tenant, &id).await? {
+                out.push(x);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Requests matching a filter.
+    pub async fn list(&self, filter: &RequestFilter) -> Result<Vec<Request>> {
+        self.store.requests(&self.tenant, filter).await
+    }
+
+    /// Unfinished requests past a due date now (G-15).
+    pub async fn overdue(&self) -> Result<Vec<Request>> {
+        let f = RequestFilter {
+            overdue_at: Some(self.clock.now()),
+            ..RequestFilter::default()
+        };
+        self.store.requests(&self.tenant, &f).await
+    }
+
+    /// Loads, applies `f`, commits; retries a few times on a conflict with a worker.
+    async fn update<F>(&self, id: &RequestId, mut f: F) -> Result<Request>
+    where
+        F: FnMut(&mut Request, &[Task], DateTime<Utc>, &mut Change) -> Result<()>,
+    {
+        let mut last = None;
+        for _ in 0..8 {
+            let (mut req, tasks) = self.get(id).await?;
+            let now = self.clock.now();
+            let mut change = Change::new(self.tenant.clone(), now);
+            let expected = req.version;
+            f(&mut req, &tasks, now, &mut change)?;
+            req.version = expected + 1;
+            req.updated_at = now;
+            change.requests.push(RequestWrite {
+                request: req.clone(),
+                expected_version: Some(expected),
+            });
+            match self.store.commit(change).await {
+                Ok(()) => return Ok(req),
+                Err(Error::Conflict(what)) => {
+                    last = Some(Error::Conflict(what));
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::Conflict(format!("request {id}"))))
+    }
+
+    fn transition(req: &Request, event: &RequestEvent, action: &str) -> Result<(RequestStatus, Vec<RequestEffect>)> {
+        state::request(req.status, event).map_err(|e| {
+            Error::not_allowed(format!("request {}", req.id), req.status, action, e.hint.trim_start_matches("; "))
+        })
+    }
+
+    /// Cancels a request while nothing irreversible has run (any update or delete task
+    /// that started counts as irreversible; an export can always be cancelled).
+    pub async fn cancel(&self, id: &RequestId, by: &str) -> Result<Request> {
+        self.update(id, |req, tasks, now, change| {
+            let irreversible_started = matches!(req.ty, RequestType::Update | RequestType::Delete)
+                && tasks.iter().any(|t| t.attempt > 0);
+            let (to, effects) = Self::transition(req, &RequestEvent::Cancel { irreversible_started }, "cancel")?;
+            if effects.contains(&RequestEffect::CancelOpenTasks) {
+                for t in tasks {
+                    if let Ok((ts, _)) = state::task(t.status, TaskEvent::Cancel) {
+                        let mut t2 = t.clone();
+                        t2.status = ts;
+                        t2.version += 1;
+                        t2.updated_at = now;
+                        change.tasks.push(TaskWrite {
+                            task: t2,
+                            expected_version: Some(t.version),
+                        });
+                    }
+                }
+            }
+            change.audit.push(AuditEvent::request(
+                by,
+                "request.cancelled",
+                req.id.as_str(),
+                json!({"from": req.status.as_str()}),
+            ));
+            req.status = to;
+            req.finished_at = Some(now);
+            Ok(())
+        })
+        .await
+    }
+
+    /// Decides a held request (G-16): proceed with a recorded justification, or refuse
+    /// citing the legal ground.
+    pub async fn decide(&self, id: &RequestId, proceed: bool, reason: &str, by: &str) -> Result<Request> {
+        if reason.trim().is_empty() {
+            return Err(Error::Invalid(if proceed {
+                "proceeding needs a recorded justification (--reason)".into()
+            } else {
+                "refusing needs the legal ground (--reason), e.g. \"art. 17(3)(b): legal obligation\"".into()
+            }));
+        }
+        self.update(id, |req, _tasks, now, change| {
+            let event = if proceed { RequestEvent::Proceed } else { RequestEvent::Refuse };
+            let (to, effects) = Self::transition(req, &event, if proceed { "proceed" } else { "refuse" })?;
+            req.decision = Some(Decision {
+                proceed,
+                reason: reason.to_owned(),
+                by: by.to_owned(),
+                at: now,
+            });
+            change.audit.push(AuditEvent::request(
+                by,
+                "request.decided",
+                req.id.as_str(),
+                json!({"decision": if proceed {"proceed"} else {"refuse"}, "reason": reason, "hold": req.hold.as_ref().map(|h| &h.reason)}),
+            ));
+            req.status = to;
+            if effects.contains(&RequestEffect::CreateTasks) {
+                self.create_tasks(req, now, change);
+            }
+            if effects.contains(&RequestEffect::Finish) {
+                req.finished_at = Some(now);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Extends the legal deadline (art. 12(3)): at most two months in total, with a
+    /// reason; the service target moves by the same days.
+    pub async fn extend(&self, id: &RequestId, days: u32, reason: &str, by: &str) -> Result<Request> {
+        self.update(id, |req, _tasks, now, change| {
+            if req.status.is_finished() {
+                return Err(Error::not_allowed(format!("request {}", req.id), req.status, "extend", "the request is finished"));
+            }
+            let legal = deadline::extend(req.created_at, req.legal_deadline, days, reason)
+                .map_err(Error::Invalid)?;
+            let added = chrono::Duration::days(i64::from(days));
+            req.due_at = (req.due_at + added).min(legal);
+            req.legal_deadline = legal;
+            req.extensions.push(Extension {
+                days,
+                reason: reason.to_owned(),
+                by: by.to_owned(),
+                at: now,
+            });
+            change.audit.push(AuditEvent::request(
+                by,
+                "request.extended",
+                req.id.as_str(),
+                json!({"days": days, "reason": reason, "legal_deadline": legal, "due_at": req.due_at}),
+            ));
+            Ok(())
+        })
+        .await
+    }
+
+    /// Retries a failed or partially failed request: its dead tasks run again. Allowed
+    /// only when every related request has finished (G-11).
+    pub async fn retry(&self, id: &RequestId, by: &str) -> Result<Request> {
+        let (req, _) = self.get(id).await?;
+        let busy: Vec<String> = self
+            .related_of(&req)
+            .await?
+            .into_iter()
+            .filter(|r| !r.status.is_finished())
+            .map(|r| format!("{} ({})", r.id, r.status))
+            .collect();
+        if !busy.is_empty() {
+            return Err(Error::not_allowed(
+                format!("request {id}"),
+                req.status,
+                "retry",
+                &format!("wait until all related requests have finished (G-11): {}", busy.join(", ")),
+            ));
+        }
+        self.update(id, |req, tasks, now, change| {
+            let (to, _) = Self::transition(req, &RequestEvent::Retry, "retry")?;
+            let mut rearmed = Vec::new();
+            for t in tasks.iter().filter(|t| t.status == TaskStatus::Dead) {
+                let (ts, _) = state::task(t.status, TaskEvent::Rearm)
+                    .map_err(|e| Error::Invalid(e.to_string()))?;
+                let mut t2 = t.clone();
+                t2.status = ts;
+                t2.attempt = 0;
+                t2.outcome = None;
+                t2.next_at = now;
+                t2.version += 1;
+                t2.updated_at = now;
+                rearmed.push(t.service.clone());
+                change.tasks.push(TaskWrite {
+                    task: t2,
+                    expected_version: Some(t.version),
+                });
+            }
+            change.audit.push(AuditEvent::request(
+                by,
+                "request.retried",
+                req.id.as_str(),
+                json!({"services": rearmed, "from": req.status.as_str()}),
+            ));
+            req.status = to;
+            req.finished_at = None;
+            req.retries += 1;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The export package of a completed export or portability request, built and stored
+    /// on first use (then always the same bytes).
+    pub async fn package(&self, id: &RequestId) -> Result<String> {
+        if let Some(p) = self.store.package(&self.tenant, id).await? {
+            return Ok(p);
+        }
+        let (req, tasks) = self.get(id).await?;
+        if !matches!(req.ty, RequestType::Export | RequestType::Portability) {
+            return Err(Error::not_allowed(format!("request {id}"), req.ty, "download a package", "only export and portability requests have one"));
+        }
+        if req.status != RequestStatus::Completed {
+            return Err(Error::not_allowed(
+                format!("request {id}"),
+                req.status,
+                "download a package",
+                "wait until it is completed (`dsr request wait`)",
+            ));
+        }
+        let now = self.clock.now();
+        let text = package::build(&req, &tasks, &self.organisation, &self.signer, now)?;
+        let digest = package::manifest_digest(&text)?;
+        let mut change = Change::new(self.tenant.clone(), now);
+        change.package = Some((id.clone(), text));
+        change.audit.push(AuditEvent::request(
+            "engine",
+            "package.generated",
+            id.as_str(),
+            json!({"manifest_sha256": digest, "public_key": self.signer.public_key_hex()}),
+        ));
+        self.store.commit(change).await?;
+        // Another process may have stored one first: return the stored one.
+        self.store
+            .package(&self.tenant, id)
+            .await?
+            .ok_or_else(|| Error::Package(format!("package of {id} was not stored")))
+    }
+
+    /// Records that the package was handed over (S-5, Q-4): to the subject or to another
+    /// controller.
+    pub async fn hand_over(&self, id: &RequestId, to: &str, by: &str) -> Result<Request> {
+        let pkg = self.package(id).await?;
+        let digest = package::manifest_digest(&pkg)?;
+        let to = if to.trim().is_empty() { "the data subject" } else { to };
+        self.update(id, |req, _tasks, now, change| {
+            req.handed_over = Some(HandOver {
+                at: now,
+                to: to.to_owned(),
+                by: by.to_owned(),
+                manifest_sha256: digest.clone(),
+            });
+            change.audit.push(AuditEvent::request(
+                by,
+                "package.handed_over",
+                req.id.as_str(),
+                json!({"to": to, "manifest_sha256": digest}),
+            ));
+            Ok(())
+        })
+        .await
+    }
+
+    /// Verifies the tenant's audit chain.
+    pub async fn verify_audit(&self) -> Result<audit::Report> {
+        let (entries, head) = self.store.audit(&self.tenant).await?;
+        Ok(audit::verify(
+            &entries,
+            head.as_ref().map(|(i, h)| (*i, h.as_str())),
+        ))
+    }
+}

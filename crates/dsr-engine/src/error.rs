@@ -1,0 +1,174 @@
+//! The engine's error type.
+
+use serde::Serialize;
+use std::fmt;
+
+/// One subject a term matched, listed when a request is refused because the term is
+/// ambiguous (the caller must say which one is meant: never act on a guess).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Candidate {
+    /// The subject's id.
+    pub subject_id: String,
+    /// `user`, `external_contact` or `dialer_contact`.
+    pub kind: String,
+    /// A name to show, if any.
+    pub display_name: Option<String>,
+    /// `strong`, `probable` or `weak`.
+    pub confidence: String,
+    /// Match score, 0 to 1.
+    pub score: f32,
+    /// The merge set, if any.
+    pub merge_set: Option<String>,
+    /// Which fields matched (`email = jean@…`).
+    pub evidence: Vec<String>,
+}
+
+impl fmt::Display for Candidate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({}", self.subject_id, self.kind)?;
+        if let Some(n) = &self.display_name {
+            write!(f, ", {n}")?;
+        }
+        write!(f, ", {} {:.2}", self.confidence, self.score)?;
+        if let Some(m) = &self.merge_set {
+            write!(f, ", merge set {m}")?;
+        }
+        f.write_str(")")
+    }
+}
+
+/// An engine error: what was wrong and, where it helps, what would be accepted.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A value failed the model's validation.
+    #[error(transparent)]
+    Model(#[from] dsr_model::Error),
+    /// The matcher refused a term.
+    #[error(transparent)]
+    Match(#[from] dsr_match::Error),
+    /// An input is not accepted; the message says why and what would be.
+    #[error("{0}")]
+    Invalid(String),
+    /// No subject matches the term or id.
+    #[error("no subject matches {0}: nothing to do (check the term, or look it up with `dsr subjects`)")]
+    NoSubject(String),
+    /// The term matches several subjects (or only weakly) and the caller did not name one.
+    #[error(
+        "{term} matches {} subjects that are not one merge set; name the one meant (by id) — candidates: {}",
+        candidates.len(),
+        candidates.iter().map(|c| c.to_string()).collect::<Vec<_>>().join("; ")
+    )]
+    Ambiguous {
+        /// The term as given.
+        term: String,
+        /// Every subject it matched.
+        candidates: Vec<Candidate>,
+    },
+    /// The only match is too weak to act on without a person confirming it.
+    #[error("{term} only matches {candidate} weakly; confirm by naming the subject id")]
+    NeedsReview {
+        /// The term as given.
+        term: String,
+        /// The weak match.
+        candidate: Candidate,
+    },
+    /// A merge set is inconsistent (no or several canonical contacts): no fan-out over it.
+    #[error("merge set {set}: {reason}; fix the data before making a request for it")]
+    MergeSet {
+        /// The merge set.
+        set: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// No request with that id in this tenant.
+    #[error("no request {0} in this tenant")]
+    UnknownRequest(String),
+    /// A request of the same type for the same subject or merge set is still in flight.
+    #[error(
+        "a {ty} request for {subject} is already in flight: {existing} ({status}); wait for it to finish (or cancel it)"
+    )]
+    Duplicate {
+        /// The request in flight.
+        existing: String,
+        /// Its status.
+        status: String,
+        /// Its type.
+        ty: String,
+        /// The subject (or merge set) it is for.
+        subject: String,
+    },
+    /// The request (or task) is not in a state that allows the action.
+    #[error("{what} is {status}: cannot {action}{hint}")]
+    NotAllowed {
+        /// The request or task.
+        what: String,
+        /// Its current status.
+        status: String,
+        /// What was attempted.
+        action: String,
+        /// A hint, starting with `; ` when present.
+        hint: String,
+    },
+    /// The stored state changed while the engine was updating it (another worker or
+    /// process); the caller may retry.
+    #[error("{0} changed meanwhile; try again")]
+    Conflict(String),
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The configuration is not accepted.
+    #[error("configuration {source_name}: {message}")]
+    Config {
+        /// File name (or `defaults`).
+        source_name: String,
+        /// What is wrong and what would be accepted.
+        message: String,
+    },
+    /// A signing key cannot be read or created.
+    #[error("signing key {path}: {reason}")]
+    Key {
+        /// The key file.
+        path: String,
+        /// What failed.
+        reason: String,
+    },
+    /// A package is malformed or does not verify.
+    #[error("package: {0}")]
+    Package(String),
+    /// A service is named that is not registered.
+    #[error("unknown service {name:?} (registered: {known})")]
+    UnknownService {
+        /// The name given.
+        name: String,
+        /// The registered names.
+        known: String,
+    },
+}
+
+impl Error {
+    /// Wraps a store backend's error.
+    pub fn store(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Error::Store(Box::new(e))
+    }
+    pub(crate) fn not_allowed(
+        what: impl fmt::Display,
+        status: impl fmt::Display,
+        action: &str,
+        hint: &str,
+    ) -> Self {
+        Error::NotAllowed {
+            what: what.to_string(),
+            status: status.to_string(),
+            action: action.to_owned(),
+            hint: if hint.is_empty() {
+                String::new()
+            } else {
+                format!("; {hint}")
+            },
+        }
+    }
+}
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

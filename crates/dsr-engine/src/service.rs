@@ -1,0 +1,367 @@
+//! The data inventory (G-1): services that hold personal data, the trait a host
+//! implements for its own, and the blind-spot report (G-14).
+
+use crate::types::{ExportRecord, Kept, Replacement, RequestId};
+use async_trait::async_trait;
+use dsr_model::{RequestType, Subject, TenantId};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+/// How a service erases (G-7). Fixed per service: the caller cannot choose it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErasureMode {
+    /// Records are removed.
+    Delete,
+    /// Personal fields are overwritten; the records stay (e.g. for statistics).
+    Anonymize,
+}
+
+impl fmt::Display for ErasureMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ErasureMode::Delete => "delete",
+            ErasureMode::Anonymize => "anonymize",
+        })
+    }
+}
+
+impl FromStr for ErasureMode {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> crate::Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "delete" => Ok(ErasureMode::Delete),
+            "anonymize" | "anonymise" => Ok(ErasureMode::Anonymize),
+            _ => Err(crate::Error::Invalid(format!(
+                "erasure mode {s:?} is not accepted (expected delete or anonymize)"
+            ))),
+        }
+    }
+}
+
+/// Data categories (S-3), used to group exports and to scope retention rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    /// Administrative / customer relationship: profile, billing, contract.
+    CustomerRelationship,
+    /// Transactional: consumption, statements, claims, call logs.
+    Transactional,
+    /// Traces and contact points: logins, support case history.
+    Traces,
+    /// Conversations (email, messaging) and their attachments (G-12).
+    Communications,
+    /// Employment records (users).
+    Employment,
+    /// Derived or inferred data (scores, segments): exported, never ported (art. 20).
+    Derived,
+}
+
+impl Category {
+    /// Every category.
+    pub const ALL: [Category; 6] = [
+        Category::CustomerRelationship,
+        Category::Transactional,
+        Category::Traces,
+        Category::Communications,
+        Category::Employment,
+        Category::Derived,
+    ];
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::CustomerRelationship => "customer_relationship",
+            Category::Transactional => "transactional",
+            Category::Traces => "traces",
+            Category::Communications => "communications",
+            Category::Employment => "employment",
+            Category::Derived => "derived",
+        }
+    }
+}
+
+impl fmt::Display for Category {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Category {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> crate::Result<Self> {
+        let k = s.trim().to_ascii_lowercase().replace(['-', ' '], "_");
+        Category::ALL
+            .into_iter()
+            .find(|c| c.as_str() == k)
+            .ok_or_else(|| {
+                crate::Error::Invalid(format!(
+                    "data category {s:?} is not accepted (expected one of: {})",
+                    Category::ALL.map(Category::as_str).join(", ")
+                ))
+            })
+    }
+}
+
+/// What a service declares about itself (G-1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceInfo {
+    /// Unique name: letters, digits, `-`, `_`, `.`; 1 to 64 characters.
+    pub name: String,
+    /// What it is.
+    pub description: String,
+    /// The personal fields it holds.
+    pub fields: Vec<String>,
+    /// Its data categories.
+    pub categories: Vec<Category>,
+    /// How it erases.
+    pub erasure: ErasureMode,
+    /// Whether it stores attachments (G-12).
+    pub attachments: bool,
+    /// Fields it holds but cannot search (a blind spot, G-14).
+    pub unsearchable: Vec<String>,
+}
+
+impl ServiceInfo {
+    /// A service description with the required parts; add fields and categories.
+    pub fn new(name: impl Into<String>, erasure: ErasureMode) -> Self {
+        ServiceInfo {
+            name: name.into(),
+            description: String::new(),
+            fields: Vec::new(),
+            categories: Vec::new(),
+            erasure,
+            attachments: false,
+            unsearchable: Vec::new(),
+        }
+    }
+
+    /// Checks the name.
+    pub fn validate(&self) -> crate::Result<()> {
+        let ok = !self.name.is_empty()
+            && self.name.len() <= 64
+            && self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !ok {
+            return Err(crate::Error::Invalid(format!(
+                "service name {:?} is not accepted (1 to 64 of letters, digits, '-', '_', '.')",
+                self.name
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// What a service is asked to act on: one resolved subject with every known field
+/// (G-5), so the service can find its data by any of them.
+#[derive(Debug, Clone)]
+pub struct ServiceCall {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The request (services may use it as an idempotency key).
+    pub request_id: RequestId,
+    /// The request type.
+    pub request_type: RequestType,
+    /// The subject.
+    pub subject: Subject,
+    /// The attempt number (1 for the first).
+    pub attempt: u32,
+}
+
+/// A data category (or, with `category: None`, everything) a service must keep despite
+/// an erasure, and the legal ground (art. 17(3), legal holds).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeepRule {
+    /// The category kept, or `None` for all of the subject's data (a legal hold).
+    pub category: Option<Category>,
+    /// The ground, quoted in the result.
+    pub ground: String,
+}
+
+impl KeepRule {
+    /// Whether a record of `category` is kept.
+    pub fn keeps(&self, category: Category) -> bool {
+        self.category.is_none_or(|c| c == category)
+    }
+}
+
+/// What an erasure did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Erased {
+    /// Records deleted or anonymized.
+    pub records: u64,
+    /// Attachments removed (always removed, whatever the mode: G-12).
+    pub attachments: u64,
+    /// What was kept and why.
+    pub kept: Vec<Kept>,
+}
+
+/// A service failure.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ServiceError {
+    /// Whether another attempt may succeed (timeouts, rate limits, outages).
+    pub transient: bool,
+    /// What failed, as the service says it.
+    pub message: String,
+}
+
+impl ServiceError {
+    /// A failure worth retrying.
+    pub fn transient(message: impl Into<String>) -> Self {
+        ServiceError {
+            transient: true,
+            message: message.into(),
+        }
+    }
+    /// A failure that will not go away by retrying.
+    pub fn permanent(message: impl Into<String>) -> Self {
+        ServiceError {
+            transient: false,
+            message: message.into(),
+        }
+    }
+}
+
+/// A system that holds personal data. Implement it to plug a host application's own
+/// systems into the engine. Every operation must be idempotent: after a crash the
+/// engine may call it again for the same request (erasing twice is fine; the second
+/// call simply finds less).
+#[async_trait]
+pub trait Service: Send + Sync {
+    /// What the service declares about itself.
+    fn info(&self) -> &ServiceInfo;
+    /// Everything it holds about the subject (art. 15 / 20), attachments included.
+    async fn export(&self, call: &ServiceCall) -> Result<Vec<ExportRecord>, ServiceError>;
+    /// Applies the rectifications; returns the number of records changed (art. 16).
+    async fn update(
+        &self,
+        call: &ServiceCall,
+        replacements: &[Replacement],
+    ) -> Result<u64, ServiceError>;
+    /// Erases the subject's data in the service's mode, keeping what `keep` says
+    /// (art. 17). Attachments uploaded by the subject are removed in either mode.
+    async fn erase(&self, call: &ServiceCall, keep: &[KeepRule]) -> Result<Erased, ServiceError>;
+}
+
+/// The registered services, by name.
+#[derive(Clone, Default)]
+pub struct Services {
+    list: Vec<Arc<dyn Service>>,
+}
+
+impl fmt::Debug for Services {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.names()).finish()
+    }
+}
+
+impl Services {
+    /// No services.
+    pub fn new() -> Self {
+        Services::default()
+    }
+    /// Registers a service; refuses an invalid or duplicate name.
+    pub fn register(&mut self, service: Arc<dyn Service>) -> crate::Result<()> {
+        service.info().validate()?;
+        if self.get(&service.info().name).is_some() {
+            return Err(crate::Error::Invalid(format!(
+                "service {:?} is registered twice; names must be unique",
+                service.info().name
+            )));
+        }
+        self.list.push(service);
+        Ok(())
+    }
+    /// Registers a service (builder style).
+    pub fn with(mut self, service: Arc<dyn Service>) -> crate::Result<Self> {
+        self.register(service)?;
+        Ok(self)
+    }
+    /// A service by name.
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn Service>> {
+        self.list.iter().find(|s| s.info().name == name)
+    }
+    /// Every service, in registration order.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<dyn Service>> {
+        self.list.iter()
+    }
+    /// The names, in registration order.
+    pub fn names(&self) -> Vec<String> {
+        self.list.iter().map(|s| s.info().name.clone()).collect()
+    }
+    /// Number of services.
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+    /// Whether none is registered.
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+}
+
+/// A place where the engine cannot find personal data (G-14).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct BlindSpot {
+    /// Where (`subjects.custom`, `service tickets: field notes`, …).
+    pub place: String,
+    /// Why the engine cannot search there, and what to do about it.
+    pub why: String,
+}
+
+/// The blind spots of an inventory: the engine-wide ones of G-14, the custom attribute
+/// keys actually present in the subjects, and each service's unsearchable fields.
+pub fn blind_spots<'a>(
+    services: &Services,
+    custom_keys: impl IntoIterator<Item = &'a str>,
+) -> Vec<BlindSpot> {
+    let mut out = vec![
+        BlindSpot {
+            place: "flow, state, task and action names; text-to-speech values".into(),
+            why: "configuration text is not linked to any subject; review it by hand".into(),
+        },
+        BlindSpot {
+            place: "personal status texts".into(),
+            why: "free text an employee wrote about themselves; not indexed".into(),
+        },
+        BlindSpot {
+            place: "web chat / messaging interactions not linked to a contact profile".into(),
+            why: "found only through a conversation linked to a contact; data in custom variables is unfindable".into(),
+        },
+    ];
+    let keys: BTreeSet<&str> = custom_keys.into_iter().collect();
+    if !keys.is_empty() {
+        out.push(BlindSpot {
+            place: format!(
+                "custom attribute keys: {}",
+                keys.iter().copied().collect::<Vec<_>>().join(", ")
+            ),
+            why: "custom attributes are exported with the subject but never searched: a person found only there is missed".into(),
+        });
+    } else {
+        out.push(BlindSpot {
+            place: "custom attribute keys".into(),
+            why: "custom attributes are exported with the subject but never searched".into(),
+        });
+    }
+    for s in services.iter() {
+        let info = s.info();
+        for f in &info.unsearchable {
+            out.push(BlindSpot {
+                place: format!("service {}: field {f}", info.name),
+                why: "declared unsearchable by the service: data there is not looked up".into(),
+            });
+        }
+        if info.attachments {
+            out.push(BlindSpot {
+                place: format!("service {}: attachment contents", info.name),
+                why: "attachments are found through the conversation linked to the subject, never by their content".into(),
+            });
+        }
+    }
+    out
+}

@@ -1,0 +1,128 @@
+//! The durable state behind the engine: the [`Store`] trait (an API boundary;
+//! `dsr-store-sqlite` implements it) and the [`Change`] it commits atomically.
+
+use crate::audit::{AuditEntry, AuditEvent};
+use crate::types::{Request, RequestFilter, RequestId, Task};
+use crate::Result;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use dsr_model::{MergeSetId, RequestType, SubjectId, TenantId};
+use std::time::Duration;
+
+/// A request to write: inserted when `expected_version` is `None`, otherwise updated
+/// only if the stored version still equals it (else the commit fails with
+/// [`Error::Conflict`](crate::Error::Conflict)). The store writes `request.version` as
+/// given (the engine increments it).
+#[derive(Debug, Clone)]
+pub struct RequestWrite {
+    /// The new state.
+    pub request: Request,
+    /// The version read, or `None` for a new request.
+    pub expected_version: Option<u64>,
+}
+
+/// A task to write, with the same rule as [`RequestWrite`].
+#[derive(Debug, Clone)]
+pub struct TaskWrite {
+    /// The new state.
+    pub task: Task,
+    /// The version read, or `None` for a new task.
+    pub expected_version: Option<u64>,
+}
+
+/// Refuses a commit when an unfinished request of the same type exists for one of the
+/// subjects or for the merge set (G-11); the commit then fails with
+/// [`Error::Duplicate`](crate::Error::Duplicate).
+#[derive(Debug, Clone)]
+pub struct DuplicateGuard {
+    /// The type.
+    pub ty: RequestType,
+    /// The subjects.
+    pub subjects: Vec<SubjectId>,
+    /// The merge set.
+    pub merge_set: Option<MergeSetId>,
+}
+
+/// Everything one engine step changes, committed atomically: all of it or nothing.
+#[derive(Debug, Clone)]
+pub struct Change {
+    /// The tenant every row belongs to.
+    pub tenant: TenantId,
+    /// When (audit entries are stamped with it).
+    pub at: DateTime<Utc>,
+    /// Requests to insert or update.
+    pub requests: Vec<RequestWrite>,
+    /// Tasks to insert or update.
+    pub tasks: Vec<TaskWrite>,
+    /// Audit events to append to the tenant's chain, in order.
+    pub audit: Vec<AuditEvent>,
+    /// A duplicate check done inside the same transaction.
+    pub guard: Option<DuplicateGuard>,
+    /// An export package to store (request id, JSON text); a second one for the same
+    /// request is ignored (the first stays, so its digests stay valid).
+    pub package: Option<(RequestId, String)>,
+}
+
+impl Change {
+    /// An empty change.
+    pub fn new(tenant: TenantId, at: DateTime<Utc>) -> Self {
+        Change {
+            tenant,
+            at,
+            requests: Vec::new(),
+            tasks: Vec::new(),
+            audit: Vec::new(),
+            guard: None,
+            package: None,
+        }
+    }
+}
+
+/// A lease request: which tasks a worker wants.
+#[derive(Debug, Clone)]
+pub struct ClaimSpec<'a> {
+    /// The tenant.
+    pub tenant: &'a TenantId,
+    /// The worker's id (written as the lease owner).
+    pub owner: &'a str,
+    /// The services this worker can call.
+    pub services: &'a [String],
+    /// Most tasks to claim.
+    pub limit: usize,
+    /// Now.
+    pub now: DateTime<Utc>,
+    /// Lease length.
+    pub lease: Duration,
+}
+
+/// Durable state: requests, tasks, the audit chain and export packages. Implementations
+/// must make [`Store::commit`] and [`Store::claim`] atomic and safe across processes.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Commits a change atomically (see [`Change`]).
+    async fn commit(&self, change: Change) -> Result<()>;
+
+    /// Claims up to `limit` tasks of the given services that are pending, waiting for a
+    /// retry whose time has come, or running with an expired lease (their worker died):
+    /// each gets `status = running`, the owner, a lease until `now + lease`, `attempt + 1`
+    /// and `version + 1`, and a `task.claimed` audit entry, in one transaction.
+    async fn claim(&self, spec: ClaimSpec<'_>) -> Result<Vec<Task>>;
+
+    /// One request.
+    async fn request(&self, tenant: &TenantId, id: &RequestId) -> Result<Option<Request>>;
+
+    /// Requests matching a filter, oldest first.
+    async fn requests(&self, tenant: &TenantId, filter: &RequestFilter) -> Result<Vec<Request>>;
+
+    /// The tasks of a request, by service name.
+    async fn tasks(&self, tenant: &TenantId, id: &RequestId) -> Result<Vec<Task>>;
+
+    /// How many tasks are not finished, and the earliest instant one may be claimed.
+    async fn open_tasks(&self, tenant: &TenantId) -> Result<(u64, Option<DateTime<Utc>>)>;
+
+    /// The tenant's audit chain in order, and the recorded head (last index and hash).
+    async fn audit(&self, tenant: &TenantId) -> Result<(Vec<AuditEntry>, Option<(u64, String)>)>;
+
+    /// The stored export package of a request.
+    async fn package(&self, tenant: &TenantId, id: &RequestId) -> Result<Option<String>>;
+}

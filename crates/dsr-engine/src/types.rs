@@ -1,0 +1,454 @@
+//! Requests, tasks and their outcomes: the records the store keeps.
+
+use crate::service::Category;
+use chrono::{DateTime, Utc};
+use dsr_model::{MergeSetId, RequestType, Subject, SubjectId, TenantId, Term};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// A request id: a UUID v7 (time-ordered), as text.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RequestId(String);
+
+impl RequestId {
+    /// A new, time-ordered id.
+    pub fn generate() -> Self {
+        RequestId(uuid::Uuid::now_v7().to_string())
+    }
+    /// Parses an id given by a caller: a UUID in any case, with or without hyphens.
+    pub fn parse(text: &str) -> crate::Result<Self> {
+        uuid::Uuid::parse_str(text.trim())
+            .map(|u| RequestId(u.to_string()))
+            .map_err(|_| {
+                crate::Error::Invalid(format!(
+                    "request id {text:?} is not a UUID (expected e.g. 0193d2a4-7c1e-7b3a-9f00-123456789abc)"
+                ))
+            })
+    }
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    /// The id as stored (trusted input from the store).
+    pub fn from_stored(text: String) -> Self {
+        RequestId(text)
+    }
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+macro_rules! wire_enum {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $v:ident = $s:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($(#[$vm])* $v),+ }
+        impl $name {
+            /// Every value, in order.
+            pub const ALL: &'static [$name] = &[$($name::$v),+];
+            /// The wire name.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$v => $s),+ }
+            }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+        impl FromStr for $name {
+            type Err = crate::Error;
+            fn from_str(s: &str) -> crate::Result<Self> {
+                let k = s.trim().to_ascii_lowercase().replace('-', "_");
+                $(if k == $s { return Ok($name::$v); })+
+                Err(crate::Error::Invalid(format!(
+                    "unknown {} {s:?} (expected one of: {})",
+                    stringify!($name),
+                    [$($s),+].join(", ")
+                )))
+            }
+        }
+    };
+}
+
+wire_enum!(
+    /// Where a request is in its lifecycle (see `docs/engine.md`).
+    RequestStatus {
+        /// Created; its subject is being resolved.
+        Received = "received",
+        /// Waiting for an explicit decision (e.g. erasing an active employee, G-16).
+        OnHold = "on_hold",
+        /// Its tasks are being carried out by workers.
+        InProgress = "in_progress",
+        /// Every service did its part.
+        Completed = "completed",
+        /// Some services did their part, others failed.
+        PartiallyFailed = "partially_failed",
+        /// Every service failed.
+        Failed = "failed",
+        /// Cancelled before anything irreversible ran.
+        Cancelled = "cancelled",
+        /// Refused by a decision citing a legal ground.
+        Refused = "refused",
+    }
+);
+
+impl RequestStatus {
+    /// Whether nothing more will happen (unless retried).
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            RequestStatus::Completed
+                | RequestStatus::PartiallyFailed
+                | RequestStatus::Failed
+                | RequestStatus::Cancelled
+                | RequestStatus::Refused
+        )
+    }
+}
+
+wire_enum!(
+    /// Where one service's part of a request is.
+    TaskStatus {
+        /// Waiting for a worker.
+        Pending = "pending",
+        /// Claimed by a worker holding a lease.
+        Running = "running",
+        /// Failed transiently; waits for its next attempt.
+        RetryWait = "retry_wait",
+        /// Done; the outcome is recorded.
+        Done = "done",
+        /// Gave up (permanent error or too many attempts).
+        Dead = "dead",
+        /// Cancelled with its request before it ran.
+        Cancelled = "cancelled",
+    }
+);
+
+impl TaskStatus {
+    /// Whether the task is settled.
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            TaskStatus::Done | TaskStatus::Dead | TaskStatus::Cancelled
+        )
+    }
+}
+
+wire_enum!(
+    /// What a service did.
+    Action {
+        /// Data exported (art. 15 / 20).
+        Exported = "exported",
+        /// Data rectified (art. 16).
+        Updated = "updated",
+        /// Data deleted (art. 17, service in `delete` mode).
+        Deleted = "deleted",
+        /// Data anonymized (art. 17, service in `anonymize` mode).
+        Anonymized = "anonymized",
+        /// The service failed; see the error.
+        Failed = "failed",
+    }
+);
+
+/// A rectification: in `field`, replace `old` by `new` (G-6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Replacement {
+    /// The subject field (`name`, `email`, `phone`, `address`, `handle`, `external_id`,
+    /// or a custom attribute key as `custom.KEY`).
+    pub field: String,
+    /// The value as stored now.
+    pub old: String,
+    /// The value to store instead.
+    pub new: String,
+}
+
+/// The fields a replacement may name.
+pub const REPLACEABLE_FIELDS: &[&str] = &[
+    "name",
+    "email",
+    "phone",
+    "address",
+    "handle",
+    "external_id",
+    "custom.KEY",
+];
+
+impl Replacement {
+    /// Parses `FIELD:OLD=NEW` (e.g. `email:jean@old.fr=jean@new.fr`).
+    pub fn parse(text: &str) -> crate::Result<Self> {
+        let bad = |why: &str| {
+            crate::Error::Invalid(format!(
+                "replacement {text:?}: {why} (expected FIELD:OLD=NEW, e.g. email:a@old.example=a@new.example; fields: {})",
+                REPLACEABLE_FIELDS.join(", ")
+            ))
+        };
+        let (field, rest) = text.split_once(':').ok_or_else(|| bad("no ':' after the field"))?;
+        let (old, new) = rest.split_once('=').ok_or_else(|| bad("no '=' between old and new"))?;
+        let r = Replacement {
+            field: field.trim().to_owned(),
+            old: old.trim().to_owned(),
+            new: new.trim().to_owned(),
+        };
+        r.validate().map_err(|e| bad(&e))?;
+        Ok(r)
+    }
+
+    /// Checks the field name and values; returns what is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        let known = matches!(
+            self.field.as_str(),
+            "name" | "email" | "phone" | "address" | "handle" | "external_id"
+        ) || self
+            .field
+            .strip_prefix("custom.")
+            .is_some_and(|k| !k.is_empty());
+        if !known {
+            return Err(format!("unknown field {:?}", self.field));
+        }
+        if self.old.is_empty() {
+            return Err("the existing value is empty".into());
+        }
+        if self.old == self.new {
+            return Err("the updated value equals the existing one".into());
+        }
+        for v in [&self.old, &self.new] {
+            if v.len() > dsr_model::MAX_VALUE_LEN || v.chars().any(char::is_control) {
+                return Err("a value is too long or contains control characters".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A policy hold on a request (G-16): it waits for an explicit decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    /// Why it is held.
+    pub reason: String,
+    /// Since when.
+    pub since: DateTime<Utc>,
+}
+
+/// The decision that released or refused a held request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    /// `true`: proceed; `false`: refuse.
+    pub proceed: bool,
+    /// The recorded justification (proceed) or legal ground (refuse).
+    pub reason: String,
+    /// Who decided.
+    pub by: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// An extension of the deadline (art. 12(3)).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Extension {
+    /// Days added.
+    pub days: u32,
+    /// Why.
+    pub reason: String,
+    /// Who extended it.
+    pub by: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// The hand-over of an export package to the subject (S-5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandOver {
+    /// When the package was handed over.
+    pub at: DateTime<Utc>,
+    /// To whom (the subject, or another controller for portability; Q-4).
+    pub to: String,
+    /// Who handed it over.
+    pub by: String,
+    /// SHA-256 of the manifest handed over.
+    pub manifest_sha256: String,
+}
+
+/// A data subject request. One request is for one subject; a merge set fans out into a
+/// parent (the canonical contact) and related requests (the other members).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    /// Unique id.
+    pub id: RequestId,
+    /// Whose data.
+    pub tenant: TenantId,
+    /// Export, update, delete or portability.
+    #[serde(rename = "type")]
+    pub ty: RequestType,
+    /// Where it is.
+    pub status: RequestStatus,
+    /// Incremented on every write (optimistic concurrency).
+    pub version: u64,
+    /// The resolved subject with every known field (G-5), as it was when resolved.
+    pub subject: Subject,
+    /// The term the caller gave, if any.
+    pub term: Option<Term>,
+    /// Who asked (operator, API client, host application).
+    pub requested_by: String,
+    /// The parent request, for a related request (G-10).
+    pub parent: Option<RequestId>,
+    /// The related requests, for a parent (G-10): `relatedRequests`.
+    pub related: Vec<RequestId>,
+    /// The merge set the subject belongs to.
+    pub merge_set: Option<MergeSetId>,
+    /// UPDATE only: the rectifications (G-6).
+    pub replacements: Vec<Replacement>,
+    /// Created at.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+    /// The service target for this type (configurable; G-15).
+    pub due_at: DateTime<Utc>,
+    /// The legal deadline: one month, plus extensions (art. 12(3)).
+    pub legal_deadline: DateTime<Utc>,
+    /// Recorded extensions.
+    pub extensions: Vec<Extension>,
+    /// A policy hold, while on hold (and kept for the record after).
+    pub hold: Option<Hold>,
+    /// The decision on a hold.
+    pub decision: Option<Decision>,
+    /// Hand-over of the package (export / portability).
+    pub handed_over: Option<HandOver>,
+    /// When it finished.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// How many times it was retried.
+    pub retries: u32,
+}
+
+impl Request {
+    /// The subject's id.
+    pub fn subject_id(&self) -> &SubjectId {
+        &self.subject.id
+    }
+    /// Whether the request is past its due date (service target or legal deadline) and
+    /// not finished.
+    pub fn is_overdue(&self, now: DateTime<Utc>) -> bool {
+        !self.status.is_finished() && (now > self.due_at || now > self.legal_deadline)
+    }
+}
+
+/// One exported record: what a service holds about the subject.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExportRecord {
+    /// S-3 data category.
+    pub category: Category,
+    /// Whether the subject provided it (actively or by use; portability, S-4). Derived or
+    /// inferred data is exported (art. 15) but not ported (art. 20).
+    pub provided: bool,
+    /// The record, as the service holds it.
+    pub data: serde_json::Value,
+    /// Attachments linked to it (G-12).
+    pub attachments: Vec<Attachment>,
+}
+
+/// A file attached to a conversation (G-12).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    /// File name.
+    pub name: String,
+    /// MIME type.
+    pub content_type: String,
+    /// Content, base64 (standard alphabet).
+    pub content_base64: String,
+}
+
+/// Data kept despite an erasure, and the ground for keeping it (art. 17(3), legal holds).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Kept {
+    /// What was kept (a data category, or `all` for a legal hold).
+    pub what: String,
+    /// How many records.
+    pub records: u64,
+    /// The legal ground.
+    pub ground: String,
+}
+
+/// What one service did for one request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// Exported, updated, deleted, anonymized or failed.
+    pub action: Action,
+    /// Records affected.
+    pub records: u64,
+    /// Attachments affected.
+    pub attachments: u64,
+    /// Data kept, with the ground.
+    pub kept: Vec<Kept>,
+    /// Export only: the data.
+    pub data: Vec<ExportRecord>,
+    /// Failed only: the service's error.
+    pub error: Option<String>,
+}
+
+/// One service's part of one request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Task {
+    /// The request.
+    pub request_id: RequestId,
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The service's name.
+    pub service: String,
+    /// Where it is.
+    pub status: TaskStatus,
+    /// Attempts started so far.
+    pub attempt: u32,
+    /// Incremented on every write.
+    pub version: u64,
+    /// The worker holding the lease, while running.
+    pub lease_owner: Option<String>,
+    /// When the lease expires.
+    pub lease_expires: Option<DateTime<Utc>>,
+    /// Not to be claimed before this instant (retry backoff).
+    pub next_at: DateTime<Utc>,
+    /// The outcome, once done or dead.
+    pub outcome: Option<Outcome>,
+    /// The last error.
+    pub last_error: Option<String>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Task {
+    /// A new pending task.
+    pub fn new(request: &Request, service: &str, now: DateTime<Utc>) -> Self {
+        Task {
+            request_id: request.id.clone(),
+            tenant: request.tenant.clone(),
+            service: service.to_owned(),
+            status: TaskStatus::Pending,
+            attempt: 0,
+            version: 0,
+            lease_owner: None,
+            lease_expires: None,
+            next_at: now,
+            outcome: None,
+            last_error: None,
+            updated_at: now,
+        }
+    }
+}
+
+/// Which requests to list.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RequestFilter {
+    /// Only this status.
+    pub status: Option<RequestStatus>,
+    /// Only unfinished requests past a due date at this instant.
+    pub overdue_at: Option<DateTime<Utc>>,
+    /// Only requests for this subject.
+    pub subject: Option<SubjectId>,
+    /// Most rows (0: no limit).
+    pub limit: usize,
+}

@@ -1,0 +1,434 @@
+//! Workers: claim tasks with a lease, call the service, record the outcome.
+//!
+//! A worker holds nothing a crash can lose. A claimed task carries the worker's id and
+//! the attempt number; the outcome is recorded by a commit that is conditional on the
+//! task's version still being the one the claim produced, with its audit entry in the
+//! same transaction. So if the worker dies after calling the service but before the
+//! commit, the lease expires, another worker claims the task (attempt + 1) and calls the
+//! (idempotent) service again; if the first worker was only slow, its late commit fails
+//! and is dropped. Either way the task is recorded done exactly once.
+
+use crate::audit::AuditEvent;
+use crate::config::WorkerSettings;
+use crate::engine::Engine;
+use crate::service::{ErasureMode, ServiceCall, ServiceError};
+use crate::state::{self, RequestEffect, TaskEffect, TaskEvent};
+use crate::store::{Change, ClaimSpec, RequestWrite, TaskWrite};
+use crate::types::{Action, Outcome, Request, RequestStatus, Task, TaskStatus};
+use crate::{Error, Result};
+use dsr_model::{RequestType, Subject};
+use serde_json::json;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How a worker runs.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// This worker's id (lease owner); unique per process.
+    pub id: String,
+    /// Tasks claimed and carried out at once.
+    pub concurrency: usize,
+    /// Lease length.
+    pub lease: Duration,
+    /// Attempts before a task is dead.
+    pub max_attempts: u32,
+    /// First retry delay (doubled per attempt).
+    pub backoff: Duration,
+    /// Longest retry delay.
+    pub backoff_cap: Duration,
+    /// Idle polling interval.
+    pub poll: Duration,
+    /// Longest a service call may take (then: a transient failure).
+    pub call_timeout: Duration,
+}
+
+impl WorkerConfig {
+    /// From `[worker]` settings, with a fresh id.
+    pub fn from_settings(s: &WorkerSettings) -> Self {
+        WorkerConfig {
+            id: format!("worker-{}-{}", std::process::id(), &uuid::Uuid::now_v7().simple().to_string()[20..]),
+            concurrency: s.concurrency,
+            lease: Duration::from_secs(s.lease_seconds),
+            max_attempts: s.max_attempts,
+            backoff: Duration::from_millis(s.backoff_ms),
+            backoff_cap: Duration::from_millis(s.backoff_cap_ms),
+            poll: Duration::from_millis(s.poll_ms),
+            call_timeout: Duration::from_secs(s.call_timeout_seconds),
+        }
+    }
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self::from_settings(&WorkerSettings::default())
+    }
+}
+
+/// What a worker did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct WorkerStats {
+    /// Tasks claimed.
+    pub claimed: u64,
+    /// Tasks done.
+    pub done: u64,
+    /// Transient failures scheduled for a retry.
+    pub retried: u64,
+    /// Tasks that gave up.
+    pub dead: u64,
+    /// Outcomes dropped because the lease was lost meanwhile.
+    pub lost: u64,
+    /// Requests that finished.
+    pub requests_finished: u64,
+}
+
+impl WorkerStats {
+    fn add(&mut self, o: WorkerStats) {
+        self.claimed += o.claimed;
+        self.done += o.done;
+        self.retried += o.retried;
+        self.dead += o.dead;
+        self.lost += o.lost;
+        self.requests_finished += o.requests_finished;
+    }
+}
+
+/// A worker for one engine (one tenant).
+#[derive(Debug, Clone)]
+pub struct Worker {
+    engine: Arc<Engine>,
+    cfg: WorkerConfig,
+}
+
+impl Worker {
+    /// A worker.
+    pub fn new(engine: Arc<Engine>, cfg: WorkerConfig) -> Self {
+        Worker { engine, cfg }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &WorkerConfig {
+        &self.cfg
+    }
+
+    /// Claims one batch and carries it out. Returns what happened (claimed = 0: nothing
+    /// was claimable).
+    pub async fn tick(&self) -> Result<WorkerStats> {
+        let names = self.engine.services.names();
+        let now = self.engine.clock.now();
+        let claimed = self
+            .engine
+            .store
+            .claim(ClaimSpec {
+                tenant: &self.engine.tenant,
+                owner: &self.cfg.id,
+                services: &names,
+                limit: self.cfg.concurrency,
+                now,
+                lease: self.cfg.lease,
+            })
+            .await?;
+        let mut stats = WorkerStats {
+            claimed: claimed.len() as u64,
+            ..WorkerStats::default()
+        };
+        let mut set = tokio::task::JoinSet::new();
+        for task in claimed {
+            let engine = self.engine.clone();
+            let cfg = self.cfg.clone();
+            set.spawn(async move { process(&engine, &cfg, task).await });
+        }
+        let mut first_err = None;
+        while let Some(joined) = set.join_next().await {
+            match joined {
+                Ok(Ok(s)) => stats.add(s),
+                Ok(Err(e)) => {
+                    first_err.get_or_insert(e);
+                }
+                Err(e) => {
+                    first_err.get_or_insert(Error::Invalid(format!("a task panicked: {e}")));
+                }
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(stats),
+        }
+    }
+
+    /// Runs until no task is open (every request finished, held or waiting for a
+    /// decision), sleeping through retry backoffs.
+    pub async fn run_until_idle(&self) -> Result<WorkerStats> {
+        self.run(std::future::pending::<()>(), true).await
+    }
+
+    /// Runs until `stop` completes (checked between batches), or, with `until_idle`,
+    /// until no task is open.
+    pub async fn run(&self, stop: impl Future<Output = ()>, until_idle: bool) -> Result<WorkerStats> {
+        let mut total = WorkerStats::default();
+        tokio::pin!(stop);
+        loop {
+            let s = self.tick().await?;
+            total.add(s);
+            if s.claimed > 0 {
+                if futures_ready(&mut stop).await {
+                    return Ok(total);
+                }
+                continue;
+            }
+            let (open, next) = self.engine.store.open_tasks(&self.engine.tenant).await?;
+            if open == 0 && until_idle {
+                return Ok(total);
+            }
+            let now = self.engine.clock.now();
+            let wait = next
+                .map(|n| (n - now).to_std().unwrap_or(Duration::ZERO))
+                .unwrap_or(self.cfg.poll)
+                .clamp(Duration::from_millis(1), self.cfg.poll);
+            tokio::select! {
+                _ = &mut stop => return Ok(total),
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+}
+
+async fn futures_ready(stop: &mut std::pin::Pin<&mut impl Future<Output = ()>>) -> bool {
+    tokio::select! {
+        biased;
+        _ = stop => true,
+        _ = std::future::ready(()) => false,
+    }
+}
+
+async fn call_service(engine: &Engine, cfg: &WorkerConfig, req: &Request, task: &Task) -> Result<Outcome, ServiceError> {
+    let Some(service) = engine.services.get(&task.service) else {
+        return Err(ServiceError::permanent(format!(
+            "service {} is not registered in this worker",
+            task.service
+        )));
+    };
+    if task.attempt > cfg.max_attempts {
+        return Err(ServiceError::permanent(format!(
+            "gave up after {} attempts: the worker carrying it out stopped each time (lease expired)",
+            task.attempt - 1
+        )));
+    }
+    let call = ServiceCall {
+        tenant: req.tenant.clone(),
+        request_id: req.id.clone(),
+        request_type: req.ty,
+        subject: req.subject.clone(),
+        attempt: task.attempt,
+    };
+    let fut = async {
+        Ok(match req.ty {
+            RequestType::Export | RequestType::Portability => {
+                let data = service.export(&call).await?;
+                Outcome {
+                    action: Action::Exported,
+                    records: data.len() as u64,
+                    attachments: data.iter().map(|d| d.attachments.len() as u64).sum(),
+                    kept: Vec::new(),
+                    data,
+                    error: None,
+                }
+            }
+            RequestType::Update => {
+                let n = service.update(&call, &req.replacements).await?;
+                Outcome {
+                    action: Action::Updated,
+                    records: n,
+                    attachments: 0,
+                    kept: Vec::new(),
+                    data: Vec::new(),
+                    error: None,
+                }
+            }
+            RequestType::Delete => {
+                let keep = engine.policy.keep_rules(&task.service, &req.subject);
+                let e = service.erase(&call, &keep).await?;
+                Outcome {
+                    action: match service.info().erasure {
+                        ErasureMode::Delete => Action::Deleted,
+                        ErasureMode::Anonymize => Action::Anonymized,
+                    },
+                    records: e.records,
+                    attachments: e.attachments,
+                    kept: e.kept,
+                    data: Vec::new(),
+                    error: None,
+                }
+            }
+        })
+    };
+    match tokio::time::timeout(cfg.call_timeout, fut).await {
+        Ok(r) => r,
+        Err(_) => Err(ServiceError::transient(format!(
+            "{} did not answer within {:?}",
+            task.service, cfg.call_timeout
+        ))),
+    }
+}
+
+/// After a completed erasure, the request keeps only what proves it: the subject's kind
+/// and id (the personal fields it was resolved with are gone with the data).
+fn minimized(s: &Subject) -> Subject {
+    let mut m = Subject::new(s.kind, s.id.clone());
+    m.merge_set = s.merge_set.clone();
+    m.canonical = s.canonical;
+    m.employment = s.employment;
+    m
+}
+
+async fn process(engine: &Engine, cfg: &WorkerConfig, claimed: Task) -> Result<WorkerStats> {
+    let mut stats = WorkerStats::default();
+    let Some(req) = engine.store.request(&engine.tenant, &claimed.request_id).await? else {
+        return Err(Error::UnknownRequest(claimed.request_id.to_string()));
+    };
+    let result = call_service(engine, cfg, &req, &claimed).await;
+    for _ in 0..20 {
+        let (mut req, tasks) = engine.get(&claimed.request_id).await?;
+        let Some(cur) = tasks.iter().find(|t| t.service == claimed.service) else {
+            return Err(Error::Invalid(format!("task {} of {} vanished", claimed.service, claimed.request_id)));
+        };
+        if cur.version != claimed.version
+            || cur.status != TaskStatus::Running
+            || cur.lease_owner.as_deref() != Some(cfg.id.as_str())
+        {
+            stats.lost += 1;
+            return Ok(stats);
+        }
+        let now = engine.clock.now();
+        let event = match &result {
+            Ok(_) => TaskEvent::Succeeded,
+            Err(e) => TaskEvent::Failed {
+                transient: e.transient,
+                attempts_left: claimed.attempt < cfg.max_attempts,
+            },
+        };
+        let (to, effects) = state::task(cur.status, event).map_err(|e| Error::Invalid(e.to_string()))?;
+        let mut t = cur.clone();
+        t.status = to;
+        t.version += 1;
+        t.updated_at = now;
+        t.lease_owner = None;
+        t.lease_expires = None;
+        let mut change = Change::new(engine.tenant.clone(), now);
+        let actor = format!("worker:{}", cfg.id);
+        match &result {
+            Ok(o) => {
+                t.outcome = Some(o.clone());
+                t.last_error = None;
+                change.audit.push(
+                    AuditEvent::request(
+                        &actor,
+                        "task.done",
+                        req.id.as_str(),
+                        json!({"action": o.action.as_str(), "records": o.records, "attachments": o.attachments, "kept": o.kept, "attempt": claimed.attempt}),
+                    )
+                    .with_service(&t.service),
+                );
+            }
+            Err(e) => {
+                t.last_error = Some(e.message.clone());
+                if effects.contains(&TaskEffect::ScheduleRetry) {
+                    let ms = state::backoff_ms(
+                        claimed.attempt,
+                        cfg.backoff.as_millis() as u64,
+                        cfg.backoff_cap.as_millis() as u64,
+                    );
+                    t.next_at = now + chrono::Duration::milliseconds(ms as i64);
+                    change.audit.push(
+                        AuditEvent::request(
+                            &actor,
+                            "task.retry_scheduled",
+                            req.id.as_str(),
+                            json!({"error": e.message, "attempt": claimed.attempt, "next_at": t.next_at}),
+                        )
+                        .with_service(&t.service),
+                    );
+                } else {
+                    t.outcome = Some(Outcome {
+                        action: Action::Failed,
+                        records: 0,
+                        attachments: 0,
+                        kept: Vec::new(),
+                        data: Vec::new(),
+                        error: Some(e.message.clone()),
+                    });
+                    change.audit.push(
+                        AuditEvent::request(
+                            &actor,
+                            "task.failed",
+                            req.id.as_str(),
+                            json!({"error": e.message, "attempts": claimed.attempt, "transient": e.transient}),
+                        )
+                        .with_service(&t.service),
+                    );
+                }
+            }
+        }
+        // The request row is always bumped, so two workers finishing sibling tasks at
+        // once conflict and the second one re-reads: the last one settles the request.
+        let expected = req.version;
+        let mut build_package = false;
+        let mut finished = false;
+        if effects.contains(&TaskEffect::SettleRequest) && !req.status.is_finished() {
+            let statuses: Vec<TaskStatus> = tasks
+                .iter()
+                .map(|x| if x.service == t.service { t.status } else { x.status })
+                .collect();
+            if let Some(ev) = state::settle(&statuses) {
+                let (rs, rfx) = state::request(req.status, &ev).map_err(|e| Error::Invalid(e.to_string()))?;
+                change.audit.push(AuditEvent::request(
+                    "engine",
+                    &format!("request.{}", rs.as_str()),
+                    req.id.as_str(),
+                    json!({"tasks": statuses.iter().map(|s| s.as_str()).collect::<Vec<_>>()}),
+                ));
+                req.status = rs;
+                req.finished_at = Some(now);
+                finished = true;
+                build_package = rfx.contains(&RequestEffect::BuildPackage)
+                    && matches!(req.ty, RequestType::Export | RequestType::Portability);
+                if req.ty == RequestType::Delete && rs == RequestStatus::Completed {
+                    req.subject = minimized(&req.subject);
+                    req.term = None;
+                }
+            }
+        }
+        req.version = expected + 1;
+        req.updated_at = now;
+        let req_id = req.id.clone();
+        change.requests.push(RequestWrite {
+            request: req,
+            expected_version: Some(expected),
+        });
+        change.tasks.push(TaskWrite {
+            task: t.clone(),
+            expected_version: Some(cur.version),
+        });
+        match engine.store.commit(change).await {
+            Ok(()) => {
+                match t.status {
+                    TaskStatus::Done => stats.done += 1,
+                    TaskStatus::Dead => stats.dead += 1,
+                    _ => stats.retried += 1,
+                }
+                stats.requests_finished += u64::from(finished);
+                if build_package {
+                    // Also built on first download if this fails or the worker dies here.
+                    let _ = engine.package(&req_id).await;
+                }
+                return Ok(stats);
+            }
+            Err(Error::Conflict(_)) => {
+                tokio::task::yield_now().await;
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Error::Conflict(format!("request {} (gave up after 20 tries)", claimed.request_id)))
+}
