@@ -6,6 +6,7 @@
 
 mod config;
 mod coverage;
+mod docs;
 mod reports;
 mod rules;
 mod server;
