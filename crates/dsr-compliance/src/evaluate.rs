@@ -94,8 +94,8 @@ pub struct WaiverUse {
 /// The outcome of one rule, with its evidence.
 #[derive(Debug, Clone, Serialize)]
 pub struct Finding {
-    /// The rule.
-    #[serde(skip)]
+    /// The rule (serialized as its id).
+    #[serde(serialize_with = "rule_id")]
     pub rule: &'static Rule,
     /// The reported outcome (after waivers).
     pub status: Status,
@@ -107,6 +107,10 @@ pub struct Finding {
     pub evidence: Vec<Evidence>,
     /// The waiver for this rule, if one is recorded.
     pub waiver: Option<WaiverUse>,
+}
+
+fn rule_id<S: serde::Serializer>(rule: &&'static Rule, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(rule.id())
 }
 
 impl Finding {

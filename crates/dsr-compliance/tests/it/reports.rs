@@ -168,6 +168,18 @@ fn json_report_shape() {
 }
 
 #[test]
+fn a_finding_serializes_with_its_rule_id() {
+    let r = mistakes(true);
+    let f = serde_json::to_value(r.finding("sms.no-phi").unwrap()).unwrap();
+    assert_eq!(f["rule"], "sms.no-phi");
+    assert_eq!(f["status"], "waived");
+    assert_eq!(
+        f["waiver"]["waiver"]["accepted_by"],
+        "Jane Roe, Chief Information Security Officer"
+    );
+}
+
+#[test]
 fn catalog_json_lists_every_rule_with_its_source_and_version() {
     let j = catalog_json();
     let rules = j["rules"].as_array().unwrap();
