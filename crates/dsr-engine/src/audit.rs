@@ -279,7 +279,12 @@ mod tests {
                     &t,
                     i,
                     at,
-                    AuditEvent::request("op", "request.created", &format!("r{i}"), serde_json::json!({"n": i})),
+                    AuditEvent::request(
+                        "op",
+                        "request.created",
+                        &format!("r{i}"),
+                        serde_json::json!({"n": i}),
+                    ),
                     &prev,
                 );
                 prev = e.hash.clone();
@@ -313,7 +318,11 @@ mod tests {
         let mut c = chain(5);
         let head = c[4].hash.clone();
         c[2].event.detail = serde_json::json!({"n": 99});
-        check(&c, (4, &head), Some((2, "entry 2 (request.created r2) was altered")));
+        check(
+            &c,
+            (4, &head),
+            Some((2, "entry 2 (request.created r2) was altered")),
+        );
         let mut c = chain(5);
         c[3].event.actor = "someone else".into();
         check(&c, (4, &head), Some((3, "altered")));
@@ -324,7 +333,11 @@ mod tests {
         let mut c = chain(5);
         let head = c[4].hash.clone();
         c.remove(1);
-        check(&c, (4, &head), Some((1, "entry 1 is missing or out of order")));
+        check(
+            &c,
+            (4, &head),
+            Some((1, "entry 1 is missing or out of order")),
+        );
     }
 
     #[test]

@@ -185,9 +185,13 @@ impl Config {
     /// The default inventory: the subjects directory and the conversations.
     pub fn default_services() -> Vec<ServiceConfig> {
         let mut dir = ServiceConfig::new("directory", ServiceKind::Subjects, ErasureMode::Delete);
-        dir.description = "the subjects directory of this engine (contacts, users, dialer entries)".into();
-        let mut conv =
-            ServiceConfig::new("conversations", ServiceKind::Conversations, ErasureMode::Anonymize);
+        dir.description =
+            "the subjects directory of this engine (contacts, users, dialer entries)".into();
+        let mut conv = ServiceConfig::new(
+            "conversations",
+            ServiceKind::Conversations,
+            ErasureMode::Anonymize,
+        );
         conv.description = "conversations linked to a contact, with their attachments".into();
         vec![dir, conv]
     }
@@ -277,14 +281,17 @@ impl Config {
                 .validate()
                 .map_err(|e| format!("{at}: {e}"))?;
             if !names.insert(s.name.as_str()) {
-                return Err(format!("{at}: the name is used twice; names must be unique"));
+                return Err(format!(
+                    "{at}: the name is used twice; names must be unique"
+                ));
             }
             let table_keys = s.table.is_some()
                 || s.key_column.is_some()
                 || !s.match_columns.is_empty()
                 || !s.columns.is_empty()
                 || !s.anonymize.is_empty();
-            let memory_keys = s.latency_ms > 0 || s.transient_failures > 0 || s.permanent_failure.is_some();
+            let memory_keys =
+                s.latency_ms > 0 || s.transient_failures > 0 || s.permanent_failure.is_some();
             if s.kind != ServiceKind::Table && table_keys {
                 return Err(format!(
                     "{at}: table, key_column, match_columns, columns and anonymize are only accepted with kind = \"table\""
@@ -296,11 +303,13 @@ impl Config {
                 ));
             }
             if s.kind == ServiceKind::Table {
-                let table = s.table.as_deref().ok_or(format!("{at}: kind = \"table\" needs `table`"))?;
-                let key = s
-                    .key_column
+                let table = s
+                    .table
                     .as_deref()
-                    .ok_or(format!("{at}: kind = \"table\" needs `key_column` (the column holding the subject id)"))?;
+                    .ok_or(format!("{at}: kind = \"table\" needs `table`"))?;
+                let key = s.key_column.as_deref().ok_or(format!(
+                    "{at}: kind = \"table\" needs `key_column` (the column holding the subject id)"
+                ))?;
                 for ident in std::iter::once(table)
                     .chain(std::iter::once(key))
                     .chain(s.match_columns.keys().map(String::as_str))
@@ -357,9 +366,16 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_named() {
-        let err = Config::from_toml("organisaton = \"x\"", "dsr.toml").unwrap_err().to_string();
-        assert!(err.contains("organisaton") && err.contains("dsr.toml"), "{err}");
-        let err = Config::from_toml("[worker]\nleases = 3", "t").unwrap_err().to_string();
+        let err = Config::from_toml("organisaton = \"x\"", "dsr.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("organisaton") && err.contains("dsr.toml"),
+            "{err}"
+        );
+        let err = Config::from_toml("[worker]\nleases = 3", "t")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("leases"), "{err}");
         let err = Config::from_toml(
             "[[services]]\nname='a'\nkind='memory'\nerasure='delete'\ntable='x'",
@@ -375,9 +391,18 @@ mod tests {
         for (toml, want) in [
             ("[deadlines]\ndelete = 45", "1 to 31"),
             ("[worker]\nmax_attempts = 0", "at least 1"),
-            ("[[services]]\nname='a'\nkind='memory'\nerasure='shred'", "delete"),
-            ("[[services]]\nname='a b'\nkind='memory'\nerasure='delete'", "letters, digits"),
-            ("[[services]]\nname='t'\nkind='table'\nerasure='delete'\ntable='x'", "key_column"),
+            (
+                "[[services]]\nname='a'\nkind='memory'\nerasure='shred'",
+                "delete",
+            ),
+            (
+                "[[services]]\nname='a b'\nkind='memory'\nerasure='delete'",
+                "letters, digits",
+            ),
+            (
+                "[[services]]\nname='t'\nkind='table'\nerasure='delete'\ntable='x'",
+                "key_column",
+            ),
             (
                 "[[services]]\nname='t'\nkind='table'\nerasure='delete'\ntable='x;drop'\nkey_column='id'",
                 "table or column name",

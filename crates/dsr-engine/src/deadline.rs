@@ -132,6 +132,9 @@ mod tests {
         let twice = extend(r, once, 31, "many services").unwrap();
         assert_eq!(twice, at(2026, 6, 1));
         let err = extend(r, twice, 1, "more").unwrap_err();
-        assert!(err.contains("at most two months") && err.contains("0 day"), "{err}");
+        assert!(
+            err.contains("at most two months") && err.contains("0 day"),
+            "{err}"
+        );
     }
 }

@@ -216,7 +216,8 @@ impl Engine {
     pub fn blind_spots(&self, dir: &Directory) -> Vec<BlindSpot> {
         crate::service::blind_spots(
             &self.services,
-            dir.subjects().flat_map(|s| s.custom.keys().map(String::as_str)),
+            dir.subjects()
+                .flat_map(|s| s.custom.keys().map(String::as_str)),
         )
     }
 
@@ -334,7 +335,8 @@ impl Engine {
         // The family: the canonical contact first, then the other members (G-10).
         let family: Vec<Subject> = match &subject.merge_set {
             Some(set) => {
-                if let Some((_, why)) = dir.merge_set_problems().into_iter().find(|(s, _)| s == set) {
+                if let Some((_, why)) = dir.merge_set_problems().into_iter().find(|(s, _)| s == set)
+                {
                     return Err(Error::MergeSet {
                         set: set.to_string(),
                         reason: why,
@@ -349,7 +351,10 @@ impl Engine {
                 .iter()
                 .any(|s| field_values(s, &r.field).iter().any(|v| *v == r.old));
             if !found {
-                let stored: Vec<&str> = family.iter().flat_map(|s| field_values(s, &r.field)).collect();
+                let stored: Vec<&str> = family
+                    .iter()
+                    .flat_map(|s| field_values(s, &r.field))
+                    .collect();
                 return Err(Error::Invalid(format!(
                     "replacement {}: {:?} is not a stored value of {} (stored: {})",
                     r.field,
@@ -375,7 +380,11 @@ impl Engine {
         let mut made = Vec::new();
         for (i, s) in family.iter().enumerate() {
             let parent = (i > 0).then(|| ids[0].clone());
-            let related = if i == 0 { ids[1..].to_vec() } else { Vec::new() };
+            let related = if i == 0 {
+                ids[1..].to_vec()
+            } else {
+                Vec::new()
+            };
             let mut req = Request {
                 id: ids[i].clone(),
                 tenant: self.tenant.clone(),
@@ -433,7 +442,12 @@ impl Engine {
             let hold = self.policy.hold_reason(ty, s);
             let event = RequestEvent::Resolved { hold: hold.clone() };
             let (to, effects) = state::request(req.status, &event).map_err(|e| {
-                Error::not_allowed(format!("request {}", req.id), req.status, "resolve", &e.hint)
+                Error::not_allowed(
+                    format!("request {}", req.id),
+                    req.status,
+                    "resolve",
+                    &e.hint,
+                )
             })?;
             req.status = to;
             if let Some(reason) = hold {
@@ -464,7 +478,9 @@ impl Engine {
         match self.store.commit(change).await {
             Ok(()) => {
                 let mut it = made.into_iter();
-                let request = it.next().ok_or_else(|| Error::Invalid("empty family".into()))?;
+                let request = it
+                    .next()
+                    .ok_or_else(|| Error::Invalid("empty family".into()))?;
                 Ok(CreateOutcome {
                     request,
                     related: it.collect(),
@@ -580,9 +596,18 @@ impl Engine {
         Err(last.unwrap_or_else(|| Error::Conflict(format!("request {id}"))))
     }
 
-    fn transition(req: &Request, event: &RequestEvent, action: &str) -> Result<(RequestStatus, Vec<RequestEffect>)> {
+    fn transition(
+        req: &Request,
+        event: &RequestEvent,
+        action: &str,
+    ) -> Result<(RequestStatus, Vec<RequestEffect>)> {
         state::request(req.status, event).map_err(|e| {
-            Error::not_allowed(format!("request {}", req.id), req.status, action, e.hint.trim_start_matches("; "))
+            Error::not_allowed(
+                format!("request {}", req.id),
+                req.status,
+                action,
+                e.hint.trim_start_matches("; "),
+            )
         })
     }
 
@@ -592,7 +617,13 @@ impl Engine {
         self.update(id, |req, tasks, now, change| {
             let irreversible_started = matches!(req.ty, RequestType::Update | RequestType::Delete)
                 && tasks.iter().any(|t| t.attempt > 0);
-            let (to, effects) = Self::transition(req, &RequestEvent::Cancel { irreversible_started }, "cancel")?;
+            let (to, effects) = Self::transition(
+                req,
+                &RequestEvent::Cancel {
+                    irreversible_started,
+                },
+                "cancel",
+            )?;
             if effects.contains(&RequestEffect::CancelOpenTasks) {
                 for t in tasks {
                     if let Ok((ts, _)) = state::task(t.status, TaskEvent::Cancel) {
@@ -622,7 +653,13 @@ impl Engine {
 
     /// Decides a held request (G-16): proceed with a recorded justification, or refuse
     /// citing the legal ground.
-    pub async fn decide(&self, id: &RequestId, proceed: bool, reason: &str, by: &str) -> Result<Request> {
+    pub async fn decide(
+        &self,
+        id: &RequestId,
+        proceed: bool,
+        reason: &str,
+        by: &str,
+    ) -> Result<Request> {
         if reason.trim().is_empty() {
             return Err(Error::Invalid(if proceed {
                 "proceeding needs a recorded justification (--reason)".into()
@@ -659,7 +696,13 @@ impl Engine {
 
     /// Extends the legal deadline (art. 12(3)): at most two months in total, with a
     /// reason; the service target moves by the same days.
-    pub async fn extend(&self, id: &RequestId, days: u32, reason: &str, by: &str) -> Result<Request> {
+    pub async fn extend(
+        &self,
+        id: &RequestId,
+        days: u32,
+        reason: &str,
+        by: &str,
+    ) -> Result<Request> {
         self.update(id, |req, _tasks, now, change| {
             if req.status.is_finished() {
                 return Err(Error::not_allowed(format!("request {}", req.id), req.status, "extend", "the request is finished"));
@@ -702,7 +745,10 @@ impl Engine {
                 format!("request {id}"),
                 req.status,
                 "retry",
-                &format!("wait until all related requests have finished (G-11): {}", busy.join(", ")),
+                &format!(
+                    "wait until all related requests have finished (G-11): {}",
+                    busy.join(", ")
+                ),
             ));
         }
         self.update(id, |req, tasks, now, change| {
@@ -746,7 +792,12 @@ impl Engine {
         }
         let (req, tasks) = self.get(id).await?;
         if !matches!(req.ty, RequestType::Export | RequestType::Portability) {
-            return Err(Error::not_allowed(format!("request {id}"), req.ty, "download a package", "only export and portability requests have one"));
+            return Err(Error::not_allowed(
+                format!("request {id}"),
+                req.ty,
+                "download a package",
+                "only export and portability requests have one",
+            ));
         }
         if req.status != RequestStatus::Completed {
             return Err(Error::not_allowed(
@@ -780,7 +831,11 @@ impl Engine {
     pub async fn hand_over(&self, id: &RequestId, to: &str, by: &str) -> Result<Request> {
         let pkg = self.package(id).await?;
         let digest = package::manifest_digest(&pkg)?;
-        let to = if to.trim().is_empty() { "the data subject" } else { to };
+        let to = if to.trim().is_empty() {
+            "the data subject"
+        } else {
+            to
+        };
         self.update(id, |req, _tasks, now, change| {
             req.handed_over = Some(HandOver {
                 at: now,

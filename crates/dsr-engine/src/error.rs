@@ -51,7 +51,9 @@ pub enum Error {
     #[error("{0}")]
     Invalid(String),
     /// No subject matches the term or id.
-    #[error("no subject matches {0}: nothing to do (check the term, or look it up with `dsr subjects`)")]
+    #[error(
+        "no subject matches {0}: nothing to do (check the term, or look it up with `dsr subjects`)"
+    )]
     NoSubject(String),
     /// The term matches several subjects (or only weakly) and the caller did not name one.
     #[error(

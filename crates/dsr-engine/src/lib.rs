@@ -51,7 +51,7 @@ pub use service::{
 };
 pub use store::Store;
 pub use types::{
-    Action, Decision, ExportRecord, Extension, HandOver, Hold, Kept, Outcome, Replacement,
-    Request, RequestFilter, RequestId, RequestStatus, Task, TaskStatus,
+    Action, Attachment, Decision, ExportRecord, Extension, HandOver, Hold, Kept, Outcome,
+    Replacement, Request, RequestFilter, RequestId, RequestStatus, Task, TaskStatus,
 };
 pub use worker::{Worker, WorkerConfig, WorkerStats};

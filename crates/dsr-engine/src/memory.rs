@@ -1,7 +1,9 @@
 //! A reference service that keeps its records in memory: for tests, benchmarks, the
 //! examples, and as a model for writing a real connector.
 
-use crate::service::{Category, Erased, ErasureMode, KeepRule, Service, ServiceCall, ServiceError, ServiceInfo};
+use crate::service::{
+    Category, Erased, ErasureMode, KeepRule, Service, ServiceCall, ServiceError, ServiceInfo,
+};
 use crate::types::{Attachment, ExportRecord, Kept, Replacement};
 use async_trait::async_trait;
 use dsr_model::Subject;
@@ -121,6 +123,10 @@ impl MemoryService {
         self.transient_failures.store(n, Ordering::SeqCst);
         self
     }
+    /// From now on, the next `n` calls fail transiently.
+    pub fn set_transient_failures(&self, n: u64) {
+        self.transient_failures.store(n, Ordering::SeqCst);
+    }
     /// Every call fails permanently with this message.
     pub fn with_permanent_failure(mut self, message: &str) -> Self {
         self.permanent_failure = Some(message.to_owned());
@@ -162,8 +168,12 @@ fn replace_in(v: &mut Value, old: &str, new: &str) -> bool {
             *s = new.to_owned();
             true
         }
-        Value::Array(items) => items.iter_mut().fold(false, |acc, i| replace_in(i, old, new) | acc),
-        Value::Object(map) => map.values_mut().fold(false, |acc, i| replace_in(i, old, new) | acc),
+        Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |acc, i| replace_in(i, old, new) | acc),
+        Value::Object(map) => map
+            .values_mut()
+            .fold(false, |acc, i| replace_in(i, old, new) | acc),
         _ => false,
     }
 }
@@ -207,12 +217,20 @@ impl Service for MemoryService {
         self.calls.update.fetch_add(1, Ordering::Relaxed);
         self.enter().await?;
         let mut n = 0;
-        for r in self.lock().iter_mut().filter(|r| r.belongs_to(&call.subject)) {
+        for r in self
+            .lock()
+            .iter_mut()
+            .filter(|r| r.belongs_to(&call.subject))
+        {
             let mut changed = false;
             for rep in replacements {
                 changed |= replace_in(&mut r.data, &rep.old, &rep.new);
                 if rep.field == "email" {
-                    for e in r.emails.iter_mut().filter(|e| e.eq_ignore_ascii_case(&rep.old)) {
+                    for e in r
+                        .emails
+                        .iter_mut()
+                        .filter(|e| e.eq_ignore_ascii_case(&rep.old))
+                    {
                         *e = rep.new.clone();
                         changed = true;
                     }

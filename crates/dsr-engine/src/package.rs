@@ -186,7 +186,13 @@ pub fn build(
     let mut sorted: Vec<&Task> = tasks.iter().collect();
     sorted.sort_by(|a, b| a.service.cmp(&b.service));
     for t in sorted {
-        let Some(Outcome { action, data, error, .. }) = &t.outcome else {
+        let Some(Outcome {
+            action,
+            data,
+            error,
+            ..
+        }) = &t.outcome
+        else {
             outcomes.push(json!({"service": t.service, "status": t.status.as_str()}));
             continue;
         };
@@ -215,7 +221,8 @@ pub fn build(
                             t.service, a.name
                         ))
                     })?;
-                att_paths.push(json!({"name": a.name, "content_type": a.content_type, "path": path}));
+                att_paths
+                    .push(json!({"name": a.name, "content_type": a.content_type, "path": path}));
                 files.push((path, Value::Null, Some(bytes)));
             }
             by_cat.entry(rec.category).or_default().push(json!({
@@ -252,7 +259,11 @@ pub fn build(
             ),
             None => {
                 let c = canonical_json(&value);
-                (sha256_hex(c.as_bytes()), c.len(), json!({"path": path, "json": value}))
+                (
+                    sha256_hex(c.as_bytes()),
+                    c.len(),
+                    json!({"path": path, "json": value}),
+                )
             }
         };
         manifest_files.push(json!({"path": path, "sha256": digest, "bytes": len}));
@@ -299,8 +310,8 @@ pub struct Verified {
 
 /// The SHA-256 of a package's canonical manifest (hex).
 pub fn manifest_digest(package: &str) -> Result<String> {
-    let doc: Value = serde_json::from_str(package)
-        .map_err(|e| Error::Package(format!("not JSON: {e}")))?;
+    let doc: Value =
+        serde_json::from_str(package).map_err(|e| Error::Package(format!("not JSON: {e}")))?;
     let m = doc
         .get("manifest")
         .ok_or_else(|| Error::Package("no manifest".into()))?;
@@ -311,12 +322,16 @@ pub fn manifest_digest(package: &str) -> Result<String> {
 /// every file's digest, and (if given) that the key is the trusted one.
 pub fn verify(package: &str, trusted_public_key: Option<&str>) -> Result<Verified> {
     let bad = |m: String| Error::Package(m);
-    let doc: Value =
-        serde_json::from_str(package).map_err(|e| bad(format!("not valid JSON ({e}): altered or truncated")))?;
+    let doc: Value = serde_json::from_str(package)
+        .map_err(|e| bad(format!("not valid JSON ({e}): altered or truncated")))?;
     if doc.get("format").and_then(Value::as_str) != Some(FORMAT) {
-        return Err(bad(format!("not a {FORMAT} package (no or another \"format\")")));
+        return Err(bad(format!(
+            "not a {FORMAT} package (no or another \"format\")"
+        )));
     }
-    let manifest = doc.get("manifest").ok_or_else(|| bad("no manifest".into()))?;
+    let manifest = doc
+        .get("manifest")
+        .ok_or_else(|| bad("no manifest".into()))?;
     let text = |v: &Value, k: &str| -> Result<String> {
         v.get(k)
             .and_then(Value::as_str)
@@ -373,7 +388,9 @@ pub fn verify(package: &str, trusted_public_key: Option<&str>) -> Result<Verifie
         } else if let Some(v) = f.get("json") {
             sha256_hex(canonical_json(v).as_bytes())
         } else {
-            return Err(bad(format!("file {path} has neither json nor base64 content")));
+            return Err(bad(format!(
+                "file {path} has neither json nor base64 content"
+            )));
         };
         if got != want {
             return Err(bad(format!(

@@ -99,14 +99,26 @@ mod tests {
     #[test]
     fn only_erasing_an_active_employee_is_held() {
         let p = Policy::default();
-        assert!(p.hold_reason(RequestType::Delete, &user(Employment::Active)).is_some());
-        assert!(p.hold_reason(RequestType::Export, &user(Employment::Active)).is_none());
-        assert!(p.hold_reason(RequestType::Delete, &user(Employment::Former)).is_none());
+        assert!(
+            p.hold_reason(RequestType::Delete, &user(Employment::Active))
+                .is_some()
+        );
+        assert!(
+            p.hold_reason(RequestType::Export, &user(Employment::Active))
+                .is_none()
+        );
+        assert!(
+            p.hold_reason(RequestType::Delete, &user(Employment::Former))
+                .is_none()
+        );
         let off = Policy {
             hold_active_employees: false,
             ..Policy::default()
         };
-        assert!(off.hold_reason(RequestType::Delete, &user(Employment::Active)).is_none());
+        assert!(
+            off.hold_reason(RequestType::Delete, &user(Employment::Active))
+                .is_none()
+        );
     }
 
     #[test]
@@ -126,7 +138,10 @@ mod tests {
         let s = user(Employment::Former);
         let rules = p.keep_rules("billing", &s);
         assert_eq!(rules.len(), 2);
-        assert!(rules[0].keeps(Category::Traces), "a legal hold keeps everything");
+        assert!(
+            rules[0].keeps(Category::Traces),
+            "a legal hold keeps everything"
+        );
         assert!(rules[1].keeps(Category::Transactional));
         assert!(!rules[1].keeps(Category::Traces));
         assert_eq!(p.keep_rules("crm", &s).len(), 1);

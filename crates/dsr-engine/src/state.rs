@@ -411,7 +411,15 @@ mod tests {
             fx(S::Received, RequestEvent::Resolved { hold: None }),
             vec![RequestEffect::CreateTasks]
         );
-        assert!(fx(S::Received, RequestEvent::Resolved { hold: Some("x".into()) }).is_empty());
+        assert!(
+            fx(
+                S::Received,
+                RequestEvent::Resolved {
+                    hold: Some("x".into())
+                }
+            )
+            .is_empty()
+        );
         assert_eq!(
             fx(S::OnHold, RequestEvent::Proceed),
             vec![RequestEffect::CreateTasks]
@@ -426,11 +434,17 @@ mod tests {
             vec![RequestEffect::CancelOpenTasks, RequestEffect::Finish]
         );
         assert_eq!(
-            fx(S::InProgress, RequestEvent::TasksSettled { done: 1, dead: 0 }),
+            fx(
+                S::InProgress,
+                RequestEvent::TasksSettled { done: 1, dead: 0 }
+            ),
             vec![RequestEffect::Finish, RequestEffect::BuildPackage]
         );
         assert_eq!(
-            fx(S::InProgress, RequestEvent::TasksSettled { done: 1, dead: 1 }),
+            fx(
+                S::InProgress,
+                RequestEvent::TasksSettled { done: 1, dead: 1 }
+            ),
             vec![RequestEffect::Finish]
         );
         assert_eq!(
@@ -517,7 +531,10 @@ mod tests {
             },
         )
         .unwrap();
-        assert_eq!(fx, vec![TaskEffect::ReleaseLease, TaskEffect::ScheduleRetry]);
+        assert_eq!(
+            fx,
+            vec![TaskEffect::ReleaseLease, TaskEffect::ScheduleRetry]
+        );
     }
 
     #[test]

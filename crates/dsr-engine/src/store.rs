@@ -1,9 +1,9 @@
 //! The durable state behind the engine: the [`Store`] trait (an API boundary;
 //! `dsr-store-sqlite` implements it) and the [`Change`] it commits atomically.
 
+use crate::Result;
 use crate::audit::{AuditEntry, AuditEvent};
 use crate::types::{Request, RequestFilter, RequestId, Task};
-use crate::Result;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dsr_model::{MergeSetId, RequestType, SubjectId, TenantId};

@@ -189,8 +189,12 @@ impl Replacement {
                 REPLACEABLE_FIELDS.join(", ")
             ))
         };
-        let (field, rest) = text.split_once(':').ok_or_else(|| bad("no ':' after the field"))?;
-        let (old, new) = rest.split_once('=').ok_or_else(|| bad("no '=' between old and new"))?;
+        let (field, rest) = text
+            .split_once(':')
+            .ok_or_else(|| bad("no ':' after the field"))?;
+        let (old, new) = rest
+            .split_once('=')
+            .ok_or_else(|| bad("no '=' between old and new"))?;
         let r = Replacement {
             field: field.trim().to_owned(),
             old: old.trim().to_owned(),

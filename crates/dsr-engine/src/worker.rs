@@ -47,7 +47,11 @@ impl WorkerConfig {
     /// From `[worker]` settings, with a fresh id.
     pub fn from_settings(s: &WorkerSettings) -> Self {
         WorkerConfig {
-            id: format!("worker-{}-{}", std::process::id(), &uuid::Uuid::now_v7().simple().to_string()[20..]),
+            id: format!(
+                "worker-{}-{}",
+                std::process::id(),
+                &uuid::Uuid::now_v7().simple().to_string()[20..]
+            ),
             concurrency: s.concurrency,
             lease: Duration::from_secs(s.lease_seconds),
             max_attempts: s.max_attempts,
@@ -164,7 +168,11 @@ impl Worker {
 
     /// Runs until `stop` completes (checked between batches), or, with `until_idle`,
     /// until no task is open.
-    pub async fn run(&self, stop: impl Future<Output = ()>, until_idle: bool) -> Result<WorkerStats> {
+    pub async fn run(
+        &self,
+        stop: impl Future<Output = ()>,
+        until_idle: bool,
+    ) -> Result<WorkerStats> {
         let mut total = WorkerStats::default();
         tokio::pin!(stop);
         loop {
@@ -201,7 +209,12 @@ async fn futures_ready(stop: &mut std::pin::Pin<&mut impl Future<Output = ()>>) 
     }
 }
 
-async fn call_service(engine: &Engine, cfg: &WorkerConfig, req: &Request, task: &Task) -> Result<Outcome, ServiceError> {
+async fn call_service(
+    engine: &Engine,
+    cfg: &WorkerConfig,
+    req: &Request,
+    task: &Task,
+) -> Result<Outcome, ServiceError> {
     let Some(service) = engine.services.get(&task.service) else {
         return Err(ServiceError::permanent(format!(
             "service {} is not registered in this worker",
@@ -283,14 +296,21 @@ fn minimized(s: &Subject) -> Subject {
 
 async fn process(engine: &Engine, cfg: &WorkerConfig, claimed: Task) -> Result<WorkerStats> {
     let mut stats = WorkerStats::default();
-    let Some(req) = engine.store.request(&engine.tenant, &claimed.request_id).await? else {
+    let Some(req) = engine
+        .store
+        .request(&engine.tenant, &claimed.request_id)
+        .await?
+    else {
         return Err(Error::UnknownRequest(claimed.request_id.to_string()));
     };
     let result = call_service(engine, cfg, &req, &claimed).await;
     for _ in 0..20 {
         let (mut req, tasks) = engine.get(&claimed.request_id).await?;
         let Some(cur) = tasks.iter().find(|t| t.service == claimed.service) else {
-            return Err(Error::Invalid(format!("task {} of {} vanished", claimed.service, claimed.request_id)));
+            return Err(Error::Invalid(format!(
+                "task {} of {} vanished",
+                claimed.service, claimed.request_id
+            )));
         };
         if cur.version != claimed.version
             || cur.status != TaskStatus::Running
@@ -307,7 +327,8 @@ async fn process(engine: &Engine, cfg: &WorkerConfig, claimed: Task) -> Result<W
                 attempts_left: claimed.attempt < cfg.max_attempts,
             },
         };
-        let (to, effects) = state::task(cur.status, event).map_err(|e| Error::Invalid(e.to_string()))?;
+        let (to, effects) =
+            state::task(cur.status, event).map_err(|e| Error::Invalid(e.to_string()))?;
         let mut t = cur.clone();
         t.status = to;
         t.version += 1;
@@ -377,10 +398,17 @@ async fn process(engine: &Engine, cfg: &WorkerConfig, claimed: Task) -> Result<W
         if effects.contains(&TaskEffect::SettleRequest) && !req.status.is_finished() {
             let statuses: Vec<TaskStatus> = tasks
                 .iter()
-                .map(|x| if x.service == t.service { t.status } else { x.status })
+                .map(|x| {
+                    if x.service == t.service {
+                        t.status
+                    } else {
+                        x.status
+                    }
+                })
                 .collect();
             if let Some(ev) = state::settle(&statuses) {
-                let (rs, rfx) = state::request(req.status, &ev).map_err(|e| Error::Invalid(e.to_string()))?;
+                let (rs, rfx) =
+                    state::request(req.status, &ev).map_err(|e| Error::Invalid(e.to_string()))?;
                 change.audit.push(AuditEvent::request(
                     "engine",
                     &format!("request.{}", rs.as_str()),
@@ -430,5 +458,8 @@ async fn process(engine: &Engine, cfg: &WorkerConfig, claimed: Task) -> Result<W
             Err(e) => return Err(e),
         }
     }
-    Err(Error::Conflict(format!("request {} (gave up after 20 tries)", claimed.request_id)))
+    Err(Error::Conflict(format!(
+        "request {} (gave up after 20 tries)",
+        claimed.request_id
+    )))
 }

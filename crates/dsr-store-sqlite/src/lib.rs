@@ -340,3 +340,5 @@ mod tests {
         assert_eq!(store.count_subjects(&t).unwrap(), 1);
     }
 }
+
+pub mod engine_store;

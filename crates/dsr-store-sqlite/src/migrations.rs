@@ -6,9 +6,10 @@ use rusqlite::Connection;
 
 /// Every migration, in order: `(version, SQL)`. Version N is applied when the database is
 /// at N-1.
-pub const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    "CREATE TABLE subjects (
+pub const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        "CREATE TABLE subjects (
         tenant     TEXT NOT NULL,
         id         TEXT NOT NULL,
         kind       TEXT NOT NULL,
@@ -20,7 +21,103 @@ pub const MIGRATIONS: &[(i64, &str)] = &[(
         tenant         TEXT PRIMARY KEY,
         default_region TEXT
     ) WITHOUT ROWID;",
-)];
+    ),
+    (
+        2,
+        // The request engine (dsr-engine): requests, per-service tasks, the hash-chained
+        // audit log (append-only, enforced by triggers), export packages, and the
+        // conversations / attachments of the built-in conversations service.
+        "CREATE TABLE requests (
+        tenant     TEXT NOT NULL,
+        id         TEXT NOT NULL,
+        type       TEXT NOT NULL,
+        status     TEXT NOT NULL,
+        subject_id TEXT NOT NULL,
+        merge_set  TEXT,
+        parent_id  TEXT,
+        created_us INTEGER NOT NULL,
+        due_us     INTEGER NOT NULL,
+        legal_us   INTEGER NOT NULL,
+        version    INTEGER NOT NULL,
+        doc        TEXT NOT NULL,
+        PRIMARY KEY (tenant, id)
+    ) WITHOUT ROWID;
+    CREATE INDEX requests_by_subject ON requests (tenant, subject_id, type, status);
+    CREATE INDEX requests_by_merge_set ON requests (tenant, merge_set, type, status)
+        WHERE merge_set IS NOT NULL;
+    CREATE INDEX requests_by_status ON requests (tenant, status, created_us);
+    CREATE TABLE tasks (
+        tenant      TEXT NOT NULL,
+        request_id  TEXT NOT NULL,
+        service     TEXT NOT NULL,
+        status      TEXT NOT NULL,
+        attempt     INTEGER NOT NULL,
+        version     INTEGER NOT NULL,
+        lease_owner TEXT,
+        lease_us    INTEGER,
+        next_us     INTEGER NOT NULL,
+        updated_us  INTEGER NOT NULL,
+        last_error  TEXT,
+        outcome     TEXT,
+        PRIMARY KEY (tenant, request_id, service)
+    ) WITHOUT ROWID;
+    CREATE INDEX tasks_open ON tasks (tenant, status, next_us)
+        WHERE status IN ('pending', 'retry_wait', 'running');
+    CREATE TABLE audit_log (
+        seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+        tenant     TEXT NOT NULL,
+        idx        INTEGER NOT NULL,
+        at         TEXT NOT NULL,
+        actor      TEXT NOT NULL,
+        action     TEXT NOT NULL,
+        request_id TEXT,
+        service    TEXT,
+        subject_id TEXT,
+        detail     TEXT NOT NULL,
+        prev_hash  TEXT NOT NULL,
+        hash       TEXT NOT NULL,
+        UNIQUE (tenant, idx)
+    );
+    CREATE INDEX audit_by_request ON audit_log (tenant, request_id);
+    CREATE TABLE audit_head (
+        tenant TEXT PRIMARY KEY,
+        idx    INTEGER NOT NULL,
+        hash   TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TABLE packages (
+        tenant     TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        doc        TEXT NOT NULL,
+        created_us INTEGER NOT NULL,
+        PRIMARY KEY (tenant, request_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE conversations (
+        tenant     TEXT NOT NULL,
+        id         TEXT NOT NULL,
+        subject_id TEXT,
+        channel    TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        body       TEXT NOT NULL,
+        PRIMARY KEY (tenant, id)
+    ) WITHOUT ROWID;
+    CREATE INDEX conversations_by_subject ON conversations (tenant, subject_id);
+    CREATE TABLE attachments (
+        tenant              TEXT NOT NULL,
+        id                  TEXT NOT NULL,
+        conversation_id     TEXT NOT NULL,
+        name                TEXT NOT NULL,
+        content_type        TEXT NOT NULL,
+        data                BLOB NOT NULL,
+        uploaded_by_subject INTEGER NOT NULL,
+        PRIMARY KEY (tenant, id)
+    ) WITHOUT ROWID;
+    CREATE INDEX attachments_by_conversation ON attachments (tenant, conversation_id);",
+    ),
+];
 
 /// Applies the pending migrations, each in its own transaction.
 pub fn apply(conn: &mut Connection, path: &str) -> Result<()> {

@@ -1,0 +1,609 @@
+//! The embedded [`dsr_engine::Store`]: requests, tasks, the audit chain and packages in
+//! the same SQLite file as the subjects; plus the reference services that work on that
+//! file (the subjects directory, the conversations with their attachments, and tables
+//! described in `dsr.toml`).
+//!
+//! Every write is one `BEGIN IMMEDIATE` transaction, so several worker processes on one
+//! file are safe: SQLite serializes the writers, and every update is conditional on the
+//! version read (optimistic concurrency), so a stale writer gets a conflict instead of
+//! overwriting. Claiming takes tasks that are pending, due for a retry, or running with
+//! an expired lease (`lease_us <= now`), in the same transaction that leases them.
+
+use crate::SqliteStore;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use dsr_engine::audit::{self, AuditEntry, AuditEvent};
+use dsr_engine::state::{self, TaskEvent};
+use dsr_engine::store::{Change, ClaimSpec, Store};
+use dsr_engine::{Error, Outcome, Request, RequestFilter, RequestId, Result, Task, TaskStatus};
+use dsr_model::TenantId;
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use std::sync::Arc;
+
+mod services;
+pub use services::{ConversationsService, SubjectsService, TableService, build_services};
+
+/// The statuses of finished requests, as SQL.
+const FINISHED: &str = "('completed','partially_failed','failed','cancelled','refused')";
+
+fn us(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+fn from_us(v: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(v).unwrap_or_default()
+}
+
+fn store_err(e: crate::Error) -> Error {
+    Error::store(e)
+}
+
+/// An error inside a transaction: SQLite's, or the engine's (conflict, duplicate).
+enum TxError {
+    Sql(rusqlite::Error),
+    Engine(Error),
+}
+
+impl From<rusqlite::Error> for TxError {
+    fn from(e: rusqlite::Error) -> Self {
+        TxError::Sql(e)
+    }
+}
+
+/// The SQLite implementation of the engine's [`Store`].
+#[derive(Debug, Clone)]
+pub struct SqliteEngineStore {
+    db: Arc<SqliteStore>,
+}
+
+impl SqliteEngineStore {
+    /// Wraps an open store (its migrations created the engine's tables).
+    pub fn new(db: Arc<SqliteStore>) -> Self {
+        SqliteEngineStore { db }
+    }
+
+    /// The underlying store (subjects).
+    pub fn db(&self) -> &Arc<SqliteStore> {
+        &self.db
+    }
+
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> std::result::Result<T, TxError>,
+    ) -> Result<T> {
+        let mut engine_err = None;
+        let out = self.db.with_conn(|conn: &mut Connection| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            match f(&tx) {
+                Ok(v) => {
+                    tx.commit()?;
+                    Ok(Some(v))
+                }
+                Err(TxError::Sql(e)) => Err(e),
+                Err(TxError::Engine(e)) => {
+                    engine_err = Some(e);
+                    Ok(None)
+                }
+            }
+        });
+        match (out, engine_err) {
+            (_, Some(e)) => Err(e),
+            (Ok(Some(v)), None) => Ok(v),
+            (Ok(None), None) => Err(Error::Invalid("transaction ended without a result".into())),
+            (Err(e), None) => Err(store_err(e)),
+        }
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T> {
+        self.db.with_conn(f).map_err(store_err)
+    }
+
+    /// Adds a conversation linked to a subject (or to an external id), with its
+    /// attachments `(name, content type, bytes, uploaded by the subject)` (G-12).
+    pub fn add_conversation(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        subject_id: &str,
+        channel: &str,
+        body: &str,
+        attachments: &[(&str, &str, &[u8], bool)],
+    ) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT OR REPLACE INTO conversations (tenant, id, subject_id, channel, started_at, body)
+                 VALUES (?1, ?2, ?3, ?4, strftime('%Y-%m-%dT%H:%M:%SZ','now'), ?5)",
+                params![tenant.as_str(), id, subject_id, channel, body],
+            )?;
+            for (i, (name, ct, data, by_subject)) in attachments.iter().enumerate() {
+                tx.execute(
+                    "INSERT OR REPLACE INTO attachments (tenant, id, conversation_id, name, content_type, data, uploaded_by_subject)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![tenant.as_str(), format!("{id}-{i}"), id, name, ct, data, by_subject],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    /// How many `task.done` (or any action) entries each `(request, service)` has in
+    /// the audit log: the durability checks use it ("none recorded done twice").
+    pub fn audit_action_counts(
+        &self,
+        tenant: &TenantId,
+        action: &str,
+    ) -> Result<Vec<(String, String, u64)>> {
+        self.read(|c| {
+            let mut st = c.prepare(
+                "SELECT request_id, coalesce(service, ''), count(*) FROM audit_log
+                 WHERE tenant = ?1 AND action = ?2 GROUP BY request_id, service",
+            )?;
+            let rows = st.query_map(params![tenant.as_str(), action], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64))
+            })?;
+            rows.collect()
+        })
+    }
+}
+
+fn task_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Task, Option<String>)> {
+    let tenant: String = r.get("tenant")?;
+    let status: String = r.get("status")?;
+    let outcome: Option<String> = r.get("outcome")?;
+    let bad = |what: String| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, what.into())
+    };
+    Ok((
+        Task {
+            request_id: RequestId::from_stored(r.get("request_id")?),
+            tenant: TenantId::new(tenant).map_err(|e| bad(e.to_string()))?,
+            service: r.get("service")?,
+            status: status
+                .parse::<TaskStatus>()
+                .map_err(|e| bad(e.to_string()))?,
+            attempt: r.get::<_, i64>("attempt")? as u32,
+            version: r.get::<_, i64>("version")? as u64,
+            lease_owner: r.get("lease_owner")?,
+            lease_expires: r.get::<_, Option<i64>>("lease_us")?.map(from_us),
+            next_at: from_us(r.get("next_us")?),
+            outcome: None,
+            last_error: r.get("last_error")?,
+            updated_at: from_us(r.get("updated_us")?),
+        },
+        outcome,
+    ))
+}
+
+fn decode_task((mut t, outcome): (Task, Option<String>)) -> Result<Task> {
+    if let Some(o) = outcome {
+        t.outcome = Some(serde_json::from_str::<Outcome>(&o).map_err(|e| {
+            Error::Invalid(format!(
+                "stored outcome of task {} / {} is unreadable: {e}",
+                t.request_id, t.service
+            ))
+        })?);
+    }
+    Ok(t)
+}
+
+fn decode_request(doc: &str) -> Result<Request> {
+    serde_json::from_str(doc)
+        .map_err(|e| Error::Invalid(format!("stored request is unreadable: {e}")))
+}
+
+fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
+fn append_audit(
+    tx: &Transaction<'_>,
+    tenant: &TenantId,
+    at: DateTime<Utc>,
+    events: Vec<AuditEvent>,
+) -> rusqlite::Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let head: Option<(i64, String)> = tx
+        .query_row(
+            "SELECT idx, hash FROM audit_head WHERE tenant = ?1",
+            params![tenant.as_str()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let (mut next, mut prev) = match head {
+        Some((i, h)) => (i as u64 + 1, h),
+        None => (0, audit::GENESIS.to_owned()),
+    };
+    let mut ins = tx.prepare_cached(
+        "INSERT INTO audit_log (tenant, idx, at, actor, action, request_id, service, subject_id, detail, prev_hash, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?;
+    for e in events {
+        let entry = audit::seal(tenant, next, at, e, &prev);
+        ins.execute(params![
+            tenant.as_str(),
+            entry.index as i64,
+            entry.at,
+            entry.event.actor,
+            entry.event.action,
+            entry.event.request_id,
+            entry.event.service,
+            entry.event.subject_id,
+            audit::canonical_json(&entry.event.detail),
+            entry.prev_hash,
+            entry.hash,
+        ])?;
+        prev = entry.hash;
+        next += 1;
+    }
+    tx.execute(
+        "INSERT INTO audit_head (tenant, idx, hash) VALUES (?1, ?2, ?3)
+         ON CONFLICT (tenant) DO UPDATE SET idx = excluded.idx, hash = excluded.hash",
+        params![tenant.as_str(), (next - 1) as i64, prev],
+    )?;
+    Ok(())
+}
+
+fn write_task(
+    tx: &Transaction<'_>,
+    t: &Task,
+    expected: Option<u64>,
+) -> std::result::Result<(), TxError> {
+    let outcome = t.outcome.as_ref().map(json);
+    let p = params![
+        t.tenant.as_str(),
+        t.request_id.as_str(),
+        t.service,
+        t.status.as_str(),
+        t.attempt as i64,
+        t.version as i64,
+        t.lease_owner,
+        t.lease_expires.map(us),
+        us(t.next_at),
+        us(t.updated_at),
+        t.last_error,
+        outcome,
+    ];
+    match expected {
+        None => {
+            let n = tx.execute(
+                "INSERT OR IGNORE INTO tasks (tenant, request_id, service, status, attempt, version, lease_owner, lease_us, next_us, updated_us, last_error, outcome)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                p,
+            )?;
+            if n == 0 {
+                return Err(TxError::Engine(Error::Conflict(format!(
+                    "task {} / {}",
+                    t.request_id, t.service
+                ))));
+            }
+        }
+        Some(v) => {
+            let n = tx.execute(
+                &format!(
+                    "UPDATE tasks SET status = ?4, attempt = ?5, version = ?6, lease_owner = ?7, lease_us = ?8,
+                       next_us = ?9, updated_us = ?10, last_error = ?11, outcome = ?12
+                     WHERE tenant = ?1 AND request_id = ?2 AND service = ?3 AND version = {v}"
+                ),
+                p,
+            )?;
+            if n == 0 {
+                return Err(TxError::Engine(Error::Conflict(format!(
+                    "task {} / {}",
+                    t.request_id, t.service
+                ))));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn write_request(
+    tx: &Transaction<'_>,
+    r: &Request,
+    expected: Option<u64>,
+) -> std::result::Result<(), TxError> {
+    let p = params![
+        r.tenant.as_str(),
+        r.id.as_str(),
+        r.ty.as_str(),
+        r.status.as_str(),
+        r.subject.id.as_str(),
+        r.merge_set.as_ref().map(|m| m.as_str()),
+        r.parent.as_ref().map(RequestId::as_str),
+        us(r.created_at),
+        us(r.due_at),
+        us(r.legal_deadline),
+        r.version as i64,
+        json(r),
+    ];
+    let n = match expected {
+        None => tx.execute(
+            "INSERT OR IGNORE INTO requests (tenant, id, type, status, subject_id, merge_set, parent_id, created_us, due_us, legal_us, version, doc)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            p,
+        )?,
+        Some(v) => tx.execute(
+            &format!(
+                "UPDATE requests SET type = ?3, status = ?4, subject_id = ?5, merge_set = ?6, parent_id = ?7,
+                   created_us = ?8, due_us = ?9, legal_us = ?10, version = ?11, doc = ?12
+                 WHERE tenant = ?1 AND id = ?2 AND version = {v}"
+            ),
+            p,
+        )?,
+    };
+    if n == 0 {
+        return Err(TxError::Engine(Error::Conflict(format!(
+            "request {}",
+            r.id
+        ))));
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteEngineStore {
+    async fn commit(&self, change: Change) -> Result<()> {
+        let tenant = change.tenant.clone();
+        self.write(move |tx| {
+            if let Some(g) = &change.guard {
+                let subjects: Vec<&str> = g.subjects.iter().map(|s| s.as_str()).collect();
+                let found: Option<(String, String, String)> = tx
+                    .query_row(
+                        &format!(
+                            "SELECT id, status, subject_id FROM requests
+                             WHERE tenant = ?1 AND type = ?2 AND status NOT IN {FINISHED}
+                               AND (subject_id IN (SELECT value FROM json_each(?3))
+                                    OR (?4 IS NOT NULL AND merge_set = ?4))
+                             ORDER BY created_us LIMIT 1"
+                        ),
+                        params![
+                            tenant.as_str(),
+                            g.ty.as_str(),
+                            json(&subjects),
+                            g.merge_set.as_ref().map(|m| m.as_str())
+                        ],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )
+                    .optional()?;
+                if let Some((id, status, subject)) = found {
+                    // Report the family's parent when the hit is a related request.
+                    let parent: Option<String> = tx
+                        .query_row(
+                            "SELECT parent_id FROM requests WHERE tenant = ?1 AND id = ?2",
+                            params![tenant.as_str(), id],
+                            |r| r.get(0),
+                        )
+                        .optional()?
+                        .flatten();
+                    return Err(TxError::Engine(Error::Duplicate {
+                        existing: parent.unwrap_or(id),
+                        status,
+                        ty: g.ty.as_str().into(),
+                        subject: match &g.merge_set {
+                            Some(m) => format!("merge set {m} (member {subject})"),
+                            None => subject,
+                        },
+                    }));
+                }
+            }
+            for w in &change.requests {
+                if w.request.tenant != tenant {
+                    return Err(TxError::Engine(Error::Invalid("a change mixes tenants".into())));
+                }
+                write_request(tx, &w.request, w.expected_version)?;
+            }
+            for w in &change.tasks {
+                if w.task.tenant != tenant {
+                    return Err(TxError::Engine(Error::Invalid("a change mixes tenants".into())));
+                }
+                write_task(tx, &w.task, w.expected_version)?;
+            }
+            if let Some((id, doc)) = &change.package {
+                tx.execute(
+                    "INSERT OR IGNORE INTO packages (tenant, request_id, doc, created_us) VALUES (?1, ?2, ?3, ?4)",
+                    params![tenant.as_str(), id.as_str(), doc, us(change.at)],
+                )?;
+            }
+            append_audit(tx, &tenant, change.at, change.audit)?;
+            Ok(())
+        })
+    }
+
+    async fn claim(&self, spec: ClaimSpec<'_>) -> Result<Vec<Task>> {
+        let now = us(spec.now);
+        let lease_until = spec.now
+            + chrono::Duration::from_std(spec.lease)
+                .unwrap_or_else(|_| chrono::Duration::seconds(60));
+        let services = json(&spec.services);
+        let tenant = spec.tenant.clone();
+        let owner = spec.owner.to_owned();
+        let limit = spec.limit as i64;
+        let rows = self.write(move |tx| {
+            let mut st = tx.prepare_cached(
+                "SELECT * FROM tasks
+                 WHERE tenant = ?1 AND service IN (SELECT value FROM json_each(?3))
+                   AND ((status IN ('pending', 'retry_wait') AND next_us <= ?2)
+                        OR (status = 'running' AND lease_us <= ?2))
+                 ORDER BY next_us LIMIT ?4",
+            )?;
+            let found: Vec<(Task, Option<String>)> = st
+                .query_map(params![tenant.as_str(), now, services, limit], task_from_row)?
+                .collect::<rusqlite::Result<_>>()?;
+            drop(st);
+            let mut out = Vec::with_capacity(found.len());
+            let mut events = Vec::with_capacity(found.len());
+            for (mut t, outcome) in found {
+                let expired = t.status == TaskStatus::Running;
+                let Ok((to, _)) = state::task(t.status, TaskEvent::Claim { lease_expired: expired }) else {
+                    continue;
+                };
+                let expected = t.version;
+                let previous_owner = t.lease_owner.take();
+                t.status = to;
+                t.attempt += 1;
+                t.version += 1;
+                t.lease_owner = Some(owner.clone());
+                t.lease_expires = Some(lease_until);
+                t.updated_at = spec.now;
+                tx.execute(
+                    "UPDATE tasks SET status = ?4, attempt = ?5, version = ?6, lease_owner = ?7, lease_us = ?8, updated_us = ?9
+                     WHERE tenant = ?1 AND request_id = ?2 AND service = ?3 AND version = ?10",
+                    params![
+                        tenant.as_str(),
+                        t.request_id.as_str(),
+                        t.service,
+                        t.status.as_str(),
+                        t.attempt as i64,
+                        t.version as i64,
+                        owner,
+                        us(lease_until),
+                        now,
+                        expected as i64
+                    ],
+                )?;
+                let mut detail = serde_json::json!({"attempt": t.attempt, "lease_until": lease_until});
+                if expired {
+                    detail["reclaimed_from"] = serde_json::Value::from(previous_owner);
+                }
+                events.push(
+                    AuditEvent::request(&format!("worker:{owner}"), "task.claimed", t.request_id.as_str(), detail)
+                        .with_service(&t.service),
+                );
+                out.push((t, outcome));
+            }
+            append_audit(tx, &tenant, spec.now, events)?;
+            Ok(out)
+        })?;
+        rows.into_iter().map(decode_task).collect()
+    }
+
+    async fn request(&self, tenant: &TenantId, id: &RequestId) -> Result<Option<Request>> {
+        let doc: Option<String> = self.read(|c| {
+            c.prepare_cached("SELECT doc FROM requests WHERE tenant = ?1 AND id = ?2")?
+                .query_row(params![tenant.as_str(), id.as_str()], |r| r.get(0))
+                .optional()
+        })?;
+        doc.as_deref().map(decode_request).transpose()
+    }
+
+    async fn requests(&self, tenant: &TenantId, filter: &RequestFilter) -> Result<Vec<Request>> {
+        let docs: Vec<String> = self.read(|c| {
+            let mut sql = String::from("SELECT doc FROM requests WHERE tenant = ?1");
+            if filter.status.is_some() {
+                sql.push_str(" AND status = ?2");
+            }
+            if filter.overdue_at.is_some() {
+                sql.push_str(&format!(
+                    " AND status NOT IN {FINISHED} AND (due_us < ?3 OR legal_us < ?3)"
+                ));
+            }
+            if filter.subject.is_some() {
+                sql.push_str(" AND subject_id = ?4");
+            }
+            sql.push_str(" ORDER BY created_us, id");
+            if filter.limit > 0 {
+                sql.push_str(&format!(" LIMIT {}", filter.limit));
+            }
+            let mut st = c.prepare(&sql)?;
+            // Bind only the parameters the query uses (SQLite refuses unused ones).
+            let status = filter.status.map(|s| s.as_str().to_owned());
+            let overdue = filter.overdue_at.map(us);
+            let subject = filter.subject.as_ref().map(|s| s.as_str().to_owned());
+            st.raw_bind_parameter(1, tenant.as_str())?;
+            if let Some(s) = &status {
+                st.raw_bind_parameter(2, s)?;
+            }
+            if let Some(o) = overdue {
+                st.raw_bind_parameter(3, o)?;
+            }
+            if let Some(s) = &subject {
+                st.raw_bind_parameter(4, s)?;
+            }
+            let mut rows = st.raw_query();
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push(r.get(0)?);
+            }
+            Ok(out)
+        })?;
+        docs.iter().map(|d| decode_request(d)).collect()
+    }
+
+    async fn tasks(&self, tenant: &TenantId, id: &RequestId) -> Result<Vec<Task>> {
+        let rows = self.read(|c| {
+            c.prepare_cached(
+                "SELECT * FROM tasks WHERE tenant = ?1 AND request_id = ?2 ORDER BY service",
+            )?
+            .query_map(params![tenant.as_str(), id.as_str()], task_from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+        })?;
+        rows.into_iter().map(decode_task).collect()
+    }
+
+    async fn open_tasks(&self, tenant: &TenantId) -> Result<(u64, Option<DateTime<Utc>>)> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT count(*), min(CASE WHEN status = 'running' THEN lease_us ELSE next_us END)
+                 FROM tasks WHERE tenant = ?1 AND status IN ('pending', 'retry_wait', 'running')",
+                params![tenant.as_str()],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)? as u64,
+                        r.get::<_, Option<i64>>(1)?.map(from_us),
+                    ))
+                },
+            )
+        })
+    }
+
+    async fn audit(&self, tenant: &TenantId) -> Result<(Vec<AuditEntry>, Option<(u64, String)>)> {
+        self.read(|c| {
+            let head = c
+                .query_row(
+                    "SELECT idx, hash FROM audit_head WHERE tenant = ?1",
+                    params![tenant.as_str()],
+                    |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?)),
+                )
+                .optional()?;
+            let mut st = c.prepare(
+                "SELECT idx, at, actor, action, request_id, service, subject_id, detail, prev_hash, hash
+                 FROM audit_log WHERE tenant = ?1 ORDER BY seq",
+            )?;
+            let entries = st
+                .query_map(params![tenant.as_str()], |r| {
+                    let detail: String = r.get(7)?;
+                    Ok(AuditEntry {
+                        tenant: tenant.clone(),
+                        index: r.get::<_, i64>(0)? as u64,
+                        at: r.get(1)?,
+                        event: AuditEvent {
+                            actor: r.get(2)?,
+                            action: r.get(3)?,
+                            request_id: r.get(4)?,
+                            service: r.get(5)?,
+                            subject_id: r.get(6)?,
+                            // An unparseable detail (tampering) still verifies as altered.
+                            detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::String(detail)),
+                        },
+                        prev_hash: r.get(8)?,
+                        hash: r.get(9)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok((entries, head))
+        })
+    }
+
+    async fn package(&self, tenant: &TenantId, id: &RequestId) -> Result<Option<String>> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT doc FROM packages WHERE tenant = ?1 AND request_id = ?2",
+                params![tenant.as_str(), id.as_str()],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+    }
+}
