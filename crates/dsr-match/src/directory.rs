@@ -8,7 +8,7 @@ use crate::result::{
 };
 use crate::{Error, Result, classify};
 use dsr_model::{MergeSetId, Subject, SubjectId, SubjectKind, Term, TermType};
-use phonenumber::country;
+use crate::normalize::Region;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Per-tenant matching settings.
@@ -71,12 +71,12 @@ struct MergeInfo {
 pub struct Directory {
     index: SubjectIndex,
     subjects: Vec<Option<Subject>>,
-    region: Option<country::Id>,
+    region: Option<Region>,
     config: MatchConfig,
     merge: HashMap<MergeSetId, MergeInfo>,
 }
 
-fn region_of(code: Option<&str>) -> Result<Option<country::Id>> {
+fn region_of(code: Option<&str>) -> Result<Option<Region>> {
     code.map(|c| normalize::parse_region(c).map_err(Error::Region))
         .transpose()
 }
@@ -95,7 +95,7 @@ pub fn normalize_term(term: &Term, region: Option<&str>) -> Result<Normalized> {
     })
 }
 
-fn prepare(term: &Term, region: Option<country::Id>) -> (TermType, Prepared, Vec<String>) {
+fn prepare(term: &Term, region: Option<Region>) -> (TermType, Prepared, Vec<String>) {
     let ty = term.ty.unwrap_or_else(|| classify(&term.value));
     let v = term.value.as_str();
     let mut warnings = Vec::new();
@@ -413,6 +413,19 @@ impl Directory {
                 Some(self.to_match(subject, score, confidence, evidence))
             })
             .collect();
+        // A typo- or sound-alike neighbour of a name that exists as written is most
+        // likely someone else: demote it to weak when a strong match exists.
+        let strong_exists = matches.iter().any(|m| m.confidence == Confidence::Strong);
+        for m in &mut matches {
+            let fuzzyish = m
+                .evidence
+                .first()
+                .is_some_and(|e| matches!(e.method, Method::Fuzzy | Method::Phonetic));
+            if fuzzyish && strong_exists {
+                m.confidence = Confidence::Weak;
+            }
+            m.needs_review = m.confidence == Confidence::Weak || fuzzyish;
+        }
         matches.sort_by(|a, b| {
             b.score
                 .total_cmp(&a.score)

@@ -10,7 +10,7 @@ use crate::multimap::MultiMap;
 use crate::normalize::{self, ExactKey, KeyKind, Position, TokenForm};
 use crate::text;
 use dsr_model::{Subject, SubjectKind};
-use phonenumber::country;
+use crate::normalize::Region;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 
@@ -296,13 +296,13 @@ pub struct SubjectIndex {
     exact: MultiMap,
     names: TokenIndex,
     addrs: TokenIndex,
-    region: Option<country::Id>,
+    region: Option<Region>,
     live: usize,
 }
 
 impl SubjectIndex {
     /// An empty index; `region` places national-format phone numbers of stored subjects.
-    pub fn new(region: Option<country::Id>) -> Self {
+    pub fn new(region: Option<Region>) -> Self {
         SubjectIndex {
             slots: Vec::new(),
             free: Vec::new(),

@@ -24,6 +24,7 @@ mod classify;
 mod directory;
 mod index;
 mod multimap;
+pub mod phone;
 pub mod normalize;
 mod result;
 pub mod text;

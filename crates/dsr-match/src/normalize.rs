@@ -8,7 +8,6 @@
 
 use crate::text;
 use dsr_model::{SubjectKind, TermType};
-use phonenumber::country;
 use std::hash::BuildHasher;
 
 /// What an exact key stands for. The tag is part of the fingerprint, so an email and an
@@ -155,117 +154,94 @@ pub fn email_keys(raw: &str) -> Result<Vec<ExactKey>, String> {
 // ---------------------------------------------------------------------------------
 // Phone
 
-/// Parses an ISO 3166 alpha-2 region code (`FR`, `de`).
-pub fn parse_region(code: &str) -> Result<country::Id, String> {
-    let up = code.trim().to_ascii_uppercase();
-    up.parse::<country::Id>().map_err(|_| {
-        format!(
-            "{code:?} is not a region code (use an ISO 3166 alpha-2 code such as FR, DE, NL, JP)"
-        )
-    })
-}
+pub use crate::phone::{Region, parse_region};
 
 /// Normalizes a phone number: E.164 when it can be placed in a country (international
-/// form, or national form with a `region`), otherwise its digits (with a warning).
-/// Extensions (`ext. 12`, `;ext=12`) are ignored.
-pub fn phone_keys(raw: &str, region: Option<country::Id>) -> Result<Vec<ExactKey>, String> {
+/// form, or national form with a `region`), otherwise its digits. Extensions
+/// (`ext. 12`, `;ext=12`, `#12`) are ignored.
+pub fn phone_keys(raw: &str, region: Option<Region>) -> Result<Vec<ExactKey>, String> {
+    Ok(vec![match place_phone(raw, region)? {
+        Placed::Intl(p) => ExactKey::new(KeyKind::PhoneE164, p.e164()),
+        Placed::UnknownCode(d) => ExactKey::new(KeyKind::PhoneE164, format!("+{d}")),
+        Placed::Digits(d) => ExactKey::new(KeyKind::PhoneDigits, d),
+    }])
+}
+
+enum Placed {
+    Intl(crate::phone::Parsed),
+    /// International form with a calling code we do not know: kept as written.
+    UnknownCode(String),
+    /// National form without a region.
+    Digits(String),
+}
+
+fn place_phone(raw: &str, region: Option<Region>) -> Result<Placed, String> {
     let folded = text::nfkc_lower(raw);
     let mut body = folded.as_str();
-    for marker in [";ext=", " ext", "ext.", " x", "#", "poste", "durchwahl"] {
-        if let Some(i) = body.find(marker) {
+    for marker in [";ext=", " ext", "ext.", " x ", " x", "#", "poste", "durchwahl", ",", ";"] {
+        if let Some(i) = body.find(marker)
+            && i > 0
+        {
             body = &body[..i];
         }
     }
-    let body = body.strip_prefix("tel:").unwrap_or(body);
-    // Written "00 33 …" or "(+33) 0 6 …": make them parseable.
-    let mut cleaned = String::with_capacity(body.len());
-    for c in body.chars() {
-        if c.is_ascii_digit() || c == '+' {
-            cleaned.push(c);
-        }
+    let body = body.trim().strip_prefix("tel:").unwrap_or(body.trim());
+    // "+33 (0)6 12…": the trunk zero in brackets is not dialled internationally.
+    let owned;
+    let body = if body.contains("(0)") {
+        owned = body.replacen("(0)", "", 1);
+        owned.as_str()
+    } else {
+        body
+    };
+    if body.chars().any(|c| c.is_alphabetic()) {
+        return Err(format!("{raw:?} is not a phone number (it has letters)"));
     }
-    let digits = cleaned.trim_start_matches('+').to_owned();
-    if digits.len() < 4 || cleaned.rfind('+').is_some_and(|i| i > 0) {
+    let plus = body.trim_start().starts_with('+');
+    if body.chars().skip(1).any(|c| c == '+') {
+        return Err(format!("{raw:?} is not a phone number (a '+' inside)"));
+    }
+    let digits: String = body.chars().filter(char::is_ascii_digit).collect();
+    if digits.len() < 4 {
         return Err(format!("{raw:?} is not a phone number (too few digits)"));
     }
     if digits.len() > 17 {
         return Err(format!("{raw:?} is not a phone number (too many digits)"));
     }
-    let intl = if let Some(rest) = cleaned.strip_prefix("00") {
-        Some(format!("+{rest}"))
-    } else if cleaned.starts_with('+') {
-        // "+33 (0)6 12…": the trunk zero in brackets is not dialled internationally.
-        let paren_zero = body.contains("(0)");
-        Some(if paren_zero {
-            let no_zero = body.replacen("(0)", "", 1);
-            let mut s = String::new();
-            for c in no_zero.chars() {
-                if c.is_ascii_digit() || c == '+' {
-                    s.push(c);
-                }
-            }
-            s
-        } else {
-            cleaned.clone()
-        })
+    let intl = if plus {
+        Some(digits.as_str())
+    } else if let Some(rest) = digits.strip_prefix("00")
+        && !rest.starts_with('0')
+    {
+        Some(rest)
     } else {
         None
     };
-    let parsed = match &intl {
-        Some(i) => phonenumber::parse(None, i),
-        None => match region {
-            Some(r) => phonenumber::parse(Some(r), &cleaned),
-            None => Err(phonenumber::ParseError::InvalidCountryCode),
+    Ok(match intl {
+        Some(d) => match crate::phone::parse_international(d) {
+            Some(p) => Placed::Intl(p),
+            None => Placed::UnknownCode(d.to_owned()),
         },
-    };
-    match parsed {
-        Ok(n) if phonenumber::is_valid(&n) => {
-            let e164 = n.format().mode(phonenumber::Mode::E164).to_string();
-            Ok(vec![ExactKey::new(KeyKind::PhoneE164, e164)])
-        }
-        // Written internationally but not a valid number of that country (a new range,
-        // a typo): keep the digits as written, still in E.164 shape.
-        _ if intl.is_some() => {
-            let digits: String = intl
-                .unwrap_or_default()
-                .chars()
-                .filter(char::is_ascii_digit)
-                .collect();
-            Ok(vec![ExactKey::new(
-                KeyKind::PhoneE164,
-                format!("+{digits}"),
-            )])
-        }
-        _ => Ok(vec![ExactKey::new(KeyKind::PhoneDigits, digits)]),
-    }
+        None => match region.and_then(|r| crate::phone::parse_national(&digits, r)) {
+            Some(p) => Placed::Intl(p),
+            None => Placed::Digits(digits),
+        },
+    })
 }
 
 /// Query-side phone keys: [`phone_keys`] plus, for a number placed in a country, the
-/// digits of its national written form ("0612345678"), so numbers stored in national form
-/// without a region are still found (as a weaker, digits-only match).
-pub fn phone_query_keys(raw: &str, region: Option<country::Id>) -> Result<Vec<ExactKey>, String> {
-    let mut keys = phone_keys(raw, region)?;
-    let e164 = keys
-        .iter()
-        .find(|k| k.kind == KeyKind::PhoneE164)
-        .map(|k| k.text.clone());
-    if let Some(e164) = e164
-        && let Ok(n) = phonenumber::parse(None, &e164)
-    {
-        let national: String = n
-            .format()
-            .mode(phonenumber::Mode::National)
-            .to_string()
-            .chars()
-            .filter(char::is_ascii_digit)
-            .collect();
-        if national.len() >= 4 {
-            keys.push(ExactKey::new(KeyKind::PhoneDigits, national));
-        }
-        let intl_digits = e164.trim_start_matches('+').to_owned();
-        keys.push(ExactKey::new(KeyKind::PhoneDigits, intl_digits));
-    }
-    Ok(keys)
+/// digits of its national and international written forms, so numbers stored in
+/// national form without a region are still found (as a weaker, digits-only match).
+pub fn phone_query_keys(raw: &str, region: Option<Region>) -> Result<Vec<ExactKey>, String> {
+    Ok(match place_phone(raw, region)? {
+        Placed::Intl(p) => vec![
+            ExactKey::new(KeyKind::PhoneE164, p.e164()),
+            ExactKey::new(KeyKind::PhoneDigits, p.national_digits()),
+            ExactKey::new(KeyKind::PhoneDigits, format!("{}{}", p.cc, p.nsn)),
+        ],
+        Placed::UnknownCode(d) => vec![ExactKey::new(KeyKind::PhoneE164, format!("+{d}"))],
+        Placed::Digits(d) => vec![ExactKey::new(KeyKind::PhoneDigits, d)],
+    })
 }
 
 // ---------------------------------------------------------------------------------
@@ -372,7 +348,7 @@ pub fn parse_handle(
 pub fn handle_keys(
     platform_hint: Option<&str>,
     raw: &str,
-    region: Option<country::Id>,
+    region: Option<Region>,
 ) -> Result<Vec<ExactKey>, String> {
     let (platform, h) = parse_handle(platform_hint, raw)?;
     let mut keys = Vec::with_capacity(2);
@@ -550,6 +526,7 @@ pub fn name_form(raw: &str) -> TokenForm {
         .iter()
         .map(|t| text::strip_diacritics(t))
         .collect();
+    // Suffixes ("Jr", "III", "Bey") are only dropped at the end, below.
     let is_hon = |f: &str, remaining: usize| {
         HONORIFICS.contains(&f) && remaining >= 1
             || AMBIGUOUS_HONORIFICS.contains(&f) && remaining >= 2
@@ -578,10 +555,15 @@ pub fn name_form(raw: &str) -> TokenForm {
         .iter()
         .filter(|&&i| !PARTICLES.contains(&folded[i].as_str()))
         .count();
+    let last = kept.last().copied();
     let words: Vec<Position> = kept
         .iter()
         .map(|&i| {
-            let optional = non_particles > 0 && PARTICLES.contains(&folded[i].as_str());
+            // A particle precedes a name ("van der Berg"); written last it is the name
+            // itself ("Jean Le", "Mehmet De").
+            let optional = non_particles > 0
+                && Some(i) != last
+                && PARTICLES.contains(&folded[i].as_str());
             position(folded[i].clone(), &lower_tokens[i], optional)
         })
         .collect();

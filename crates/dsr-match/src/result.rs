@@ -141,7 +141,8 @@ pub struct Match {
     pub score: f32,
     /// How sure the match is.
     pub confidence: Confidence,
-    /// Whether a human should look before acting on it (any `Weak` match).
+    /// Whether a human should look before acting on it: any `Weak` match, and any match
+    /// that rests on a typo or a sound-alike.
     pub needs_review: bool,
     /// The merge set the subject belongs to, if any.
     pub merge_set: Option<MergeSetId>,

@@ -130,13 +130,15 @@ fn names_match_in_any_order_case_and_with_typos_but_say_so() {
         got[..2],
         [("c1", Confidence::Strong), ("c2", Confidence::Strong)]
     );
-    // The typo-neighbour is found, but never as strong.
+    // The typo-neighbour is found, but never as strong: with exact matches present it
+    // is demoted to weak and flagged for human review.
     let dupond = r
         .matches
         .iter()
         .find(|m| m.subject_id.as_str() == "c3")
         .unwrap();
-    assert_eq!(dupond.confidence, Confidence::Probable);
+    assert_eq!(dupond.confidence, Confidence::Weak);
+    assert!(dupond.needs_review);
     assert_eq!(dupond.evidence[0].method, Method::Fuzzy);
     assert!(
         dupond.evidence[0].detail.contains("dupont~dupond"),

@@ -1,0 +1,206 @@
+//! Latency percentiles, throughput and memory of the matching hot path, side by side with
+//! the SQLite indexes a user would otherwise use, in one run.
+//!
+//! ```text
+//! cargo run --release -p dsr-synth --bin matching-report -- [--subjects N] [--queries Q] [--no-sqlite]
+//! ```
+//!
+//! Criterion benches (`cargo bench -p dsr-synth`) give stable means; this report adds what
+//! criterion does not: p50/p99 per query, bytes per contact, and the SQLite baseline at
+//! the same size.
+
+use dsr_match::{Directory, MatchConfig, SearchOptions, classify, normalize};
+use dsr_model::{Term, TermType};
+use dsr_synth::{Person, Rng, person};
+use std::time::{Duration, Instant};
+
+fn arg(args: &[String], name: &str) -> Option<String> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+}
+
+fn rss_bytes() -> usize {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|v| v.parse::<usize>().ok()))
+        .map_or(0, |pages| pages * 4096)
+}
+
+struct Lat {
+    p50: Duration,
+    p99: Duration,
+    mean: Duration,
+}
+
+fn latencies(mut samples: Vec<Duration>) -> Lat {
+    samples.sort();
+    let n = samples.len().max(1);
+    let total: Duration = samples.iter().sum();
+    Lat {
+        p50: samples[n / 2],
+        p99: samples[(n * 99 / 100).min(n - 1)],
+        mean: total / n as u32,
+    }
+}
+
+fn fmt(d: Duration) -> String {
+    let ns = d.as_nanos();
+    if ns < 10_000 {
+        format!("{ns} ns")
+    } else if ns < 10_000_000 {
+        format!("{:.1} µs", ns as f64 / 1e3)
+    } else {
+        format!("{:.1} ms", ns as f64 / 1e6)
+    }
+}
+
+fn time_each<T>(items: &[T], mut f: impl FnMut(&T)) -> Lat {
+    let mut samples = Vec::with_capacity(items.len());
+    for it in items {
+        let t = Instant::now();
+        f(it);
+        samples.push(t.elapsed());
+    }
+    latencies(samples)
+}
+
+fn throughput<T>(items: &[T], rounds: usize, mut f: impl FnMut(&T)) -> f64 {
+    let t = Instant::now();
+    for _ in 0..rounds {
+        for it in items {
+            f(it);
+        }
+    }
+    (items.len() * rounds) as f64 / t.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let n: u64 = arg(&args, "--subjects").and_then(|v| v.parse().ok()).unwrap_or(200_000);
+    let q: usize = arg(&args, "--queries").and_then(|v| v.parse().ok()).unwrap_or(5_000);
+    let sqlite = !args.iter().any(|a| a == "--no-sqlite");
+    let seed = 42;
+    println!("# dsr-match report: {n} subjects, {q} queries per measure, one core");
+    println!("machine: {} cores; {}", std::thread::available_parallelism().map_or(0, |p| p.get()), cpu_model());
+
+    // Index build.
+    let rss0 = rss_bytes();
+    let t = Instant::now();
+    let mut dir = Directory::new(MatchConfig::default()).expect("no region");
+    let mut index_only = dsr_match::SubjectIndex::new(None);
+    let mut gen_time = Duration::ZERO;
+    for i in 0..n {
+        let g = Instant::now();
+        let p = person(seed, i);
+        gen_time += g.elapsed();
+        index_only.upsert(&p.subject);
+        if n <= 2_000_000 {
+            dir.upsert(p.subject).expect("valid");
+        }
+    }
+    let build = t.elapsed() - gen_time;
+    let rss1 = rss_bytes();
+    let mem = index_only.memory();
+    println!("\n## Index");
+    println!(
+        "build: {:.2} s for {n} contacts ({:.1} µs per upsert, index alone and directory{})",
+        build.as_secs_f64(),
+        build.as_secs_f64() * 1e6 / n as f64,
+        if n <= 2_000_000 { " together" } else { " skipped above 2M" }
+    );
+    println!(
+        "index memory (counted): {:.0} bytes/contact (exact table {:.1} B/contact for {} keys = {:.1} B/key; slots {:.0}; name tokens {:.0}; address tokens {:.0})",
+        mem.total() as f64 / n as f64,
+        mem.exact_bytes as f64 / n as f64,
+        mem.exact_keys,
+        mem.exact_bytes as f64 / mem.exact_keys.max(1) as f64,
+        mem.slot_bytes as f64 / n as f64,
+        mem.name_bytes as f64 / n as f64,
+        mem.address_bytes as f64 / n as f64,
+    );
+    println!("process RSS growth: {:.0} bytes/contact (index + directory with full subjects when built)", (rss1.saturating_sub(rss0)) as f64 / n as f64);
+    drop(index_only);
+
+    let mut rng = Rng::new(7);
+    let people: Vec<Person> = (0..q).map(|_| person(seed, rng.below(n as usize) as u64)).collect();
+    let emails: Vec<String> = people.iter().map(|p| p.subject.emails[0].to_uppercase()).collect();
+    let phones: Vec<String> = people.iter().map(|p| p.subject.phones[0].clone()).collect();
+    let names: Vec<String> = people.iter().map(|p| dsr_synth::name_query(&mut rng, p).term.value).collect();
+    let addrs: Vec<String> = people.iter().map(|p| p.subject.addresses[0].clone()).collect();
+
+    println!("\n## Normalization throughput (per core)");
+    let rounds = (200_000 / q).max(1);
+    println!("classify: {:.2} M/s", throughput(&names, rounds, |s| { std::hint::black_box(classify(s)); }) / 1e6);
+    println!("email: {:.2} M/s", throughput(&emails, rounds, |s| { std::hint::black_box(normalize::email_keys(s).ok()); }) / 1e6);
+    println!("name: {:.2} M/s", throughput(&names, rounds, |s| { std::hint::black_box(normalize::name_form(s)); }) / 1e6);
+    println!("address: {:.2} M/s", throughput(&addrs, rounds, |s| { std::hint::black_box(normalize::address_form(s)); }) / 1e6);
+    println!("phone: {:.3} M/s", throughput(&phones, (rounds / 10).max(1), |s| { std::hint::black_box(normalize::phone_keys(s, None).ok()); }) / 1e6);
+
+    if n > 2_000_000 {
+        println!("\n(lookups through the directory skipped above 2M subjects: run with --subjects 2000000 or less)");
+        return;
+    }
+    println!("\n## Lookup latency (classify + normalize + lookup + evidence), {q} queries");
+    let opts = SearchOptions::default();
+    let mk = |v: &String| Term::bare(v.clone()).expect("non-empty");
+    let email_terms: Vec<Term> = emails.iter().map(mk).collect();
+    let phone_terms: Vec<Term> = phones.iter().map(|v| Term::typed(TermType::Phone, v.clone()).expect("ok")).collect();
+    let name_terms: Vec<Term> = names.iter().map(|v| Term::typed(TermType::Name, v.clone()).expect("ok")).collect();
+    let addr_terms: Vec<Term> = addrs.iter().map(|v| Term::typed(TermType::Address, v.clone()).expect("ok")).collect();
+    let rows = [
+        ("email (exact)", time_each(&email_terms, |t| { std::hint::black_box(dir.search(t, &opts).ok()); })),
+        ("phone (exact)", time_each(&phone_terms, |t| { std::hint::black_box(dir.search(t, &opts).ok()); })),
+        ("name (fuzzy, any order)", time_each(&name_terms, |t| { std::hint::black_box(dir.search(t, &opts).ok()); })),
+        ("address (fuzzy)", time_each(&addr_terms, |t| { std::hint::black_box(dir.search(t, &opts).ok()); })),
+    ];
+    println!("| query | p50 | p99 | mean |\n|---|---:|---:|---:|");
+    for (label, l) in &rows {
+        println!("| dsr-match {label} | {} | {} | {} |", fmt(l.p50), fmt(l.p99), fmt(l.mean));
+    }
+
+    if sqlite {
+        let conn = rusqlite::Connection::open_in_memory().expect("sqlite");
+        conn.execute_batch(
+            "CREATE TABLE s (id TEXT PRIMARY KEY, email TEXT, phone TEXT, name TEXT) WITHOUT ROWID;
+             CREATE INDEX s_email ON s (email); CREATE INDEX s_phone ON s (phone);
+             CREATE VIRTUAL TABLE s_names USING fts5 (id UNINDEXED, name, tokenize = 'unicode61 remove_diacritics 2');",
+        )
+        .expect("schema");
+        let t = Instant::now();
+        let tx = conn.unchecked_transaction().expect("tx");
+        {
+            let mut ins = tx.prepare("INSERT INTO s VALUES (?1, ?2, ?3, ?4)").expect("prep");
+            let mut fts = tx.prepare("INSERT INTO s_names (id, name) VALUES (?1, ?2)").expect("prep");
+            for i in 0..n {
+                let p = person(seed, i);
+                let s = &p.subject;
+                let phone: String = s.phones[0].chars().filter(|c| c.is_ascii_digit() || *c == '+').collect();
+                ins.execute(rusqlite::params![s.id.as_str(), s.emails[0].to_lowercase(), phone, s.names[0]]).expect("ins");
+                fts.execute(rusqlite::params![s.id.as_str(), s.names[0]]).expect("fts");
+            }
+        }
+        tx.commit().expect("commit");
+        println!("\nSQLite baseline build: {:.2} s (B-tree indexes on lower(email), phone digits; FTS5 on names)", t.elapsed().as_secs_f64());
+        let mut by_email = conn.prepare("SELECT id FROM s WHERE email = lower(trim(?1))").expect("prep");
+        let mut by_phone = conn.prepare("SELECT id FROM s WHERE phone = ?1").expect("prep");
+        let mut by_name = conn.prepare("SELECT id FROM s_names WHERE s_names MATCH ?1 LIMIT 20").expect("prep");
+        let digits: Vec<String> = phones.iter().map(|p| p.chars().filter(|c| c.is_ascii_digit() || *c == '+').collect()).collect();
+        let fts_q: Vec<String> = names
+            .iter()
+            .map(|n| n.split_whitespace().map(|w| format!("\"{}\"", w.replace('"', ""))).collect::<Vec<_>>().join(" AND "))
+            .collect();
+        let e = time_each(&emails, |v| { let _ = by_email.query_map([v], |r| r.get::<_, String>(0)).map(|it| it.count()); });
+        let p = time_each(&digits, |v| { let _ = by_phone.query_map([v], |r| r.get::<_, String>(0)).map(|it| it.count()); });
+        let nm = time_each(&fts_q, |v| { let _ = by_name.query_map([v], |r| r.get::<_, String>(0)).map(|it| it.count()); });
+        println!("| query | p50 | p99 | mean | dsr-match mean ÷ SQLite mean |\n|---|---:|---:|---:|---:|");
+        for (label, l, ours) in [("email = lower(?) (B-tree)", e, &rows[0].1), ("phone = ? (B-tree, same written form only)", p, &rows[1].1), ("name FTS5 MATCH (exact tokens, no typos)", nm, &rows[2].1)] {
+            println!("| SQLite {label} | {} | {} | {} | {:.2} |", fmt(l.p50), fmt(l.p99), fmt(l.mean), ours.mean.as_secs_f64() / l.mean.as_secs_f64());
+        }
+    }
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .unwrap_or_else(|| "unknown CPU".into())
+}
