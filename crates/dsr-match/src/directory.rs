@@ -2,13 +2,13 @@
 //! evidence that quotes the stored values.
 
 use crate::index::{ExactHit, SubjectIndex, TokenField, TokenHit};
+use crate::normalize::Region;
 use crate::normalize::{self, ExactKey, KeyKind, TokenForm};
 use crate::result::{
     Confidence, Correlated, Correlation, Evidence, Field, KeyView, Match, Method, SearchResult,
 };
 use crate::{Error, Result, classify};
 use dsr_model::{MergeSetId, Subject, SubjectId, SubjectKind, Term, TermType};
-use crate::normalize::Region;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Per-tenant matching settings.

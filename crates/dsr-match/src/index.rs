@@ -7,10 +7,10 @@
 
 use crate::Method;
 use crate::multimap::MultiMap;
+use crate::normalize::Region;
 use crate::normalize::{self, ExactKey, KeyKind, Position, TokenForm};
 use crate::text;
 use dsr_model::{Subject, SubjectKind};
-use crate::normalize::Region;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 
@@ -754,15 +754,33 @@ impl SubjectIndex {
             .filter(|r| r.flags & F_NUMBER != 0)
             .map(|r| r.tok)
             .collect();
+        // As a multiset: "2-2-3" is not "178-2-3" although each of its numbers occurs.
         let mut numbers_matched = 0usize;
+        let mut num_used = [false; MAX_POSITIONS];
         if !plan.numbers.is_empty() && !stored_numbers.is_empty() {
             for n in &plan.numbers {
-                match n {
-                    Some(t) if stored_numbers.contains(t) => numbers_matched += 1,
-                    _ => return None,
+                let slot = n.and_then(|t| {
+                    stored_numbers
+                        .iter()
+                        .enumerate()
+                        .position(|(i, s)| *s == t && !num_used.get(i).copied().unwrap_or(true))
+                });
+                match slot {
+                    Some(i) => {
+                        num_used[i] = true;
+                        numbers_matched += 1;
+                    }
+                    None => return None,
                 }
             }
         }
+        // A stored house or flat number the query leaves out ("Flat 3, 12 High St" asked
+        // as "12 High St") may be a neighbour in the same building: never strong.
+        let short_unmatched = numbers_matched > 0
+            && stored_numbers.iter().enumerate().any(|(i, t)| {
+                !num_used.get(i).copied().unwrap_or(false)
+                    && is_house_number(&ix.texts[*t as usize])
+            });
         // Best weight per (query position, stored position).
         let nq = plan.cands.len();
         let npos = refs
@@ -820,6 +838,7 @@ impl SubjectIndex {
         let mut qsum = 0.0f32;
         let mut worst = Method::Exact;
         let mut assigned: Vec<(usize, u32, Method, u8)> = Vec::new();
+        let mut loose = false;
         for &(w, qi, pos, tok, m, dist) in &pairs {
             if q_used[qi] || pos >= MAX_POSITIONS || s_used[pos] {
                 continue;
@@ -829,6 +848,7 @@ impl SubjectIndex {
             if plan.required[qi] {
                 qsum += w;
                 worst = worst.max(m);
+                loose |= m == Method::Phonetic || (m == Method::Fuzzy && dist >= 2);
             }
             assigned.push((qi, tok, m, dist));
         }
@@ -865,6 +885,21 @@ impl SubjectIndex {
             if nnum_q == 0 || nnum_s == 0 {
                 score = score.min(0.85);
             }
+        }
+        if loose {
+            // Two edits or only a likeness of sound on a word: in a large directory that
+            // is as often a neighbour as a typo. Found, but for a human to review.
+            score = score.min(0.74);
+        }
+        if short_unmatched {
+            score = score.min(0.85);
+        }
+        let q_missing = (0..nq).any(|qi| plan.required[qi] && !q_used[qi]);
+        if (nnum_q > 0 || nnum_s > 0) && q_missing && s_matched < stored_required.len() {
+            // A word on each side that matches nothing on the other: another street at
+            // the same number and postcode ("Marktplein 108" for "Molenweg 108"). An
+            // omission (no city, no street type) is not a disagreement.
+            score = score.min(0.7);
         }
         if nq > 0 && qsum == 0.0 && numbers_matched > 0 {
             // Only numbers agree (same postcode, another street).
@@ -906,6 +941,15 @@ impl SubjectIndex {
             address_bytes: self.addrs.heap_bytes(),
         }
     }
+}
+
+/// A house or flat number ("12", "7b"), as opposed to a postcode ("75002", "1000",
+/// "2511cv", "sw1a"): at most three digits and an optional letter.
+fn is_house_number(t: &str) -> bool {
+    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
+    let rest = &t.as_bytes()[digits..];
+    (1..=3).contains(&digits)
+        && (rest.is_empty() || (rest.len() == 1 && rest[0].is_ascii_alphabetic()))
 }
 
 #[derive(Default)]

@@ -24,8 +24,8 @@ mod classify;
 mod directory;
 mod index;
 mod multimap;
-pub mod phone;
 pub mod normalize;
+pub mod phone;
 mod result;
 pub mod text;
 

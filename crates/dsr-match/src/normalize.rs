@@ -178,7 +178,18 @@ enum Placed {
 fn place_phone(raw: &str, region: Option<Region>) -> Result<Placed, String> {
     let folded = text::nfkc_lower(raw);
     let mut body = folded.as_str();
-    for marker in [";ext=", " ext", "ext.", " x ", " x", "#", "poste", "durchwahl", ",", ";"] {
+    for marker in [
+        ";ext=",
+        " ext",
+        "ext.",
+        " x ",
+        " x",
+        "#",
+        "poste",
+        "durchwahl",
+        ",",
+        ";",
+    ] {
         if let Some(i) = body.find(marker)
             && i > 0
         {
@@ -197,8 +208,10 @@ fn place_phone(raw: &str, region: Option<Region>) -> Result<Placed, String> {
     if body.chars().any(|c| c.is_alphabetic()) {
         return Err(format!("{raw:?} is not a phone number (it has letters)"));
     }
-    let plus = body.trim_start().starts_with('+');
-    if body.chars().skip(1).any(|c| c == '+') {
+    // "(+33) 6 12…", "[+49] …": the plus may sit inside a leading bracket.
+    let lead = body.trim_start_matches(|c: char| c.is_whitespace() || c == '(' || c == '[');
+    let plus = lead.starts_with('+');
+    if lead.chars().skip(1).any(|c| c == '+') {
         return Err(format!("{raw:?} is not a phone number (a '+' inside)"));
     }
     let digits: String = body.chars().filter(char::is_ascii_digit).collect();
@@ -561,9 +574,8 @@ pub fn name_form(raw: &str) -> TokenForm {
         .map(|&i| {
             // A particle precedes a name ("van der Berg"); written last it is the name
             // itself ("Jean Le", "Mehmet De").
-            let optional = non_particles > 0
-                && Some(i) != last
-                && PARTICLES.contains(&folded[i].as_str());
+            let optional =
+                non_particles > 0 && Some(i) != last && PARTICLES.contains(&folded[i].as_str());
             position(folded[i].clone(), &lower_tokens[i], optional)
         })
         .collect();

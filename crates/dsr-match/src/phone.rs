@@ -157,18 +157,44 @@ mod tests {
     #[test]
     fn international_and_national_agree() {
         let fr = parse_region("fr").unwrap();
-        assert_eq!(parse_international("33612345678").unwrap().e164(), "+33612345678");
-        assert_eq!(parse_national("0612345678", fr).unwrap().e164(), "+33612345678");
+        assert_eq!(
+            parse_international("33612345678").unwrap().e164(),
+            "+33612345678"
+        );
+        assert_eq!(
+            parse_national("0612345678", fr).unwrap().e164(),
+            "+33612345678"
+        );
         let it = parse_region("IT").unwrap();
-        assert_eq!(parse_national("0612345678", it).unwrap().e164(), "+390612345678");
+        assert_eq!(
+            parse_national("0612345678", it).unwrap().e164(),
+            "+390612345678"
+        );
         let ru = parse_region("RU").unwrap();
-        assert_eq!(parse_national("89123456789", ru).unwrap().e164(), "+79123456789");
+        assert_eq!(
+            parse_national("89123456789", ru).unwrap().e164(),
+            "+79123456789"
+        );
         let us = parse_region("US").unwrap();
-        assert_eq!(parse_national("2125551234", us).unwrap().e164(), "+12125551234");
-        assert_eq!(parse_national("12125551234", us).unwrap().e164(), "+12125551234");
+        assert_eq!(
+            parse_national("2125551234", us).unwrap().e164(),
+            "+12125551234"
+        );
+        assert_eq!(
+            parse_national("12125551234", us).unwrap().e164(),
+            "+12125551234"
+        );
         let hu = parse_region("HU").unwrap();
-        assert_eq!(parse_national("0630123456", hu).unwrap().e164(), "+3630123456");
-        assert_eq!(parse_international("81901234567").unwrap().national_digits(), "0901234567");
+        assert_eq!(
+            parse_national("0630123456", hu).unwrap().e164(),
+            "+3630123456"
+        );
+        assert_eq!(
+            parse_international("81901234567")
+                .unwrap()
+                .national_digits(),
+            "0901234567"
+        );
         assert!(parse_region("ZZ").is_err());
         assert!(parse_international("999").is_none());
     }

@@ -261,3 +261,101 @@ fn bad_terms_get_clear_errors_or_warnings() {
         .unwrap_err();
     assert!(err.to_string().contains("ISO 3166"), "{err}");
 }
+
+fn confidence_of(d: &Directory, term: &str, id: &str) -> Option<Confidence> {
+    d.search(&Term::parse(term).unwrap(), &SearchOptions::default())
+        .unwrap()
+        .matches
+        .iter()
+        .find(|m| m.subject_id.as_str() == id)
+        .map(|m| m.confidence)
+}
+
+#[test]
+fn a_bracketed_international_prefix_is_still_international() {
+    let d = directory();
+    assert_eq!(ids(&d, "phone:(+33) 6 12 34 56 78"), ["c1"]);
+    assert_eq!(ids(&d, "phone:[+33] 612 345 678"), ["c1"]);
+}
+
+#[test]
+fn house_numbers_count_once_and_neighbours_are_never_strong() {
+    let mut d = directory();
+    let mut a = subject(SubjectKind::ExternalContact, "j1", "Taro Sato");
+    a.addresses
+        .push("〒060-0001 北海道札幌市中央区 本町 178-2-3".into());
+    let mut b = subject(SubjectKind::ExternalContact, "n1", "Sanne de Vries");
+    b.addresses.push("Marktplein 108, 2511 CV Den Haag".into());
+    let mut f = subject(SubjectKind::ExternalContact, "f1", "Anne Martin");
+    f.addresses
+        .push("Appartement 3, 12 rue de la Paix, 75002 Paris".into());
+    for s in [a, b, f] {
+        d.upsert(s).unwrap();
+    }
+    // "2-2-3" is not "178-2-3", although each of its numbers occurs there.
+    assert_eq!(
+        confidence_of(&d, "address:〒060-0001 北海道札幌市中央区 本町 2-2-3", "j1"),
+        None
+    );
+    // The same address is found as written, in any order and case.
+    assert_eq!(
+        confidence_of(
+            &d,
+            "address:〒060-0001 北海道札幌市中央区 本町 178-2-3",
+            "j1"
+        ),
+        Some(Confidence::Strong)
+    );
+    assert_eq!(
+        confidence_of(&d, "address:108 marktplein 2511CV den haag", "n1"),
+        Some(Confidence::Strong)
+    );
+    // Another street at the same number and postcode: at most weak.
+    assert!(matches!(
+        confidence_of(&d, "address:Molenweg 108, 2511 CV Den Haag", "n1"),
+        None | Some(Confidence::Weak)
+    ));
+    // The flat number left out: could be a neighbour in the same building.
+    assert_eq!(
+        confidence_of(&d, "address:12 rue de la Paix 75002 Paris", "f1"),
+        Some(Confidence::Probable)
+    );
+    assert_eq!(
+        confidence_of(&d, "address:12 rue de la Paix 75002 Paris", "c1"),
+        Some(Confidence::Strong)
+    );
+    // An omitted postcode is not a disagreement.
+    assert_eq!(
+        confidence_of(&d, "address:12 rue de la Paix, Paris", "c1"),
+        Some(Confidence::Strong)
+    );
+}
+
+#[test]
+fn a_surname_two_edits_away_needs_review() {
+    let mut d = directory();
+    d.upsert(subject(
+        SubjectKind::ExternalContact,
+        "p1",
+        "Małgorzata Nowowska",
+    ))
+    .unwrap();
+    let r = d
+        .search(
+            &Term::parse("name:Malgorzata Nowawski").unwrap(),
+            &SearchOptions::default(),
+        )
+        .unwrap();
+    let m = r
+        .matches
+        .iter()
+        .find(|m| m.subject_id.as_str() == "p1")
+        .expect("still found");
+    assert_eq!(m.confidence, Confidence::Weak);
+    assert!(m.needs_review);
+    // One edit stays probable.
+    assert_eq!(
+        confidence_of(&d, "name:Malgorzata Nowowski", "p1"),
+        Some(Confidence::Probable)
+    );
+}

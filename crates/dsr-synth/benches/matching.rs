@@ -10,7 +10,10 @@ use dsr_synth::{Rng, person};
 use std::hint::black_box;
 
 fn size() -> u64 {
-    std::env::var("DSR_BENCH_SUBJECTS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000)
+    std::env::var("DSR_BENCH_SUBJECTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000)
 }
 
 fn benches(c: &mut Criterion) {
@@ -20,28 +23,87 @@ fn benches(c: &mut Criterion) {
         dir.upsert(s).unwrap();
     }
     let mut rng = Rng::new(3);
-    let people: Vec<_> = (0..512).map(|_| person(42, rng.below(n as usize) as u64)).collect();
-    let emails: Vec<String> = people.iter().map(|p| p.subject.emails[0].to_uppercase()).collect();
+    let people: Vec<_> = (0..512)
+        .map(|_| person(42, rng.below(n as usize) as u64))
+        .collect();
+    let emails: Vec<String> = people
+        .iter()
+        .map(|p| p.subject.emails[0].to_uppercase())
+        .collect();
     let phones: Vec<String> = people.iter().map(|p| p.subject.phones[0].clone()).collect();
-    let names: Vec<String> = people.iter().map(|p| dsr_synth::name_query(&mut rng, p).term.value).collect();
-    let addrs: Vec<String> = people.iter().map(|p| p.subject.addresses[0].clone()).collect();
+    let names: Vec<String> = people
+        .iter()
+        .map(|p| dsr_synth::name_query(&mut rng, p).term.value)
+        .collect();
+    let addrs: Vec<String> = people
+        .iter()
+        .map(|p| p.subject.addresses[0].clone())
+        .collect();
 
     let mut g = c.benchmark_group("normalize");
     g.throughput(Throughput::Elements(emails.len() as u64));
-    g.bench_function("classify", |b| b.iter(|| names.iter().for_each(|s| { black_box(classify(s)); })));
-    g.bench_function("email", |b| b.iter(|| emails.iter().for_each(|s| { black_box(normalize::email_keys(s).ok()); })));
-    g.bench_function("phone", |b| b.iter(|| phones.iter().for_each(|s| { black_box(normalize::phone_keys(s, None).ok()); })));
-    g.bench_function("name", |b| b.iter(|| names.iter().for_each(|s| { black_box(normalize::name_form(s)); })));
-    g.bench_function("address", |b| b.iter(|| addrs.iter().for_each(|s| { black_box(normalize::address_form(s)); })));
+    g.bench_function("classify", |b| {
+        b.iter(|| {
+            names.iter().for_each(|s| {
+                black_box(classify(s));
+            })
+        })
+    });
+    g.bench_function("email", |b| {
+        b.iter(|| {
+            emails.iter().for_each(|s| {
+                black_box(normalize::email_keys(s).ok());
+            })
+        })
+    });
+    g.bench_function("phone", |b| {
+        b.iter(|| {
+            phones.iter().for_each(|s| {
+                black_box(normalize::phone_keys(s, None).ok());
+            })
+        })
+    });
+    g.bench_function("name", |b| {
+        b.iter(|| {
+            names.iter().for_each(|s| {
+                black_box(normalize::name_form(s));
+            })
+        })
+    });
+    g.bench_function("address", |b| {
+        b.iter(|| {
+            addrs.iter().for_each(|s| {
+                black_box(normalize::address_form(s));
+            })
+        })
+    });
     g.finish();
 
     let opts = SearchOptions::default();
-    let email_terms: Vec<Term> = emails.iter().map(|e| Term::bare(e.clone()).unwrap()).collect();
-    let name_terms: Vec<Term> = names.iter().map(|e| Term::typed(TermType::Name, e.clone()).unwrap()).collect();
+    let email_terms: Vec<Term> = emails
+        .iter()
+        .map(|e| Term::bare(e.clone()).unwrap())
+        .collect();
+    let name_terms: Vec<Term> = names
+        .iter()
+        .map(|e| Term::typed(TermType::Name, e.clone()).unwrap())
+        .collect();
     let mut g = c.benchmark_group(format!("lookup_{n}"));
     g.throughput(Throughput::Elements(email_terms.len() as u64));
-    g.bench_function("dsr_email_exact", |b| b.iter(|| email_terms.iter().for_each(|t| { black_box(dir.search(t, &opts).ok()); })));
-    g.bench_function("dsr_name_fuzzy", |b| b.iter(|| name_terms.iter().for_each(|t| { black_box(dir.search(t, &opts).ok()); })));
+    g.bench_function("dsr_email_exact", |b| {
+        b.iter(|| {
+            email_terms.iter().for_each(|t| {
+                black_box(dir.search(t, &opts).ok());
+            })
+        })
+    });
+    g.bench_function("dsr_name_fuzzy", |b| {
+        b.iter(|| {
+            name_terms.iter().for_each(|t| {
+                black_box(dir.search(t, &opts).ok());
+            })
+        })
+    });
 
     // The baseline a user would otherwise use: SQLite B-tree and FTS5 indexes.
     let conn = rusqlite::Connection::open_in_memory().unwrap();
@@ -52,18 +114,57 @@ fn benches(c: &mut Criterion) {
     .unwrap();
     let tx = conn.unchecked_transaction().unwrap();
     for s in dsr_synth::subjects(42, n) {
-        tx.execute("INSERT INTO s VALUES (?1, ?2)", rusqlite::params![s.id.as_str(), s.emails[0].to_lowercase()]).unwrap();
-        tx.execute("INSERT INTO s_names (id, name) VALUES (?1, ?2)", rusqlite::params![s.id.as_str(), s.names[0]]).unwrap();
+        tx.execute(
+            "INSERT INTO s VALUES (?1, ?2)",
+            rusqlite::params![s.id.as_str(), s.emails[0].to_lowercase()],
+        )
+        .unwrap();
+        tx.execute(
+            "INSERT INTO s_names (id, name) VALUES (?1, ?2)",
+            rusqlite::params![s.id.as_str(), s.names[0]],
+        )
+        .unwrap();
     }
     tx.commit().unwrap();
-    let mut by_email = conn.prepare("SELECT id FROM s WHERE email = lower(trim(?1))").unwrap();
-    let mut by_name = conn.prepare("SELECT id FROM s_names WHERE s_names MATCH ?1 LIMIT 20").unwrap();
+    let mut by_email = conn
+        .prepare("SELECT id FROM s WHERE email = lower(trim(?1))")
+        .unwrap();
+    let mut by_name = conn
+        .prepare("SELECT id FROM s_names WHERE s_names MATCH ?1 LIMIT 20")
+        .unwrap();
     let fts: Vec<String> = names
         .iter()
-        .map(|n| n.split_whitespace().map(|w| format!("\"{}\"", w.replace('"', ""))).collect::<Vec<_>>().join(" AND "))
+        .map(|n| {
+            n.split_whitespace()
+                .map(|w| format!("\"{}\"", w.replace('"', "")))
+                .collect::<Vec<_>>()
+                .join(" AND ")
+        })
         .collect();
-    g.bench_function("sqlite_email_btree", |b| b.iter(|| emails.iter().for_each(|e| { black_box(by_email.query_map([e], |r| r.get::<_, String>(0)).map(|it| it.count()).ok()); })));
-    g.bench_function("sqlite_name_fts5", |b| b.iter(|| fts.iter().for_each(|q| { black_box(by_name.query_map([q], |r| r.get::<_, String>(0)).map(|it| it.count()).ok()); })));
+    g.bench_function("sqlite_email_btree", |b| {
+        b.iter(|| {
+            emails.iter().for_each(|e| {
+                black_box(
+                    by_email
+                        .query_map([e], |r| r.get::<_, String>(0))
+                        .map(|it| it.count())
+                        .ok(),
+                );
+            })
+        })
+    });
+    g.bench_function("sqlite_name_fts5", |b| {
+        b.iter(|| {
+            fts.iter().for_each(|q| {
+                black_box(
+                    by_name
+                        .query_map([q], |r| r.get::<_, String>(0))
+                        .map(|it| it.count())
+                        .ok(),
+                );
+            })
+        })
+    });
     g.finish();
 
     let mut g = c.benchmark_group(format!("index_{n}"));

@@ -59,7 +59,7 @@ pub struct Locale {
     sur_c: &'static [&'static str],
     streets: &'static [&'static str],
     cities: &'static [(&'static str, &'static str)],
-    /// Address pattern: `N` house number, `S` street, `P` postcode, `C` city.
+    /// Address pattern: `{N}` house number, `{S}` street, `{P}` postcode, `{C}` city.
     addr: &'static str,
     cc: &'static str,
     /// National mobile prefix digits after the trunk zero (or none).
@@ -77,84 +77,470 @@ pub struct Locale {
 /// Russian.
 pub static LOCALES: &[Locale] = &[
     Locale {
-        code: "fr", region: "FR",
-        given: &["Jean", "Marie", "Pierre", "Zoë", "Hélène", "François", "Camille", "Léa", "Chloé", "Louis", "Gaël", "Anaïs", "Jérôme", "Cécile", "Noël", "Agnès", "Thomas", "Élodie", "Benoît", "Inès"],
-        sur_a: &["Du", "Le", "Mar", "Ber", "Gar", "Ro", "Fau", "Lam", "Bou", "Mo", "Gi", "Pe", "Chau", "Fon", "Val", "Beau", "Ri", "Cha", "Mer", "Tes"],
-        sur_b: &["", "", "pon", "ran", "ti", "nar", "cier", "ber", "ch", "ro", "lan", "vel", "mon", "ga", "ssi"],
-        sur_c: &["t", "d", "eau", "ard", "in", "et", "ier", "ot", "aud", "on", "ais", "ès", "elle", "ault", "oux"],
-        streets: &["rue de la Paix", "avenue Foch", "boulevard Saint-Michel", "rue Victor Hugo", "place de la République", "chemin des Vignes", "allée des Tilleuls", "rue du Général Leclerc", "impasse des Lilas", "quai de la Loire"],
-        cities: &[("75002", "Paris"), ("69006", "Lyon"), ("13001", "Marseille"), ("31000", "Toulouse"), ("44000", "Nantes"), ("67000", "Strasbourg")],
-        addr: "N, S, P C", cc: "33", mobile: &["6", "7"], national_len: 9, trunk: "0", domain: "exemple.fr", family_first: false, latin: true,
+        code: "fr",
+        region: "FR",
+        given: &[
+            "Jean",
+            "Marie",
+            "Pierre",
+            "Zoë",
+            "Hélène",
+            "François",
+            "Camille",
+            "Léa",
+            "Chloé",
+            "Louis",
+            "Gaël",
+            "Anaïs",
+            "Jérôme",
+            "Cécile",
+            "Noël",
+            "Agnès",
+            "Thomas",
+            "Élodie",
+            "Benoît",
+            "Inès",
+        ],
+        sur_a: &[
+            "Du", "Le", "Mar", "Ber", "Gar", "Ro", "Fau", "Lam", "Bou", "Mo", "Gi", "Pe", "Chau",
+            "Fon", "Val", "Beau", "Ri", "Cha", "Mer", "Tes",
+        ],
+        sur_b: &[
+            "", "", "pon", "ran", "ti", "nar", "cier", "ber", "ch", "ro", "lan", "vel", "mon",
+            "ga", "ssi",
+        ],
+        sur_c: &[
+            "t", "d", "eau", "ard", "in", "et", "ier", "ot", "aud", "on", "ais", "ès", "elle",
+            "ault", "oux",
+        ],
+        streets: &[
+            "rue de la Paix",
+            "avenue Foch",
+            "boulevard Saint-Michel",
+            "rue Victor Hugo",
+            "place de la République",
+            "chemin des Vignes",
+            "allée des Tilleuls",
+            "rue du Général Leclerc",
+            "impasse des Lilas",
+            "quai de la Loire",
+        ],
+        cities: &[
+            ("75002", "Paris"),
+            ("69006", "Lyon"),
+            ("13001", "Marseille"),
+            ("31000", "Toulouse"),
+            ("44000", "Nantes"),
+            ("67000", "Strasbourg"),
+        ],
+        addr: "{N}, {S}, {P} {C}",
+        cc: "33",
+        mobile: &["6", "7"],
+        national_len: 9,
+        trunk: "0",
+        domain: "exemple.fr",
+        family_first: false,
+        latin: true,
     },
     Locale {
-        code: "de", region: "DE",
-        given: &["Jürgen", "Anna", "Lukas", "Sören", "Jörg", "Käthe", "Maximilian", "Lena", "Björn", "Ute", "Günther", "Sophie", "Matthias", "Hannah", "Dörte", "Felix", "Jan", "Mia", "Uwe", "Grete"],
-        sur_a: &["Mül", "Schmi", "Schnei", "Fi", "We", "Mey", "Wag", "Be", "Schu", "Hoff", "Ko", "Rich", "Klei", "Wol", "Schrö", "Neu", "Schwarz", "Zimmer", "Braun", "Krü"],
+        code: "de",
+        region: "DE",
+        given: &[
+            "Jürgen",
+            "Anna",
+            "Lukas",
+            "Sören",
+            "Jörg",
+            "Käthe",
+            "Maximilian",
+            "Lena",
+            "Björn",
+            "Ute",
+            "Günther",
+            "Sophie",
+            "Matthias",
+            "Hannah",
+            "Dörte",
+            "Felix",
+            "Jan",
+            "Mia",
+            "Uwe",
+            "Grete",
+        ],
+        sur_a: &[
+            "Mül", "Schmi", "Schnei", "Fi", "We", "Mey", "Wag", "Be", "Schu", "Hoff", "Ko", "Rich",
+            "Klei", "Wol", "Schrö", "Neu", "Schwarz", "Zimmer", "Braun", "Krü",
+        ],
         sur_b: &["", "", "", "ber", "den", "ste", "lin", "ha", "man"],
-        sur_c: &["ler", "dt", "der", "scher", "ber", "er", "ner", "cker", "lz", "mann", "ch", "n", "f", "ger", "ke"],
-        streets: &["Hauptstraße", "Bahnhofstraße", "Lindenweg", "Schillerplatz", "Goethestraße", "Am Markt", "Gartenweg", "Dorfstraße", "Kirchgasse", "Berliner Allee"],
-        cities: &[("10115", "Berlin"), ("80802", "München"), ("20095", "Hamburg"), ("50667", "Köln"), ("60311", "Frankfurt am Main"), ("70173", "Stuttgart")],
-        addr: "S N, P C", cc: "49", mobile: &["151", "160", "171", "176"], national_len: 11, trunk: "0", domain: "beispiel.de", family_first: false, latin: true,
+        sur_c: &[
+            "ler", "dt", "der", "scher", "ber", "er", "ner", "cker", "lz", "mann", "ch", "n", "f",
+            "ger", "ke",
+        ],
+        streets: &[
+            "Hauptstraße",
+            "Bahnhofstraße",
+            "Lindenweg",
+            "Schillerplatz",
+            "Goethestraße",
+            "Am Markt",
+            "Gartenweg",
+            "Dorfstraße",
+            "Kirchgasse",
+            "Berliner Allee",
+        ],
+        cities: &[
+            ("10115", "Berlin"),
+            ("80802", "München"),
+            ("20095", "Hamburg"),
+            ("50667", "Köln"),
+            ("60311", "Frankfurt am Main"),
+            ("70173", "Stuttgart"),
+        ],
+        addr: "{S} {N}, {P} {C}",
+        cc: "49",
+        mobile: &["151", "160", "171", "176"],
+        national_len: 11,
+        trunk: "0",
+        domain: "beispiel.de",
+        family_first: false,
+        latin: true,
     },
     Locale {
-        code: "nl", region: "NL",
-        given: &["Sanne", "Daan", "Pieter", "Eva", "Bram", "Femke", "Joost", "Anouk", "Sem", "Lotte", "Thijs", "Noor", "Ruben", "Isa", "Wouter"],
-        sur_a: &["de Vr", "Jan", "van den B", "Bak", "Vis", "Sm", "Meij", "de Bo", "Mul", "de Gr", "Bos", "Vos", "Pe", "Hen", "van Dij", "Ja", "Dek", "Bru"],
+        code: "nl",
+        region: "NL",
+        given: &[
+            "Sanne", "Daan", "Pieter", "Eva", "Bram", "Femke", "Joost", "Anouk", "Sem", "Lotte",
+            "Thijs", "Noor", "Ruben", "Isa", "Wouter",
+        ],
+        sur_a: &[
+            "de Vr",
+            "Jan",
+            "van den B",
+            "Bak",
+            "Vis",
+            "Sm",
+            "Meij",
+            "de Bo",
+            "Mul",
+            "de Gr",
+            "Bos",
+            "Vos",
+            "Pe",
+            "Hen",
+            "van Dij",
+            "Ja",
+            "Dek",
+            "Bru",
+        ],
         sur_b: &["", "", "s", "ee", "oo", "ij"],
-        sur_c: &["ies", "sen", "erg", "ker", "ser", "it", "er", "er", "ler", "oot", "ch", "k", "ters", "driks", "nsen"],
-        streets: &["Kerkstraat", "Dorpsstraat", "Molenweg", "Stationsplein", "Prinsengracht", "Julianalaan", "Schoolstraat", "Beukenlaan", "Marktplein", "Nieuwe Weg"],
-        cities: &[("1017 GB", "Amsterdam"), ("3011 AB", "Rotterdam"), ("2511 CV", "Den Haag"), ("3511 LX", "Utrecht"), ("5611 AZ", "Eindhoven")],
-        addr: "S N, P C", cc: "31", mobile: &["6"], national_len: 9, trunk: "0", domain: "voorbeeld.nl", family_first: false, latin: true,
+        sur_c: &[
+            "ies", "sen", "erg", "ker", "ser", "it", "er", "er", "ler", "oot", "ch", "k", "ters",
+            "driks", "nsen",
+        ],
+        streets: &[
+            "Kerkstraat",
+            "Dorpsstraat",
+            "Molenweg",
+            "Stationsplein",
+            "Prinsengracht",
+            "Julianalaan",
+            "Schoolstraat",
+            "Beukenlaan",
+            "Marktplein",
+            "Nieuwe Weg",
+        ],
+        cities: &[
+            ("1017 GB", "Amsterdam"),
+            ("3011 AB", "Rotterdam"),
+            ("2511 CV", "Den Haag"),
+            ("3511 LX", "Utrecht"),
+            ("5611 AZ", "Eindhoven"),
+        ],
+        addr: "{S} {N}, {P} {C}",
+        cc: "31",
+        mobile: &["6"],
+        national_len: 9,
+        trunk: "0",
+        domain: "voorbeeld.nl",
+        family_first: false,
+        latin: true,
     },
     Locale {
-        code: "es", region: "ES",
-        given: &["José", "María", "Lucía", "Sofía", "Álvaro", "Martín", "Jesús", "Inés", "Raúl", "Begoña", "Íñigo", "Nerea", "Andrés", "Ramón", "Elena"],
-        sur_a: &["Gar", "Ló", "Gon", "Rodrí", "Fernán", "Mar", "Sán", "Pé", "Gó", "Jimé", "Ruiz", "Her", "Díaz", "Mo", "Mu", "Ál", "Ro", "Na", "Tor", "Do"],
+        code: "es",
+        region: "ES",
+        given: &[
+            "José", "María", "Lucía", "Sofía", "Álvaro", "Martín", "Jesús", "Inés", "Raúl",
+            "Begoña", "Íñigo", "Nerea", "Andrés", "Ramón", "Elena",
+        ],
+        sur_a: &[
+            "Gar", "Ló", "Gon", "Rodrí", "Fernán", "Mar", "Sán", "Pé", "Gó", "Jimé", "Ruiz", "Her",
+            "Díaz", "Mo", "Mu", "Ál", "Ro", "Na", "Tor", "Do",
+        ],
         sur_b: &["", "", "", "nán", "ti", "re"],
-        sur_c: &["cía", "pez", "zález", "guez", "dez", "tínez", "chez", "rez", "mez", "nez", "ro", "ño", "varez", "mero", "varro"],
-        streets: &["Calle Mayor", "Avenida de la Constitución", "Calle Real", "Plaza de España", "Paseo de Gracia", "Calle del Sol", "Avenida Andalucía", "Calle Nueva", "Calle Alcalá", "Ronda de Toledo"],
-        cities: &[("28013", "Madrid"), ("08007", "Barcelona"), ("41001", "Sevilla"), ("46002", "Valencia"), ("48001", "Bilbao")],
-        addr: "S N, P C", cc: "34", mobile: &["6", "7"], national_len: 9, trunk: "", domain: "ejemplo.es", family_first: false, latin: true,
+        sur_c: &[
+            "cía", "pez", "zález", "guez", "dez", "tínez", "chez", "rez", "mez", "nez", "ro", "ño",
+            "varez", "mero", "varro",
+        ],
+        streets: &[
+            "Calle Mayor",
+            "Avenida de la Constitución",
+            "Calle Real",
+            "Plaza de España",
+            "Paseo de Gracia",
+            "Calle del Sol",
+            "Avenida Andalucía",
+            "Calle Nueva",
+            "Calle Alcalá",
+            "Ronda de Toledo",
+        ],
+        cities: &[
+            ("28013", "Madrid"),
+            ("08007", "Barcelona"),
+            ("41001", "Sevilla"),
+            ("46002", "Valencia"),
+            ("48001", "Bilbao"),
+        ],
+        addr: "{S} {N}, {P} {C}",
+        cc: "34",
+        mobile: &["6", "7"],
+        national_len: 9,
+        trunk: "",
+        domain: "ejemplo.es",
+        family_first: false,
+        latin: true,
     },
     Locale {
-        code: "pl", region: "PL",
-        given: &["Małgorzata", "Łukasz", "Agnieszka", "Paweł", "Katarzyna", "Michał", "Zofia", "Wojciech", "Joanna", "Kamil", "Grażyna", "Jędrzej", "Anna", "Piotr", "Ewa"],
-        sur_a: &["Now", "Kowal", "Wiśniew", "Wójcik", "Kamiń", "Lewan", "Zieliń", "Szyman", "Woźniak", "Dąbrow", "Kozłow", "Jankow", "Mazur", "Kwiat", "Krawczyk", "Piotrow", "Grabow", "Pawłow", "Michal", "Król"],
+        code: "pl",
+        region: "PL",
+        given: &[
+            "Małgorzata",
+            "Łukasz",
+            "Agnieszka",
+            "Paweł",
+            "Katarzyna",
+            "Michał",
+            "Zofia",
+            "Wojciech",
+            "Joanna",
+            "Kamil",
+            "Grażyna",
+            "Jędrzej",
+            "Anna",
+            "Piotr",
+            "Ewa",
+        ],
+        sur_a: &[
+            "Now", "Kowal", "Wiśniew", "Wójcik", "Kamiń", "Lewan", "Zieliń", "Szyman", "Woźniak",
+            "Dąbrow", "Kozłow", "Jankow", "Mazur", "Kwiat", "Krawczyk", "Piotrow", "Grabow",
+            "Pawłow", "Michal", "Król",
+        ],
         sur_b: &["", "", "", "ow", "ie"],
-        sur_c: &["ak", "ski", "ska", "ska", "ski", "ek", "owski", "owska", "czyk", "ka", "ik"],
-        streets: &["ul. Marszałkowska", "ul. Piotrkowska", "al. Jerozolimskie", "ul. Długa", "ul. Floriańska", "pl. Zamkowy", "ul. Świętokrzyska", "ul. Mickiewicza", "os. Słoneczne", "ul. Kościuszki"],
-        cities: &[("00-590", "Warszawa"), ("90-001", "Łódź"), ("30-001", "Kraków"), ("50-001", "Wrocław"), ("80-001", "Gdańsk")],
-        addr: "S N, P C", cc: "48", mobile: &["5", "6", "7"], national_len: 9, trunk: "", domain: "przyklad.pl", family_first: false, latin: true,
+        sur_c: &[
+            "ak", "ski", "ska", "ska", "ski", "ek", "owski", "owska", "czyk", "ka", "ik",
+        ],
+        streets: &[
+            "ul. Marszałkowska",
+            "ul. Piotrkowska",
+            "al. Jerozolimskie",
+            "ul. Długa",
+            "ul. Floriańska",
+            "pl. Zamkowy",
+            "ul. Świętokrzyska",
+            "ul. Mickiewicza",
+            "os. Słoneczne",
+            "ul. Kościuszki",
+        ],
+        cities: &[
+            ("00-590", "Warszawa"),
+            ("90-001", "Łódź"),
+            ("30-001", "Kraków"),
+            ("50-001", "Wrocław"),
+            ("80-001", "Gdańsk"),
+        ],
+        addr: "{S} {N}, {P} {C}",
+        cc: "48",
+        mobile: &["5", "6", "7"],
+        national_len: 9,
+        trunk: "",
+        domain: "przyklad.pl",
+        family_first: false,
+        latin: true,
     },
     Locale {
-        code: "tr", region: "TR",
-        given: &["Ayşe", "Mehmet", "Fatma", "Mustafa", "Emine", "Ahmet", "Hatice", "İbrahim", "Zeynep", "Hüseyin", "Özge", "Çağlar", "Gül", "Şükrü", "Ömer"],
-        sur_a: &["Yıl", "Kaya", "De", "Şa", "Çe", "Yıldı", "Öz", "Ay", "Ars", "Doğ", "Kı", "As", "Ko", "Çak", "Kurt", "Öz", "Şim", "Aydı", "Ta", "Er"],
+        code: "tr",
+        region: "TR",
+        given: &[
+            "Ayşe", "Mehmet", "Fatma", "Mustafa", "Emine", "Ahmet", "Hatice", "İbrahim", "Zeynep",
+            "Hüseyin", "Özge", "Çağlar", "Gül", "Şükrü", "Ömer",
+        ],
+        sur_a: &[
+            "Yıl", "Kaya", "De", "Şa", "Çe", "Yıldı", "Öz", "Ay", "Ars", "Doğ", "Kı", "As", "Ko",
+            "Çak", "Kurt", "Öz", "Şim", "Aydı", "Ta", "Er",
+        ],
         sur_b: &["", "", "", "mir", "lan", "ğan"],
-        sur_c: &["maz", "", "mir", "hin", "lik", "rım", "türk", "dın", "lan", "an", "lıç", "lan", "ç", "ır", "şek", "tekin", "doğan"],
-        streets: &["Atatürk Cad.", "İstiklal Caddesi", "Cumhuriyet Mah.", "Gül Sokak", "Bağdat Caddesi", "Çiçek Sok.", "Fatih Mahallesi", "Barış Sokağı", "Zafer Cad.", "Menekşe Sk."],
-        cities: &[("34000", "İstanbul"), ("06000", "Ankara"), ("35000", "İzmir"), ("16000", "Bursa"), ("07000", "Antalya")],
-        addr: "S No: N, P C", cc: "90", mobile: &["53", "54", "55"], national_len: 10, trunk: "0", domain: "ornek.com.tr", family_first: false, latin: true,
+        sur_c: &[
+            "maz", "", "mir", "hin", "lik", "rım", "türk", "dın", "lan", "an", "lıç", "lan", "ç",
+            "ır", "şek", "tekin", "doğan",
+        ],
+        streets: &[
+            "Atatürk Cad.",
+            "İstiklal Caddesi",
+            "Cumhuriyet Mah.",
+            "Gül Sokak",
+            "Bağdat Caddesi",
+            "Çiçek Sok.",
+            "Fatih Mahallesi",
+            "Barış Sokağı",
+            "Zafer Cad.",
+            "Menekşe Sk.",
+        ],
+        cities: &[
+            ("34000", "İstanbul"),
+            ("06000", "Ankara"),
+            ("35000", "İzmir"),
+            ("16000", "Bursa"),
+            ("07000", "Antalya"),
+        ],
+        addr: "{S} No: {N}, {P} {C}",
+        cc: "90",
+        mobile: &["53", "54", "55"],
+        national_len: 10,
+        trunk: "0",
+        domain: "ornek.com.tr",
+        family_first: false,
+        latin: true,
     },
     Locale {
-        code: "ja", region: "JP",
-        given: &["太郎", "花子", "翔", "陽菜", "蓮", "結衣", "大輔", "美咲", "健太", "さくら", "ハナコ", "ユウキ", "真央", "拓也", "愛"],
-        sur_a: &["山", "田", "佐", "鈴", "高", "渡", "伊", "中", "小", "加", "吉", "松", "井", "木", "林", "清", "斎", "森", "池", "石"],
+        code: "ja",
+        region: "JP",
+        given: &[
+            "太郎",
+            "花子",
+            "翔",
+            "陽菜",
+            "蓮",
+            "結衣",
+            "大輔",
+            "美咲",
+            "健太",
+            "さくら",
+            "ハナコ",
+            "ユウキ",
+            "真央",
+            "拓也",
+            "愛",
+        ],
+        sur_a: &[
+            "山", "田", "佐", "鈴", "高", "渡", "伊", "中", "小", "加", "吉", "松", "井", "木",
+            "林", "清", "斎", "森", "池", "石",
+        ],
         sur_b: &[""],
-        sur_c: &["田", "中", "藤", "木", "橋", "辺", "村", "川", "本", "野", "上", "井", "島", "原", "口", "崎", "水", "山", "谷", "沢"],
-        streets: &["千代田", "丸の内", "銀座", "梅田", "栄", "中央", "本町", "天神", "桜木町", "元町"],
-        cities: &[("100-0001", "東京都千代田区"), ("530-0001", "大阪府大阪市北区"), ("460-0008", "愛知県名古屋市中区"), ("810-0001", "福岡県福岡市中央区"), ("060-0001", "北海道札幌市中央区")],
-        addr: "〒P C S N-2-3", cc: "81", mobile: &["90", "80", "70"], national_len: 10, trunk: "0", domain: "example.jp", family_first: true, latin: false,
+        sur_c: &[
+            "田", "中", "藤", "木", "橋", "辺", "村", "川", "本", "野", "上", "井", "島", "原",
+            "口", "崎", "水", "山", "谷", "沢",
+        ],
+        streets: &[
+            "千代田",
+            "丸の内",
+            "銀座",
+            "梅田",
+            "栄",
+            "中央",
+            "本町",
+            "天神",
+            "桜木町",
+            "元町",
+        ],
+        cities: &[
+            ("100-0001", "東京都千代田区"),
+            ("530-0001", "大阪府大阪市北区"),
+            ("460-0008", "愛知県名古屋市中区"),
+            ("810-0001", "福岡県福岡市中央区"),
+            ("060-0001", "北海道札幌市中央区"),
+        ],
+        addr: "〒{P} {C} {S} {N}-2-3",
+        cc: "81",
+        mobile: &["90", "80", "70"],
+        national_len: 10,
+        trunk: "0",
+        domain: "example.jp",
+        family_first: true,
+        latin: false,
     },
     Locale {
-        code: "ru", region: "RU",
-        given: &["Иван", "Мария", "Алексей", "Ольга", "Дмитрий", "Наталья", "Сергей", "Екатерина", "Андрей", "Юлия", "Михаил", "Татьяна", "Павел", "Анна", "Фёдор"],
-        sur_a: &["Ива", "Пет", "Сми", "Кузне", "Попо", "Васи", "Соко", "Михай", "Нови", "Фёдо", "Моро", "Воло", "Алек", "Лебе", "Семё", "Его", "Павло", "Козло", "Степа", "Никола"],
+        code: "ru",
+        region: "RU",
+        given: &[
+            "Иван",
+            "Мария",
+            "Алексей",
+            "Ольга",
+            "Дмитрий",
+            "Наталья",
+            "Сергей",
+            "Екатерина",
+            "Андрей",
+            "Юлия",
+            "Михаил",
+            "Татьяна",
+            "Павел",
+            "Анна",
+            "Фёдор",
+        ],
+        sur_a: &[
+            "Ива",
+            "Пет",
+            "Сми",
+            "Кузне",
+            "Попо",
+            "Васи",
+            "Соко",
+            "Михай",
+            "Нови",
+            "Фёдо",
+            "Моро",
+            "Воло",
+            "Алек",
+            "Лебе",
+            "Семё",
+            "Его",
+            "Павло",
+            "Козло",
+            "Степа",
+            "Никола",
+        ],
         sur_b: &["", "", "", "ц"],
-        sur_c: &["нов", "ров", "рнов", "цов", "пов", "льев", "лов", "лов", "ков", "ров", "зов", "дин", "сеев", "дев", "нов", "ров", "лов", "вов", "нов", "ев"],
-        streets: &["ул. Тверская", "ул. Ленина", "пр. Мира", "ул. Гагарина", "ул. Пушкина", "ул. Садовая", "пер. Лесной", "ул. Советская", "пр. Невский", "ул. Молодёжная"],
-        cities: &[("125009", "Москва"), ("191186", "Санкт-Петербург"), ("630099", "Новосибирск"), ("620014", "Екатеринбург"), ("420111", "Казань")],
-        addr: "S, д. N, C, P", cc: "7", mobile: &["9"], national_len: 10, trunk: "8", domain: "primer.ru", family_first: false, latin: false,
+        sur_c: &[
+            "нов", "ров", "рнов", "цов", "пов", "льев", "лов", "лов", "ков", "ров", "зов", "дин",
+            "сеев", "дев", "нов", "ров", "лов", "вов", "нов", "ев",
+        ],
+        streets: &[
+            "ул. Тверская",
+            "ул. Ленина",
+            "пр. Мира",
+            "ул. Гагарина",
+            "ул. Пушкина",
+            "ул. Садовая",
+            "пер. Лесной",
+            "ул. Советская",
+            "пр. Невский",
+            "ул. Молодёжная",
+        ],
+        cities: &[
+            ("125009", "Москва"),
+            ("191186", "Санкт-Петербург"),
+            ("630099", "Новосибирск"),
+            ("620014", "Екатеринбург"),
+            ("420111", "Казань"),
+        ],
+        addr: "{S}, д. {N}, {C}, {P}",
+        cc: "7",
+        mobile: &["9"],
+        national_len: 10,
+        trunk: "8",
+        domain: "primer.ru",
+        family_first: false,
+        latin: false,
     },
 ];
 
@@ -215,7 +601,10 @@ pub fn person(seed: u64, i: u64) -> Person {
         1 | 2 => SubjectKind::DialerContact,
         _ => SubjectKind::ExternalContact,
     };
-    let mut s = Subject::new(kind, SubjectId::new(format!("{}-{i}", &kind.as_str()[..1])).expect("valid id"));
+    let mut s = Subject::new(
+        kind,
+        SubjectId::new(format!("{}-{i}", &kind.as_str()[..1])).expect("valid id"),
+    );
     s.names.push(name);
     let local = if l.latin {
         format!("{}.{}{}", ascii_lower(&given), ascii_lower(&family), i)
@@ -226,28 +615,52 @@ pub fn person(seed: u64, i: u64) -> Person {
     // Unique national number: mobile prefix + the person number spread over the digits.
     let mobile = rng.pick(l.mobile);
     let rest_len = l.national_len - mobile.len();
-    let body = format!("{:0width$}", (i * 7919 + 13) % 10u64.pow(rest_len as u32), width = rest_len);
+    let body = format!(
+        "{:0width$}",
+        (i * 7919 + 13) % 10u64.pow(rest_len as u32),
+        width = rest_len
+    );
     let nsn = format!("{mobile}{body}");
     s.phones.push(format!("+{} {}", l.cc, group(&nsn)));
     let street = rng.pick(l.streets).to_string();
     let number = 1 + rng.below(180) as u32;
     let (postcode, city) = *rng.pick(l.cities);
-    let address = l
-        .addr
-        .replace('N', &number.to_string())
-        .replace('S', &street)
-        .replace('P', postcode)
-        .replace('C', city);
+    // One pass over the template: a replacement must not be substituted again
+    // ("2511 CV" contains the C placeholder's letter).
+    let mut address = String::new();
+    let mut rest = l.addr;
+    while let Some(i) = rest.find('{') {
+        address.push_str(&rest[..i]);
+        let Some((field, tail)) = rest[i + 1..].split_once('}') else {
+            break;
+        };
+        match field {
+            "N" => address.push_str(&number.to_string()),
+            "S" => address.push_str(&street),
+            "P" => address.push_str(postcode),
+            _ => address.push_str(city),
+        }
+        rest = tail;
+    }
+    address.push_str(rest);
     s.addresses.push(address);
     if rng.chance(0.3) {
-        let handle = if l.latin { format!("{}{}", ascii_lower(&given), i) } else { format!("u{i}") };
+        let handle = if l.latin {
+            format!("{}{}", ascii_lower(&given), i)
+        } else {
+            format!("u{i}")
+        };
         s.handles.push(Handle {
             platform: (*rng.pick(&["twitter", "instagram", "facebook"])).to_owned(),
             value: format!("@{handle}"),
         });
     }
     if kind == SubjectKind::User {
-        s.employment = Some(if rng.chance(0.7) { dsr_model::Employment::Active } else { dsr_model::Employment::Former });
+        s.employment = Some(if rng.chance(0.7) {
+            dsr_model::Employment::Active
+        } else {
+            dsr_model::Employment::Former
+        });
     }
     if kind == SubjectKind::DialerContact {
         s.contact_list = Some(format!("list-{}", i % 50));
@@ -339,11 +752,39 @@ fn cyrillic_to_latin(s: &str) -> String {
     for c in s.chars() {
         let lower = c.to_lowercase().next().unwrap_or(c);
         let t = match lower {
-            'а' => "a", 'б' => "b", 'в' => "v", 'г' => "g", 'д' => "d", 'е' => "e", 'ё' => "e",
-            'ж' => "zh", 'з' => "z", 'и' => "i", 'й' => "y", 'к' => "k", 'л' => "l", 'м' => "m",
-            'н' => "n", 'о' => "o", 'п' => "p", 'р' => "r", 'с' => "s", 'т' => "t", 'у' => "u",
-            'ф' => "f", 'х' => "kh", 'ц' => "ts", 'ч' => "ch", 'ш' => "sh", 'щ' => "shch",
-            'ъ' => "", 'ы' => "y", 'ь' => "", 'э' => "e", 'ю' => "yu", 'я' => "ya",
+            'а' => "a",
+            'б' => "b",
+            'в' => "v",
+            'г' => "g",
+            'д' => "d",
+            'е' => "e",
+            'ё' => "e",
+            'ж' => "zh",
+            'з' => "z",
+            'и' => "i",
+            'й' => "y",
+            'к' => "k",
+            'л' => "l",
+            'м' => "m",
+            'н' => "n",
+            'о' => "o",
+            'п' => "p",
+            'р' => "r",
+            'с' => "s",
+            'т' => "t",
+            'у' => "u",
+            'ф' => "f",
+            'х' => "kh",
+            'ц' => "ts",
+            'ч' => "ch",
+            'ш' => "sh",
+            'щ' => "shch",
+            'ъ' => "",
+            'ы' => "y",
+            'ь' => "",
+            'э' => "e",
+            'ю' => "yu",
+            'я' => "ya",
             _ => {
                 out.push(c);
                 continue;
@@ -442,11 +883,27 @@ pub fn phone_query(rng: &mut Rng, p: &Person) -> Query {
     let l = &LOCALES[p.locale];
     let nsn = &p.nsn;
     let (t, region, what) = match rng.below(5) {
-        0 => (format!("{}{}", l.trunk, nsn), Some(l.region), "national, no spaces"),
-        1 => (format!("{}{}", l.trunk, group(nsn).replace(' ', ".")), Some(l.region), "national, dots"),
+        0 => (
+            format!("{}{}", l.trunk, nsn),
+            Some(l.region),
+            "national, no spaces",
+        ),
+        1 => (
+            format!("{}{}", l.trunk, group(nsn).replace(' ', ".")),
+            Some(l.region),
+            "national, dots",
+        ),
         2 => (format!("00{} {}", l.cc, nsn), None, "00 prefix"),
-        3 => (format!("+{}-{}", l.cc, group(nsn).replace(' ', "-")), None, "international, dashes"),
-        _ => (format!("(+{}) {}", l.cc, group(nsn)), None, "international, brackets"),
+        3 => (
+            format!("+{}-{}", l.cc, group(nsn).replace(' ', "-")),
+            None,
+            "international, dashes",
+        ),
+        _ => (
+            format!("(+{}) {}", l.cc, group(nsn)),
+            None,
+            "international, brackets",
+        ),
     };
     Query {
         term: Term::typed(TermType::Phone, t).expect("non-empty"),
@@ -469,10 +926,29 @@ pub fn address_query(rng: &mut Rng, p: &Person) -> Query {
         .replace("Calle", "C/")
         .replace("Caddesi", "Cad.")
         .replace("Sokak", "Sok.");
-    let (t, what) = match rng.below(4) {
-        0 if l.code != "ja" => (format!("{number} {abbreviated} {postcode} {city}"), "abbreviated, reordered"),
+    // A typo in the longest word of the street name.
+    let misspelt = {
+        let longest = street
+            .split_whitespace()
+            .max_by_key(|w| w.chars().count())
+            .unwrap_or("");
+        street.replacen(longest, &typo(rng, longest), 1)
+    };
+    let (t, what) = match rng.below(6) {
+        0 if l.code != "ja" => (
+            format!("{number} {abbreviated} {postcode} {city}"),
+            "abbreviated, reordered",
+        ),
+        4 if l.latin => (
+            format!("{misspelt} {number}, {postcode} {city}"),
+            "typo in street",
+        ),
+        5 if l.code != "ja" => (format!("{street} {number} {city}"), "no postcode"),
         1 => (p.subject.addresses[0].to_uppercase(), "upper case"),
-        2 if l.latin => (strip_marks(&p.subject.addresses[0]).replace(',', ""), "no diacritics or commas"),
+        2 if l.latin => (
+            strip_marks(&p.subject.addresses[0]).replace(',', ""),
+            "no diacritics or commas",
+        ),
         _ => (p.subject.addresses[0].clone(), "as stored"),
     };
     Query {
@@ -492,7 +968,10 @@ pub fn handle_query(rng: &mut Rng, p: &Person) -> Option<Query> {
         _ => "facebook.com",
     };
     let (t, what) = match rng.below(3) {
-        0 => (format!("https://www.{host}/{}", bare.to_uppercase()), "profile URL"),
+        0 => (
+            format!("https://www.{host}/{}", bare.to_uppercase()),
+            "profile URL",
+        ),
         1 => (format!("{}:@{bare}", h.platform), "platform:@handle"),
         _ => (format!("{host}/{bare}/"), "bare URL"),
     };

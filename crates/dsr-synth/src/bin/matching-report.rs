@@ -15,13 +15,19 @@ use dsr_synth::{Person, Rng, person};
 use std::time::{Duration, Instant};
 
 fn arg(args: &[String], name: &str) -> Option<String> {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
 }
 
 fn rss_bytes() -> usize {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
-        .and_then(|s| s.split_whitespace().nth(1).and_then(|v| v.parse::<usize>().ok()))
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<usize>().ok())
+        })
         .map_or(0, |pages| pages * 4096)
 }
 
@@ -75,12 +81,20 @@ fn throughput<T>(items: &[T], rounds: usize, mut f: impl FnMut(&T)) -> f64 {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let n: u64 = arg(&args, "--subjects").and_then(|v| v.parse().ok()).unwrap_or(200_000);
-    let q: usize = arg(&args, "--queries").and_then(|v| v.parse().ok()).unwrap_or(5_000);
+    let n: u64 = arg(&args, "--subjects")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    let q: usize = arg(&args, "--queries")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5_000);
     let sqlite = !args.iter().any(|a| a == "--no-sqlite");
     let seed = 42;
     println!("# dsr-match report: {n} subjects, {q} queries per measure, one core");
-    println!("machine: {} cores; {}", std::thread::available_parallelism().map_or(0, |p| p.get()), cpu_model());
+    println!(
+        "machine: {} cores; {}",
+        std::thread::available_parallelism().map_or(0, |p| p.get()),
+        cpu_model()
+    );
 
     // Index build.
     let rss0 = rss_bytes();
@@ -105,7 +119,11 @@ fn main() {
         "build: {:.2} s for {n} contacts ({:.1} µs per upsert, index alone and directory{})",
         build.as_secs_f64(),
         build.as_secs_f64() * 1e6 / n as f64,
-        if n <= 2_000_000 { " together" } else { " skipped above 2M" }
+        if n <= 2_000_000 {
+            " together"
+        } else {
+            " skipped above 2M"
+        }
     );
     println!(
         "index memory (counted): {:.0} bytes/contact (exact table {:.1} B/contact for {} keys = {:.1} B/key; slots {:.0}; name tokens {:.0}; address tokens {:.0})",
@@ -117,44 +135,119 @@ fn main() {
         mem.name_bytes as f64 / n as f64,
         mem.address_bytes as f64 / n as f64,
     );
-    println!("process RSS growth: {:.0} bytes/contact (index + directory with full subjects when built)", (rss1.saturating_sub(rss0)) as f64 / n as f64);
+    println!(
+        "process RSS growth: {:.0} bytes/contact (index + directory with full subjects when built)",
+        (rss1.saturating_sub(rss0)) as f64 / n as f64
+    );
     drop(index_only);
 
     let mut rng = Rng::new(7);
-    let people: Vec<Person> = (0..q).map(|_| person(seed, rng.below(n as usize) as u64)).collect();
-    let emails: Vec<String> = people.iter().map(|p| p.subject.emails[0].to_uppercase()).collect();
+    let people: Vec<Person> = (0..q)
+        .map(|_| person(seed, rng.below(n as usize) as u64))
+        .collect();
+    let emails: Vec<String> = people
+        .iter()
+        .map(|p| p.subject.emails[0].to_uppercase())
+        .collect();
     let phones: Vec<String> = people.iter().map(|p| p.subject.phones[0].clone()).collect();
-    let names: Vec<String> = people.iter().map(|p| dsr_synth::name_query(&mut rng, p).term.value).collect();
-    let addrs: Vec<String> = people.iter().map(|p| p.subject.addresses[0].clone()).collect();
+    let names: Vec<String> = people
+        .iter()
+        .map(|p| dsr_synth::name_query(&mut rng, p).term.value)
+        .collect();
+    let addrs: Vec<String> = people
+        .iter()
+        .map(|p| p.subject.addresses[0].clone())
+        .collect();
 
     println!("\n## Normalization throughput (per core)");
     let rounds = (200_000 / q).max(1);
-    println!("classify: {:.2} M/s", throughput(&names, rounds, |s| { std::hint::black_box(classify(s)); }) / 1e6);
-    println!("email: {:.2} M/s", throughput(&emails, rounds, |s| { std::hint::black_box(normalize::email_keys(s).ok()); }) / 1e6);
-    println!("name: {:.2} M/s", throughput(&names, rounds, |s| { std::hint::black_box(normalize::name_form(s)); }) / 1e6);
-    println!("address: {:.2} M/s", throughput(&addrs, rounds, |s| { std::hint::black_box(normalize::address_form(s)); }) / 1e6);
-    println!("phone: {:.3} M/s", throughput(&phones, (rounds / 10).max(1), |s| { std::hint::black_box(normalize::phone_keys(s, None).ok()); }) / 1e6);
+    println!(
+        "classify: {:.2} M/s",
+        throughput(&names, rounds, |s| {
+            std::hint::black_box(classify(s));
+        }) / 1e6
+    );
+    println!(
+        "email: {:.2} M/s",
+        throughput(&emails, rounds, |s| {
+            std::hint::black_box(normalize::email_keys(s).ok());
+        }) / 1e6
+    );
+    println!(
+        "name: {:.2} M/s",
+        throughput(&names, rounds, |s| {
+            std::hint::black_box(normalize::name_form(s));
+        }) / 1e6
+    );
+    println!(
+        "address: {:.2} M/s",
+        throughput(&addrs, rounds, |s| {
+            std::hint::black_box(normalize::address_form(s));
+        }) / 1e6
+    );
+    println!(
+        "phone: {:.3} M/s",
+        throughput(&phones, (rounds / 10).max(1), |s| {
+            std::hint::black_box(normalize::phone_keys(s, None).ok());
+        }) / 1e6
+    );
 
     if n > 2_000_000 {
-        println!("\n(lookups through the directory skipped above 2M subjects: run with --subjects 2000000 or less)");
+        println!(
+            "\n(lookups through the directory skipped above 2M subjects: run with --subjects 2000000 or less)"
+        );
         return;
     }
     println!("\n## Lookup latency (classify + normalize + lookup + evidence), {q} queries");
     let opts = SearchOptions::default();
     let mk = |v: &String| Term::bare(v.clone()).expect("non-empty");
     let email_terms: Vec<Term> = emails.iter().map(mk).collect();
-    let phone_terms: Vec<Term> = phones.iter().map(|v| Term::typed(TermType::Phone, v.clone()).expect("ok")).collect();
-    let name_terms: Vec<Term> = names.iter().map(|v| Term::typed(TermType::Name, v.clone()).expect("ok")).collect();
-    let addr_terms: Vec<Term> = addrs.iter().map(|v| Term::typed(TermType::Address, v.clone()).expect("ok")).collect();
+    let phone_terms: Vec<Term> = phones
+        .iter()
+        .map(|v| Term::typed(TermType::Phone, v.clone()).expect("ok"))
+        .collect();
+    let name_terms: Vec<Term> = names
+        .iter()
+        .map(|v| Term::typed(TermType::Name, v.clone()).expect("ok"))
+        .collect();
+    let addr_terms: Vec<Term> = addrs
+        .iter()
+        .map(|v| Term::typed(TermType::Address, v.clone()).expect("ok"))
+        .collect();
     let rows = [
-        ("email (exact)", time_each(&email_terms, |t| { std::hint::black_box(dir.search(t, &opts).ok()); })),
-        ("phone (exact)", time_each(&phone_terms, |t| { std::hint::black_box(dir.search(t, &opts).ok()); })),
-        ("name (fuzzy, any order)", time_each(&name_terms, |t| { std::hint::black_box(dir.search(t, &opts).ok()); })),
-        ("address (fuzzy)", time_each(&addr_terms, |t| { std::hint::black_box(dir.search(t, &opts).ok()); })),
+        (
+            "email (exact)",
+            time_each(&email_terms, |t| {
+                std::hint::black_box(dir.search(t, &opts).ok());
+            }),
+        ),
+        (
+            "phone (exact)",
+            time_each(&phone_terms, |t| {
+                std::hint::black_box(dir.search(t, &opts).ok());
+            }),
+        ),
+        (
+            "name (fuzzy, any order)",
+            time_each(&name_terms, |t| {
+                std::hint::black_box(dir.search(t, &opts).ok());
+            }),
+        ),
+        (
+            "address (fuzzy)",
+            time_each(&addr_terms, |t| {
+                std::hint::black_box(dir.search(t, &opts).ok());
+            }),
+        ),
     ];
     println!("| query | p50 | p99 | mean |\n|---|---:|---:|---:|");
     for (label, l) in &rows {
-        println!("| dsr-match {label} | {} | {} | {} |", fmt(l.p50), fmt(l.p99), fmt(l.mean));
+        println!(
+            "| dsr-match {label} | {} | {} | {} |",
+            fmt(l.p50),
+            fmt(l.p99),
+            fmt(l.mean)
+        );
     }
 
     if sqlite {
@@ -168,32 +261,91 @@ fn main() {
         let t = Instant::now();
         let tx = conn.unchecked_transaction().expect("tx");
         {
-            let mut ins = tx.prepare("INSERT INTO s VALUES (?1, ?2, ?3, ?4)").expect("prep");
-            let mut fts = tx.prepare("INSERT INTO s_names (id, name) VALUES (?1, ?2)").expect("prep");
+            let mut ins = tx
+                .prepare("INSERT INTO s VALUES (?1, ?2, ?3, ?4)")
+                .expect("prep");
+            let mut fts = tx
+                .prepare("INSERT INTO s_names (id, name) VALUES (?1, ?2)")
+                .expect("prep");
             for i in 0..n {
                 let p = person(seed, i);
                 let s = &p.subject;
-                let phone: String = s.phones[0].chars().filter(|c| c.is_ascii_digit() || *c == '+').collect();
-                ins.execute(rusqlite::params![s.id.as_str(), s.emails[0].to_lowercase(), phone, s.names[0]]).expect("ins");
-                fts.execute(rusqlite::params![s.id.as_str(), s.names[0]]).expect("fts");
+                let phone: String = s.phones[0]
+                    .chars()
+                    .filter(|c| c.is_ascii_digit() || *c == '+')
+                    .collect();
+                ins.execute(rusqlite::params![
+                    s.id.as_str(),
+                    s.emails[0].to_lowercase(),
+                    phone,
+                    s.names[0]
+                ])
+                .expect("ins");
+                fts.execute(rusqlite::params![s.id.as_str(), s.names[0]])
+                    .expect("fts");
             }
         }
         tx.commit().expect("commit");
-        println!("\nSQLite baseline build: {:.2} s (B-tree indexes on lower(email), phone digits; FTS5 on names)", t.elapsed().as_secs_f64());
-        let mut by_email = conn.prepare("SELECT id FROM s WHERE email = lower(trim(?1))").expect("prep");
-        let mut by_phone = conn.prepare("SELECT id FROM s WHERE phone = ?1").expect("prep");
-        let mut by_name = conn.prepare("SELECT id FROM s_names WHERE s_names MATCH ?1 LIMIT 20").expect("prep");
-        let digits: Vec<String> = phones.iter().map(|p| p.chars().filter(|c| c.is_ascii_digit() || *c == '+').collect()).collect();
+        println!(
+            "\nSQLite baseline build: {:.2} s (B-tree indexes on lower(email), phone digits; FTS5 on names)",
+            t.elapsed().as_secs_f64()
+        );
+        let mut by_email = conn
+            .prepare("SELECT id FROM s WHERE email = lower(trim(?1))")
+            .expect("prep");
+        let mut by_phone = conn
+            .prepare("SELECT id FROM s WHERE phone = ?1")
+            .expect("prep");
+        let mut by_name = conn
+            .prepare("SELECT id FROM s_names WHERE s_names MATCH ?1 LIMIT 20")
+            .expect("prep");
+        let digits: Vec<String> = phones
+            .iter()
+            .map(|p| {
+                p.chars()
+                    .filter(|c| c.is_ascii_digit() || *c == '+')
+                    .collect()
+            })
+            .collect();
         let fts_q: Vec<String> = names
             .iter()
-            .map(|n| n.split_whitespace().map(|w| format!("\"{}\"", w.replace('"', ""))).collect::<Vec<_>>().join(" AND "))
+            .map(|n| {
+                n.split_whitespace()
+                    .map(|w| format!("\"{}\"", w.replace('"', "")))
+                    .collect::<Vec<_>>()
+                    .join(" AND ")
+            })
             .collect();
-        let e = time_each(&emails, |v| { let _ = by_email.query_map([v], |r| r.get::<_, String>(0)).map(|it| it.count()); });
-        let p = time_each(&digits, |v| { let _ = by_phone.query_map([v], |r| r.get::<_, String>(0)).map(|it| it.count()); });
-        let nm = time_each(&fts_q, |v| { let _ = by_name.query_map([v], |r| r.get::<_, String>(0)).map(|it| it.count()); });
-        println!("| query | p50 | p99 | mean | dsr-match mean ÷ SQLite mean |\n|---|---:|---:|---:|---:|");
-        for (label, l, ours) in [("email = lower(?) (B-tree)", e, &rows[0].1), ("phone = ? (B-tree, same written form only)", p, &rows[1].1), ("name FTS5 MATCH (exact tokens, no typos)", nm, &rows[2].1)] {
-            println!("| SQLite {label} | {} | {} | {} | {:.2} |", fmt(l.p50), fmt(l.p99), fmt(l.mean), ours.mean.as_secs_f64() / l.mean.as_secs_f64());
+        let e = time_each(&emails, |v| {
+            let _ = by_email
+                .query_map([v], |r| r.get::<_, String>(0))
+                .map(|it| it.count());
+        });
+        let p = time_each(&digits, |v| {
+            let _ = by_phone
+                .query_map([v], |r| r.get::<_, String>(0))
+                .map(|it| it.count());
+        });
+        let nm = time_each(&fts_q, |v| {
+            let _ = by_name
+                .query_map([v], |r| r.get::<_, String>(0))
+                .map(|it| it.count());
+        });
+        println!(
+            "| query | p50 | p99 | mean | dsr-match mean ÷ SQLite mean |\n|---|---:|---:|---:|---:|"
+        );
+        for (label, l, ours) in [
+            ("email = lower(?) (B-tree)", e, &rows[0].1),
+            ("phone = ? (B-tree, same written form only)", p, &rows[1].1),
+            ("name FTS5 MATCH (exact tokens, no typos)", nm, &rows[2].1),
+        ] {
+            println!(
+                "| SQLite {label} | {} | {} | {} | {:.2} |",
+                fmt(l.p50),
+                fmt(l.p99),
+                fmt(l.mean),
+                ours.mean.as_secs_f64() / l.mean.as_secs_f64()
+            );
         }
     }
 }
@@ -201,6 +353,10 @@ fn main() {
 fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
         .unwrap_or_else(|| "unknown CPU".into())
 }
