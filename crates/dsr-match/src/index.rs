@@ -23,6 +23,8 @@ pub(crate) const META_FROM_HANDLE: u8 = 0x40;
 const META_IDX: u8 = 0x3F;
 const MAX_QUERY_TOKENS: usize = 12;
 const MAX_POSITIONS: usize = 24;
+/// Candidates scored per token lookup beyond the rarest word's postings.
+const CANDIDATE_BUDGET: usize = 4096;
 
 fn hash_str(tag: u8, s: &str) -> u64 {
     foldhash::fast::FixedState::with_seed(0x7465_7874).hash_one((tag, s))
@@ -673,14 +675,22 @@ impl SubjectIndex {
             return Vec::new();
         }
         sources.sort_by_key(|s| s.0);
+        // The rarest source always; the next one too while the work stays bounded, so a
+        // small directory still finds a person whose rarest word is misspelt beyond
+        // repair, and a large one does not score every "Maria" for "Maria Nowakowska"
+        // (a match on the common word alone would be weak anyway).
         let mut slots: Vec<u32> = Vec::new();
-        for (_, toks) in sources.iter().take(2) {
+        for (i, (size, toks)) in sources.iter().take(2).enumerate() {
+            if i > 0 && slots.len() + size > CANDIDATE_BUDGET {
+                break;
+            }
             for t in toks {
                 slots.extend_from_slice(&ix.postings[*t as usize]);
             }
         }
         slots.sort_unstable();
         slots.dedup();
+        let mut scratch = Scratch::default();
         let mut scored: Vec<(f32, u32, usize)> = Vec::new();
         for &slot in &slots {
             let s = &self.slots[slot as usize];
@@ -690,7 +700,7 @@ impl SubjectIndex {
             };
             let mut best: Option<(f32, usize)> = None;
             for (vi, refs) in values.iter().enumerate() {
-                if let Some(sc) = self.score_value(ix, &plan, form, refs, None)
+                if let Some(sc) = self.score_value(ix, &plan, form, refs, &mut scratch, None)
                     && best.is_none_or(|b| sc > b.0)
                 {
                     best = Some((sc, vi));
@@ -713,7 +723,7 @@ impl SubjectIndex {
                     TokenField::Address => &s.addrs[vi],
                 };
                 let mut detail = Detail::default();
-                self.score_value(ix, &plan, form, refs, Some(&mut detail));
+                self.score_value(ix, &plan, form, refs, &mut scratch, Some(&mut detail));
                 let pairs = detail
                     .pairs
                     .iter()
@@ -746,14 +756,17 @@ impl SubjectIndex {
         plan: &QueryPlan,
         form: &TokenForm,
         refs: &[TokRef],
+        scratch: &mut Scratch,
         mut detail: Option<&mut Detail>,
     ) -> Option<f32> {
         // Numbers must agree: every query number present in the stored numbers.
-        let stored_numbers: Vec<u32> = refs
-            .iter()
-            .filter(|r| r.flags & F_NUMBER != 0)
-            .map(|r| r.tok)
-            .collect();
+        let stored_numbers = &mut scratch.numbers;
+        stored_numbers.clear();
+        stored_numbers.extend(
+            refs.iter()
+                .filter(|r| r.flags & F_NUMBER != 0)
+                .map(|r| r.tok),
+        );
         // As a multiset: "2-2-3" is not "178-2-3" although each of its numbers occurs.
         let mut numbers_matched = 0usize;
         let mut num_used = [false; MAX_POSITIONS];
@@ -789,7 +802,8 @@ impl SubjectIndex {
             .map(|r| r.pos as usize + 1)
             .max()
             .unwrap_or(0);
-        let mut pairs: Vec<(f32, usize, usize, u32, Method, u8)> = Vec::new();
+        let pairs = &mut scratch.pairs;
+        pairs.clear();
         for r in refs.iter().filter(|r| r.flags & F_NUMBER == 0) {
             let Some(hits) = plan.by_tok.get(&r.tok) else {
                 continue;
@@ -839,7 +853,7 @@ impl SubjectIndex {
         let mut worst = Method::Exact;
         let mut assigned: Vec<(usize, u32, Method, u8)> = Vec::new();
         let mut loose = false;
-        for &(w, qi, pos, tok, m, dist) in &pairs {
+        for &(w, qi, pos, tok, m, dist) in pairs.iter() {
             if q_used[qi] || pos >= MAX_POSITIONS || s_used[pos] {
                 continue;
             }
@@ -950,6 +964,13 @@ fn is_house_number(t: &str) -> bool {
     let rest = &t.as_bytes()[digits..];
     (1..=3).contains(&digits)
         && (rest.is_empty() || (rest.len() == 1 && rest[0].is_ascii_alphabetic()))
+}
+
+/// Buffers reused across the candidates of one lookup.
+#[derive(Default)]
+struct Scratch {
+    pairs: Vec<(f32, usize, usize, u32, Method, u8)>,
+    numbers: Vec<u32>,
 }
 
 #[derive(Default)]
