@@ -138,7 +138,7 @@ struct ImportHandle {
 impl ImportRecord {
     fn into_subject(self) -> anyhow::Result<Subject> {
         let kind: SubjectKind = self.kind.parse()?;
-        let id = SubjectId::new(self.id).context("id")?;
+        let id = SubjectId::new(self.id)?;
         let mut s = Subject::new(kind, id);
         s.names = self.name.into_iter().chain(self.names).collect();
         s.emails = self.emails;
@@ -428,7 +428,7 @@ pub fn subjects(ctx: &Ctx, args: SubjectsArgs) -> anyhow::Result<ExitCode> {
             path,
             |line_no, raw| {
                 let term = make_term(raw, args.ty.as_deref())?;
-                let r = dir.search(&term, &opts)?;
+                let r = searchable(dir.search(&term, &opts)?)?;
                 Ok(if args.json {
                     serde_json::to_string(&serde_json::json!({"line": line_no, "result": r}))?
                 } else {
@@ -472,13 +472,27 @@ pub fn subjects(ctx: &Ctx, args: SubjectsArgs) -> anyhow::Result<ExitCode> {
         );
     };
     let term = make_term(raw, args.ty.as_deref())?;
-    let r = dir.search(&term, &opts)?;
+    let r = searchable(dir.search(&term, &opts)?)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&r)?);
     } else {
         print_result(&r, dir.len());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A term that normalizes to no key at all ("phone:abc") cannot find anyone: that is
+/// the user's mistake to hear about, not an empty result.
+fn searchable(r: dsr_match::SearchResult) -> anyhow::Result<dsr_match::SearchResult> {
+    if r.keys.is_empty() {
+        let why = if r.warnings.is_empty() {
+            "it has no searchable content".to_owned()
+        } else {
+            r.warnings.join("; ")
+        };
+        bail!("the term cannot be searched as {}: {why}", r.classified_as);
+    }
+    Ok(r)
 }
 
 fn batch(
