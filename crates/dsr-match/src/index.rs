@@ -908,6 +908,20 @@ impl SubjectIndex {
         if short_unmatched {
             score = score.min(0.85);
         }
+        if std::ptr::eq(ix, &self.names) {
+            // A particle on one side only ("Daan de Boserg" / "Daan Boserg"): often
+            // another family, sometimes the same person written lazily. Never strong.
+            let q_particle = (0..nq).any(|qi| !plan.required[qi] && !q_used[qi]);
+            let s_particle = refs.iter().any(|r| {
+                r.flags & F_OPTIONAL != 0
+                    && r.flags & F_NUMBER == 0
+                    && (r.pos as usize) < MAX_POSITIONS
+                    && !s_used[r.pos as usize]
+            });
+            if q_particle || s_particle {
+                score = score.min(0.85);
+            }
+        }
         let q_missing = (0..nq).any(|qi| plan.required[qi] && !q_used[qi]);
         if (nnum_q > 0 || nnum_s > 0) && q_missing && s_matched < stored_required.len() {
             // A word on each side that matches nothing on the other: another street at
