@@ -128,7 +128,19 @@ pub fn email_keys(raw: &str) -> Result<Vec<ExactKey>, String> {
     if local.is_empty() || domain.is_empty() || local.contains(char::is_whitespace) {
         return Err(format!("{raw:?} is not an email address"));
     }
-    let domain = match idna::domain_to_ascii(domain) {
+    // Plain ASCII host names (already lower-cased) are their own IDNA form; only
+    // Unicode domains go through UTS #46 mapping and Punycode.
+    let plain = domain
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && !domain.split('.').any(|l| {
+            l.is_empty() || l.starts_with('-') || l.ends_with('-') || l.starts_with("xn--")
+        });
+    let domain = match if plain {
+        Ok(domain.to_owned())
+    } else {
+        idna::domain_to_ascii(domain)
+    } {
         Ok(d) if d.contains('.') || d == "localhost" => d,
         _ => return Err(format!("{raw:?}: the domain {domain:?} is not valid")),
     };

@@ -8,18 +8,33 @@ use unicode_normalization::char::is_combining_mark;
 /// NFKC + lower case, with the few case folds `to_lowercase` does not do (ß → ss,
 /// final sigma). Full-width and half-width forms become their plain forms here.
 pub fn nfkc_lower(s: &str) -> String {
+    // Fast paths: ASCII is its own NFKC form, and most other text is already NFKC
+    // (a quick check, no decomposition); only the rest pays for normalization.
+    if s.is_ascii() {
+        return s.to_ascii_lowercase();
+    }
     let mut out = String::with_capacity(s.len());
-    for c in s.nfkc() {
-        match c {
-            'ß' | 'ẞ' => out.push_str("ss"),
-            'ς' => out.push('σ'),
-            // Turkish dotted capital I lowercases to i + combining dot; keep it plain.
-            'İ' => out.push('i'),
-            c if c.is_ascii() => out.push(c.to_ascii_lowercase()),
-            c => out.extend(c.to_lowercase()),
+    if unicode_normalization::is_nfkc_quick(s.chars()) == unicode_normalization::IsNormalized::Yes {
+        for c in s.chars() {
+            push_lower(&mut out, c);
         }
+        return out;
+    }
+    for c in s.nfkc() {
+        push_lower(&mut out, c);
     }
     out
+}
+
+fn push_lower(out: &mut String, c: char) {
+    match c {
+        'ß' | 'ẞ' => out.push_str("ss"),
+        'ς' => out.push('σ'),
+        // Turkish dotted capital I lowercases to i + combining dot; keep it plain.
+        'İ' => out.push('i'),
+        c if c.is_ascii() => out.push(c.to_ascii_lowercase()),
+        c => out.extend(c.to_lowercase()),
+    }
 }
 
 /// Whether `c` is a combining mark we strip: only the generic diacritics block
