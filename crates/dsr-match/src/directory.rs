@@ -515,6 +515,19 @@ impl Directory {
                 } else {
                     subject.phones.get(idx)?.clone()
                 };
+                // Re-check on the stored text: a fingerprint collision must not match.
+                let skeys = if hit.from_handle() {
+                    let h = subject.handles.get(idx)?;
+                    normalize::handle_keys(Some(&h.platform), &h.value, self.region).ok()?
+                } else {
+                    normalize::phone_keys(subject.phones.get(idx)?, self.region).ok()?
+                };
+                if !skeys
+                    .iter()
+                    .any(|k| k.kind == key.kind && k.text == key.text)
+                {
+                    return None;
+                }
                 let field = if hit.from_handle() {
                     Field::Handle
                 } else {
@@ -580,6 +593,9 @@ impl Directory {
             }
             KeyKind::NameCompact => {
                 let n = subject.names.get(idx)?;
+                if !normalize::name_form(n).compact.contains(&key.text) {
+                    return None;
+                }
                 (
                     Field::Name,
                     n.clone(),

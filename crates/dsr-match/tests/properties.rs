@@ -1,4 +1,5 @@
-//! Normalizers never panic, are idempotent, and names are order-independent.
+//! Normalizers never panic, are idempotent, names are order-independent, and the
+//! incrementally maintained index answers like a freshly built one.
 
 use dsr_match::{Directory, MatchConfig, SearchOptions, classify, normalize};
 use dsr_model::{Subject, SubjectId, SubjectKind, Term, TermType};
@@ -81,5 +82,109 @@ proptest! {
         let b: Vec<(String, f32)> = q2.matches.iter().map(|m| (m.subject_id.to_string(), m.score)).collect();
         prop_assert_eq!(&a, &b);
         prop_assert_eq!(a.first().map(|x| x.0.as_str()), Some("x"));
+    }
+}
+
+/// One step of an index history: upsert a subject built from small pools (so values
+/// collide across subjects), or remove one.
+#[derive(Debug, Clone)]
+enum Step {
+    Upsert {
+        id: u8,
+        name: u8,
+        email: u8,
+        phone: u8,
+        address: u8,
+    },
+    Remove(u8),
+}
+
+const NAMES: &[&str] = &[
+    "Jean Dupont",
+    "Jean Dupond",
+    "Anna Nowak",
+    "Jürgen Müller",
+    "Иван Петров",
+    "山田 太郎",
+    "Daan de Vries",
+];
+const ADDRESSES: &[&str] = &[
+    "12 rue de la Paix, 75002 Paris",
+    "14 rue de la Paix, 75002 Paris",
+    "Hauptstraße 5, 10115 Berlin",
+    "Molenweg 108, 2511 CV Den Haag",
+];
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        3 => (0u8..6, 0u8..7, 0u8..5, 0u8..5, 0u8..4).prop_map(|(id, name, email, phone, address)| {
+            Step::Upsert { id, name, email, phone, address }
+        }),
+        1 => (0u8..6).prop_map(Step::Remove),
+    ]
+}
+
+fn build(id: u8, name: u8, email: u8, phone: u8, address: u8) -> Subject {
+    let mut s = Subject::new(
+        SubjectKind::ExternalContact,
+        SubjectId::new(format!("s{id}")).unwrap(),
+    );
+    s.names.push(NAMES[name as usize].into());
+    s.emails.push(format!("person{email}@example.org"));
+    s.phones.push(format!("06 12 34 56 7{phone}"));
+    s.addresses.push(ADDRESSES[address as usize].into());
+    s
+}
+
+fn answers(d: &Directory) -> Vec<Vec<(String, f32)>> {
+    let mut terms: Vec<Term> = NAMES
+        .iter()
+        .map(|n| Term::typed(TermType::Name, *n).unwrap())
+        .collect();
+    terms.extend(ADDRESSES.iter().map(|a| Term::typed(TermType::Address, *a).unwrap()));
+    terms.extend((0..5).map(|i| Term::parse(&format!("person{i}@example.org")).unwrap()));
+    terms.extend((0..5).map(|i| Term::parse(&format!("+33 6 12 34 56 7{i}")).unwrap()));
+    terms
+        .iter()
+        .map(|t| {
+            d.search(t, &SearchOptions::default())
+                .unwrap()
+                .matches
+                .iter()
+                .map(|m| (m.subject_id.to_string(), m.score))
+                .collect()
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// The index is maintained incrementally on every upsert and removal; after any
+    /// history it answers exactly like a directory built from the final subjects.
+    #[test]
+    fn incremental_index_answers_like_a_fresh_one(steps in prop::collection::vec(step(), 1..30)) {
+        let config = MatchConfig { default_region: Some("FR".into()) };
+        let mut live = Directory::new(config.clone()).unwrap();
+        let mut current: std::collections::BTreeMap<u8, Subject> = Default::default();
+        for s in &steps {
+            match *s {
+                Step::Upsert { id, name, email, phone, address } => {
+                    let subject = build(id, name, email, phone, address);
+                    live.upsert(subject.clone()).unwrap();
+                    current.insert(id, subject);
+                }
+                Step::Remove(id) => {
+                    let removed = live.remove(&SubjectId::new(format!("s{id}")).unwrap());
+                    prop_assert_eq!(removed.is_some(), current.remove(&id).is_some());
+                }
+            }
+        }
+        let mut fresh = Directory::new(config).unwrap();
+        for s in current.values() {
+            fresh.upsert(s.clone()).unwrap();
+        }
+        prop_assert_eq!(live.len(), fresh.len());
+        prop_assert_eq!(answers(&live), answers(&fresh));
     }
 }
