@@ -626,7 +626,9 @@ async fn request(ctx: &Ctx, a: RequestArgs) -> anyhow::Result<ExitCode> {
                 ) if json_out => {
                     let candidates = match &e {
                         dsr_engine::Error::Ambiguous { candidates, .. } => candidates.clone(),
-                        dsr_engine::Error::NeedsReview { candidate, .. } => vec![candidate.clone()],
+                        dsr_engine::Error::NeedsReview { candidate, .. } => {
+                            vec![(**candidate).clone()]
+                        }
                         _ => Vec::new(),
                     };
                     println!(

@@ -1,1 +1,2 @@
+//! Requests per second end to end (written below).
 fn main() {}

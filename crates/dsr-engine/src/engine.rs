@@ -295,7 +295,7 @@ impl Engine {
         if best.needs_review || best.confidence == Confidence::Weak {
             return Err(Error::NeedsReview {
                 term: term.to_string(),
-                candidate: candidate(best),
+                candidate: Box::new(candidate(best)),
             });
         }
         let s = dir

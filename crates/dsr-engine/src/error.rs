@@ -72,8 +72,8 @@ pub enum Error {
     NeedsReview {
         /// The term as given.
         term: String,
-        /// The weak match.
-        candidate: Candidate,
+        /// The weak match (boxed: keeps the error small).
+        candidate: Box<Candidate>,
     },
     /// A merge set is inconsistent (no or several canonical contacts): no fan-out over it.
     #[error("merge set {set}: {reason}; fix the data before making a request for it")]

@@ -466,7 +466,7 @@ impl Service for TableService {
         self.store
             .read(|c| {
                 let mut st = c.prepare(&sql)?;
-                let names: Vec<String> = st.column_names().into_iter().map(str::to_owned).collect();
+                let names: Vec<String> = st.column_names().map(str::to_owned).collect();
                 let rows = st.query_map(rusqlite::params_from_iter(args.iter()), |r| {
                     let mut obj = serde_json::Map::new();
                     for (i, n) in names.iter().enumerate() {

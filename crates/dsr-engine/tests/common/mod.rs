@@ -1,7 +1,7 @@
 //! Shared fixture: an engine on an in-memory SQLite store, a manual clock, two in-memory
 //! services (one deleting, one anonymizing) and a small directory.
 
-#![allow(dead_code)]
+#![allow(dead_code, missing_docs)]
 
 use chrono::TimeZone;
 use dsr_engine::memory::{MemoryRecord, MemoryService};
@@ -157,10 +157,12 @@ impl Fixture {
     }
 
     pub fn worker(&self) -> Worker {
-        let mut cfg = WorkerConfig::default();
-        cfg.backoff = Duration::ZERO;
-        cfg.max_attempts = 3;
-        cfg.poll = Duration::from_millis(5);
+        let cfg = WorkerConfig {
+            backoff: Duration::ZERO,
+            max_attempts: 3,
+            poll: Duration::from_millis(5),
+            ..WorkerConfig::default()
+        };
         Worker::new(self.engine.clone(), cfg)
     }
 
