@@ -93,14 +93,24 @@ impl TokenIndex {
         id
     }
 
+    /// Postings stay sorted by slot (appending is the common case: new slots grow), so
+    /// membership is a binary search.
     fn add_posting(&mut self, tok: u32, slot: u32) {
-        self.postings[tok as usize].push(slot);
+        let p = &mut self.postings[tok as usize];
+        match p.last() {
+            Some(&last) if last >= slot => {
+                if let Err(i) = p.binary_search(&slot) {
+                    p.insert(i, slot);
+                }
+            }
+            _ => p.push(slot),
+        }
     }
 
     fn remove_posting(&mut self, tok: u32, slot: u32) {
         let p = &mut self.postings[tok as usize];
-        if let Some(i) = p.iter().position(|&s| s == slot) {
-            p.swap_remove(i);
+        if let Ok(i) = p.binary_search(&slot) {
+            p.remove(i);
         }
     }
 
@@ -665,7 +675,22 @@ impl SubjectIndex {
         for (qi, cs) in plan.cands.iter().enumerate() {
             if plan.required[qi] && !cs.is_empty() {
                 let size: usize = cs.iter().map(|c| ix.postings[c.tok as usize].len()).sum();
-                sources.push((size, cs.iter().map(|c| c.tok).collect()));
+                if size <= CANDIDATE_BUDGET {
+                    sources.push((size, cs.iter().map(|c| c.tok).collect()));
+                    continue;
+                }
+                // A large neighbourhood: generate from the close spellings only (exact,
+                // folded, transliterated, one edit). Two-edit and sound-alike matches are
+                // weak at best; they are still scored on candidates found this way.
+                let tight: Vec<u32> = cs
+                    .iter()
+                    .filter(|c| c.method != Method::Phonetic && c.dist <= 1)
+                    .map(|c| c.tok)
+                    .collect();
+                let size = tight.iter().map(|t| ix.postings[*t as usize].len()).sum();
+                if !tight.is_empty() {
+                    sources.push((size, tight));
+                }
             }
         }
         for n in plan.numbers.iter().flatten() {
@@ -680,8 +705,16 @@ impl SubjectIndex {
         // repair, and a large one does not score every "Maria" for "Maria Nowakowska"
         // (a match on the common word alone would be weak anyway).
         let mut slots: Vec<u32> = Vec::new();
+        let mut filter: Option<&[u32]> = None;
         for (i, (size, toks)) in sources.iter().take(2).enumerate() {
             if i > 0 && slots.len() + size > CANDIDATE_BUDGET {
+                if sources.len() == 2 {
+                    // Two words (or a word and a number): a candidate without the second
+                    // matches one of two at most — weak, and at scale the bulk of the
+                    // candidates ("de Vries" for "Sanne de Vrijs"). Keep only those that
+                    // have both, by binary search in the sorted postings.
+                    filter = Some(toks);
+                }
                 break;
             }
             for t in toks {
@@ -690,6 +723,12 @@ impl SubjectIndex {
         }
         slots.sort_unstable();
         slots.dedup();
+        if let Some(toks) = filter {
+            slots.retain(|s| {
+                toks.iter()
+                    .any(|t| ix.postings[*t as usize].binary_search(s).is_ok())
+            });
+        }
         let mut scratch = Scratch::default();
         let mut scored: Vec<(f32, u32, usize)> = Vec::new();
         for &slot in &slots {
