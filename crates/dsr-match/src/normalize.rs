@@ -547,6 +547,8 @@ pub fn name_form(raw: &str) -> TokenForm {
         }
     }
     lower_tokens.retain(|t| !JA_SUFFIXES.contains(&t.as_str()));
+    // A token of combining marks only ("ͺ" is a space and U+0345) folds to nothing.
+    lower_tokens.retain(|t| !text::strip_diacritics(t).is_empty());
     let folded: Vec<String> = lower_tokens
         .iter()
         .map(|t| text::strip_diacritics(t))
@@ -758,6 +760,9 @@ pub fn address_form(raw: &str) -> TokenForm {
     let mut numbers = Vec::new();
     for tok in text::tokens(&lower) {
         let folded = text::strip_diacritics(&tok);
+        if folded.is_empty() {
+            continue;
+        }
         if folded.chars().any(|c| c.is_ascii_digit()) {
             // "12a", "75002", "1234ab", "sw1a": numbers are exact tokens.
             numbers.push(folded);
