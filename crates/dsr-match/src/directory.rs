@@ -509,14 +509,14 @@ impl Directory {
                 }
             }
             KeyKind::PhoneE164 | KeyKind::PhoneDigits => {
-                let stored = if hit.from_handle() {
+                let stored = if hit.is_from_handle() {
                     let h = subject.handles.get(idx)?;
                     format!("{}:{}", h.platform, h.value)
                 } else {
                     subject.phones.get(idx)?.clone()
                 };
                 // Re-check on the stored text: a fingerprint collision must not match.
-                let skeys = if hit.from_handle() {
+                let skeys = if hit.is_from_handle() {
                     let h = subject.handles.get(idx)?;
                     normalize::handle_keys(Some(&h.platform), &h.value, self.region).ok()?
                 } else {
@@ -528,7 +528,7 @@ impl Directory {
                 {
                     return None;
                 }
-                let field = if hit.from_handle() {
+                let field = if hit.is_from_handle() {
                     Field::Handle
                 } else {
                     Field::Phone

@@ -234,7 +234,7 @@ impl ExactHit {
     pub fn value_index(&self) -> usize {
         (self.meta & META_IDX) as usize
     }
-    pub fn from_handle(&self) -> bool {
+    pub fn is_from_handle(&self) -> bool {
         self.meta & META_FROM_HANDLE != 0
     }
 }
@@ -796,7 +796,7 @@ impl SubjectIndex {
         form: &TokenForm,
         refs: &[TokRef],
         scratch: &mut Scratch,
-        mut detail: Option<&mut Detail>,
+        detail: Option<&mut Detail>,
     ) -> Option<f32> {
         // Numbers must agree: every query number present in the stored numbers.
         let stored_numbers = &mut scratch.numbers;
@@ -972,7 +972,7 @@ impl SubjectIndex {
             // Only numbers agree (same postcode, another street).
             score = score.min(0.5);
         }
-        if let Some(d) = detail.as_deref_mut() {
+        if let Some(d) = detail {
             d.pairs = assigned;
             d.method = worst;
             d.complete = all_q && s_matched == stored_required.len();

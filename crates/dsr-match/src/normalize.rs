@@ -332,13 +332,10 @@ pub fn parse_handle(
             (Some("linkedin"), ["in" | "pub", h, ..]) => Some(*h),
             (Some("reddit"), ["user" | "u", h, ..]) => Some(*h),
             (Some("bluesky"), ["profile", h, ..]) => Some(*h),
-            (Some("facebook"), ["profile.php"]) => {
-                let q = s
-                    .split("id=")
-                    .nth(1)
-                    .map(|r| r.split('&').next().unwrap_or(r));
-                q
-            }
+            (Some("facebook"), ["profile.php"]) => s
+                .split("id=")
+                .nth(1)
+                .map(|r| r.split('&').next().unwrap_or(r)),
             (Some("youtube"), ["c" | "user" | "channel", h, ..]) => Some(*h),
             (_, [h, ..]) => Some(*h),
             (_, []) => None,

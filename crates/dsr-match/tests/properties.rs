@@ -141,7 +141,11 @@ fn answers(d: &Directory) -> Vec<Vec<(String, f32)>> {
         .iter()
         .map(|n| Term::typed(TermType::Name, *n).unwrap())
         .collect();
-    terms.extend(ADDRESSES.iter().map(|a| Term::typed(TermType::Address, *a).unwrap()));
+    terms.extend(
+        ADDRESSES
+            .iter()
+            .map(|a| Term::typed(TermType::Address, *a).unwrap()),
+    );
     terms.extend((0..5).map(|i| Term::parse(&format!("person{i}@example.org")).unwrap()));
     terms.extend((0..5).map(|i| Term::parse(&format!("+33 6 12 34 56 7{i}")).unwrap()));
     terms

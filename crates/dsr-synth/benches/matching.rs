@@ -3,6 +3,9 @@
 //! `cargo bench -p dsr-synth` (size: `DSR_BENCH_SUBJECTS`, default 100000). For p99 and
 //! bytes per contact, run `cargo run --release -p dsr-synth --bin matching-report`.
 
+// criterion_group! generates an undocumented public function.
+#![allow(missing_docs)]
+
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use dsr_match::{Directory, MatchConfig, SearchOptions, classify, normalize};
 use dsr_model::{Term, TermType};

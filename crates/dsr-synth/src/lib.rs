@@ -563,9 +563,9 @@ pub struct Person {
 
 fn surname(rng: &mut Rng, l: &Locale) -> String {
     let mut s = String::new();
-    s.push_str(*rng.skewed(l.sur_a));
-    s.push_str(*rng.pick(l.sur_b));
-    s.push_str(*rng.skewed(l.sur_c));
+    for part in [rng.skewed(l.sur_a), rng.pick(l.sur_b), rng.skewed(l.sur_c)] {
+        s.push_str(part);
+    }
     s
 }
 
