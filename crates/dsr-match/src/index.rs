@@ -37,6 +37,8 @@ struct TokRef {
     tok: u32,
     pos: u8,
     flags: u8,
+    /// Which stored value (names[i] / addresses[i]) this token belongs to.
+    value: u8,
 }
 
 impl TokRef {
@@ -216,8 +218,10 @@ struct Slot {
     live: bool,
     /// `(fingerprint & !0xFF) | meta`, meta = value index (+ [`META_FROM_HANDLE`]).
     exact: Box<[u64]>,
-    names: Box<[Box<[TokRef]>]>,
-    addrs: Box<[Box<[TokRef]>]>,
+    /// Every name's tokens in one allocation, grouped by value (`TokRef::value`).
+    names: Box<[TokRef]>,
+    /// Every address's tokens, likewise.
+    addrs: Box<[TokRef]>,
 }
 
 /// A hit on an exact key.
@@ -470,7 +474,7 @@ impl SubjectIndex {
                 &mut exact,
             );
         }
-        let mut names = Vec::with_capacity(s.names.len());
+        let mut names = Vec::new();
         for (i, n) in s.names.iter().enumerate().take(64) {
             let form = normalize::name_form(n);
             if form.words.is_empty() {
@@ -488,12 +492,12 @@ impl SubjectIndex {
                     &mut exact,
                 );
             }
-            names.push(Self::intern_form(&mut self.names, &form));
+            Self::intern_form(&mut self.names, &form, i as u8, &mut names);
         }
-        let mut addrs = Vec::with_capacity(s.addresses.len());
-        for a in s.addresses.iter().take(64) {
+        let mut addrs = Vec::new();
+        for (i, a) in s.addresses.iter().enumerate().take(64) {
             let form = normalize::address_form(a);
-            addrs.push(Self::intern_form(&mut self.addrs, &form));
+            Self::intern_form(&mut self.addrs, &form, i as u8, &mut addrs);
         }
         for &packed in &exact {
             self.exact.insert(packed & !0xFF, slot);
@@ -511,14 +515,14 @@ impl SubjectIndex {
         (slot, warnings)
     }
 
-    fn intern_form(ix: &mut TokenIndex, form: &TokenForm) -> Box<[TokRef]> {
-        let mut refs = Vec::new();
+    fn intern_form(ix: &mut TokenIndex, form: &TokenForm, value: u8, refs: &mut Vec<TokRef>) {
         for (p, w) in form.words.iter().enumerate().take(MAX_POSITIONS) {
             let opt = if w.optional { F_OPTIONAL } else { 0 };
             refs.push(TokRef {
                 tok: ix.intern(&w.primary, true),
                 pos: p as u8,
                 flags: opt,
+                value,
             });
             for (alt, m) in &w.alts {
                 let flag = if *m == Method::Transliterated {
@@ -530,6 +534,7 @@ impl SubjectIndex {
                     tok: ix.intern(alt, true),
                     pos: p as u8,
                     flags: flag | opt,
+                    value,
                 });
             }
         }
@@ -539,16 +544,13 @@ impl SubjectIndex {
                 tok: ix.intern(n, false),
                 pos: (base + k).min(255) as u8,
                 flags: F_NUMBER,
+                value,
             });
         }
-        refs.into_boxed_slice()
     }
 
-    fn post(ix: &mut TokenIndex, values: &[Box<[TokRef]>], slot: u32) {
-        let mut toks: Vec<u32> = values
-            .iter()
-            .flat_map(|v| v.iter().map(|r| r.tok))
-            .collect();
+    fn post(ix: &mut TokenIndex, refs: &[TokRef], slot: u32) {
+        let mut toks: Vec<u32> = refs.iter().map(|r| r.tok).collect();
         toks.sort_unstable();
         toks.dedup();
         for t in toks {
@@ -556,11 +558,8 @@ impl SubjectIndex {
         }
     }
 
-    fn unpost(ix: &mut TokenIndex, values: &[Box<[TokRef]>], slot: u32) {
-        let mut toks: Vec<u32> = values
-            .iter()
-            .flat_map(|v| v.iter().map(|r| r.tok))
-            .collect();
+    fn unpost(ix: &mut TokenIndex, refs: &[TokRef], slot: u32) {
+        let mut toks: Vec<u32> = refs.iter().map(|r| r.tok).collect();
         toks.sort_unstable();
         toks.dedup();
         for t in toks {
@@ -738,7 +737,8 @@ impl SubjectIndex {
                 TokenField::Address => &s.addrs,
             };
             let mut best: Option<(f32, usize)> = None;
-            for (vi, refs) in values.iter().enumerate() {
+            for refs in values.chunk_by(|a, b| a.value == b.value) {
+                let vi = refs[0].value as usize;
                 if let Some(sc) = self.score_value(ix, &plan, form, refs, &mut scratch, None)
                     && best.is_none_or(|b| sc > b.0)
                 {
@@ -757,10 +757,14 @@ impl SubjectIndex {
             .into_iter()
             .map(|(score, slot, vi)| {
                 let s = &self.slots[slot as usize];
-                let refs = match field {
-                    TokenField::Name => &s.names[vi],
-                    TokenField::Address => &s.addrs[vi],
+                let all = match field {
+                    TokenField::Name => &s.names,
+                    TokenField::Address => &s.addrs,
                 };
+                let refs = all
+                    .chunk_by(|a, b| a.value == b.value)
+                    .find(|r| r[0].value as usize == vi)
+                    .unwrap_or(&[]);
                 let mut detail = Detail::default();
                 self.score_value(ix, &plan, form, refs, &mut scratch, Some(&mut detail));
                 let pairs = detail
@@ -990,13 +994,7 @@ impl SubjectIndex {
                 .map(|s| {
                     s.id.len()
                         + s.exact.len() * 8
-                        + s.names.len() * 16
-                        + s.addrs.len() * 16
-                        + s.names
-                            .iter()
-                            .chain(s.addrs.iter())
-                            .map(|v| v.len() * std::mem::size_of::<TokRef>())
-                            .sum::<usize>()
+                        + (s.names.len() + s.addrs.len()) * std::mem::size_of::<TokRef>()
                 })
                 .sum::<usize>();
         MemoryReport {

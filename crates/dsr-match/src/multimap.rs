@@ -1,6 +1,7 @@
-//! A compact multimap from 64-bit fingerprints to `u32` ids: one `(u64, u32)` entry per
-//! key, values inline when a key has one id (the common case), in an overflow list
-//! otherwise. Keys are already hashes, so the table hashes them by identity.
+//! A compact multimap from 64-bit fingerprints to `u32` ids: one 12-byte entry per key
+//! (the fingerprint as two `u32` halves, so the entry is not padded to 16 bytes), values
+//! inline when a key has one id (the common case), in an overflow list otherwise. Keys
+//! are already hashes, so the table hashes them by identity.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -31,12 +32,28 @@ impl Hasher for IdentityHasher {
 /// Build hasher for [`IdentityHasher`].
 pub type IdentityBuild = BuildHasherDefault<IdentityHasher>;
 
+/// A fingerprint stored with 4-byte alignment: `(Fp, u32)` is 12 bytes, not 16.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Fp([u32; 2]);
+
+impl Fp {
+    fn new(key: u64) -> Self {
+        Fp([key as u32, (key >> 32) as u32])
+    }
+}
+
+impl std::hash::Hash for Fp {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(u64::from(self.0[0]) | (u64::from(self.0[1]) << 32));
+    }
+}
+
 const OVERFLOW: u32 = 1 << 31;
 
 /// Fingerprint → ids.
 #[derive(Default)]
 pub struct MultiMap {
-    map: HashMap<u64, u32, IdentityBuild>,
+    map: HashMap<Fp, u32, IdentityBuild>,
     overflow: Vec<Vec<u32>>,
     free: Vec<u32>,
 }
@@ -45,6 +62,7 @@ impl MultiMap {
     /// Adds `id` under `key` (no-op if already there).
     pub fn insert(&mut self, key: u64, id: u32) {
         debug_assert!(id < OVERFLOW);
+        let key = Fp::new(key);
         match self.map.get_mut(&key) {
             None => {
                 self.map.insert(key, id);
@@ -76,6 +94,7 @@ impl MultiMap {
 
     /// Removes `id` from `key`.
     pub fn remove(&mut self, key: u64, id: u32) {
+        let key = Fp::new(key);
         let Some(v) = self.map.get_mut(&key) else {
             return;
         };
@@ -97,7 +116,7 @@ impl MultiMap {
 
     /// The ids under `key` (empty if none).
     pub fn get(&self, key: u64) -> &[u32] {
-        match self.map.get(&key) {
+        match self.map.get(&Fp::new(key)) {
             None => &[],
             Some(v) if *v & OVERFLOW == 0 => std::slice::from_ref(v),
             Some(v) => &self.overflow[(*v & !OVERFLOW) as usize],
@@ -112,7 +131,7 @@ impl MultiMap {
     /// Approximate heap bytes used.
     pub fn heap_bytes(&self) -> usize {
         // hashbrown: (key, value) buckets plus one control byte each.
-        let bucket = std::mem::size_of::<(u64, u32)>() + 1;
+        let bucket = std::mem::size_of::<(Fp, u32)>() + 1;
         self.map.capacity() * bucket * 8 / 7
             + self.overflow.capacity() * std::mem::size_of::<Vec<u32>>()
             + self
@@ -146,5 +165,10 @@ mod tests {
         m.remove(7, 3);
         assert_eq!(m.get(7), &[] as &[u32]);
         assert_eq!(m.len(), 1);
+        assert_eq!(std::mem::size_of::<(Fp, u32)>(), 12);
+        // Keys differing only in their high half are distinct.
+        m.insert(1 << 40, 9);
+        assert_eq!(m.get(1 << 40), &[9]);
+        assert_eq!(m.get(0), &[] as &[u32]);
     }
 }
