@@ -9,7 +9,7 @@
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use dsr_match::{Directory, MatchConfig, SearchOptions, classify, normalize};
 use dsr_model::{Term, TermType};
-use dsr_synth::{Rng, person};
+use dsr_synth::person;
 use std::hint::black_box;
 
 fn size() -> u64 {
@@ -25,23 +25,12 @@ fn benches(c: &mut Criterion) {
     for s in dsr_synth::subjects(42, n) {
         dir.upsert(s).unwrap();
     }
-    let mut rng = Rng::new(3);
-    let people: Vec<_> = (0..512)
-        .map(|_| person(42, rng.below(n as usize) as u64))
-        .collect();
-    let emails: Vec<String> = people
-        .iter()
-        .map(|p| p.subject.emails[0].to_uppercase())
-        .collect();
-    let phones: Vec<String> = people.iter().map(|p| p.subject.phones[0].clone()).collect();
-    let names: Vec<String> = people
-        .iter()
-        .map(|p| dsr_synth::name_query(&mut rng, p).term.value)
-        .collect();
-    let addrs: Vec<String> = people
-        .iter()
-        .map(|p| p.subject.addresses[0].clone())
-        .collect();
+    let dsr_synth::QuerySet {
+        emails,
+        phones,
+        names,
+        addrs,
+    } = dsr_synth::QuerySet::draw(42, n, 512, 3);
 
     let mut g = c.benchmark_group("normalize");
     g.throughput(Throughput::Elements(emails.len() as u64));

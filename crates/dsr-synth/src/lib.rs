@@ -982,6 +982,45 @@ pub fn handle_query(rng: &mut Rng, p: &Person) -> Option<Query> {
     })
 }
 
+/// Query terms for the speed measurements: `count` people drawn from a corpus of `n`
+/// (seed `seed`), each asked for by email (upper case), phone (as stored), name (a
+/// corrupted form, see [`name_query`]) and address (as stored).
+pub struct QuerySet {
+    /// Emails, upper-cased.
+    pub emails: Vec<String>,
+    /// Phones as stored.
+    pub phones: Vec<String>,
+    /// Names, corrupted as [`name_query`] does.
+    pub names: Vec<String>,
+    /// Addresses as stored.
+    pub addrs: Vec<String>,
+}
+
+impl QuerySet {
+    /// Draws the query set with its own generator seeded by `draw_seed`.
+    pub fn draw(seed: u64, n: u64, count: usize, draw_seed: u64) -> Self {
+        let mut rng = Rng::new(draw_seed);
+        let people: Vec<Person> = (0..count)
+            .map(|_| person(seed, rng.below(n as usize) as u64))
+            .collect();
+        QuerySet {
+            emails: people
+                .iter()
+                .map(|p| p.subject.emails[0].to_uppercase())
+                .collect(),
+            phones: people.iter().map(|p| p.subject.phones[0].clone()).collect(),
+            names: people
+                .iter()
+                .map(|p| name_query(&mut rng, p).term.value)
+                .collect(),
+            addrs: people
+                .iter()
+                .map(|p| p.subject.addresses[0].clone())
+                .collect(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,7 @@
 
 use dsr_match::{Directory, MatchConfig, SearchOptions, classify, normalize};
 use dsr_model::{Term, TermType};
-use dsr_synth::{Person, Rng, person};
+use dsr_synth::person;
 use std::time::{Duration, Instant};
 
 fn arg(args: &[String], name: &str) -> Option<String> {
@@ -141,23 +141,12 @@ fn main() {
     );
     drop(index_only);
 
-    let mut rng = Rng::new(7);
-    let people: Vec<Person> = (0..q)
-        .map(|_| person(seed, rng.below(n as usize) as u64))
-        .collect();
-    let emails: Vec<String> = people
-        .iter()
-        .map(|p| p.subject.emails[0].to_uppercase())
-        .collect();
-    let phones: Vec<String> = people.iter().map(|p| p.subject.phones[0].clone()).collect();
-    let names: Vec<String> = people
-        .iter()
-        .map(|p| dsr_synth::name_query(&mut rng, p).term.value)
-        .collect();
-    let addrs: Vec<String> = people
-        .iter()
-        .map(|p| p.subject.addresses[0].clone())
-        .collect();
+    let dsr_synth::QuerySet {
+        emails,
+        phones,
+        names,
+        addrs,
+    } = dsr_synth::QuerySet::draw(seed, n as u64, q as usize, 7);
 
     println!("\n## Normalization throughput (per core)");
     let rounds = (200_000 / q).max(1);
