@@ -118,8 +118,8 @@ fn email_core(raw: &str) -> &str {
 /// and googlemail.com → gmail.com).
 pub fn email_keys(raw: &str) -> Result<Vec<ExactKey>, String> {
     let core = email_core(raw);
+    // NFKC already maps the full-width and small commercial at (U+FF20, U+FE6B) to '@'.
     let folded = text::nfkc_lower(core);
-    let folded = folded.replace(['\u{FF20}', '\u{FE6B}'], "@");
     let Some((local, domain)) = folded.rsplit_once('@') else {
         return Err(format!("{raw:?} is not an email address (no @)"));
     };

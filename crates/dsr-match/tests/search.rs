@@ -359,3 +359,13 @@ fn a_surname_two_edits_away_needs_review() {
         Some(Confidence::Probable)
     );
 }
+
+#[test]
+fn full_width_and_small_at_signs_are_emails() {
+    let d = directory();
+    assert_eq!(
+        ids(&d, "ｊｅａｎ．ｄｕｐｏｎｔ＠ｅｘａｍｐｌｅ．ｆｒ"),
+        ["c1"]
+    );
+    assert_eq!(ids(&d, "email:jean.dupont\u{FE6B}example.fr"), ["c1"]);
+}
