@@ -808,22 +808,35 @@ impl Engine {
             ));
         }
         let now = self.clock.now();
-        let text = package::build(&req, &tasks, &self.organisation, &self.signer, now)?;
-        let digest = package::manifest_digest(&text)?;
         let mut change = Change::new(self.tenant.clone(), now);
-        change.package = Some((id.clone(), text));
-        change.audit.push(AuditEvent::request(
-            "engine",
-            "package.generated",
-            id.as_str(),
-            json!({"manifest_sha256": digest, "public_key": self.signer.public_key_hex()}),
-        ));
+        self.add_package(&req, &tasks, now, &mut change)?;
         self.store.commit(change).await?;
         // Another process may have stored one first: return the stored one.
         self.store
             .package(&self.tenant, id)
             .await?
             .ok_or_else(|| Error::Package(format!("package of {id} was not stored")))
+    }
+
+    /// Builds and signs the package of a completed export or portability request and adds
+    /// it, with its `package.generated` audit entry, to `change`.
+    pub(crate) fn add_package(
+        &self,
+        req: &Request,
+        tasks: &[Task],
+        now: DateTime<Utc>,
+        change: &mut Change,
+    ) -> Result<()> {
+        let text = package::build(req, tasks, &self.organisation, &self.signer, now)?;
+        let digest = package::manifest_digest(&text)?;
+        change.packages.push((req.id.clone(), text));
+        change.audit.push(AuditEvent::request(
+            "engine",
+            "package.generated",
+            req.id.as_str(),
+            json!({"manifest_sha256": digest, "public_key": self.signer.public_key_hex()}),
+        ));
+        Ok(())
     }
 
     /// Records that the package was handed over (S-5, Q-4): to the subject or to another

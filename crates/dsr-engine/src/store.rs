@@ -58,9 +58,9 @@ pub struct Change {
     pub audit: Vec<AuditEvent>,
     /// A duplicate check done inside the same transaction.
     pub guard: Option<DuplicateGuard>,
-    /// An export package to store (request id, JSON text); a second one for the same
+    /// Export packages to store (request id, JSON text); a second one for the same
     /// request is ignored (the first stays, so its digests stay valid).
-    pub package: Option<(RequestId, String)>,
+    pub packages: Vec<(RequestId, String)>,
 }
 
 impl Change {
@@ -73,7 +73,7 @@ impl Change {
             tasks: Vec::new(),
             audit: Vec::new(),
             guard: None,
-            package: None,
+            packages: Vec::new(),
         }
     }
 }

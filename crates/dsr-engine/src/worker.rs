@@ -115,8 +115,9 @@ impl Worker {
         &self.cfg
     }
 
-    /// Claims one batch and carries it out. Returns what happened (claimed = 0: nothing
-    /// was claimable).
+    /// Claims one batch, carries it out (the service calls run concurrently) and records
+    /// every outcome in one commit. Returns what happened (claimed = 0: nothing was
+    /// claimable).
     pub async fn tick(&self) -> Result<WorkerStats> {
         let names = self.engine.services.names();
         let now = self.engine.clock.now();
@@ -136,28 +137,62 @@ impl Worker {
             claimed: claimed.len() as u64,
             ..WorkerStats::default()
         };
-        let mut set = tokio::task::JoinSet::new();
-        for task in claimed {
-            let engine = self.engine.clone();
-            let cfg = self.cfg.clone();
-            set.spawn(async move { process(&engine, &cfg, task).await });
+        if claimed.is_empty() {
+            return Ok(stats);
         }
-        let mut first_err = None;
-        while let Some(joined) = set.join_next().await {
-            match joined {
-                Ok(Ok(s)) => stats.add(s),
-                Ok(Err(e)) => {
-                    first_err.get_or_insert(e);
-                }
-                Err(e) => {
-                    first_err.get_or_insert(Error::Invalid(format!("a task panicked: {e}")));
-                }
+        // The requests, read once per batch.
+        let mut requests: Vec<Request> = Vec::new();
+        for t in &claimed {
+            if requests.iter().any(|r| r.id == t.request_id) {
+                continue;
+            }
+            match self
+                .engine
+                .store
+                .request(&self.engine.tenant, &t.request_id)
+                .await?
+            {
+                Some(r) => requests.push(r),
+                None => return Err(Error::UnknownRequest(t.request_id.to_string())),
             }
         }
-        match first_err {
-            Some(e) => Err(e),
-            None => Ok(stats),
+        // The service calls, concurrently. A panicking service is a transient failure of
+        // that task, never the end of the worker.
+        let mut handles = Vec::with_capacity(claimed.len());
+        for task in &claimed {
+            let engine = self.engine.clone();
+            let cfg = self.cfg.clone();
+            let req = requests
+                .iter()
+                .find(|r| r.id == task.request_id)
+                .cloned()
+                .ok_or_else(|| Error::UnknownRequest(task.request_id.to_string()))?;
+            let task = task.clone();
+            handles.push(tokio::spawn(async move {
+                call_service(&engine, &cfg, &req, &task).await
+            }));
         }
+        let mut results = Vec::with_capacity(handles.len());
+        for (h, task) in handles.into_iter().zip(&claimed) {
+            results.push(h.await.unwrap_or_else(|e| {
+                Err(ServiceError::transient(format!(
+                    "the call to {} panicked: {e}",
+                    task.service
+                )))
+            }));
+        }
+        // Every outcome in one commit; if anything moved meanwhile (a lease lost, a
+        // cancellation, another worker), each task is recorded on its own instead.
+        match record_batch(&self.engine, &self.cfg, &claimed, &results).await {
+            Ok(s) => stats.add(s),
+            Err(Error::Conflict(_)) => {
+                for (task, result) in claimed.iter().zip(results) {
+                    stats.add(record(&self.engine, &self.cfg, task, result).await?);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(stats)
     }
 
     /// Runs until no task is open (every request finished, held or waiting for a
@@ -294,138 +329,241 @@ fn minimized(s: &Subject) -> Subject {
     m
 }
 
-async fn process(engine: &Engine, cfg: &WorkerConfig, claimed: Task) -> Result<WorkerStats> {
-    let mut stats = WorkerStats::default();
-    let Some(req) = engine
-        .store
-        .request(&engine.tenant, &claimed.request_id)
-        .await?
-    else {
-        return Err(Error::UnknownRequest(claimed.request_id.to_string()));
+/// Whether the worker still owns the task it claimed (same version, running, its lease).
+fn owned(cur: &Task, claimed: &Task, cfg: &WorkerConfig) -> bool {
+    cur.version == claimed.version
+        && cur.status == TaskStatus::Running
+        && cur.lease_owner.as_deref() == Some(cfg.id.as_str())
+}
+
+/// The task after its outcome, with the audit entry recording it pushed to `change`.
+fn apply_outcome(
+    cfg: &WorkerConfig,
+    cur: &Task,
+    claimed: &Task,
+    result: &Result<Outcome, ServiceError>,
+    now: chrono::DateTime<chrono::Utc>,
+    change: &mut Change,
+) -> Result<(Task, Vec<TaskEffect>)> {
+    let event = match result {
+        Ok(_) => TaskEvent::Succeeded,
+        Err(e) => TaskEvent::Failed {
+            transient: e.transient,
+            attempts_left: claimed.attempt < cfg.max_attempts,
+        },
     };
-    let result = call_service(engine, cfg, &req, &claimed).await;
+    let (to, effects) =
+        state::task(cur.status, event).map_err(|e| Error::Invalid(e.to_string()))?;
+    let mut t = cur.clone();
+    t.status = to;
+    t.version += 1;
+    t.updated_at = now;
+    t.lease_owner = None;
+    t.lease_expires = None;
+    let actor = format!("worker:{}", cfg.id);
+    let rid = t.request_id.as_str().to_owned();
+    match result {
+        Ok(o) => {
+            t.outcome = Some(o.clone());
+            t.last_error = None;
+            change.audit.push(
+                AuditEvent::request(
+                    &actor,
+                    "task.done",
+                    &rid,
+                    json!({"action": o.action.as_str(), "records": o.records, "attachments": o.attachments, "kept": o.kept, "attempt": claimed.attempt}),
+                )
+                .with_service(&t.service),
+            );
+        }
+        Err(e) => {
+            t.last_error = Some(e.message.clone());
+            if effects.contains(&TaskEffect::ScheduleRetry) {
+                let ms = state::backoff_ms(
+                    claimed.attempt,
+                    cfg.backoff.as_millis() as u64,
+                    cfg.backoff_cap.as_millis() as u64,
+                );
+                t.next_at = now + chrono::Duration::milliseconds(ms as i64);
+                change.audit.push(
+                    AuditEvent::request(
+                        &actor,
+                        "task.retry_scheduled",
+                        &rid,
+                        json!({"error": e.message, "attempt": claimed.attempt, "next_at": t.next_at}),
+                    )
+                    .with_service(&t.service),
+                );
+            } else {
+                t.outcome = Some(Outcome {
+                    action: Action::Failed,
+                    records: 0,
+                    attachments: 0,
+                    kept: Vec::new(),
+                    data: Vec::new(),
+                    error: Some(e.message.clone()),
+                });
+                change.audit.push(
+                    AuditEvent::request(
+                        &actor,
+                        "task.failed",
+                        &rid,
+                        json!({"error": e.message, "attempts": claimed.attempt, "transient": e.transient}),
+                    )
+                    .with_service(&t.service),
+                );
+            }
+        }
+    }
+    Ok((t, effects))
+}
+
+/// Settles a request whose tasks (`tasks`, already updated) may all be finished: its
+/// status derives from them. Returns whether it finished and whether it needs a package.
+fn settle(
+    req: &mut Request,
+    tasks: &[Task],
+    now: chrono::DateTime<chrono::Utc>,
+    change: &mut Change,
+) -> Result<(bool, bool)> {
+    if req.status.is_finished() {
+        return Ok((false, false));
+    }
+    let statuses: Vec<TaskStatus> = tasks.iter().map(|x| x.status).collect();
+    let Some(ev) = state::settle(&statuses) else {
+        return Ok((false, false));
+    };
+    let (rs, rfx) = state::request(req.status, &ev).map_err(|e| Error::Invalid(e.to_string()))?;
+    change.audit.push(AuditEvent::request(
+        "engine",
+        &format!("request.{}", rs.as_str()),
+        req.id.as_str(),
+        json!({"tasks": statuses.iter().map(|s| s.as_str()).collect::<Vec<_>>()}),
+    ));
+    req.status = rs;
+    req.finished_at = Some(now);
+    let build_package = rfx.contains(&RequestEffect::BuildPackage)
+        && matches!(req.ty, RequestType::Export | RequestType::Portability);
+    if req.ty == RequestType::Delete && rs == RequestStatus::Completed {
+        req.subject = minimized(&req.subject);
+        req.term = None;
+    }
+    Ok((true, build_package))
+}
+
+fn count(stats: &mut WorkerStats, status: TaskStatus) {
+    match status {
+        TaskStatus::Done => stats.done += 1,
+        TaskStatus::Dead => stats.dead += 1,
+        _ => stats.retried += 1,
+    }
+}
+
+/// Records the outcomes of a whole batch in one commit, grouped by request: each
+/// request is re-read, its claimed tasks must still be this worker's (else the batch
+/// fails with a conflict and nothing is written), it is settled with all its tasks, and
+/// the package of a completed export is built and stored in the same commit.
+async fn record_batch(
+    engine: &Engine,
+    cfg: &WorkerConfig,
+    claimed: &[Task],
+    results: &[Result<Outcome, ServiceError>],
+) -> Result<WorkerStats> {
+    let mut stats = WorkerStats::default();
+    let now = engine.clock.now();
+    let mut change = Change::new(engine.tenant.clone(), now);
+    let mut done_ids: Vec<&crate::types::RequestId> = Vec::new();
+    for first in claimed {
+        if done_ids.contains(&&first.request_id) {
+            continue;
+        }
+        done_ids.push(&first.request_id);
+        let (mut req, mut tasks) = engine.get(&first.request_id).await?;
+        let mut needs_settle = false;
+        for (claimed_task, result) in claimed
+            .iter()
+            .zip(results)
+            .filter(|(t, _)| t.request_id == first.request_id)
+        {
+            let Some(pos) = tasks.iter().position(|t| t.service == claimed_task.service) else {
+                return Err(Error::Invalid(format!(
+                    "task {} of {} vanished",
+                    claimed_task.service, claimed_task.request_id
+                )));
+            };
+            if !owned(&tasks[pos], claimed_task, cfg) {
+                return Err(Error::Conflict(format!(
+                    "task {} / {}: lease lost",
+                    claimed_task.request_id, claimed_task.service
+                )));
+            }
+            let expected = tasks[pos].version;
+            let (t, effects) =
+                apply_outcome(cfg, &tasks[pos], claimed_task, result, now, &mut change)?;
+            needs_settle |= effects.contains(&TaskEffect::SettleRequest);
+            count(&mut stats, t.status);
+            change.tasks.push(TaskWrite {
+                task: t.clone(),
+                expected_version: Some(expected),
+            });
+            tasks[pos] = t;
+        }
+        let expected = req.version;
+        let (finished, build_package) = if needs_settle {
+            settle(&mut req, &tasks, now, &mut change)?
+        } else {
+            (false, false)
+        };
+        stats.requests_finished += u64::from(finished);
+        req.version = expected + 1;
+        req.updated_at = now;
+        if build_package {
+            // Failing to build it here is not fatal: it is built on first download.
+            let _ = engine.add_package(&req, &tasks, now, &mut change);
+        }
+        change.requests.push(RequestWrite {
+            request: req,
+            expected_version: Some(expected),
+        });
+    }
+    engine.store.commit(change).await?;
+    Ok(stats)
+}
+
+/// Records one task's outcome on its own (when a batch could not be committed whole):
+/// re-reads, checks the lease, retries on a conflict with a sibling task.
+async fn record(
+    engine: &Engine,
+    cfg: &WorkerConfig,
+    claimed: &Task,
+    result: Result<Outcome, ServiceError>,
+) -> Result<WorkerStats> {
+    let mut stats = WorkerStats::default();
     for _ in 0..20 {
-        let (mut req, tasks) = engine.get(&claimed.request_id).await?;
-        let Some(cur) = tasks.iter().find(|t| t.service == claimed.service) else {
+        let (mut req, mut tasks) = engine.get(&claimed.request_id).await?;
+        let Some(pos) = tasks.iter().position(|t| t.service == claimed.service) else {
             return Err(Error::Invalid(format!(
                 "task {} of {} vanished",
                 claimed.service, claimed.request_id
             )));
         };
-        if cur.version != claimed.version
-            || cur.status != TaskStatus::Running
-            || cur.lease_owner.as_deref() != Some(cfg.id.as_str())
-        {
+        if !owned(&tasks[pos], claimed, cfg) {
             stats.lost += 1;
             return Ok(stats);
         }
         let now = engine.clock.now();
-        let event = match &result {
-            Ok(_) => TaskEvent::Succeeded,
-            Err(e) => TaskEvent::Failed {
-                transient: e.transient,
-                attempts_left: claimed.attempt < cfg.max_attempts,
-            },
-        };
-        let (to, effects) =
-            state::task(cur.status, event).map_err(|e| Error::Invalid(e.to_string()))?;
-        let mut t = cur.clone();
-        t.status = to;
-        t.version += 1;
-        t.updated_at = now;
-        t.lease_owner = None;
-        t.lease_expires = None;
         let mut change = Change::new(engine.tenant.clone(), now);
-        let actor = format!("worker:{}", cfg.id);
-        match &result {
-            Ok(o) => {
-                t.outcome = Some(o.clone());
-                t.last_error = None;
-                change.audit.push(
-                    AuditEvent::request(
-                        &actor,
-                        "task.done",
-                        req.id.as_str(),
-                        json!({"action": o.action.as_str(), "records": o.records, "attachments": o.attachments, "kept": o.kept, "attempt": claimed.attempt}),
-                    )
-                    .with_service(&t.service),
-                );
-            }
-            Err(e) => {
-                t.last_error = Some(e.message.clone());
-                if effects.contains(&TaskEffect::ScheduleRetry) {
-                    let ms = state::backoff_ms(
-                        claimed.attempt,
-                        cfg.backoff.as_millis() as u64,
-                        cfg.backoff_cap.as_millis() as u64,
-                    );
-                    t.next_at = now + chrono::Duration::milliseconds(ms as i64);
-                    change.audit.push(
-                        AuditEvent::request(
-                            &actor,
-                            "task.retry_scheduled",
-                            req.id.as_str(),
-                            json!({"error": e.message, "attempt": claimed.attempt, "next_at": t.next_at}),
-                        )
-                        .with_service(&t.service),
-                    );
-                } else {
-                    t.outcome = Some(Outcome {
-                        action: Action::Failed,
-                        records: 0,
-                        attachments: 0,
-                        kept: Vec::new(),
-                        data: Vec::new(),
-                        error: Some(e.message.clone()),
-                    });
-                    change.audit.push(
-                        AuditEvent::request(
-                            &actor,
-                            "task.failed",
-                            req.id.as_str(),
-                            json!({"error": e.message, "attempts": claimed.attempt, "transient": e.transient}),
-                        )
-                        .with_service(&t.service),
-                    );
-                }
-            }
-        }
+        let expected_task = tasks[pos].version;
+        let (t, effects) = apply_outcome(cfg, &tasks[pos], claimed, &result, now, &mut change)?;
+        tasks[pos] = t.clone();
         // The request row is always bumped, so two workers finishing sibling tasks at
         // once conflict and the second one re-reads: the last one settles the request.
         let expected = req.version;
-        let mut build_package = false;
-        let mut finished = false;
-        if effects.contains(&TaskEffect::SettleRequest) && !req.status.is_finished() {
-            let statuses: Vec<TaskStatus> = tasks
-                .iter()
-                .map(|x| {
-                    if x.service == t.service {
-                        t.status
-                    } else {
-                        x.status
-                    }
-                })
-                .collect();
-            if let Some(ev) = state::settle(&statuses) {
-                let (rs, rfx) =
-                    state::request(req.status, &ev).map_err(|e| Error::Invalid(e.to_string()))?;
-                change.audit.push(AuditEvent::request(
-                    "engine",
-                    &format!("request.{}", rs.as_str()),
-                    req.id.as_str(),
-                    json!({"tasks": statuses.iter().map(|s| s.as_str()).collect::<Vec<_>>()}),
-                ));
-                req.status = rs;
-                req.finished_at = Some(now);
-                finished = true;
-                build_package = rfx.contains(&RequestEffect::BuildPackage)
-                    && matches!(req.ty, RequestType::Export | RequestType::Portability);
-                if req.ty == RequestType::Delete && rs == RequestStatus::Completed {
-                    req.subject = minimized(&req.subject);
-                    req.term = None;
-                }
-            }
-        }
+        let (finished, build_package) = if effects.contains(&TaskEffect::SettleRequest) {
+            settle(&mut req, &tasks, now, &mut change)?
+        } else {
+            (false, false)
+        };
         req.version = expected + 1;
         req.updated_at = now;
         let req_id = req.id.clone();
@@ -435,15 +573,11 @@ async fn process(engine: &Engine, cfg: &WorkerConfig, claimed: Task) -> Result<W
         });
         change.tasks.push(TaskWrite {
             task: t.clone(),
-            expected_version: Some(cur.version),
+            expected_version: Some(expected_task),
         });
         match engine.store.commit(change).await {
             Ok(()) => {
-                match t.status {
-                    TaskStatus::Done => stats.done += 1,
-                    TaskStatus::Dead => stats.dead += 1,
-                    _ => stats.retried += 1,
-                }
+                count(&mut stats, t.status);
                 stats.requests_finished += u64::from(finished);
                 if build_package {
                     // Also built on first download if this fails or the worker dies here.

@@ -117,6 +117,13 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     ) WITHOUT ROWID;
     CREATE INDEX attachments_by_conversation ON attachments (tenant, conversation_id);",
     ),
+    (
+        3,
+        // The request engine: claiming reads one status at a time in due order (a partial
+        // index over three statuses is not usable for a query on one of them).
+        "CREATE INDEX tasks_claim ON tasks (tenant, status, next_us);
+    DROP INDEX tasks_open;",
+    ),
 ];
 
 /// Applies the pending migrations, each in its own transaction.
