@@ -253,8 +253,27 @@ pub struct DemoArgs {
     common: CommonArgs,
 }
 
+/// Output cut short by the reader (`dsr … | head`) ends the command quietly, as it
+/// would a C tool killed by SIGPIPE (status 141), instead of a panic message.
+fn quiet_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let msg = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
 /// Runs an engine command.
 pub fn run(ctx: &Ctx, cmd: EngineCommand) -> anyhow::Result<ExitCode> {
+    quiet_on_broken_pipe();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -453,3 +453,50 @@ fn the_demo_runs_the_whole_workflow() {
     assert_eq!(v["export"]["tamper_detected"], true);
     assert!(Path::new(v["export"]["package"].as_str().unwrap()).is_relative());
 }
+
+#[test]
+fn the_example_configuration_is_valid_and_means_what_it_says() {
+    let cli = Cli::new();
+    let cfg = cli.dir.path().join("dsr.toml");
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/dsr.toml"),
+        &cfg,
+    )
+    .unwrap();
+    let v = cli.json(&["services", "--config", cfg.to_str().unwrap()]);
+    let names: Vec<&str> = v["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        vec!["directory", "conversations", "billing", "newsletter"]
+    );
+    assert_eq!(v["services"][3]["erasure"], "anonymize");
+    assert_eq!(v["retention"][0]["service"], "billing");
+    assert_eq!(v["legalHolds"][0]["subject"], "c-4001");
+    assert!(v["blindSpots"].to_string().contains("free_text_answers"));
+    // The deadlines it sets are the ones requests get: export due in 2 days.
+    let r = cli.json(&[
+        "request",
+        "create",
+        "--type",
+        "export",
+        "--id",
+        "c-1005",
+        "--config",
+        cfg.to_str().unwrap(),
+    ]);
+    let created = chrono_like(&r["createdAt"]);
+    let due = chrono_like(&r["dueAt"]);
+    assert_eq!(due - created, 2 * 86_400, "{r}");
+}
+
+/// Seconds since the epoch of an RFC 3339 time as the CLI prints it.
+fn chrono_like(v: &Value) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap())
+        .unwrap()
+        .timestamp()
+}

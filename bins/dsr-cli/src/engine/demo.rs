@@ -222,8 +222,13 @@ pub(super) async fn demo(ctx: &Ctx, a: DemoArgs) -> anyhow::Result<ExitCode> {
         "conv-3",
         "c-1005",
         "web messaging",
-        "Je voudrais une copie de mes données.",
-        &[],
+        "Je voudrais une copie de mes données. Ma facture est en pièce jointe.",
+        &[(
+            "facture-F-2026-0400.pdf",
+            "application/pdf",
+            b"%PDF-1.4 demo invoice",
+            true,
+        )],
     )?;
     if !quiet {
         println!(
@@ -483,12 +488,12 @@ pub(super) async fn demo(ctx: &Ctx, a: DemoArgs) -> anyhow::Result<ExitCode> {
             out.request.id
         );
         println!(
-            "     dsr --db {} --config {} request list",
+            "     dsr --db {} request list --config {}",
             db.display(),
             cfg_path.display()
         );
         println!(
-            "     dsr --db {} --config {} services",
+            "     dsr --db {} services --config {}",
             db.display(),
             cfg_path.display()
         );
