@@ -307,7 +307,17 @@ pub(crate) fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
     }
 }
 
-pub(crate) fn open_env(ctx: &Ctx, config: Config) -> anyhow::Result<Env> {
+/// Whether a command may sign packages: only those create the signing key file when it
+/// does not exist yet (reading commands never leave a stray key behind).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Signing {
+    /// Workers and downloads: load the key, creating it on first use.
+    LoadOrCreate,
+    /// Everything else: load the key if it exists, else an unsaved one (never used).
+    IfPresent,
+}
+
+pub(crate) fn open_env(ctx: &Ctx, config: Config, signing: Signing) -> anyhow::Result<Env> {
     let db = Arc::new(
         SqliteStore::open(&ctx.db).with_context(|| format!("opening {}", ctx.db.display()))?,
     );
@@ -318,7 +328,12 @@ pub(crate) fn open_env(ctx: &Ctx, config: Config) -> anyhow::Result<Env> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let signer = Signer::load_or_create(&config.signing_key_path(db_dir))?;
+    let key_path = config.signing_key_path(db_dir);
+    let signer = if signing == Signing::LoadOrCreate || key_path.exists() {
+        Signer::load_or_create(&key_path)?
+    } else {
+        Signer::generate()?
+    };
     let engine = Engine::new(
         ctx.tenant.clone(),
         Arc::new(store.clone()),
@@ -335,8 +350,8 @@ pub(crate) fn open_env(ctx: &Ctx, config: Config) -> anyhow::Result<Env> {
     })
 }
 
-fn env(ctx: &Ctx, common: &CommonArgs) -> anyhow::Result<Env> {
-    open_env(ctx, load_config(common.config.as_deref())?)
+fn env(ctx: &Ctx, common: &CommonArgs, signing: Signing) -> anyhow::Result<Env> {
+    open_env(ctx, load_config(common.config.as_deref())?, signing)
 }
 
 pub(crate) fn worker_config(config: &Config) -> WorkerConfig {
@@ -603,7 +618,14 @@ fn parse_type(s: &str) -> anyhow::Result<RequestType> {
 }
 
 async fn request(ctx: &Ctx, a: RequestArgs) -> anyhow::Result<ExitCode> {
-    let env = env(ctx, &a.common)?;
+    let signing = match &a.cmd {
+        RequestCommand::Create(c) if c.wait => Signing::LoadOrCreate,
+        RequestCommand::Wait { no_work: false, .. } | RequestCommand::Download { .. } => {
+            Signing::LoadOrCreate
+        }
+        _ => Signing::IfPresent,
+    };
+    let env = env(ctx, &a.common, signing)?;
     let engine = env.engine.clone();
     let json_out = a.common.json;
     let now = || engine.clock().now();
@@ -863,7 +885,7 @@ async fn request(ctx: &Ctx, a: RequestArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn worker(ctx: &Ctx, a: WorkerArgs) -> anyhow::Result<ExitCode> {
-    let env = env(ctx, &a.common)?;
+    let env = env(ctx, &a.common, Signing::LoadOrCreate)?;
     let mut cfg = worker_config(&env.config);
     if let Some(c) = a.concurrency {
         if c == 0 || c > 1024 {
@@ -899,7 +921,7 @@ async fn worker(ctx: &Ctx, a: WorkerArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn services(ctx: &Ctx, c: CommonArgs) -> anyhow::Result<ExitCode> {
-    let env = env(ctx, &c)?;
+    let env = env(ctx, &c, Signing::IfPresent)?;
     let dir = crate::subjects::load_directory(env.store.db(), ctx)?;
     let spots = env.engine.blind_spots(&dir);
     let infos: Vec<&dsr_engine::ServiceInfo> =
@@ -961,7 +983,7 @@ async fn services(ctx: &Ctx, c: CommonArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn audit(ctx: &Ctx, a: AuditArgs) -> anyhow::Result<ExitCode> {
-    let env = env(ctx, &a.common)?;
+    let env = env(ctx, &a.common, Signing::IfPresent)?;
     match a.cmd {
         AuditCommand::Verify => {
             let r = env.engine.verify_audit().await?;

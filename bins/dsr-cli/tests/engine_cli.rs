@@ -250,6 +250,11 @@ fn an_update_rectifies_the_directory() {
 #[test]
 fn an_export_package_downloads_verifies_and_detects_tampering() {
     let cli = Cli::new();
+    // Reading commands never create the signing key; the first signing one does.
+    cli.json(&["request", "list"]);
+    cli.json(&["services"]);
+    let key = cli.dir.path().join("dsr-signing.key");
+    assert!(!key.exists(), "a reading command created a key");
     let r = cli.json(&[
         "request",
         "create",
@@ -258,6 +263,7 @@ fn an_export_package_downloads_verifies_and_detects_tampering() {
         "email:zoe.faure@gmail.com",
         "--wait",
     ]);
+    assert!(key.exists(), "the worker of --wait created the key");
     let id = r["id"].as_str().unwrap();
     let pkg = cli.dir.path().join("p.json");
     let d = cli.json(&["request", "download", id, "--out", pkg.to_str().unwrap()]);

@@ -12,6 +12,10 @@
 //!   in its own transaction (its outcome is durably recorded): the minimum any durable
 //!   request store pays, with nothing else.
 //!
+//! - `engine/create+process (synchronous=FULL)`: the same with one fsync per commit
+//!   (the store's default is WAL with `synchronous = NORMAL`; see docs/engine.md,
+//!   "Durability", for the trade-off).
+//!
 //! Criterion reports both as elements (requests) per second; the ratio between them is
 //! the engine's overhead over a bare durable store. Run with
 //! `cargo bench -p dsr-engine --bench requests`.
@@ -56,9 +60,13 @@ struct Setup {
     directory: Directory,
 }
 
-fn setup() -> Setup {
+fn setup(synchronous_full: bool) -> Setup {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = Arc::new(SqliteStore::open(dir.path().join("bench.db")).expect("open store"));
+    if synchronous_full {
+        db.with_conn(|c| c.pragma_update(None, "synchronous", "FULL"))
+            .expect("synchronous = FULL");
+    }
     let store = SqliteEngineStore::new(db);
     let mut crm_info = ServiceInfo::new("crm", ErasureMode::Delete);
     crm_info.categories = vec![Category::CustomerRelationship];
@@ -167,16 +175,21 @@ fn bench(c: &mut Criterion) {
     g.sample_size(10);
     g.sampling_mode(SamplingMode::Flat);
     g.measurement_time(Duration::from_secs(20));
-    g.bench_function("engine/create+process", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let s = setup();
-                total += rt.block_on(end_to_end(&s));
-            }
-            total
+    for (name, full) in [
+        ("engine/create+process", false),
+        ("engine/create+process (synchronous=FULL)", true),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let s = setup(full);
+                    total += rt.block_on(end_to_end(&s));
+                }
+                total
+            });
         });
-    });
+    }
     g.bench_function("baseline/sqlite-insert+update", |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;

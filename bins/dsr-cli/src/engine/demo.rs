@@ -2,7 +2,7 @@
 //! directory, with readable output. Every step uses the same engine calls as the
 //! `dsr request …` commands.
 
-use super::{DemoArgs, open_env, outcome_line, print_request, wait_for};
+use super::{DemoArgs, Signing, open_env, outcome_line, print_request, wait_for};
 use crate::Ctx;
 use anyhow::Context;
 use dsr_engine::config::Config;
@@ -180,7 +180,7 @@ pub(super) async fn demo(ctx: &Ctx, a: DemoArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let config = Config::load(&cfg_path)?;
-    let env = open_env(&dctx, config)?;
+    let env = open_env(&dctx, config, Signing::LoadOrCreate)?;
     env.store.db().with_conn(|c| c.execute_batch(DEMO_TABLES))?;
     let t = &dctx.tenant;
     env.store.add_conversation(
@@ -483,9 +483,10 @@ pub(super) async fn demo(ctx: &Ctx, a: DemoArgs) -> anyhow::Result<ExitCode> {
             &report.head[..16]
         );
         println!(
-            "try: dsr --db {} audit show --request {}",
+            "try: dsr --db {} audit show --request {} --config {}",
             db.display(),
-            out.request.id
+            out.request.id,
+            cfg_path.display()
         );
         println!(
             "     dsr --db {} request list --config {}",
