@@ -25,6 +25,8 @@ const MAX_QUERY_TOKENS: usize = 12;
 const MAX_POSITIONS: usize = 24;
 /// Candidates scored per token lookup beyond the rarest word's postings.
 const CANDIDATE_BUDGET: usize = 4096;
+/// From this many candidates of the rarest word alone, filter by the other words first.
+const FILTER_FROM: usize = 1024;
 
 fn hash_str(tag: u8, s: &str) -> u64 {
     foldhash::fast::FixedState::with_seed(0x7465_7874).hash_one((tag, s))
@@ -704,28 +706,61 @@ impl SubjectIndex {
         // repair, and a large one does not score every "Maria" for "Maria Nowakowska"
         // (a match on the common word alone would be weak anyway).
         let mut slots: Vec<u32> = Vec::new();
-        let mut filter: Option<&[u32]> = None;
+        let mut filtered = false;
         for (i, (size, toks)) in sources.iter().take(2).enumerate() {
             if i > 0 && slots.len() + size > CANDIDATE_BUDGET {
-                if sources.len() == 2 {
-                    // Two words (or a word and a number): a candidate without the second
-                    // matches one of two at most — weak, and at scale the bulk of the
-                    // candidates ("de Vries" for "Sanne de Vrijs"). Keep only those that
-                    // have both, by binary search in the sorted postings.
-                    filter = Some(toks);
-                }
                 break;
             }
             for t in toks {
                 slots.extend_from_slice(&ix.postings[*t as usize]);
             }
+            filtered = i == 0;
         }
         slots.sort_unstable();
         slots.dedup();
-        if let Some(toks) = filter {
-            slots.retain(|s| {
-                toks.iter()
-                    .any(|t| ix.postings[*t as usize].binary_search(s).is_ok())
+        if filtered && sources.len() >= 2 && slots.len() > FILTER_FROM {
+            // Only the rarest word's postings, and many of them: keep the candidates
+            // that also have the other words — all of them for a two-word query (one of
+            // two is weak at best), all but one for longer ones (a stored value may lack
+            // a postcode or a second surname). Postings are sorted, so each word's
+            // presence is a merge or a binary search, far cheaper than scoring.
+            let others = &sources[1..];
+            let need = if others.len() == 1 {
+                1
+            } else {
+                others.len() - 1
+            };
+            let mut counts = vec![0u8; slots.len()];
+            let mut last = vec![u16::MAX; slots.len()];
+            for (si, (_, toks)) in others.iter().enumerate() {
+                for t in toks {
+                    let posting = &ix.postings[*t as usize];
+                    let mut mark = |ci: usize| {
+                        if last[ci] != si as u16 {
+                            last[ci] = si as u16;
+                            counts[ci] = counts[ci].saturating_add(1);
+                        }
+                    };
+                    if posting.len() < slots.len() {
+                        for p in posting {
+                            if let Ok(ci) = slots.binary_search(p) {
+                                mark(ci);
+                            }
+                        }
+                    } else {
+                        for (ci, c) in slots.iter().enumerate() {
+                            if posting.binary_search(c).is_ok() {
+                                mark(ci);
+                            }
+                        }
+                    }
+                }
+            }
+            let mut k = 0;
+            slots.retain(|_| {
+                let keep = counts[k] as usize >= need;
+                k += 1;
+                keep
             });
         }
         let mut scratch = Scratch::default();
