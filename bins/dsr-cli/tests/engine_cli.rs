@@ -214,6 +214,19 @@ fn bad_input_says_what_is_wrong_and_what_is_accepted() {
             ],
             "no request",
         ),
+        (
+            vec![
+                "request",
+                "create",
+                "--type",
+                "export",
+                "--id",
+                "c-1005",
+                "--subject",
+                "c-1001",
+            ],
+            "not the one the id resolves to",
+        ),
     ] {
         let (code, text) = cli.fails(&args);
         assert_eq!(code, 2, "{args:?}");
@@ -353,6 +366,16 @@ fn extensions_cancellation_and_overdue_listing() {
     ]);
     assert_eq!(e["extensions"].as_array().unwrap().len(), 1);
     let (_, out) = cli.fails(&["request", "extend", id, "--days", "60", "--reason", "more"]);
+    assert!(out.contains("at most two months"), "{out}");
+    let (_, out) = cli.fails(&[
+        "request",
+        "extend",
+        id,
+        "--days",
+        "4294967295",
+        "--reason",
+        "x",
+    ]);
     assert!(out.contains("at most two months"), "{out}");
     assert_eq!(
         cli.json(&["request", "list", "--overdue"])

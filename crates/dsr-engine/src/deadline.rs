@@ -53,14 +53,17 @@ pub const MAX_EXTENSION_MONTHS: u32 = 2;
 pub fn legal_deadline(received: DateTime<Utc>) -> DateTime<Utc> {
     received
         .checked_add_months(Months::new(1))
-        .unwrap_or(received + Duration::days(31))
+        .or_else(|| received.checked_add_signed(Duration::days(31)))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 /// The due date for a type: the service target, never later than the legal deadline.
 pub fn due_date(received: DateTime<Utc>, ty: RequestType, targets: &Targets) -> DateTime<Utc> {
     let legal = legal_deadline(received);
     match targets.days(ty) {
-        Some(d) => (received + Duration::days(i64::from(d))).min(legal),
+        Some(d) => received
+            .checked_add_signed(Duration::days(i64::from(d)))
+            .map_or(legal, |due| due.min(legal)),
         None => legal,
     }
 }
@@ -81,15 +84,16 @@ pub fn extend(
     }
     let limit = received
         .checked_add_months(Months::new(1 + MAX_EXTENSION_MONTHS))
-        .unwrap_or(received + Duration::days(92));
-    let next = current + Duration::days(i64::from(days));
-    if next > limit {
+        .or_else(|| received.checked_add_signed(Duration::days(92)))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
+    let next = current.checked_add_signed(Duration::days(i64::from(days)));
+    let Some(next) = next.filter(|n| *n <= limit) else {
         let left = (limit - current).num_days().max(0);
         return Err(format!(
             "the deadline can be extended by at most two months in total (up to {}); {left} day(s) left",
             limit.format("%Y-%m-%d")
         ));
-    }
+    };
     Ok(next)
 }
 
@@ -135,6 +139,25 @@ mod tests {
         assert!(
             err.contains("at most two months") && err.contains("0 day"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn absurd_numbers_of_days_are_refused_not_a_panic() {
+        let r = at(2026, 3, 1);
+        let err = extend(r, legal_deadline(r), u32::MAX, "x").unwrap_err();
+        assert!(err.contains("at most two months"), "{err}");
+        let huge = Targets {
+            delete: Some(u32::MAX),
+            ..Targets::default()
+        };
+        assert_eq!(due_date(r, RequestType::Delete, &huge), legal_deadline(r));
+        let end = DateTime::<Utc>::MAX_UTC;
+        assert!(extend(end, end, 1, "x").is_err());
+        assert_eq!(
+            legal_deadline(end),
+            end,
+            "clamped at the end of time, no panic"
         );
     }
 }

@@ -232,10 +232,17 @@ impl Engine {
         opts: &SearchOptions,
     ) -> Result<(Subject, Vec<Candidate>)> {
         let by_id = |id: &str, kind: Option<SubjectKind>| {
-            dir.resolve_id(id, kind)
+            let s = dir
+                .resolve_id(id, kind)
                 .cloned()
-                .map(|s| (s, Vec::new()))
-                .ok_or_else(|| Error::NoSubject(format!("id {id:?}")))
+                .ok_or_else(|| Error::NoSubject(format!("id {id:?}")))?;
+            match chosen {
+                Some(c) if c != &s.id => Err(Error::Invalid(format!(
+                    "the subject named ({c}) is not the one the id resolves to ({}); name a subject only to disambiguate a term",
+                    s.id
+                ))),
+                _ => Ok((s, Vec::new())),
+            }
         };
         let term = match target {
             Target::Id(id) => return by_id(id, None),
@@ -710,7 +717,10 @@ impl Engine {
             let legal = deadline::extend(req.created_at, req.legal_deadline, days, reason)
                 .map_err(Error::Invalid)?;
             let added = chrono::Duration::days(i64::from(days));
-            req.due_at = (req.due_at + added).min(legal);
+            req.due_at = req
+                .due_at
+                .checked_add_signed(added)
+                .map_or(legal, |due| due.min(legal));
             req.legal_deadline = legal;
             req.extensions.push(Extension {
                 days,

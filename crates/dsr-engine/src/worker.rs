@@ -384,7 +384,11 @@ fn apply_outcome(
                     cfg.backoff.as_millis() as u64,
                     cfg.backoff_cap.as_millis() as u64,
                 );
-                t.next_at = now + chrono::Duration::milliseconds(ms as i64);
+                // At most a week, whatever the configuration says (no overflow).
+                let ms = ms.min(7 * 86_400_000) as i64;
+                t.next_at = now
+                    .checked_add_signed(chrono::Duration::milliseconds(ms))
+                    .unwrap_or(now);
                 change.audit.push(
                     AuditEvent::request(
                         &actor,
