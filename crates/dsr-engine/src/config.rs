@@ -273,6 +273,22 @@ impl Config {
         if w.concurrency > 1024 {
             return Err("worker.concurrency: at most 1024".into());
         }
+        for (k, v, max) in [
+            ("worker.lease_seconds", w.lease_seconds, 86_400),
+            (
+                "worker.call_timeout_seconds",
+                w.call_timeout_seconds,
+                86_400,
+            ),
+            ("worker.poll_ms", w.poll_ms, 3_600_000),
+            ("worker.backoff_ms", w.backoff_ms, 86_400_000),
+            ("worker.backoff_cap_ms", w.backoff_cap_ms, 7 * 86_400_000),
+            ("worker.max_attempts", u64::from(w.max_attempts), 1_000_000),
+        ] {
+            if v > max {
+                return Err(format!("{k}: {v} is not accepted (at most {max})"));
+            }
+        }
         let services = self.services();
         let mut names = std::collections::BTreeSet::new();
         for s in &services {
@@ -391,6 +407,7 @@ mod tests {
         for (toml, want) in [
             ("[deadlines]\ndelete = 45", "1 to 31"),
             ("[worker]\nmax_attempts = 0", "at least 1"),
+            ("[worker]\nlease_seconds = 999999999999", "at most 86400"),
             (
                 "[[services]]\nname='a'\nkind='memory'\nerasure='shred'",
                 "delete",

@@ -535,9 +535,10 @@ impl Store for SqliteEngineStore {
 
     async fn claim(&self, spec: ClaimSpec<'_>) -> Result<Vec<Task>> {
         let now = us(spec.now);
-        let lease_until = spec.now
-            + chrono::Duration::from_std(spec.lease)
-                .unwrap_or_else(|_| chrono::Duration::seconds(60));
+        let lease_until = chrono::Duration::from_std(spec.lease)
+            .ok()
+            .and_then(|l| spec.now.checked_add_signed(l))
+            .unwrap_or(spec.now + chrono::Duration::seconds(60));
         let services = json(&spec.services);
         let tenant = spec.tenant.clone();
         let owner = spec.owner.to_owned();
