@@ -682,3 +682,42 @@ async fn blind_spots_name_custom_keys_and_attachments() {
         "{text:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_workers_record_each_task_once() {
+    let f = fixture();
+    let mut ids = Vec::new();
+    for target in ["id=c-9", "id=d-1", "id=u-2"] {
+        for ty in [RequestType::Export, RequestType::Portability] {
+            ids.push(f.create(ty, target).await.unwrap().request.id);
+        }
+    }
+    let fan = f.create(RequestType::Delete, "id=c-2").await.unwrap();
+    ids.push(fan.request.id.clone());
+    ids.extend(fan.related.iter().map(|r| r.id.clone()));
+    assert_eq!(ids.len(), 9);
+    // Three workers, two tasks at a time each, racing over the same tasks: their batch
+    // commits conflict and fall back to per-task records.
+    let worker = || {
+        let mut cfg = f.worker().config().clone();
+        cfg.concurrency = 2;
+        dsr_engine::Worker::new(f.engine.clone(), cfg)
+    };
+    let (a, b, c) = (worker(), worker(), worker());
+    let (ra, rb, rc) = tokio::join!(a.run_until_idle(), b.run_until_idle(), c.run_until_idle());
+    let stats = [ra.unwrap(), rb.unwrap(), rc.unwrap()];
+    let done: u64 = stats.iter().map(|s| s.done).sum();
+    assert_eq!(done, 18, "{stats:?}");
+    for id in &ids {
+        let (r, tasks) = f.engine.get(id).await.unwrap();
+        assert_eq!(r.status, RequestStatus::Completed, "{id}");
+        assert!(tasks.iter().all(|t| t.status == TaskStatus::Done));
+    }
+    let counts = f
+        .store
+        .audit_action_counts(f.engine.tenant(), "task.done")
+        .unwrap();
+    assert_eq!(counts.len(), 18);
+    assert!(counts.iter().all(|(_, _, n)| *n == 1), "{counts:?}");
+    assert!(f.engine.verify_audit().await.unwrap().ok());
+}
