@@ -406,47 +406,45 @@ fn write_request(
     expected: Option<u64>,
 ) -> std::result::Result<(), TxError> {
     let doc = json(r);
+    // ?1 … ?12, shared by the insert and the conditional update (which adds ?13).
+    let merge_set = r.merge_set.as_ref().map(|m| m.as_str());
+    let parent = r.parent.as_ref().map(RequestId::as_str);
+    let (created, due, legal, version) = (
+        us(r.created_at),
+        us(r.due_at),
+        us(r.legal_deadline),
+        r.version as i64,
+    );
+    let cols: [&dyn rusqlite::ToSql; 12] = [
+        &r.tenant.as_str(),
+        &r.id.as_str(),
+        &r.ty.as_str(),
+        &r.status.as_str(),
+        &r.subject.id.as_str(),
+        &merge_set,
+        &parent,
+        &created,
+        &due,
+        &legal,
+        &version,
+        &doc,
+    ];
     let n = match expected {
         None => tx
             .prepare_cached(
                 "INSERT OR IGNORE INTO requests (tenant, id, type, status, subject_id, merge_set, parent_id, created_us, due_us, legal_us, version, doc)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             )?
-            .execute(params![
-                r.tenant.as_str(),
-                r.id.as_str(),
-                r.ty.as_str(),
-                r.status.as_str(),
-                r.subject.id.as_str(),
-                r.merge_set.as_ref().map(|m| m.as_str()),
-                r.parent.as_ref().map(RequestId::as_str),
-                us(r.created_at),
-                us(r.due_at),
-                us(r.legal_deadline),
-                r.version as i64,
-                doc,
-            ])?,
+            .execute(&cols[..])?,
         Some(v) => tx
             .prepare_cached(
                 "UPDATE requests SET type = ?3, status = ?4, subject_id = ?5, merge_set = ?6, parent_id = ?7,
                    created_us = ?8, due_us = ?9, legal_us = ?10, version = ?11, doc = ?12
                  WHERE tenant = ?1 AND id = ?2 AND version = ?13",
             )?
-            .execute(params![
-                r.tenant.as_str(),
-                r.id.as_str(),
-                r.ty.as_str(),
-                r.status.as_str(),
-                r.subject.id.as_str(),
-                r.merge_set.as_ref().map(|m| m.as_str()),
-                r.parent.as_ref().map(RequestId::as_str),
-                us(r.created_at),
-                us(r.due_at),
-                us(r.legal_deadline),
-                r.version as i64,
-                doc,
-                v as i64,
-            ])?,
+            .execute(rusqlite::params_from_iter(
+                cols.iter().copied().chain([&(v as i64) as &dyn rusqlite::ToSql]),
+            ))?,
     };
     if n == 0 {
         return Err(TxError::Engine(Error::Conflict(format!(
