@@ -509,18 +509,20 @@ impl Directory {
                 }
             }
             KeyKind::PhoneE164 | KeyKind::PhoneDigits => {
-                let stored = if hit.is_from_handle() {
+                // The number as stored (a WhatsApp handle is one), re-checked on its text:
+                // a fingerprint collision must not match.
+                let (field, stored, skeys) = if hit.is_from_handle() {
                     let h = subject.handles.get(idx)?;
-                    format!("{}:{}", h.platform, h.value)
+                    let keys =
+                        normalize::handle_keys(Some(&h.platform), &h.value, self.region).ok()?;
+                    (Field::Handle, format!("{}:{}", h.platform, h.value), keys)
                 } else {
-                    subject.phones.get(idx)?.clone()
-                };
-                // Re-check on the stored text: a fingerprint collision must not match.
-                let skeys = if hit.is_from_handle() {
-                    let h = subject.handles.get(idx)?;
-                    normalize::handle_keys(Some(&h.platform), &h.value, self.region).ok()?
-                } else {
-                    normalize::phone_keys(subject.phones.get(idx)?, self.region).ok()?
+                    let p = subject.phones.get(idx)?;
+                    (
+                        Field::Phone,
+                        p.clone(),
+                        normalize::phone_keys(p, self.region).ok()?,
+                    )
                 };
                 if !skeys
                     .iter()
@@ -528,11 +530,6 @@ impl Directory {
                 {
                     return None;
                 }
-                let field = if hit.is_from_handle() {
-                    Field::Handle
-                } else {
-                    Field::Phone
-                };
                 if key.kind == KeyKind::PhoneE164 {
                     (field, stored, 1.0, format!("same number {}", key.text))
                 } else {
