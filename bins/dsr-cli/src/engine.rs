@@ -3,24 +3,24 @@
 //! the configured services, format. The JSON shapes printed here are the wire format;
 //! they are built explicitly from the engine's types.
 
-use crate::Ctx;
+use crate::out::{self, outln, plural};
+use crate::{ConfigArgs, Ctx, StoreArgs};
 use anyhow::{Context, bail};
-use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
-use dsr_engine::config::Config;
 use dsr_engine::package::{self, Signer};
 use dsr_engine::{
     CreateOptions, Engine, OnDuplicate, Replacement, Request, RequestFilter, RequestId,
-    RequestStatus, SystemClock, Target, Task, Worker, WorkerConfig,
+    RequestStatus, Target, Task, Worker,
 };
 use dsr_match::SearchOptions;
 use dsr_model::{RequestType, SubjectId, Term};
-use dsr_store_sqlite::SqliteStore;
-use dsr_store_sqlite::engine_store::{SqliteEngineStore, build_services};
+use dsr_ops::env::{EngineEnv, Signing, load_config};
+use dsr_ops::ids::{self, short_id};
+use dsr_ops::wait::{Settled, wait_for};
+use dsr_ops::{OpenMode, load_directory, wire};
 use serde_json::{Value, json};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 mod demo;
@@ -32,25 +32,29 @@ pub enum EngineCommand {
     Request(RequestArgs),
     /// Run the request workers until stopped (Ctrl-C), carrying out every service's part.
     Worker(WorkerArgs),
-    /// Show the service inventory (G-1) and the blind spots (G-14).
+    /// Show the service inventory and the blind spots (where personal data cannot be
+    /// searched).
     Services(CommonArgs),
     /// The audit log.
     Audit(AuditArgs),
     /// Verify an export package: its signature and every file's digest.
     Verify(VerifyArgs),
-    /// Run the whole workflow on a built-in sample dataset (a fresh demo database).
+    /// Export packages: unpack one into files a person can open.
+    Package(PackageArgs),
+    /// Run the whole workflow on a built-in sample dataset (a fresh demo directory).
     Demo(DemoArgs),
 }
 
 /// Options every engine command takes.
 #[derive(Debug, Clone, clap::Args)]
 pub struct CommonArgs {
-    /// Configuration file (default: ./dsr.toml if present, else built-in defaults).
-    #[arg(long, global = true, env = "DSR_CONFIG")]
-    pub config: Option<PathBuf>,
     /// Output as JSON.
     #[arg(long, global = true)]
     pub json: bool,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 /// `dsr request …`.
@@ -68,10 +72,10 @@ enum RequestCommand {
     Create(CreateArgs),
     /// Show a request, its per-service tasks and its related requests.
     Show {
-        /// The request id (or a unique prefix of at least 8 characters).
+        /// The request id (full, or its short id: at least 8 hex digits).
         id: String,
     },
-    /// List requests.
+    /// List requests (oldest first).
     List {
         /// Only this status (received, on_hold, in_progress, completed, partially_failed,
         /// failed, cancelled, refused).
@@ -83,9 +87,12 @@ enum RequestCommand {
         /// Most rows.
         #[arg(long, default_value_t = 200)]
         limit: usize,
+        /// Show every cell in full (full ids).
+        #[arg(long)]
+        wide: bool,
     },
     /// Carry out the request (and its related requests) in this process, showing
-    /// progress, until done.
+    /// progress, until done. Exit status 0 only if every one completed.
     Wait {
         /// The request id.
         id: String,
@@ -93,7 +100,7 @@ enum RequestCommand {
         #[arg(long)]
         no_work: bool,
         /// Give up after this many seconds (exit status 1).
-        #[arg(long)]
+        #[arg(long, value_name = "SECONDS")]
         timeout: Option<u64>,
     },
     /// Cancel a request while nothing irreversible has run.
@@ -104,13 +111,13 @@ enum RequestCommand {
         #[arg(long, default_value = "operator")]
         by: String,
     },
-    /// Decide a request on hold: proceed with a justification, or refuse citing the
+    /// Decide a request on hold: --proceed with a justification, or --refuse citing the
     /// legal ground.
     Decide {
         /// The request id.
         id: String,
         /// Carry it out.
-        #[arg(long, conflicts_with = "refuse", required_unless_present = "refuse")]
+        #[arg(long, conflicts_with = "refuse")]
         proceed: bool,
         /// Refuse it.
         #[arg(long)]
@@ -122,7 +129,7 @@ enum RequestCommand {
         #[arg(long, default_value = "operator")]
         by: String,
     },
-    /// Extend the deadline (art. 12(3): up to two more months, with a reason).
+    /// Extend the deadline (GDPR art. 12(3): up to two more months, with a reason).
     Extend {
         /// The request id.
         id: String,
@@ -153,7 +160,10 @@ enum RequestCommand {
         /// Output file.
         #[arg(long)]
         out: PathBuf,
-        /// To whom it is handed over (recorded; S-5, Q-4).
+        /// Replace the output file if it exists.
+        #[arg(long)]
+        force: bool,
+        /// To whom it is handed over (recorded: GDPR art. 15(3), 20).
         #[arg(long, default_value = "the data subject")]
         to: String,
         /// Who hands it over.
@@ -191,9 +201,13 @@ struct CreateArgs {
     /// Region for phone numbers in national form (ISO 3166 alpha-2).
     #[arg(long)]
     region: Option<String>,
-    /// Carry the request out in this process before returning.
+    /// Carry the request out in this process before returning (exit status 0 only if
+    /// it completed).
     #[arg(long)]
     wait: bool,
+    /// Print only the request id (for scripts: `id=$(dsr request create … -q)`).
+    #[arg(long, short, conflicts_with = "json")]
+    quiet: bool,
 }
 
 /// `dsr worker`.
@@ -243,37 +257,48 @@ pub struct VerifyArgs {
     common: CommonArgs,
 }
 
+/// `dsr package …`.
+#[derive(Debug, clap::Args)]
+pub struct PackageArgs {
+    #[command(subcommand)]
+    cmd: PackageCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum PackageCommand {
+    /// Verify a package and write its files into a folder: the data of each service as
+    /// JSON, each attachment as the file it was.
+    Unpack {
+        /// The package file.
+        package: PathBuf,
+        /// The folder to write (created; must be empty unless --force).
+        dir: PathBuf,
+        /// The public key (hex) the package must be signed with.
+        #[arg(long)]
+        key: Option<String>,
+        /// Write into a folder that is not empty (files of the same name are replaced).
+        #[arg(long)]
+        force: bool,
+        /// Output as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 /// `dsr demo`.
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
-    /// Directory for the demo's database, configuration, key and packages (recreated).
+    /// Directory for the demo's database, configuration, key and packages (deleted and
+    /// created anew).
     #[arg(long, default_value = "dsr-demo")]
     dir: PathBuf,
-    #[command(flatten)]
-    common: CommonArgs,
-}
-
-/// Output cut short by the reader (`dsr … | head`) ends the command quietly, as it
-/// would a C tool killed by SIGPIPE (status 141), instead of a panic message.
-fn quiet_on_broken_pipe() {
-    let default = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let payload = info.payload();
-        let msg = payload
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| payload.downcast_ref::<&str>().copied())
-            .unwrap_or("");
-        if msg.contains("Broken pipe") {
-            std::process::exit(141);
-        }
-        default(info);
-    }));
+    /// A summary as JSON instead of the narrative.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Runs an engine command.
 pub fn run(ctx: &Ctx, cmd: EngineCommand) -> anyhow::Result<ExitCode> {
-    quiet_on_broken_pipe();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -286,160 +311,21 @@ pub fn run(ctx: &Ctx, cmd: EngineCommand) -> anyhow::Result<ExitCode> {
             EngineCommand::Services(c) => services(ctx, c).await,
             EngineCommand::Audit(a) => audit(ctx, a).await,
             EngineCommand::Verify(a) => verify(ctx, a),
+            EngineCommand::Package(a) => package_cmd(a),
             EngineCommand::Demo(a) => demo::demo(ctx, a).await,
         }
     })
 }
 
-/// The engine wired to the SQLite store and the configured services.
-pub(crate) struct Env {
-    pub store: SqliteEngineStore,
-    pub engine: Arc<Engine>,
-    pub config: Config,
-}
-
-/// Reads the configuration: `--config`, else ./dsr.toml if present, else defaults.
-pub(crate) fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
-    match path {
-        Some(p) => Ok(Config::load(p)?),
-        None if Path::new("dsr.toml").exists() => Ok(Config::load(Path::new("dsr.toml"))?),
-        None => Ok(Config::default()),
-    }
-}
-
-/// Whether a command may sign packages: only those create the signing key file when it
-/// does not exist yet (reading commands never leave a stray key behind).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Signing {
-    /// Workers and downloads: load the key, creating it on first use.
-    LoadOrCreate,
-    /// Everything else: load the key if it exists, else an unsaved one (never used).
-    IfPresent,
-}
-
-pub(crate) fn open_env(ctx: &Ctx, config: Config, signing: Signing) -> anyhow::Result<Env> {
-    let db = Arc::new(
-        SqliteStore::open(&ctx.db).with_context(|| format!("opening {}", ctx.db.display()))?,
-    );
-    let store = SqliteEngineStore::new(db);
-    let services = build_services(&config, &store)?;
-    let db_dir = ctx
-        .db
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let key_path = config.signing_key_path(db_dir);
-    let signer = if signing == Signing::LoadOrCreate || key_path.exists() {
-        Signer::load_or_create(&key_path)?
-    } else {
-        Signer::generate()?
-    };
-    let engine = Engine::new(
-        ctx.tenant.clone(),
-        Arc::new(store.clone()),
-        services,
-        Arc::new(SystemClock),
-    )?
-    .with_policy(config.policy.clone())
-    .with_targets(config.deadlines.clone())
-    .with_signer(&config.organisation, signer);
-    Ok(Env {
-        store,
-        engine: Arc::new(engine),
-        config,
-    })
-}
-
-fn env(ctx: &Ctx, common: &CommonArgs, signing: Signing) -> anyhow::Result<Env> {
-    open_env(ctx, load_config(common.config.as_deref())?, signing)
-}
-
-pub(crate) fn worker_config(config: &Config) -> WorkerConfig {
-    WorkerConfig::from_settings(&config.worker)
-}
-
-/// Resolves a request id given by a user: a full UUID, or a unique prefix (≥ 8).
-async fn request_id(engine: &Engine, text: &str) -> anyhow::Result<RequestId> {
-    let t = text.trim();
-    if let Ok(id) = RequestId::parse(t) {
-        return Ok(id);
-    }
-    if t.len() < 8 || !t.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
-        bail!("request id {t:?} is not a UUID or a prefix of at least 8 hex digits");
-    }
-    let all = engine.list(&RequestFilter::default()).await?;
-    let hits: Vec<&Request> = all
-        .iter()
-        .filter(|r| r.id.as_str().starts_with(&t.to_ascii_lowercase()))
-        .collect();
-    match hits.as_slice() {
-        [one] => Ok(one.id.clone()),
-        [] => bail!("no request {t} in tenant {}", engine.tenant()),
-        many => bail!(
-            "{t} is the prefix of {} requests; give more of the id",
-            many.len()
-        ),
-    }
+/// Opens the engine of the tenant named by the options (database and tenant must exist).
+fn env(ctx: &Ctx, common: &CommonArgs, signing: Signing) -> anyhow::Result<EngineEnv> {
+    let loc = ctx.location(&common.store)?;
+    let config = load_config(ctx.config(&common.config).as_deref())?;
+    Ok(EngineEnv::open(&loc, config, OpenMode::Existing, signing)?)
 }
 
 fn day(t: chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%d %H:%M").to_string()
-}
-
-/// The wire shape of a task.
-pub(crate) fn wire_task(t: &Task) -> Value {
-    let o = t.outcome.as_ref();
-    json!({
-        "service": t.service,
-        "status": t.status.as_str(),
-        "attempts": t.attempt,
-        "action": o.map(|o| o.action.as_str()),
-        "records": o.map(|o| o.records),
-        "attachments": o.map(|o| o.attachments),
-        "kept": o.map(|o| o.kept.iter().map(|k| json!({"what": k.what, "records": k.records, "ground": k.ground})).collect::<Vec<_>>()),
-        "error": o.and_then(|o| o.error.clone()).or_else(|| t.last_error.clone()),
-        "nextAttemptAt": (t.status == dsr_engine::TaskStatus::RetryWait).then_some(t.next_at),
-    })
-}
-
-/// The wire shape of a request.
-pub(crate) fn wire_request(
-    r: &Request,
-    tasks: &[Task],
-    related: &[Request],
-    now: chrono::DateTime<chrono::Utc>,
-) -> Value {
-    json!({
-        "id": r.id.as_str(),
-        "type": r.ty.as_str(),
-        "article": r.ty.article(),
-        "status": r.status.as_str(),
-        "subject": {
-            "id": r.subject.id.as_str(),
-            "kind": r.subject.kind.as_str(),
-            "name": r.subject.names.first(),
-            "mergeSet": r.merge_set.as_ref().map(|m| m.as_str()),
-        },
-        "requestedBy": r.requested_by,
-        "parent": r.parent.as_ref().map(RequestId::as_str),
-        "relatedRequests": related.iter().map(|x| json!({
-            "id": x.id.as_str(),
-            "subjectId": x.subject.id.as_str(),
-            "status": x.status.as_str(),
-        })).collect::<Vec<_>>(),
-        "replacements": r.replacements.iter().map(|x| json!({"field": x.field, "old": x.old, "new": x.new})).collect::<Vec<_>>(),
-        "createdAt": r.created_at,
-        "dueAt": r.due_at,
-        "legalDeadline": r.legal_deadline,
-        "overdue": r.is_overdue(now),
-        "extensions": r.extensions.iter().map(|e| json!({"days": e.days, "reason": e.reason, "by": e.by, "at": e.at})).collect::<Vec<_>>(),
-        "hold": r.hold.as_ref().map(|h| json!({"reason": h.reason, "since": h.since})),
-        "decision": r.decision.as_ref().map(|d| json!({"decision": if d.proceed {"proceed"} else {"refuse"}, "reason": d.reason, "by": d.by, "at": d.at})),
-        "handedOver": r.handed_over.as_ref().map(|h| json!({"at": h.at, "to": h.to, "by": h.by, "manifestSha256": h.manifest_sha256})),
-        "finishedAt": r.finished_at,
-        "retries": r.retries,
-        "tasks": tasks.iter().map(wire_task).collect::<Vec<_>>(),
-    })
 }
 
 pub(crate) fn outcome_line(t: &Task) -> String {
@@ -468,17 +354,13 @@ pub(crate) fn outcome_line(t: &Task) -> String {
     }
 }
 
-fn plural(n: u64) -> &'static str {
-    if n == 1 { "" } else { "s" }
-}
-
 pub(crate) fn print_request(
     r: &Request,
     tasks: &[Task],
     related: &[Request],
     now: chrono::DateTime<chrono::Utc>,
-) {
-    println!(
+) -> anyhow::Result<()> {
+    outln!(
         "request {}  {} ({})  {}{}",
         r.id,
         r.ty,
@@ -486,7 +368,8 @@ pub(crate) fn print_request(
         r.status,
         if r.is_overdue(now) { "  OVERDUE" } else { "" }
     );
-    println!(
+    outln!("  short id   {}", short_id(&r.id));
+    outln!(
         "  subject    {} ({}){}{}",
         r.subject.id,
         r.subject.kind,
@@ -500,7 +383,7 @@ pub(crate) fn print_request(
             .map(|m| format!(", merge set {m}"))
             .unwrap_or_default()
     );
-    println!(
+    outln!(
         "  deadline   due {} (service target), legal deadline {}{}",
         day(r.due_at),
         day(r.legal_deadline),
@@ -511,19 +394,24 @@ pub(crate) fn print_request(
         }
     );
     if let Some(p) = &r.parent {
-        println!("  parent     {p}");
+        outln!("  parent     {}", short_id(p));
     }
     for x in related {
-        println!("  related    {}  {}  {}", x.id, x.subject.id, x.status);
+        outln!(
+            "  related    {}  {}  {}",
+            short_id(&x.id),
+            x.subject.id,
+            x.status
+        );
     }
     for rep in &r.replacements {
-        println!("  replace    {}: {:?} → {:?}", rep.field, rep.old, rep.new);
+        outln!("  replace    {}: {:?} → {:?}", rep.field, rep.old, rep.new);
     }
     if let Some(h) = &r.hold {
-        println!("  hold       {}", h.reason);
+        outln!("  hold       {}", h.reason);
     }
     if let Some(d) = &r.decision {
-        println!(
+        outln!(
             "  decision   {} by {}: {}",
             if d.proceed { "proceed" } else { "refuse" },
             d.by,
@@ -531,11 +419,12 @@ pub(crate) fn print_request(
         );
     }
     if let Some(h) = &r.handed_over {
-        println!("  handed to  {} on {} by {}", h.to, day(h.at), h.by);
+        outln!("  handed to  {} on {} by {}", h.to, day(h.at), h.by);
     }
     for t in tasks {
-        println!("  service    {:<14} {}", t.service, outcome_line(t));
+        outln!("  service    {:<14} {}", t.service, outcome_line(t));
     }
+    Ok(())
 }
 
 async fn show(engine: &Engine, id: &RequestId, json_out: bool) -> anyhow::Result<Request> {
@@ -543,26 +432,22 @@ async fn show(engine: &Engine, id: &RequestId, json_out: bool) -> anyhow::Result
     let related = engine.related_of(&r).await?;
     let now = engine.clock().now();
     if json_out {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&wire_request(&r, &tasks, &related, now))?
-        );
+        out::json(&wire::request(&r, &tasks, &related, now))?;
     } else {
-        print_request(&r, &tasks, &related, now);
+        print_request(&r, &tasks, &related, now)?;
     }
     Ok(r)
 }
 
-/// Carries out (or watches) requests until each is finished or waits for a decision.
-pub(crate) async fn wait_for(
-    env: &Env,
+/// Carries out (or watches) requests until each is finished or waits for a decision,
+/// with a progress bar on a terminal.
+pub(crate) async fn settle(
+    env: &EngineEnv,
     ids: &[RequestId],
     work: bool,
     progress: bool,
     timeout: Option<Duration>,
-) -> anyhow::Result<bool> {
-    let engine = &env.engine;
-    let started = std::time::Instant::now();
+) -> anyhow::Result<Settled> {
     let bar = (progress && std::io::stderr().is_terminal()).then(|| {
         let b = indicatif::ProgressBar::new(0);
         b.set_style(
@@ -572,49 +457,77 @@ pub(crate) async fn wait_for(
         );
         b
     });
-    let worker = Worker::new(engine.clone(), worker_config(&env.config));
-    loop {
-        let mut total = 0u64;
-        let mut settled = 0u64;
-        let mut open = false;
-        for id in ids {
-            let (r, tasks) = engine.get(id).await?;
-            total += tasks.len() as u64;
-            settled += tasks.iter().filter(|t| t.status.is_finished()).count() as u64;
-            if !(r.status.is_finished() || r.status == RequestStatus::OnHold) {
-                open = true;
-            }
-        }
+    let worker = work.then(|| env.worker_config());
+    let result = wait_for(&env.engine, worker, ids, timeout, |p| {
         if let Some(b) = &bar {
-            b.set_length(total);
-            b.set_position(settled);
-            b.set_message(format!("{} request(s)", ids.len()));
+            b.set_length(p.tasks);
+            b.set_position(p.settled);
+            b.set_message(format!("{} request(s)", p.requests));
         }
-        if !open {
-            if let Some(b) = &bar {
-                b.finish_and_clear();
+    })
+    .await;
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    Ok(result?)
+}
+
+/// The exit status after waiting: 0 only when every request completed.
+fn settled_status(s: &Settled, json_out: bool) -> anyhow::Result<ExitCode> {
+    match s {
+        Settled::Done(_) if s.all_completed() => Ok(ExitCode::SUCCESS),
+        Settled::Done(statuses) => {
+            if !json_out {
+                let mut seen: Vec<&str> = statuses
+                    .iter()
+                    .filter(|s| **s != RequestStatus::Completed)
+                    .map(|s| s.as_str())
+                    .collect();
+                seen.dedup();
+                eprintln!(
+                    "not completed: {} (exit status 1; see the services above)",
+                    seen.join(", ")
+                );
             }
-            return Ok(true);
+            Ok(ExitCode::from(1))
         }
-        if timeout.is_some_and(|t| started.elapsed() > t) {
-            if let Some(b) = &bar {
-                b.abandon();
-            }
-            return Ok(false);
-        }
-        let did = if work {
-            worker.tick().await?.claimed
-        } else {
-            0
-        };
-        if did == 0 {
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        Settled::TimedOut(p) => {
+            eprintln!(
+                "timed out: {} of {} tasks settled; the request goes on (wait again, or run `dsr worker`)",
+                p.settled, p.tasks
+            );
+            Ok(ExitCode::from(1))
         }
     }
 }
 
 fn parse_type(s: &str) -> anyhow::Result<RequestType> {
     Ok(s.parse::<RequestType>()?)
+}
+
+/// Prints the candidates of an ambiguous or weak term, and how to name one.
+fn refuse_guess(e: &dsr_engine::Error, json_out: bool) -> anyhow::Result<Option<ExitCode>> {
+    let (term, candidates) = match e {
+        dsr_engine::Error::Ambiguous { term, candidates } => (term, candidates.clone()),
+        dsr_engine::Error::NeedsReview { term, candidate } => (term, vec![(**candidate).clone()]),
+        _ => return Ok(None),
+    };
+    if json_out {
+        out::json(&json!({"error": e.to_string(), "candidates": candidates}))?;
+    } else {
+        eprintln!(
+            "error: {term} matches {} — a request never acts on a guess; say which subject is meant with --subject ID (or use --id ID):",
+            if candidates.len() == 1 {
+                "only weakly".to_owned()
+            } else {
+                format!("{} subjects that are not one merge set", candidates.len())
+            }
+        );
+        for c in &candidates {
+            eprintln!("  --subject {:<16} {c}", c.subject_id);
+        }
+    }
+    Ok(Some(ExitCode::from(3)))
 }
 
 async fn request(ctx: &Ctx, a: RequestArgs) -> anyhow::Result<ExitCode> {
@@ -645,7 +558,7 @@ async fn request(ctx: &Ctx, a: RequestArgs) -> anyhow::Result<ExitCode> {
             if let Some(region) = &c.region {
                 dsr_match::normalize::parse_region(region).map_err(anyhow::Error::msg)?;
             }
-            let dir = crate::subjects::load_directory(env.store.db(), ctx)?;
+            let dir = load_directory(env.store.db(), engine.tenant())?;
             let mut opts = CreateOptions::new(ty, target);
             opts.subject = c.subject.as_deref().map(SubjectId::new).transpose()?;
             opts.replacements = replacements;
@@ -659,59 +572,53 @@ async fn request(ctx: &Ctx, a: RequestArgs) -> anyhow::Result<ExitCode> {
                 region: c.region.clone(),
                 ..SearchOptions::default()
             };
-            let out = match engine.create(&dir, opts).await {
+            let created = match engine.create(&dir, opts).await {
                 Ok(o) => o,
-                Err(
-                    e @ (dsr_engine::Error::Ambiguous { .. }
-                    | dsr_engine::Error::NeedsReview { .. }),
-                ) if json_out => {
-                    let candidates = match &e {
-                        dsr_engine::Error::Ambiguous { candidates, .. } => candidates.clone(),
-                        dsr_engine::Error::NeedsReview { candidate, .. } => {
-                            vec![(**candidate).clone()]
-                        }
-                        _ => Vec::new(),
-                    };
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(
-                            &json!({"error": e.to_string(), "candidates": candidates})
-                        )?
-                    );
-                    return Ok(ExitCode::from(3));
-                }
-                Err(e) => return Err(e.into()),
+                Err(e) => match refuse_guess(&e, json_out)? {
+                    Some(code) => return Ok(code),
+                    None => return Err(e.into()),
+                },
             };
-            let mut ids = vec![out.request.id.clone()];
-            ids.extend(out.related.iter().map(|r| r.id.clone()));
-            if c.wait {
-                wait_for(&env, &ids, true, !json_out, None).await?;
-            }
-            let (r, tasks) = engine.get(&out.request.id).await?;
-            let related = engine.related_of(&r).await?;
-            if json_out {
-                let mut v = wire_request(&r, &tasks, &related, now());
-                v["existing"] = Value::Bool(out.existing);
-                println!("{}", serde_json::to_string_pretty(&v)?);
+            let mut ids = vec![created.request.id.clone()];
+            ids.extend(created.related.iter().map(|r| r.id.clone()));
+            let settled = if c.wait {
+                Some(settle(&env, &ids, true, !json_out && !c.quiet, None).await?)
             } else {
-                if out.existing {
-                    println!("a {} request for this subject is already in flight:", r.ty);
+                None
+            };
+            let (r, tasks) = engine.get(&created.request.id).await?;
+            let related = engine.related_of(&r).await?;
+            if c.quiet {
+                outln!("{}", r.id);
+            } else if json_out {
+                let mut v = wire::request(&r, &tasks, &related, now());
+                v["existing"] = Value::Bool(created.existing);
+                out::json(&v)?;
+            } else {
+                if created.existing {
+                    outln!("a {} request for this subject is already in flight:", r.ty);
                 }
-                print_request(&r, &tasks, &related, now());
+                print_request(&r, &tasks, &related, now())?;
                 if !c.wait && r.status == RequestStatus::InProgress {
-                    println!("next: `dsr request wait {}` (or run `dsr worker`)", r.id);
+                    outln!(
+                        "next: `dsr request wait {}` (or run `dsr worker --until-idle`)",
+                        short_id(&r.id)
+                    );
                 }
                 if r.status == RequestStatus::OnHold {
-                    println!(
-                        "next: `dsr request decide {} --proceed|--refuse --reason TEXT`",
-                        r.id
+                    outln!(
+                        "next: `dsr request decide {} --proceed --reason TEXT` or `… --refuse --reason GROUND`",
+                        short_id(&r.id)
                     );
                 }
             }
-            Ok(ExitCode::SUCCESS)
+            match settled {
+                Some(s) => settled_status(&s, json_out || c.quiet),
+                None => Ok(ExitCode::SUCCESS),
+            }
         }
         RequestCommand::Show { id } => {
-            let id = request_id(&engine, &id).await?;
+            let id = ids::resolve(&engine, &id).await?;
             show(&engine, &id, json_out).await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -719,6 +626,7 @@ async fn request(ctx: &Ctx, a: RequestArgs) -> anyhow::Result<ExitCode> {
             status,
             overdue,
             limit,
+            wide,
         } => {
             let filter = RequestFilter {
                 status: status.as_deref().map(str::parse).transpose()?,
@@ -726,95 +634,111 @@ async fn request(ctx: &Ctx, a: RequestArgs) -> anyhow::Result<ExitCode> {
                 subject: None,
                 limit,
             };
-            let list = engine.list(&filter).await?;
+            let (list, unreadable) = env
+                .store
+                .requests_and_unreadable(engine.tenant(), &filter)?;
+            for u in &unreadable {
+                eprintln!(
+                    "warning: stored request {} is unreadable ({}); it is left out of this list — restore it from a backup or contact support",
+                    u.id, u.reason
+                );
+            }
             if json_out {
-                let v: Vec<Value> = list
-                    .iter()
-                    .map(|r| {
-                        json!({
-                            "id": r.id.as_str(), "type": r.ty.as_str(), "status": r.status.as_str(),
-                            "subjectId": r.subject.id.as_str(), "parent": r.parent.as_ref().map(RequestId::as_str),
-                            "relatedRequests": r.related.iter().map(RequestId::as_str).collect::<Vec<_>>(),
-                            "createdAt": r.created_at, "dueAt": r.due_at, "legalDeadline": r.legal_deadline,
-                            "overdue": r.is_overdue(now()),
-                        })
-                    })
-                    .collect();
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                out::json(
+                    &list
+                        .iter()
+                        .map(|r| wire::request_summary(r, now()))
+                        .collect::<Vec<_>>(),
+                )?;
             } else if list.is_empty() {
-                println!("no request{}", if overdue { " is overdue" } else { "" });
+                outln!("no request{}", if overdue { " is overdue" } else { "" });
             } else {
-                let mut table = Table::new();
-                table
-                    .load_preset(UTF8_FULL_CONDENSED)
-                    .set_content_arrangement(ContentArrangement::Dynamic)
-                    .set_header([
+                // 80 columns: the short id, the service-target due date and a set marker
+                // (+N related for a merge-set parent, ↳ for its members); --wide adds the
+                // full ids, the parent and the legal deadline.
+                let headers: &[&str] = if wide {
+                    &[
                         "id",
                         "type",
                         "status",
                         "subject",
-                        "related to",
+                        "parent",
+                        "related",
                         "due",
                         "legal deadline",
-                    ]);
-                for r in &list {
-                    table.add_row([
-                        r.id.to_string(),
-                        r.ty.to_string(),
-                        format!(
-                            "{}{}",
-                            r.status,
-                            if r.is_overdue(now()) {
-                                " (overdue)"
-                            } else {
-                                ""
-                            }
-                        ),
-                        r.subject.id.to_string(),
-                        r.parent
-                            .as_ref()
-                            .map(|p| format!("parent {}", &p.as_str()[..13]))
-                            .unwrap_or_else(|| {
-                                if r.related.is_empty() {
-                                    String::new()
-                                } else {
-                                    format!("{} related", r.related.len())
-                                }
-                            }),
-                        day(r.due_at),
-                        day(r.legal_deadline),
-                    ]);
+                    ]
+                } else {
+                    &["id", "type", "status", "subject", "set", "due"]
+                };
+                let mut table = out::table(headers, wide);
+                if !wide {
+                    out::keep_whole(&mut table, &[0, 1, 2, 5]);
                 }
-                println!("{table}");
+                for r in &list {
+                    let status = format!(
+                        "{}{}",
+                        r.status,
+                        if r.is_overdue(now()) { " OVERDUE" } else { "" }
+                    );
+                    let cells = if wide {
+                        vec![
+                            r.id.to_string(),
+                            r.ty.to_string(),
+                            status,
+                            r.subject.id.to_string(),
+                            r.parent.as_ref().map(|p| p.to_string()).unwrap_or_default(),
+                            r.related.len().to_string(),
+                            day(r.due_at),
+                            day(r.legal_deadline),
+                        ]
+                    } else {
+                        vec![
+                            short_id(&r.id).to_owned(),
+                            r.ty.to_string(),
+                            status,
+                            r.subject.id.to_string(),
+                            if r.parent.is_some() {
+                                "↳".to_owned()
+                            } else if r.related.is_empty() {
+                                String::new()
+                            } else {
+                                format!("+{}", r.related.len())
+                            },
+                            r.due_at.format("%Y-%m-%d").to_string(),
+                        ]
+                    };
+                    out::row(&mut table, cells, wide);
+                }
+                outln!("{table}");
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(if unreadable.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         RequestCommand::Wait {
             id,
             no_work,
             timeout,
         } => {
-            let id = request_id(&engine, &id).await?;
+            let id = ids::resolve(&engine, &id).await?;
             let (r, _) = engine.get(&id).await?;
-            let mut ids = vec![id.clone()];
-            ids.extend(r.related.iter().cloned());
-            let done = wait_for(
+            let mut all = vec![id.clone()];
+            all.extend(r.related.iter().cloned());
+            let settled = settle(
                 &env,
-                &ids,
+                &all,
                 !no_work,
                 !json_out,
                 timeout.map(Duration::from_secs),
             )
             .await?;
             show(&engine, &id, json_out).await?;
-            Ok(if done {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            settled_status(&settled, json_out)
         }
         RequestCommand::Cancel { id, by } => {
-            let id = request_id(&engine, &id).await?;
+            let id = ids::resolve(&engine, &id).await?;
             engine.cancel(&id, &by).await?;
             show(&engine, &id, json_out).await?;
             Ok(ExitCode::SUCCESS)
@@ -826,10 +750,12 @@ async fn request(ctx: &Ctx, a: RequestArgs) -> anyhow::Result<ExitCode> {
             reason,
             by,
         } => {
-            let id = request_id(&engine, &id).await?;
             if proceed == refuse {
-                bail!("give exactly one of --proceed or --refuse");
+                bail!(
+                    "say what is decided: --proceed (carry it out, with --reason the justification) or --refuse (with --reason the legal ground)"
+                );
             }
+            let id = ids::resolve(&engine, &id).await?;
             engine.decide(&id, proceed, &reason, &by).await?;
             show(&engine, &id, json_out).await?;
             Ok(ExitCode::SUCCESS)
@@ -840,42 +766,51 @@ async fn request(ctx: &Ctx, a: RequestArgs) -> anyhow::Result<ExitCode> {
             reason,
             by,
         } => {
-            let id = request_id(&engine, &id).await?;
+            let id = ids::resolve(&engine, &id).await?;
             engine.extend(&id, days, &reason, &by).await?;
             show(&engine, &id, json_out).await?;
             Ok(ExitCode::SUCCESS)
         }
         RequestCommand::Retry { id, by } => {
-            let id = request_id(&engine, &id).await?;
+            let id = ids::resolve(&engine, &id).await?;
             engine.retry(&id, &by).await?;
             show(&engine, &id, json_out).await?;
             Ok(ExitCode::SUCCESS)
         }
-        RequestCommand::Download { id, out, to, by } => {
-            let id = request_id(&engine, &id).await?;
+        RequestCommand::Download {
+            id,
+            out: path,
+            force,
+            to,
+            by,
+        } => {
+            let id = ids::resolve(&engine, &id).await?;
+            if path.exists() && !force {
+                bail!(
+                    "{} exists: not replaced (give --force to replace it, or another --out)",
+                    path.display()
+                );
+            }
             let pkg = engine.package(&id).await?;
-            std::fs::write(&out, &pkg).with_context(|| format!("writing {}", out.display()))?;
+            write_private(&path, pkg.as_bytes(), force)?;
             let v = package::verify(&pkg, Some(&engine.public_key_hex()))?;
             engine.hand_over(&id, &to, &by).await?;
             if json_out {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&json!({
-                        "file": out.display().to_string(), "bytes": pkg.len(), "files": v.files,
-                        "manifestSha256": v.manifest_sha256, "publicKey": v.public_key, "handedOverTo": to,
-                    }))?
-                );
+                out::json(&json!({
+                    "file": path.display().to_string(), "bytes": pkg.len(), "files": v.files,
+                    "manifestSha256": v.manifest_sha256, "publicKey": v.public_key, "handedOverTo": to,
+                }))?;
             } else {
-                println!(
-                    "wrote {} ({} bytes, {} files, signed by {}); hand-over to {to} recorded",
-                    out.display(),
+                outln!(
+                    "wrote {} ({} bytes, {} files, signed by {}…); hand-over to {to} recorded",
+                    path.display(),
                     pkg.len(),
                     v.files,
                     &v.public_key[..16]
                 );
-                println!(
+                outln!(
                     "the receiving party checks it with `dsr verify {} --key {}`",
-                    out.display(),
+                    path.display(),
                     v.public_key
                 );
             }
@@ -884,9 +819,45 @@ async fn request(ctx: &Ctx, a: RequestArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Writes a file readable by its owner only (mode 0600), through a temporary file and a
+/// rename, so a full disk never leaves a partial package under the final name.
+fn write_private(path: &Path, bytes: &[u8], replace: bool) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        std::process::id()
+    ));
+    let result = (|| -> std::io::Result<()> {
+        let mut o = std::fs::OpenOptions::new();
+        o.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            o.mode(0o600);
+        }
+        let mut f = o.open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        if replace {
+            std::fs::rename(&tmp, path)
+        } else {
+            std::fs::hard_link(&tmp, path)
+        }
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    result.with_context(|| format!("writing {}", path.display()))
+}
+
 async fn worker(ctx: &Ctx, a: WorkerArgs) -> anyhow::Result<ExitCode> {
     let env = env(ctx, &a.common, Signing::LoadOrCreate)?;
-    let mut cfg = worker_config(&env.config);
+    let mut cfg = env.worker_config();
     if let Some(c) = a.concurrency {
         if c == 0 || c > 1024 {
             bail!("--concurrency: {c} is not accepted (1 to 1024)");
@@ -897,24 +868,40 @@ async fn worker(ctx: &Ctx, a: WorkerArgs) -> anyhow::Result<ExitCode> {
     let w = Worker::new(env.engine.clone(), cfg);
     if !a.common.json {
         eprintln!(
-            "worker {id}: tenant {}, services {}; Ctrl-C stops it (unfinished tasks are taken over after their lease)",
-            ctx.tenant,
-            env.engine.services().names().join(", ")
+            "worker {id}: tenant {}, services {}; {}",
+            env.engine.tenant(),
+            env.engine.services().names().join(", "),
+            if a.until_idle {
+                "stops when no task is left"
+            } else {
+                "runs until Ctrl-C (unfinished tasks are taken over after their lease); --until-idle stops when no task is left"
+            }
         );
     }
-    let stop = async {
+    tracing::info!(worker = %id, tenant = %env.engine.tenant(), "worker started");
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
         let _ = tokio::signal::ctrl_c().await;
-    };
-    let stats = w.run(stop, a.until_idle).await?;
-    if a.common.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({"worker": id, "stats": stats}))?
+        let _ = tx.send(true);
+    });
+    let stats = dsr_ops::worker::run(&w, rx, a.until_idle, |e, wait| {
+        tracing::warn!(error = %e, "store busy; retrying");
+        eprintln!(
+            "worker {id}: the database is busy ({e}); trying again in {:.1} s",
+            wait.as_secs_f32()
         );
+    })
+    .await?;
+    if a.common.json {
+        out::json(&json!({"worker": id, "stats": stats}))?;
     } else {
-        println!(
+        outln!(
             "worker {id} stopped: {} claimed, {} done, {} retried, {} failed, {} requests finished",
-            stats.claimed, stats.done, stats.retried, stats.dead, stats.requests_finished
+            stats.claimed,
+            stats.done,
+            stats.retried,
+            stats.dead,
+            stats.requests_finished
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -922,85 +909,88 @@ async fn worker(ctx: &Ctx, a: WorkerArgs) -> anyhow::Result<ExitCode> {
 
 async fn services(ctx: &Ctx, c: CommonArgs) -> anyhow::Result<ExitCode> {
     let env = env(ctx, &c, Signing::IfPresent)?;
-    let dir = crate::subjects::load_directory(env.store.db(), ctx)?;
+    let dir = load_directory(env.store.db(), env.engine.tenant())?;
     let spots = env.engine.blind_spots(&dir);
     let infos: Vec<&dsr_engine::ServiceInfo> =
         env.engine.services().iter().map(|s| s.info()).collect();
     if c.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({
-                "services": infos,
-                "blindSpots": spots,
-                "retention": env.config.policy.retention,
-                "legalHolds": env.config.policy.legal_hold,
-            }))?
-        );
+        out::json(&json!({
+            "services": infos,
+            "blindSpots": spots,
+            "retention": env.config.policy.retention,
+            "legalHolds": env.config.policy.legal_hold,
+        }))?;
         return Ok(ExitCode::SUCCESS);
     }
-    let mut table = Table::new();
-    table
-        .load_preset(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header([
+    let mut table = out::table(
+        &[
             "service",
             "erasure",
             "categories",
             "personal fields",
             "attachments",
-            "description",
-        ]);
+        ],
+        false,
+    );
     for i in &infos {
-        table.add_row([
-            i.name.clone(),
-            i.erasure.to_string(),
-            i.categories
-                .iter()
-                .map(|c| c.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-            i.fields.join(", "),
-            if i.attachments {
-                "yes".into()
-            } else {
-                "no".into()
-            },
-            i.description.clone(),
-        ]);
-    }
-    println!("{table}");
-    for r in &env.config.policy.retention {
-        println!(
-            "retention: {} keeps {} — {}",
-            r.service, r.category, r.ground
+        out::row(
+            &mut table,
+            vec![
+                i.name.clone(),
+                i.erasure.to_string(),
+                i.categories
+                    .iter()
+                    .map(|c| c.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                i.fields.join(", "),
+                if i.attachments { "yes" } else { "no" }.into(),
+            ],
+            false,
         );
     }
-    println!("\nblind spots (the engine cannot find personal data here; G-14):");
+    outln!("{table}");
+    for i in &infos {
+        if !i.description.is_empty() {
+            outln!("  {}: {}", i.name, i.description);
+        }
+    }
+    for r in &env.config.policy.retention {
+        outln!(
+            "retention: {} keeps {}: {}",
+            r.service,
+            r.category,
+            r.ground
+        );
+    }
+    outln!("\nblind spots (personal data here cannot be searched, so a request may miss it):");
     for b in &spots {
-        println!("  - {}: {}", b.place, b.why);
+        outln!("  - {}: {}", b.place, b.why);
     }
     Ok(ExitCode::SUCCESS)
 }
 
 async fn audit(ctx: &Ctx, a: AuditArgs) -> anyhow::Result<ExitCode> {
     let env = env(ctx, &a.common, Signing::IfPresent)?;
+    let tenant = env.engine.tenant().clone();
     match a.cmd {
         AuditCommand::Verify => {
             let r = env.engine.verify_audit().await?;
             if a.common.json {
-                println!("{}", serde_json::to_string_pretty(&r)?);
+                out::json(&r)?;
             } else if r.ok() {
-                println!(
-                    "audit chain of tenant {}: {} entries verified; head {}",
-                    ctx.tenant, r.entries, r.head
+                outln!(
+                    "audit chain of tenant {tenant}: {} entries verified; head {}",
+                    r.entries,
+                    r.head
                 );
             } else {
-                println!(
-                    "audit chain of tenant {} does NOT verify ({} entries):",
-                    ctx.tenant, r.entries
+                outln!(
+                    "audit chain of tenant {tenant} does NOT verify ({} entries):",
+                    r.entries
                 );
                 for p in &r.problems {
-                    println!("  - {}", p.reason);
+                    outln!("  - {}", p.reason);
                 }
             }
             Ok(if r.ok() {
@@ -1010,9 +1000,9 @@ async fn audit(ctx: &Ctx, a: AuditArgs) -> anyhow::Result<ExitCode> {
             })
         }
         AuditCommand::Show { request } => {
-            let (entries, _) = env.engine.store().audit(&ctx.tenant).await?;
+            let (entries, _) = env.engine.store().audit(&tenant).await?;
             let filter = match request {
-                Some(r) => Some(request_id(&env.engine, &r).await?),
+                Some(r) => Some(ids::resolve(&env.engine, &r).await?),
                 None => None,
             };
             let shown: Vec<_> = entries
@@ -1024,10 +1014,10 @@ async fn audit(ctx: &Ctx, a: AuditArgs) -> anyhow::Result<ExitCode> {
                 })
                 .collect();
             if a.common.json {
-                println!("{}", serde_json::to_string_pretty(&shown)?);
+                out::json(&shown)?;
             } else {
                 for e in shown {
-                    println!(
+                    outln!(
                         "{:>6} {} {:<22} {:<24} {} {} {}",
                         e.index,
                         e.at,
@@ -1044,35 +1034,32 @@ async fn audit(ctx: &Ctx, a: AuditArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The organisation's own public key, if its key file exists (never created here).
+fn own_public_key(ctx: &Ctx, common: &CommonArgs) -> anyhow::Result<Option<String>> {
+    let loc = ctx.location(&common.store)?;
+    let config = load_config(ctx.config(&common.config).as_deref())?;
+    let path = config.signing_key_path(dsr_ops::env::db_dir(&loc.db));
+    Ok(path
+        .exists()
+        .then(|| Signer::load_or_create(&path).map(|s| s.public_key_hex()))
+        .transpose()?)
+}
+
 fn verify(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<ExitCode> {
     let text = std::fs::read_to_string(&a.package)
         .with_context(|| format!("reading {}", a.package.display()))?;
-    // The trusted key: --key, else this organisation's key if it exists (never create one here).
+    // The trusted key: --key, else this organisation's key if it exists.
     let trusted = match a.key {
         Some(k) => Some(k),
-        None => {
-            let config = load_config(a.common.config.as_deref())?;
-            let dir = ctx
-                .db
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
-            let path = config.signing_key_path(dir);
-            path.exists()
-                .then(|| Signer::load_or_create(&path).map(|s| s.public_key_hex()))
-                .transpose()?
-        }
+        None => own_public_key(ctx, &a.common)?,
     };
     match package::verify(&text, trusted.as_deref()) {
         Ok(v) => {
             let trusted_ok = v.trusted_key != Some(false);
             if a.common.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&json!({"valid": trusted_ok, "package": v}))?
-                );
+                out::json(&json!({"valid": trusted_ok, "package": v}))?;
             } else {
-                println!(
+                outln!(
                     "{}: signature and {} file digests verify; {} request {} for subject {} from {:?}",
                     a.package.display(),
                     v.files,
@@ -1082,12 +1069,12 @@ fn verify(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<ExitCode> {
                     v.organisation
                 );
                 match v.trusted_key {
-                    Some(true) => println!("signed with the trusted key {}", v.public_key),
-                    Some(false) => println!(
+                    Some(true) => outln!("signed with the trusted key {}", v.public_key),
+                    Some(false) => outln!(
                         "BUT it is signed with key {}, not the trusted one: do not accept it",
                         v.public_key
                     ),
-                    None => println!(
+                    None => outln!(
                         "signed with key {} (give --key to check it is the sender's)",
                         v.public_key
                     ),
@@ -1101,14 +1088,95 @@ fn verify(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<ExitCode> {
         }
         Err(e) => {
             if a.common.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&json!({"valid": false, "error": e.to_string()}))?
-                );
+                out::json(&json!({"valid": false, "error": e.to_string()}))?;
             } else {
-                println!("{}: does NOT verify: {e}", a.package.display());
+                outln!("{}: does NOT verify: {e}", a.package.display());
             }
             Ok(ExitCode::from(1))
         }
     }
+}
+
+fn package_cmd(a: PackageArgs) -> anyhow::Result<ExitCode> {
+    let PackageCommand::Unpack {
+        package,
+        dir,
+        key,
+        force,
+        json: json_out,
+    } = a.cmd;
+    let text = std::fs::read_to_string(&package)
+        .with_context(|| format!("reading {}", package.display()))?;
+    let (v, files) = match package::unpack(&text, key.as_deref()) {
+        Ok(x) => x,
+        Err(e) => bail!(
+            "{}: does NOT verify, nothing unpacked: {e}",
+            package.display()
+        ),
+    };
+    if v.trusted_key == Some(false) {
+        bail!(
+            "{} is signed with key {}, not the one given: nothing unpacked",
+            package.display(),
+            v.public_key
+        );
+    }
+    if dir.exists() {
+        let empty = std::fs::read_dir(&dir)
+            .with_context(|| format!("reading {}", dir.display()))?
+            .next()
+            .is_none();
+        if !empty && !force {
+            bail!(
+                "{} is not empty: nothing unpacked (give --force to write into it, or another folder)",
+                dir.display()
+            );
+        }
+    }
+    create_private_dir(&dir)?;
+    let mut written = Vec::new();
+    for (rel, bytes) in &files {
+        let path = dir.join(rel);
+        if let Some(parent) = path.parent() {
+            create_private_dir(parent)?;
+        }
+        write_private(&path, bytes, true)?;
+        written.push(json!({"path": rel, "bytes": bytes.len()}));
+    }
+    if json_out {
+        out::json(&json!({"dir": dir.display().to_string(), "files": written, "package": v}))?;
+    } else {
+        outln!(
+            "{}: verified ({} request {} for subject {}); {} files written to {}",
+            package.display(),
+            v.request_type,
+            v.request_id,
+            v.subject_id,
+            files.len(),
+            dir.display()
+        );
+        for (rel, bytes) in &files {
+            outln!("  {rel} ({} bytes)", bytes.len());
+        }
+        if v.trusted_key.is_none() {
+            outln!(
+                "signed with key {} (give --key to check it is the sender's)",
+                v.public_key
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Creates a folder (and its parents) readable by its owner only (mode 0700).
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir)
+        .with_context(|| format!("creating {}", dir.display()))
 }

@@ -1,19 +1,17 @@
-//! `dsr import`, `dsr subjects`, `dsr normalize`, `dsr tenant`.
-//!
-//! The wire format of imported subjects ([`ImportRecord`]) lives here, not in the model:
-//! it accepts the shapes other systems export (`name` or `names`, handles as objects)
-//! and converts explicitly.
+//! `dsr import`, `dsr subjects`, `dsr normalize`, `dsr tenant`. Thin: the import
+//! pipeline, opening a tenant and loading its directory are `dsr-ops`'s; this file parses
+//! arguments and formats the answers.
 
-use crate::Ctx;
+use crate::out::{self, outln};
+use crate::{Ctx, StoreArgs};
 use anyhow::{Context, bail};
-use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
-use dsr_match::{Correlation, Directory, MatchConfig, SearchOptions, SearchResult};
-use dsr_model::{Employment, Handle, MergeSetId, Subject, SubjectId, SubjectKind, Term, TermType};
+use dsr_match::{Correlation, SearchOptions, SearchResult};
+use dsr_model::{Term, TermType};
+use dsr_ops::import::ImportOptions;
+use dsr_ops::{OpenMode, load_directory, open_store, require_tenant};
 use dsr_store_sqlite::SqliteStore;
-use serde::Deserialize;
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Arguments of `dsr import`.
@@ -28,13 +26,18 @@ pub struct ImportArgs {
     #[arg(long)]
     pub json: bool,
     /// Do not print warnings about values that cannot be searched.
-    #[arg(long)]
+    #[arg(long, short)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 /// Arguments of `dsr subjects`.
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct SubjectsArgs {
+    #[command(subcommand)]
+    pub cmd: Option<SubjectsCommand>,
     /// The term: `type:value` (e.g. `phone:06 12 34 56 78`) or a bare value that is
     /// classified.
     pub term: Option<String>,
@@ -46,10 +49,11 @@ pub struct SubjectsArgs {
     /// the tenant's default.
     #[arg(long)]
     pub region: Option<String>,
-    /// One term per line (optionally `type:value`); one result per line, in order.
+    /// One term per line (optionally `type:value`; `#` starts a comment line); one
+    /// result per line, in order.
     #[arg(long, conflicts_with_all = ["term", "terms"])]
     pub batch: Option<PathBuf>,
-    /// Several identifiers of one person (repeat): which subjects they corroborate (G-13).
+    /// Several identifiers of one person (repeat): which subjects they corroborate.
     #[arg(long = "term", conflicts_with = "term")]
     pub terms: Vec<String>,
     /// Most results per term.
@@ -61,6 +65,30 @@ pub struct SubjectsArgs {
     /// Full results with evidence as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Show every cell in full (tables otherwise fit the terminal, 80 columns in a pipe).
+    #[arg(long)]
+    pub wide: bool,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// `dsr subjects …` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum SubjectsCommand {
+    /// List the tenant's subjects (id order).
+    List {
+        /// Most rows (0: all).
+        #[arg(long, default_value_t = 200)]
+        limit: usize,
+        /// As JSON (the stored subjects).
+        #[arg(long)]
+        json: bool,
+        /// Show every cell in full.
+        #[arg(long)]
+        wide: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
 }
 
 /// Arguments of `dsr normalize`.
@@ -71,143 +99,87 @@ pub struct NormalizeArgs {
     /// The term's type.
     #[arg(long = "type", short = 't')]
     pub ty: Option<String>,
-    /// Region for phone numbers in national form.
+    /// Region for phone numbers in national form (default: the tenant's, if the
+    /// database exists).
     #[arg(long)]
     pub region: Option<String>,
-    /// One term per line.
+    /// One term per line (`#` starts a comment line).
     #[arg(long, conflicts_with = "term")]
     pub batch: Option<PathBuf>,
     /// Output as JSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 /// Arguments of `dsr tenant`.
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct TenantArgs {
-    /// Set the default region for phone numbers written in national form (ISO 3166
-    /// alpha-2, e.g. FR); `none` clears it.
+    #[command(subcommand)]
+    pub cmd: Option<TenantCommand>,
+    /// Set the tenant's default region for phone numbers written in national form (ISO
+    /// 3166 alpha-2, e.g. FR; `none` clears it). The tenant must exist.
     #[arg(long)]
     pub region: Option<String>,
     /// Output as JSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
-/// One imported subject as written in the JSON Lines file.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ImportRecord {
-    #[serde(rename = "type", alias = "kind")]
-    kind: String,
-    id: String,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    names: Vec<String>,
-    #[serde(default)]
-    emails: Vec<String>,
-    #[serde(default)]
-    phones: Vec<String>,
-    #[serde(default)]
-    addresses: Vec<String>,
-    #[serde(default)]
-    handles: Vec<ImportHandle>,
-    #[serde(default)]
-    external_ids: Vec<String>,
-    #[serde(default)]
-    custom: BTreeMap<String, serde_json::Value>,
-    #[serde(default)]
-    employment: Option<String>,
-    #[serde(default)]
-    contact_list: Option<String>,
-    #[serde(default)]
-    merge_set: Option<String>,
-    #[serde(default)]
-    canonical: bool,
+/// `dsr tenant …` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum TenantCommand {
+    /// Create a tenant (and the database file if needed).
+    Create {
+        /// The tenant's name (default: --tenant, else `default`).
+        name: Option<String>,
+        /// Its default region for national phone numbers (ISO 3166 alpha-2, e.g. FR).
+        #[arg(long)]
+        region: Option<String>,
+        /// Output as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// List the database's tenants.
+    List {
+        /// Output as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Show every cell in full.
+        #[arg(long)]
+        wide: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Show a tenant's settings and counts.
+    Show {
+        /// Output as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ImportHandle {
-    platform: String,
-    #[serde(alias = "handle")]
-    value: String,
-}
-
-impl ImportRecord {
-    fn into_subject(self) -> anyhow::Result<Subject> {
-        let kind: SubjectKind = self.kind.parse()?;
-        let id = SubjectId::new(self.id)?;
-        let mut s = Subject::new(kind, id);
-        s.names = self.name.into_iter().chain(self.names).collect();
-        s.emails = self.emails;
-        s.phones = self.phones;
-        s.addresses = self.addresses;
-        s.handles = self
-            .handles
-            .into_iter()
-            .map(|h| Handle {
-                platform: h.platform,
-                value: h.value,
-            })
-            .collect();
-        s.external_ids = self.external_ids;
-        s.custom = self
-            .custom
-            .into_iter()
-            .map(|(k, v)| {
-                let v = match v {
-                    serde_json::Value::String(s) => s,
-                    other => other.to_string(),
-                };
-                (k, v)
-            })
-            .collect();
-        s.employment = match self.employment.as_deref().map(str::trim) {
-            None => None,
-            Some("active") => Some(Employment::Active),
-            Some("former") => Some(Employment::Former),
-            Some(other) => {
-                bail!("employment: {other:?} is not accepted (use \"active\" or \"former\")")
-            }
-        };
-        if kind == SubjectKind::User && s.employment.is_none() {
-            // An employee with no status is treated as active: never erase silently (G-16).
-            s.employment = Some(Employment::Active);
-        }
-        s.contact_list = self.contact_list;
-        s.merge_set = self
-            .merge_set
-            .map(MergeSetId::new)
-            .transpose()
-            .context("merge_set")?;
-        s.canonical = self.canonical;
-        s.validate()?;
-        Ok(s)
-    }
-}
-
-fn open_store(ctx: &Ctx) -> anyhow::Result<SqliteStore> {
-    SqliteStore::open(&ctx.db).with_context(|| format!("opening {}", ctx.db.display()))
-}
-
-/// Builds the tenant's directory from the store.
-pub fn load_directory(store: &SqliteStore, ctx: &Ctx) -> anyhow::Result<Directory> {
-    let region = store.default_region(&ctx.tenant)?;
-    let mut dir = Directory::new(MatchConfig {
-        default_region: region,
-    })?;
-    for s in store.load_subjects(&ctx.tenant)? {
-        let id = s.id.clone();
-        dir.upsert(s)
-            .with_context(|| format!("stored subject {id} is invalid"))?;
-    }
-    Ok(dir)
+fn open_existing(
+    ctx: &Ctx,
+    a: &StoreArgs,
+) -> anyhow::Result<(SqliteStore, dsr_ops::env::Location)> {
+    let loc = ctx.location(a)?;
+    let store = open_store(&loc.db, OpenMode::Existing)?;
+    require_tenant(&store, &loc.tenant)?;
+    Ok((store, loc))
 }
 
 /// `dsr import`.
 pub fn import(ctx: &Ctx, args: ImportArgs) -> anyhow::Result<ExitCode> {
+    let loc = ctx.location(&args.store)?;
     let (reader, total): (Box<dyn Read>, Option<u64>) = if args.file.as_os_str() == "-" {
         (Box::new(std::io::stdin().lock()), None)
     } else {
@@ -216,12 +188,7 @@ pub fn import(ctx: &Ctx, args: ImportArgs) -> anyhow::Result<ExitCode> {
         let len = f.metadata().ok().map(|m| m.len());
         (Box::new(f), len)
     };
-    let store = open_store(ctx)?;
-    let region = store.default_region(&ctx.tenant)?;
-    // A scratch directory tells which stored values cannot be searched (and why).
-    let mut probe = Directory::new(MatchConfig {
-        default_region: region,
-    })?;
+    let store = open_store(&loc.db, OpenMode::Create)?;
     let bar = if std::io::stderr().is_terminal() && !args.json {
         let bar = match total {
             Some(t) => indicatif::ProgressBar::new(t),
@@ -238,166 +205,84 @@ pub fn import(ctx: &Ctx, args: ImportArgs) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
-    let mut errors: Vec<(usize, String)> = Vec::new();
-    let mut warnings: Vec<(usize, String)> = Vec::new();
-    let mut batch: Vec<Subject> = Vec::new();
-    let mut pending: Vec<Subject> = Vec::new();
-    let mut by_kind: BTreeMap<&'static str, usize> = BTreeMap::new();
-    let mut created = 0usize;
-    let mut updated = 0usize;
-    let mut flush = |batch: &mut Vec<Subject>| -> anyhow::Result<()> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let c = store.upsert_subjects_counted(&ctx.tenant, batch)?;
-        created += c.created;
-        updated += c.updated;
-        batch.clear();
-        Ok(())
+    let opts = ImportOptions {
+        all_or_nothing: args.all_or_nothing,
+        ..ImportOptions::default()
     };
-    let mut reader = BufReader::new(reader);
-    let mut line = Vec::new();
-    let mut line_no = 0usize;
-    loop {
-        line.clear();
-        let n = reader
-            .read_until(b'\n', &mut line)
-            .with_context(|| format!("reading {} at line {}", args.file.display(), line_no + 1))?;
-        if n == 0 {
-            break;
-        }
-        line_no += 1;
-        if let Some(bar) = &bar {
-            bar.inc(n as u64);
-        }
-        let text = match std::str::from_utf8(&line) {
-            Ok(t) => t.trim(),
-            Err(e) => {
-                errors.push((line_no, format!("not UTF-8 text ({e})")));
-                continue;
+    tracing::info!(file = %args.file.display(), tenant = %loc.tenant, "import started");
+    let report = dsr_ops::import::import_jsonl(
+        &store,
+        &loc.tenant,
+        BufReader::new(reader),
+        &opts,
+        |bytes| {
+            if let Some(bar) = &bar {
+                bar.set_position(bytes);
             }
-        };
-        if text.is_empty() {
-            continue;
-        }
-        let record: ImportRecord = match serde_json::from_str(text) {
-            Ok(r) => r,
-            Err(e) => {
-                errors.push((line_no, format!("{e}")));
-                continue;
-            }
-        };
-        match record.into_subject() {
-            Ok(s) => {
-                match probe.upsert(s.clone()) {
-                    Ok(ws) => {
-                        warnings.extend(ws.into_iter().map(|w| (line_no, format!("{}: {w}", s.id))))
-                    }
-                    Err(e) => {
-                        errors.push((line_no, format!("{e}")));
-                        continue;
-                    }
-                }
-                // Keep the probe small: it only needs to see each subject once.
-                probe.remove(&s.id);
-                *by_kind.entry(s.kind.as_str()).or_default() += 1;
-                if args.all_or_nothing {
-                    pending.push(s);
-                } else {
-                    batch.push(s);
-                    if batch.len() >= 2000 {
-                        flush(&mut batch)?;
-                    }
-                }
-            }
-            Err(e) => errors.push((line_no, format!("{e:#}"))),
-        }
-    }
+        },
+    )
+    .with_context(|| format!("importing {}", args.file.display()))?;
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
-    let landed_nothing = args.all_or_nothing && !errors.is_empty();
-    if args.all_or_nothing && errors.is_empty() {
-        // One transaction: all or nothing.
-        flush(&mut pending)?;
-    } else {
-        flush(&mut batch)?;
-    }
-    // Merge-set invariants are checked over the whole tenant once the lines have landed.
-    let mut merge_problems = Vec::new();
-    if !landed_nothing {
-        let dir = load_directory(&store, ctx)?;
-        merge_problems = dir
-            .merge_set_problems()
-            .into_iter()
-            .map(|(set, why)| format!("merge set {set}: {why}"))
-            .collect();
-    }
-    let imported: usize = if landed_nothing {
-        0
-    } else {
-        by_kind.values().sum()
-    };
+    tracing::info!(
+        lines = report.lines,
+        imported = report.imported,
+        rejected = report.errors.len(),
+        "import finished"
+    );
     if args.json {
-        let out = serde_json::json!({
-            "lines": line_no,
-            "imported": imported,
-            "created": created,
-            "updated": updated,
-            "by_kind": if landed_nothing { BTreeMap::new() } else { by_kind.clone() },
-            "rejected": errors.len(),
-            "errors": errors.iter().map(|(l, e)| serde_json::json!({"line": l, "error": e})).collect::<Vec<_>>(),
-            "warnings": warnings.iter().map(|(l, w)| serde_json::json!({"line": l, "warning": w})).collect::<Vec<_>>(),
-            "merge_set_problems": merge_problems,
-            "all_or_nothing": args.all_or_nothing,
-        });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        out::json(&report)?;
     } else {
         let mut err = std::io::stderr().lock();
-        for (l, e) in &errors {
-            writeln!(err, "line {l}: {e}")?;
+        for e in &report.errors {
+            writeln!(err, "line {}: {}", e.line, e.message)?;
         }
         if !args.quiet {
-            for (l, w) in warnings.iter().take(50) {
-                writeln!(err, "warning: line {l}: {w}")?;
+            for w in report.warnings.iter().take(50) {
+                writeln!(err, "warning: line {}: {}", w.line, w.message)?;
             }
-            if warnings.len() > 50 {
+            if report.warnings.len() > 50 {
                 writeln!(
                     err,
                     "warning: … and {} more warnings (use --json to see all)",
-                    warnings.len() - 50
+                    report.warnings.len() - 50
                 )?;
             }
         }
-        for p in &merge_problems {
+        for p in &report.merge_set_problems {
             writeln!(err, "warning: {p}")?;
         }
-        if landed_nothing {
-            println!(
-                "nothing imported: {} bad line{} and --all-or-nothing was given ({} good lines not landed)",
-                errors.len(),
-                if errors.len() == 1 { "" } else { "s" },
-                by_kind.values().sum::<usize>()
+        let rejected = report.errors.len();
+        if report.landed_nothing {
+            outln!(
+                "nothing imported: {rejected} bad line{} and --all-or-nothing was given ({} good lines not landed)",
+                out::plural(rejected as u64),
+                report.not_landed
             );
         } else {
-            let kinds: Vec<String> = by_kind.iter().map(|(k, n)| format!("{n} {k}")).collect();
-            println!(
-                "imported {imported} subject{} into tenant {} ({} new, {} updated{}); {} line{} rejected",
-                if imported == 1 { "" } else { "s" },
-                ctx.tenant,
-                created,
-                updated,
+            let kinds: Vec<String> = report
+                .by_kind
+                .iter()
+                .map(|(k, n)| format!("{n} {k}"))
+                .collect();
+            outln!(
+                "imported {} subject{} into tenant {} ({} new, {} updated{}); {rejected} line{} rejected",
+                report.imported,
+                out::plural(report.imported as u64),
+                loc.tenant,
+                report.created,
+                report.updated,
                 if kinds.is_empty() {
                     String::new()
                 } else {
                     format!("; {}", kinds.join(", "))
                 },
-                errors.len(),
-                if errors.len() == 1 { "" } else { "s" },
+                out::plural(rejected as u64),
             );
         }
     }
-    Ok(if errors.is_empty() {
+    Ok(if report.is_clean() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
@@ -413,8 +298,17 @@ fn make_term(raw: &str, ty: Option<&str>) -> anyhow::Result<Term> {
 
 /// `dsr subjects`.
 pub fn subjects(ctx: &Ctx, args: SubjectsArgs) -> anyhow::Result<ExitCode> {
-    let store = open_store(ctx)?;
-    let dir = load_directory(&store, ctx)?;
+    if let Some(SubjectsCommand::List {
+        limit,
+        json,
+        wide,
+        store,
+    }) = &args.cmd
+    {
+        return list_subjects(ctx, store, *limit, *json, *wide);
+    }
+    let (store, loc) = open_existing(ctx, &args.store)?;
+    let dir = load_directory(&store, &loc.tenant)?;
     let opts = SearchOptions {
         region: args.region.clone(),
         limit: args.limit.max(1),
@@ -460,23 +354,77 @@ pub fn subjects(ctx: &Ctx, args: SubjectsArgs) -> anyhow::Result<ExitCode> {
             .collect::<anyhow::Result<_>>()?;
         let c = dir.correlate(&terms, &opts)?;
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&c)?);
+            out::json(&c)?;
         } else {
-            print_correlation(&c);
+            print_correlation(&c, args.wide)?;
         }
         return Ok(ExitCode::SUCCESS);
     }
     let Some(raw) = &args.term else {
         bail!(
-            "give a TERM, --term (several, to correlate) or --batch FILE; see dsr subjects --help"
+            "give a TERM, --term (several, to correlate) or --batch FILE, or `dsr subjects list`; see dsr subjects --help"
         );
     };
     let term = make_term(raw, args.ty.as_deref())?;
     let r = searchable(dir.search(&term, &opts)?)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
+        out::json(&r)?;
     } else {
-        print_result(&r, dir.len());
+        print_result(&r, dir.len(), args.wide)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn list_subjects(
+    ctx: &Ctx,
+    a: &StoreArgs,
+    limit: usize,
+    json: bool,
+    wide: bool,
+) -> anyhow::Result<ExitCode> {
+    let (store, loc) = open_existing(ctx, a)?;
+    let all = store.load_subjects(&loc.tenant)?;
+    let total = all.len();
+    let shown: Vec<_> = if limit == 0 {
+        all
+    } else {
+        all.into_iter().take(limit).collect()
+    };
+    if json {
+        out::json(&shown)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if shown.is_empty() {
+        outln!("tenant {} has no subjects", loc.tenant);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut t = out::table(
+        &["id", "kind", "name", "emails", "phones", "merge set"],
+        wide,
+    );
+    for s in &shown {
+        out::row(
+            &mut t,
+            vec![
+                s.id.to_string(),
+                out::short_kind(s.kind.as_str()).to_owned(),
+                s.names.first().cloned().unwrap_or_default(),
+                s.emails.join(", "),
+                s.phones.join(", "),
+                s.merge_set
+                    .as_ref()
+                    .map(|m| format!("{m}{}", if s.canonical { " (canonical)" } else { "" }))
+                    .unwrap_or_default(),
+            ],
+            wide,
+        );
+    }
+    outln!("{t}");
+    if shown.len() < total {
+        outln!(
+            "{} of {total} subjects shown (--limit 0 shows all)",
+            shown.len()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -495,12 +443,14 @@ fn searchable(r: dsr_match::SearchResult) -> anyhow::Result<dsr_match::SearchRes
     Ok(r)
 }
 
+/// One term per line: blank lines and `#` comment lines are skipped; a line that is not
+/// UTF-8 is reported by number and the others still run.
 fn batch(
-    path: &PathBuf,
+    path: &Path,
     mut one: impl FnMut(usize, &str) -> anyhow::Result<String>,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
+    let mut reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
         Box::new(BufReader::new(std::io::stdin().lock()))
     } else {
         Box::new(BufReader::new(
@@ -509,13 +459,36 @@ fn batch(
     };
     let mut out = std::io::stdout().lock();
     let mut failed = 0;
-    for (i, line) in reader.lines().enumerate() {
-        let line_no = i + 1;
-        let line = line.with_context(|| format!("reading {} at line {line_no}", path.display()))?;
-        if line.trim().is_empty() {
-            continue;
+    let mut buf = Vec::new();
+    let mut line_no = 0usize;
+    loop {
+        buf.clear();
+        let n = reader
+            .read_until(b'\n', &mut buf)
+            .with_context(|| format!("reading {} at line {}", path.display(), line_no + 1))?;
+        if n == 0 {
+            break;
         }
-        match one(line_no, &line) {
+        line_no += 1;
+        let mut raw: &[u8] = &buf;
+        if line_no == 1 {
+            raw = raw.strip_prefix(b"\xef\xbb\xbf").unwrap_or(raw);
+        }
+        let result = match std::str::from_utf8(raw) {
+            Ok(line) => {
+                let line = line.trim_end_matches(['\n', '\r']);
+                let t = line.trim();
+                if t.is_empty() || t.starts_with('#') {
+                    continue;
+                }
+                one(line_no, line)
+            }
+            Err(e) => Err(anyhow::anyhow!(
+                "not UTF-8 text (invalid byte at column {}): save the file as UTF-8",
+                e.valid_up_to() + 1
+            )),
+        };
+        match result {
             Ok(s) => writeln!(out, "{s}")?,
             Err(e) => {
                 failed += 1;
@@ -538,14 +511,14 @@ fn batch(
     })
 }
 
-fn print_result(r: &SearchResult, total: usize) {
-    println!(
+fn print_result(r: &SearchResult, total: usize, wide: bool) -> anyhow::Result<()> {
+    outln!(
         "term {:?} looked up as {}{} in {} subject{}",
         r.term.value,
         r.classified_as,
         if r.explicit_type { "" } else { " (classified)" },
         total,
-        if total == 1 { "" } else { "s" }
+        out::plural(total as u64)
     );
     if !r.keys.is_empty() {
         let keys: Vec<String> = r
@@ -554,34 +527,23 @@ fn print_result(r: &SearchResult, total: usize) {
             .take(8)
             .map(|k| format!("{}={}", k.kind, k.value))
             .collect();
-        println!("keys: {}", keys.join("  "));
+        outln!("keys: {}", keys.join("  "));
     }
     for w in &r.warnings {
-        println!("warning: {w}");
+        outln!("warning: {w}");
     }
     if r.matches.is_empty() {
-        println!("no subject matches");
-        return;
+        outln!("no subject matches");
+        return Ok(());
     }
-    let mut table = Table::new();
-    table
-        .load_preset(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header([
-            "subject",
-            "kind",
-            "name",
-            "score",
-            "confidence",
-            "merge set (canonical)",
-            "evidence",
-        ]);
+    let mut table = out::table(
+        &["subject", "kind", "name", "match", "merge set", "evidence"],
+        wide,
+    );
     for m in &r.matches {
         let merge = match (&m.merge_set, &m.canonical_id) {
-            (Some(set), Some(c)) => format!(
-                "{set} ({c}{})",
-                if *c == m.subject_id { ", this one" } else { "" }
-            ),
+            (Some(set), Some(c)) if *c == m.subject_id => format!("{set} (canonical)"),
+            (Some(set), Some(c)) => format!("{set} (canonical {c})"),
             (Some(set), None) => format!("{set} (no canonical!)"),
             _ => String::new(),
         };
@@ -590,33 +552,44 @@ fn print_result(r: &SearchResult, total: usize) {
             .iter()
             .map(|e| format!("{} {:?}: {} ({})", e.field, e.stored, e.method, e.detail))
             .collect();
-        table.add_row([
-            m.subject_id.to_string(),
-            m.kind.to_string(),
-            m.display_name.clone().unwrap_or_default(),
-            format!("{:.2}", m.score),
-            format!(
-                "{}{}",
-                m.confidence,
-                if m.needs_review { " — review" } else { "" }
-            ),
-            merge,
-            evidence.join("\n"),
-        ]);
+        out::row(
+            &mut table,
+            vec![
+                m.subject_id.to_string(),
+                out::short_kind(m.kind.as_str()).to_owned(),
+                m.display_name.clone().unwrap_or_default(),
+                format!(
+                    "{} {:.2}{}",
+                    m.confidence,
+                    m.score,
+                    if m.needs_review { " review" } else { "" }
+                ),
+                merge,
+                evidence.join(if wide { "\n" } else { "; " }),
+            ],
+            wide,
+        );
     }
-    println!("{table}");
+    if !wide {
+        out::keep_whole(&mut table, &[0, 1, 3]);
+    }
+    outln!("{table}");
     let review = r.matches.iter().filter(|m| m.needs_review).count();
     if review > 0 {
-        println!(
+        outln!(
             "{review} weak match{} need a human look before acting on them",
             if review == 1 { "" } else { "es" }
         );
     }
+    if !wide {
+        outln!("(--wide shows every cell in full, --json the evidence in detail)");
+    }
+    Ok(())
 }
 
-fn print_correlation(c: &Correlation) {
+fn print_correlation(c: &Correlation, wide: bool) -> anyhow::Result<()> {
     for (i, r) in c.per_term.iter().enumerate() {
-        println!(
+        outln!(
             "[{}] {:?} as {}: {} match{}",
             i + 1,
             r.term.value,
@@ -625,62 +598,76 @@ fn print_correlation(c: &Correlation) {
             if r.matches.len() == 1 { "" } else { "es" }
         );
         for w in &r.warnings {
-            println!("    warning: {w}");
+            outln!("    warning: {w}");
         }
     }
     if c.subjects.is_empty() {
-        println!("no subject matches any term");
-        return;
+        outln!("no subject matches any term");
+        return Ok(());
     }
-    let mut table = Table::new();
-    table
-        .load_preset(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header([
+    let mut table = out::table(
+        &[
             "subject",
             "kind",
             "name",
             "found by",
             "corroborated",
-            "best score",
-            "merge set (canonical)",
-        ]);
+            "score",
+            "merge set",
+        ],
+        wide,
+    );
     for s in &c.subjects {
         let found: Vec<String> = s.found_by.iter().map(|i| format!("[{}]", i + 1)).collect();
-        table.add_row([
-            s.subject_id.to_string(),
-            s.kind.to_string(),
-            s.display_name.clone().unwrap_or_default(),
-            found.join(" "),
-            if s.corroborated {
-                "yes".into()
-            } else {
-                "no — check".into()
-            },
-            format!("{:.2}", s.best_score),
-            match (&s.merge_set, &s.canonical_id) {
-                (Some(set), Some(cid)) => format!("{set} ({cid})"),
-                (Some(set), None) => format!("{set} (no canonical!)"),
-                _ => String::new(),
-            },
-        ]);
+        out::row(
+            &mut table,
+            vec![
+                s.subject_id.to_string(),
+                out::short_kind(s.kind.as_str()).to_owned(),
+                s.display_name.clone().unwrap_or_default(),
+                found.join(" "),
+                if s.corroborated {
+                    "yes".into()
+                } else {
+                    "no, check".into()
+                },
+                format!("{:.2}", s.best_score),
+                match (&s.merge_set, &s.canonical_id) {
+                    (Some(set), Some(cid)) => format!("{set} ({cid})"),
+                    (Some(set), None) => format!("{set} (no canonical!)"),
+                    _ => String::new(),
+                },
+            ],
+            wide,
+        );
     }
-    println!("{table}");
+    outln!("{table}");
     let n = c.subjects.iter().filter(|s| s.corroborated).count();
-    println!(
+    outln!(
         "{n} subject{} corroborated by more than one identifier: make one request for each",
-        if n == 1 { "" } else { "s" }
+        out::plural(n as u64)
     );
+    Ok(())
 }
 
-/// `dsr normalize`.
+/// `dsr normalize`: pure, needs no database; the tenant's region is used when the
+/// database exists.
 pub fn normalize(ctx: &Ctx, args: NormalizeArgs) -> anyhow::Result<ExitCode> {
     let region = match &args.region {
-        Some(r) => Some(r.clone()),
+        Some(r) => {
+            dsr_match::normalize::parse_region(r).map_err(anyhow::Error::msg)?;
+            Some(r.clone())
+        }
         None => {
-            // Use the tenant's region if a database already exists; never create one here.
-            if ctx.db.exists() {
-                open_store(ctx)?.default_region(&ctx.tenant)?
+            let loc = ctx.location(&args.store)?;
+            // Use the tenant's region if the database exists; never create one here.
+            if loc.db.exists() {
+                let store = open_store(&loc.db, OpenMode::Existing)?;
+                let explicit = ctx.tenant_given(&args.store);
+                if explicit {
+                    require_tenant(&store, &loc.tenant)?;
+                }
+                store.default_region(&loc.tenant)?
             } else {
                 None
             }
@@ -719,50 +706,135 @@ pub fn normalize(ctx: &Ctx, args: NormalizeArgs) -> anyhow::Result<ExitCode> {
     };
     let n = one(raw)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&n)?);
+        out::json(&n)?;
     } else {
-        println!(
+        outln!(
             "{:?} is {}{}",
             n.term.value,
             n.classified_as,
             if n.explicit_type { "" } else { " (classified)" }
         );
         for k in &n.keys {
-            println!("  {:<26} {}", k.kind, k.value);
+            outln!("  {:<26} {}", k.kind, k.value);
         }
         for w in &n.warnings {
-            println!("warning: {w}");
+            outln!("warning: {w}");
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// `dsr tenant`.
-pub fn tenant(ctx: &Ctx, args: TenantArgs) -> anyhow::Result<ExitCode> {
-    let store = open_store(ctx)?;
-    if let Some(r) = &args.region {
-        if r.eq_ignore_ascii_case("none") {
-            store.set_default_region(&ctx.tenant, None)?;
-        } else {
-            dsr_match::normalize::parse_region(r).map_err(anyhow::Error::msg)?;
-            store.set_default_region(&ctx.tenant, Some(&r.to_ascii_uppercase()))?;
-        }
+fn parse_region_arg(r: &str) -> anyhow::Result<Option<String>> {
+    if r.eq_ignore_ascii_case("none") {
+        return Ok(None);
     }
-    let region = store.default_region(&ctx.tenant)?;
-    let count = store.count_subjects(&ctx.tenant)?;
-    if args.json {
-        println!(
-            "{}",
-            serde_json::json!({"tenant": ctx.tenant, "default_region": region, "subjects": count})
-        );
+    dsr_match::normalize::parse_region(r).map_err(anyhow::Error::msg)?;
+    Ok(Some(r.to_ascii_uppercase()))
+}
+
+fn print_tenant(store: &SqliteStore, name: &str, json: bool) -> anyhow::Result<()> {
+    let info = store
+        .tenants()?
+        .into_iter()
+        .find(|t| t.name == name)
+        .with_context(|| format!("tenant {name} disappeared meanwhile"))?;
+    if json {
+        out::json(&serde_json::json!({
+            "tenant": info.name, "defaultRegion": info.default_region,
+            "subjects": info.subjects, "requests": info.requests,
+        }))?;
     } else {
-        println!(
-            "tenant {}: {count} subjects, default region {}",
-            ctx.tenant,
-            region
+        outln!(
+            "tenant {}: {} subject{}, {} request{}, default region {}",
+            info.name,
+            info.subjects,
+            out::plural(info.subjects),
+            info.requests,
+            out::plural(info.requests),
+            info.default_region
                 .as_deref()
                 .unwrap_or("none (national phone numbers match only the same digits)")
         );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
+}
+
+/// `dsr tenant …`.
+pub fn tenant(ctx: &Ctx, args: TenantArgs) -> anyhow::Result<ExitCode> {
+    match args.cmd {
+        Some(TenantCommand::Create {
+            name,
+            region,
+            json,
+            store,
+        }) => {
+            let mut store_args = store;
+            if let Some(n) = name {
+                store_args.tenant = Some(n);
+            }
+            let loc = ctx.location(&store_args)?;
+            let region = region.as_deref().map(parse_region_arg).transpose()?;
+            let db = open_store(&loc.db, OpenMode::Create)?;
+            let created = db.create_tenant(&loc.tenant)?;
+            if let Some(r) = region {
+                db.set_default_region(&loc.tenant, r.as_deref())?;
+            }
+            if !json {
+                outln!(
+                    "{} tenant {} in {}",
+                    if created { "created" } else { "already had" },
+                    loc.tenant,
+                    loc.db.display()
+                );
+            }
+            print_tenant(&db, loc.tenant.as_str(), json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(TenantCommand::List { json, wide, store }) => {
+            let loc = ctx.location(&store)?;
+            let db = open_store(&loc.db, OpenMode::Existing)?;
+            let all = db.tenants()?;
+            if json {
+                out::json(
+                    &all.iter()
+                        .map(|t| serde_json::json!({"tenant": t.name, "defaultRegion": t.default_region, "subjects": t.subjects, "requests": t.requests}))
+                        .collect::<Vec<_>>(),
+                )?;
+            } else if all.is_empty() {
+                outln!(
+                    "{} has no tenant yet: `dsr tenant create` or `dsr import FILE`",
+                    loc.db.display()
+                );
+            } else {
+                let mut t = out::table(&["tenant", "subjects", "requests", "default region"], wide);
+                for x in &all {
+                    out::row(
+                        &mut t,
+                        vec![
+                            x.name.clone(),
+                            x.subjects.to_string(),
+                            x.requests.to_string(),
+                            x.default_region.clone().unwrap_or_else(|| "-".into()),
+                        ],
+                        wide,
+                    );
+                }
+                outln!("{t}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(TenantCommand::Show { json, store }) => {
+            let (db, loc) = open_existing(ctx, &store)?;
+            print_tenant(&db, loc.tenant.as_str(), json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            let (db, loc) = open_existing(ctx, &args.store)?;
+            if let Some(r) = &args.region {
+                db.set_default_region(&loc.tenant, parse_region_arg(r)?.as_deref())?;
+            }
+            print_tenant(&db, loc.tenant.as_str(), args.json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }

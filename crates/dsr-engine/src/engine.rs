@@ -320,12 +320,13 @@ impl Engine {
         let ty = opts.ty;
         if ty == RequestType::Update && opts.replacements.is_empty() {
             return Err(Error::Invalid(
-                "an update request needs at least one replacement (FIELD:OLD=NEW, G-6)".into(),
+                "an update request needs at least one replacement (FIELD:OLD=NEW; GDPR art. 16)"
+                    .into(),
             ));
         }
         if ty != RequestType::Update && !opts.replacements.is_empty() {
             return Err(Error::Invalid(format!(
-                "replacements are only accepted for update requests (G-6); this is a {ty} request"
+                "replacements are only accepted for update requests (GDPR art. 16); this is a {ty} request"
             )));
         }
         for r in &opts.replacements {
@@ -756,7 +757,7 @@ impl Engine {
                 req.status,
                 "retry",
                 &format!(
-                    "wait until all related requests have finished (G-11): {}",
+                    "wait until all related requests have finished: {}",
                     busy.join(", ")
                 ),
             ));

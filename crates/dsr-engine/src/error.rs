@@ -117,8 +117,9 @@ pub enum Error {
     #[error("{0} changed meanwhile; try again")]
     Conflict(String),
     /// The store failed.
+    /// (The backend's error is shown once, not repeated as a cause.)
     #[error("store: {0}")]
-    Store(#[source] Box<dyn std::error::Error + Send + Sync>),
+    Store(Box<dyn std::error::Error + Send + Sync>),
     /// The configuration is not accepted.
     #[error("configuration {source_name}: {message}")]
     Config {

@@ -72,7 +72,12 @@ impl Signer {
     }
 
     /// Reads the key file (64 hex characters: the seed), creating it with a fresh key
-    /// (mode 0600) when it does not exist.
+    /// when it does not exist.
+    ///
+    /// The file is written atomically: a temporary file in the same folder (mode 0600),
+    /// synced, then linked into place without replacing anything, so a full disk or a
+    /// crash never leaves a partial key, and two processes creating it at once agree on
+    /// one key.
     pub fn load_or_create(path: &Path) -> Result<Self> {
         let shown = path.display().to_string();
         let err = |reason: String| Error::Key {
@@ -81,41 +86,29 @@ impl Signer {
         };
         match std::fs::read_to_string(path) {
             Ok(text) => {
-                let bytes = hex::decode(text.trim())
-                    .map_err(|_| err("not 64 hexadecimal characters (an Ed25519 seed)".into()))?;
-                let seed: [u8; 32] = bytes
-                    .try_into()
-                    .map_err(|_| err("not 64 hexadecimal characters (an Ed25519 seed)".into()))?;
+                let bad = |what: &str| {
+                    err(format!(
+                        "{what}, not 64 hexadecimal characters (an Ed25519 seed). If no package was ever signed with this key, delete the file and a new key is made on next use; otherwise restore it from your backup (packages signed with it can only be checked against its public key)"
+                    ))
+                };
+                if text.trim().is_empty() {
+                    return Err(bad("the file is empty (an interrupted write?)"));
+                }
+                let bytes = hex::decode(text.trim()).map_err(|_| bad("the file is damaged"))?;
+                let seed: [u8; 32] = bytes.try_into().map_err(|_| bad("the file is damaged"))?;
                 let mut s = Self::from_seed(seed);
                 s.path = Some(path.to_owned());
                 Ok(s)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut s = Self::generate()?;
-                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
-                }
-                let mut opts = std::fs::OpenOptions::new();
-                opts.write(true).create_new(true);
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::OpenOptionsExt;
-                    opts.mode(0o600);
-                }
-                use std::io::Write;
-                match opts.open(path) {
-                    Ok(mut f) => {
-                        writeln!(f, "{}", hex::encode(s.key.to_bytes()))
-                            .map_err(|e| err(e.to_string()))?;
-                    }
-                    // Another process created it first: use theirs.
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                        return Self::load_or_create(path);
-                    }
-                    Err(e) => return Err(err(e.to_string())),
-                }
-                s.path = Some(path.to_owned());
-                Ok(s)
+                let fresh = Self::generate()?;
+                write_new_key(path, &hex::encode(fresh.key.to_bytes())).map_err(|e| {
+                    err(format!(
+                        "cannot create the key file: {e} (nothing was left behind; fix the cause and run the command again)"
+                    ))
+                })?;
+                // Another process may have linked its key first: the one on disk wins.
+                Self::load_or_create(path)
             }
             Err(e) => Err(err(e.to_string())),
         }
@@ -412,4 +405,96 @@ pub fn verify(package: &str, trusted_public_key: Option<&str>) -> Result<Verifie
         files: listed.len(),
         manifest_sha256: sha256_hex(canonical_json(manifest).as_bytes()),
     })
+}
+
+/// The files of a package as a person opens them: each JSON file pretty-printed,
+/// each attachment as its bytes, under the relative path the manifest gives.
+///
+/// The package is [`verify`]-ed first (an altered package is not unpacked), and every
+/// path must be relative with plain components only (no `..`, no root, no drive), so
+/// unpacking a hostile package cannot write outside the target folder.
+pub fn unpack(
+    package: &str,
+    trusted_public_key: Option<&str>,
+) -> Result<(Verified, Vec<(String, Vec<u8>)>)> {
+    let verified = verify(package, trusted_public_key)?;
+    let bad = |m: String| Error::Package(m);
+    let doc: Value = serde_json::from_str(package).map_err(|e| bad(e.to_string()))?;
+    let mut out = Vec::new();
+    for f in doc
+        .get("files")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let path = f.get("path").and_then(Value::as_str).unwrap_or_default();
+        let safe = !path.is_empty()
+            && !path.starts_with('/')
+            && !path.contains('\\')
+            && path
+                .split('/')
+                .all(|c| !c.is_empty() && c != "." && c != ".." && !c.contains(':'));
+        if !safe {
+            return Err(bad(format!(
+                "file path {path:?} is not a plain relative path: refusing to unpack"
+            )));
+        }
+        let bytes = if let Some(b64) = f.get("base64").and_then(Value::as_str) {
+            base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .map_err(|_| bad(format!("file {path}: content is not valid base64")))?
+        } else {
+            let v = f.get("json").cloned().unwrap_or(Value::Null);
+            let mut text = serde_json::to_vec_pretty(&v).map_err(|e| bad(e.to_string()))?;
+            text.push(b'\n');
+            text
+        };
+        out.push((path.to_owned(), bytes));
+    }
+    Ok((verified, out))
+}
+
+/// Writes `hex` as a new key file at `path`: temporary file (0600), fsync, hard link into
+/// place (fails rather than replaces if the file appeared meanwhile: then the existing
+/// key wins), fsync of the folder. The temporary file is always removed.
+fn write_new_key(path: &Path, hex: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut nonce = [0u8; 8];
+    getrandom::fill(&mut nonce).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "key".into()),
+        hex::encode(nonce)
+    ));
+    let result = (|| {
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut f = opts.open(&tmp)?;
+        writeln!(f, "{hex}")?;
+        f.sync_all()?;
+        drop(f);
+        match std::fs::hard_link(&tmp, path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    result
 }

@@ -55,7 +55,7 @@ impl Policy {
         (self.hold_active_employees && ty == RequestType::Delete && subject.is_active_employee())
             .then(|| {
                 format!(
-                    "G-16: {} is an active employee; erasing their data is not recommended (legitimate interests, records other regulations require). Decide: proceed with a recorded justification, or refuse citing the legal ground",
+                    "{} is an active employee; erasing their data is not recommended (legitimate interests, records other regulations require). Decide: proceed with a recorded justification, or refuse citing the legal ground",
                     subject.id
                 )
             })

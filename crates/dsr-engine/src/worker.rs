@@ -87,7 +87,8 @@ pub struct WorkerStats {
 }
 
 impl WorkerStats {
-    fn add(&mut self, o: WorkerStats) {
+    /// Adds another run's counts to these.
+    pub fn add(&mut self, o: WorkerStats) {
         self.claimed += o.claimed;
         self.done += o.done;
         self.retried += o.retried;

@@ -274,6 +274,77 @@ fn task_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Task, Option<String
     ))
 }
 
+/// A stored request that could not be read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable {
+    /// Its id.
+    pub id: String,
+    /// Why it could not be read.
+    pub reason: String,
+}
+
+impl SqliteEngineStore {
+    /// The requests matching `filter`, and separately the stored requests that could not
+    /// be read back (so one damaged row does not hide every other request).
+    pub fn requests_and_unreadable(
+        &self,
+        tenant: &TenantId,
+        filter: &RequestFilter,
+    ) -> Result<(Vec<Request>, Vec<Unreadable>)> {
+        let docs: Vec<(String, String)> = self.read(|c| {
+            let mut sql = String::from("SELECT id, doc FROM requests WHERE tenant = ?1");
+            if filter.status.is_some() {
+                sql.push_str(" AND status = ?2");
+            }
+            if filter.overdue_at.is_some() {
+                sql.push_str(&format!(
+                    " AND status NOT IN {FINISHED} AND (due_us < ?3 OR legal_us < ?3)"
+                ));
+            }
+            if filter.subject.is_some() {
+                sql.push_str(" AND subject_id = ?4");
+            }
+            sql.push_str(" ORDER BY created_us, id");
+            if filter.limit > 0 {
+                sql.push_str(&format!(" LIMIT {}", filter.limit));
+            }
+            let mut st = c.prepare(&sql)?;
+            // Bind only the parameters the query uses (SQLite refuses unused ones).
+            let status = filter.status.map(|s| s.as_str().to_owned());
+            let overdue = filter.overdue_at.map(us);
+            let subject = filter.subject.as_ref().map(|s| s.as_str().to_owned());
+            st.raw_bind_parameter(1, tenant.as_str())?;
+            if let Some(s) = &status {
+                st.raw_bind_parameter(2, s)?;
+            }
+            if let Some(o) = overdue {
+                st.raw_bind_parameter(3, o)?;
+            }
+            if let Some(s) = &subject {
+                st.raw_bind_parameter(4, s)?;
+            }
+            let mut rows = st.raw_query();
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push((r.get(0)?, r.get(1)?));
+            }
+            Ok(out)
+        })?;
+        let mut ok = Vec::with_capacity(docs.len());
+        let mut bad = Vec::new();
+        for (id, doc) in docs {
+            match serde_json::from_str::<Request>(&doc) {
+                Ok(r) => ok.push(r),
+                Err(e) => bad.push(Unreadable {
+                    id,
+                    reason: e.to_string(),
+                }),
+            }
+        }
+        Ok((ok, bad))
+    }
+}
+
 fn decode_task((mut t, outcome): (Task, Option<String>)) -> Result<Task> {
     if let Some(o) = outcome {
         t.outcome = Some(serde_json::from_str::<Outcome>(&o).map_err(|e| {
@@ -622,46 +693,14 @@ impl Store for SqliteEngineStore {
     }
 
     async fn requests(&self, tenant: &TenantId, filter: &RequestFilter) -> Result<Vec<Request>> {
-        let docs: Vec<String> = self.read(|c| {
-            let mut sql = String::from("SELECT doc FROM requests WHERE tenant = ?1");
-            if filter.status.is_some() {
-                sql.push_str(" AND status = ?2");
-            }
-            if filter.overdue_at.is_some() {
-                sql.push_str(&format!(
-                    " AND status NOT IN {FINISHED} AND (due_us < ?3 OR legal_us < ?3)"
-                ));
-            }
-            if filter.subject.is_some() {
-                sql.push_str(" AND subject_id = ?4");
-            }
-            sql.push_str(" ORDER BY created_us, id");
-            if filter.limit > 0 {
-                sql.push_str(&format!(" LIMIT {}", filter.limit));
-            }
-            let mut st = c.prepare(&sql)?;
-            // Bind only the parameters the query uses (SQLite refuses unused ones).
-            let status = filter.status.map(|s| s.as_str().to_owned());
-            let overdue = filter.overdue_at.map(us);
-            let subject = filter.subject.as_ref().map(|s| s.as_str().to_owned());
-            st.raw_bind_parameter(1, tenant.as_str())?;
-            if let Some(s) = &status {
-                st.raw_bind_parameter(2, s)?;
-            }
-            if let Some(o) = overdue {
-                st.raw_bind_parameter(3, o)?;
-            }
-            if let Some(s) = &subject {
-                st.raw_bind_parameter(4, s)?;
-            }
-            let mut rows = st.raw_query();
-            let mut out = Vec::new();
-            while let Some(r) = rows.next()? {
-                out.push(r.get(0)?);
-            }
-            Ok(out)
-        })?;
-        docs.iter().map(|d| decode_request(d)).collect()
+        let (ok, bad) = self.requests_and_unreadable(tenant, filter)?;
+        match bad.into_iter().next() {
+            Some(u) => Err(Error::Invalid(format!(
+                "stored request {} is unreadable: {}",
+                u.id, u.reason
+            ))),
+            None => Ok(ok),
+        }
     }
 
     async fn tasks(&self, tenant: &TenantId, id: &RequestId) -> Result<Vec<Task>> {

@@ -22,13 +22,14 @@ pub mod migrations;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The database could not be opened or a statement failed.
-    #[error("database {path}: {source}")]
+    /// The database could not be opened or a statement failed. The message says what
+    /// happened and what to do, once (the SQLite error is kept in `source`, not repeated
+    /// as a cause).
+    #[error("database {path}: {}", describe(source))]
     Sqlite {
         /// The database file (or `:memory:`).
         path: String,
         /// The SQLite error.
-        #[source]
         source: rusqlite::Error,
     },
     /// A stored document could not be read back (corrupted or written by a newer version).
@@ -53,6 +54,62 @@ pub enum Error {
         /// The newest this build knows.
         known: i64,
     },
+}
+
+impl Error {
+    /// Whether the error is another process holding the write lock (or a lock held for
+    /// longer than the busy timeout): waiting and trying again is the remedy.
+    pub fn is_busy(&self) -> bool {
+        matches!(self, Error::Sqlite { source: rusqlite::Error::SqliteFailure(f, _), .. }
+            if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
+    }
+}
+
+/// What happened, said once, and what to do about it.
+fn describe(e: &rusqlite::Error) -> String {
+    use rusqlite::ErrorCode as C;
+    match e {
+        rusqlite::Error::SqliteFailure(f, msg) => {
+            let what = msg.clone().unwrap_or_else(|| f.to_string());
+            let hint = match f.code {
+                C::ReadOnly => Some(
+                    "the file or its folder is read-only for this user: check the permissions, or point --db at a writable file",
+                ),
+                C::DatabaseBusy | C::DatabaseLocked => Some(
+                    "another process holds the database's write lock; try again (if it lasts, look for a stuck dsr process)",
+                ),
+                C::DiskFull => Some(
+                    "the disk is full: free some space and run the command again (nothing was half-written)",
+                ),
+                C::CannotOpen => Some("check that the folder exists and is writable"),
+                C::NotADatabase => {
+                    Some("this file is not a dsr (SQLite) database: check the --db path")
+                }
+                C::DatabaseCorrupt => Some("the file is damaged: restore it from a backup"),
+                C::PermissionDenied => Some("check the file's permissions"),
+                C::SystemIoFailure => Some("an I/O error: is the disk full or failing?"),
+                _ => None,
+            };
+            match hint {
+                Some(h) => format!("{what}; {h}"),
+                None => what,
+            }
+        }
+        other => other.to_string(),
+    }
+}
+
+/// A tenant and how many subjects it has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantInfo {
+    /// The tenant's name.
+    pub name: String,
+    /// Its subjects.
+    pub subjects: u64,
+    /// Its requests.
+    pub requests: u64,
+    /// Its default phone region.
+    pub default_region: Option<String>,
 }
 
 /// How many subjects an upsert created and how many it replaced.
@@ -233,6 +290,60 @@ impl SqliteStore {
             )
             .map_err(|e| self.err(e))?;
         Ok(())
+    }
+
+    /// Records the tenant (with no settings) if it does not exist yet.
+    pub fn create_tenant(&self, tenant: &TenantId) -> Result<bool> {
+        let n = self
+            .lock()
+            .execute(
+                "INSERT INTO tenant_settings (tenant) VALUES (?1) ON CONFLICT (tenant) DO NOTHING",
+                params![tenant.as_str()],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(n > 0)
+    }
+
+    /// Whether the tenant exists: it has settings, subjects or requests.
+    pub fn tenant_exists(&self, tenant: &TenantId) -> Result<bool> {
+        self.lock()
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM tenant_settings WHERE tenant = ?1)
+                     OR EXISTS (SELECT 1 FROM subjects WHERE tenant = ?1)
+                     OR EXISTS (SELECT 1 FROM requests WHERE tenant = ?1)",
+                params![tenant.as_str()],
+                |r| r.get::<_, bool>(0),
+            )
+            .map_err(|e| self.err(e))
+    }
+
+    /// Every tenant of the database, by name.
+    pub fn tenants(&self) -> Result<Vec<TenantInfo>> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare(
+                "WITH t(name) AS (SELECT tenant FROM tenant_settings
+                                  UNION SELECT tenant FROM subjects
+                                  UNION SELECT tenant FROM requests)
+                 SELECT t.name,
+                        (SELECT count(*) FROM subjects s WHERE s.tenant = t.name),
+                        (SELECT count(*) FROM requests r WHERE r.tenant = t.name),
+                        (SELECT default_region FROM tenant_settings x WHERE x.tenant = t.name)
+                 FROM t ORDER BY t.name",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(TenantInfo {
+                    name: r.get(0)?,
+                    subjects: r.get::<_, i64>(1)? as u64,
+                    requests: r.get::<_, i64>(2)? as u64,
+                    default_region: r.get(3)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))
     }
 
     /// One subject by id.

@@ -2,16 +2,24 @@
 //! directory, with readable output. Every step uses the same engine calls as the
 //! `dsr request …` commands.
 
-use super::{DemoArgs, Signing, open_env, outcome_line, print_request, wait_for};
-use crate::Ctx;
-use anyhow::Context;
+use super::{DemoArgs, outcome_line, print_request, settle};
+use crate::out::outln;
+use crate::{Ctx, StoreArgs};
+use anyhow::{Context, bail};
 use dsr_engine::config::Config;
 use dsr_engine::package;
 use dsr_engine::{CreateOptions, Error, Target};
 use dsr_match::SearchOptions;
 use dsr_model::{RequestType, Term};
+use dsr_ops::env::{EngineEnv, Location, Signing};
+use dsr_ops::{OpenMode, load_directory};
 use serde_json::{Value, json};
+use std::path::Path;
 use std::process::ExitCode;
+
+/// The file that marks a folder as made by `dsr demo` (so only such a folder is ever
+/// deleted and made anew).
+const MARKER: &str = ".dsr-demo";
 
 const SAMPLE: &str = include_str!("../../../../examples/data/sample-subjects.jsonl");
 
@@ -78,90 +86,83 @@ INSERT INTO demo_newsletter VALUES
   ('c-1005', 'zoe.faure@gmail.com', '2024-05-30', 3, NULL);
 ";
 
-/// Reads the sample (the import format of `dsr import`: `type`, `name` or `names`, …)
-/// into subjects.
+/// Reads the sample through the import pipeline's own line parser.
 fn sample_subjects() -> anyhow::Result<Vec<dsr_model::Subject>> {
     let mut out = Vec::new();
-    for (i, line) in SAMPLE
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-    {
-        let mut v: Value =
-            serde_json::from_str(line).with_context(|| format!("sample line {}", i + 1))?;
-        let obj = v
-            .as_object_mut()
-            .with_context(|| format!("sample line {}: not an object", i + 1))?;
-        if let Some(t) = obj.remove("type") {
-            obj.insert("kind".into(), t);
+    for (i, line) in SAMPLE.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
         }
-        if let Some(n) = obj.remove("name") {
-            let names = obj.entry("names").or_insert_with(|| json!([]));
-            if let Some(a) = names.as_array_mut() {
-                a.insert(0, n);
-            }
-        }
-        if let Some(Value::Object(custom)) = obj.get_mut("custom") {
-            for val in custom.values_mut() {
-                if !val.is_string() {
-                    *val = Value::String(val.to_string());
-                }
-            }
-        }
-        let s: dsr_model::Subject =
-            serde_json::from_value(v).with_context(|| format!("sample line {}", i + 1))?;
-        let mut s = s;
-        if s.kind == dsr_model::SubjectKind::User && s.employment.is_none() {
-            s.employment = Some(dsr_model::Employment::Active);
-        }
-        s.validate()
-            .with_context(|| format!("sample line {}", i + 1))?;
-        out.push(s);
+        let parsed = dsr_ops::import::parse_line(line)
+            .map_err(|e| anyhow::anyhow!("sample line {}: {e}", i + 1))?;
+        out.push(parsed.subject);
     }
     Ok(out)
 }
 
-fn heading(n: usize, text: &str) {
-    println!("\n━━ {n}. {text} ━━");
+/// Deletes the demo folder (only if it is one: empty, or with the demo's marker file)
+/// and creates it anew.
+fn recreate(dir: &Path) -> anyhow::Result<()> {
+    if dir.exists() {
+        let is_demo = dir.join(MARKER).exists()
+            || std::fs::read_dir(dir)
+                .with_context(|| format!("reading {}", dir.display()))?
+                .next()
+                .is_none();
+        if !is_demo {
+            bail!(
+                "{} exists and was not made by `dsr demo`: not deleted (choose another --dir)",
+                dir.display()
+            );
+        }
+        std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::write(
+        dir.join(MARKER),
+        "made by `dsr demo`: deleted and made anew by the next run\n",
+    )?;
+    Ok(())
+}
+
+fn heading(n: usize, text: &str) -> anyhow::Result<()> {
+    outln!("\n━━ {n}. {text} ━━");
+    Ok(())
 }
 
 pub(super) async fn demo(ctx: &Ctx, a: DemoArgs) -> anyhow::Result<ExitCode> {
     let dir = &a.dir;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    recreate(dir)?;
     let db = dir.join("demo.db");
-    for suffix in ["", "-wal", "-shm"] {
-        let p = std::path::PathBuf::from(format!("{}{suffix}", db.display()));
-        if p.exists() {
-            std::fs::remove_file(&p)
-                .with_context(|| format!("removing the old {}", p.display()))?;
-        }
-    }
     let cfg_path = dir.join("dsr.toml");
     std::fs::write(&cfg_path, DEMO_CONFIG)?;
     let sample_path = dir.join("sample-subjects.jsonl");
     std::fs::write(&sample_path, SAMPLE)?;
-    let dctx = Ctx {
+    let dctx = Location {
         db: db.clone(),
-        tenant: ctx.tenant.clone(),
+        tenant: ctx.location(&StoreArgs::default())?.tenant,
     };
-    let quiet = a.common.json;
+    let quiet = a.json;
     let mut summary = serde_json::Map::new();
 
     if !quiet {
-        println!(
+        outln!(
             "dsr demo — a data subject request engine, end to end, on {}",
             db.display()
         );
-        println!(
+        outln!(
             "(configuration: {}; every command below also exists on its own: dsr request …)",
             cfg_path.display()
         );
-        heading(1, "Import a small multilingual sample of subjects");
+        heading(1, "Import a small multilingual sample of subjects")?;
     }
     let subjects = sample_subjects()?;
-    dsr_store_sqlite::SqliteStore::open(&db)?.upsert_subjects(&dctx.tenant, &subjects)?;
+    let store = dsr_store_sqlite::SqliteStore::open(&db)?;
+    store.create_tenant(&dctx.tenant)?;
+    store.upsert_subjects(&dctx.tenant, &subjects)?;
+    drop(store);
     if !quiet {
-        println!(
+        outln!(
             "imported {} subjects ({} external contacts incl. a merge set of 3, {} users, {} dialer contacts) from {}",
             subjects.len(),
             subjects
@@ -180,7 +181,7 @@ pub(super) async fn demo(ctx: &Ctx, a: DemoArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let config = Config::load(&cfg_path)?;
-    let env = open_env(&dctx, config, Signing::LoadOrCreate)?;
+    let env = EngineEnv::open(&dctx, config, OpenMode::Create, Signing::LoadOrCreate)?;
     env.store.db().with_conn(|c| c.execute_batch(DEMO_TABLES))?;
     let t = &dctx.tenant;
     env.store.add_conversation(
@@ -231,7 +232,7 @@ pub(super) async fn demo(ctx: &Ctx, a: DemoArgs) -> anyhow::Result<ExitCode> {
         )],
     )?;
     if !quiet {
-        println!(
+        outln!(
             "seeded conversations with attachments, invoices and newsletter tables (services: {})",
             env.engine.services().names().join(", ")
         );
@@ -239,18 +240,18 @@ pub(super) async fn demo(ctx: &Ctx, a: DemoArgs) -> anyhow::Result<ExitCode> {
 
     // 2. Lookup by a messy term.
     let messy = "  JEAN.DUPONT+FACTURES@Example.FR ";
-    let dirx = crate::subjects::load_directory(env.store.db(), &dctx)?;
+    let dirx = load_directory(env.store.db(), &dctx.tenant)?;
     let term = Term::parse(messy)?;
     let found = dirx.search(&term, &SearchOptions::default())?;
     if !quiet {
-        heading(2, "Look a person up by a messy term (G-2, G-3)");
-        println!(
+        heading(2, "Look a person up by a messy term")?;
+        outln!(
             "term {messy:?} is classified as {} and matches {} subject(s):",
             found.classified_as,
             found.matches.len()
         );
         for m in &found.matches {
-            println!(
+            outln!(
                 "  {} ({}) {} — {} {:.2}{}",
                 m.subject_id,
                 m.kind,
@@ -266,7 +267,7 @@ pub(super) async fn demo(ctx: &Ctx, a: DemoArgs) -> anyhow::Result<ExitCode> {
                     .unwrap_or_default()
             );
             for e in &m.evidence {
-                println!(
+                outln!(
                     "      {} {:?} matched {} ({})",
                     e.field,
                     e.stored,
@@ -277,7 +278,7 @@ pub(super) async fn demo(ctx: &Ctx, a: DemoArgs) -> anyhow::Result<ExitCode> {
         }
         let ambiguous =
             dirx.search(&Term::parse("name:Jean Dupont")?, &SearchOptions::default())?;
-        println!(
+        outln!(
             "by contrast, \"name:Jean Dupont\" matches {} subjects that are not one person: a request for it is refused until the caller names one (never act on a guess).",
             ambiguous.matches.len()
         );
@@ -288,8 +289,8 @@ pub(super) async fn demo(ctx: &Ctx, a: DemoArgs) -> anyhow::Result<ExitCode> {
     if !quiet {
         heading(
             3,
-            "DELETE for that person: one request per merge set, related requests for every member (G-10)",
-        );
+            "DELETE for that person (art. 17): one request per merge set, related requests for every member",
+        )?;
     }
     let mut opts = CreateOptions::new(RequestType::Delete, Target::Term(term.clone()));
     opts.requested_by = "demo operator".into();
@@ -297,7 +298,7 @@ pub(super) async fn demo(ctx: &Ctx, a: DemoArgs) -> anyhow::Result<ExitCode> {
     let mut ids = vec![out.request.id.clone()];
     ids.extend(out.related.iter().map(|r| r.id.clone()));
     if !quiet {
-        println!(
+        outln!(
             "created {} for the canonical contact {} with {} related request(s): {}",
             out.request.id,
             out.request.subject.id,
@@ -316,32 +317,30 @@ pub(super) async fn demo(ctx: &Ctx, a: DemoArgs) -> anyhow::Result<ExitCode> {
             )
             .await;
         if let Err(e @ Error::Duplicate { .. }) = again {
-            println!(
-                "a second DELETE for another member is refused while these run (G-11):\n  {e}"
-            );
+            outln!("a second DELETE for another member is refused while these run:\n  {e}");
         }
-        println!(
+        outln!(
             "workers carry the tasks out ({} services × {} requests):",
             env.engine.services().len(),
             ids.len()
         );
     }
-    wait_for(&env, &ids, true, !quiet, None).await?;
+    settle(&env, &ids, true, !quiet, None).await?;
     let mut deleted = Vec::new();
     for id in &ids {
         let (r, tasks) = env.engine.get(id).await?;
         if !quiet {
-            println!("  {} {} → {}", r.subject.id, r.id, r.status);
+            outln!("  {} {} → {}", r.subject.id, r.id, r.status);
             for t in &tasks {
-                println!("      {:<14} {}", t.service, outcome_line(t));
+                outln!("      {:<14} {}", t.service, outcome_line(t));
             }
         }
         deleted.push(json!({"request": r.id.as_str(), "subject": r.subject.id.as_str(), "status": r.status.as_str()}));
     }
-    let after = crate::subjects::load_directory(env.store.db(), &dctx)?
-        .search(&term, &SearchOptions::default())?;
+    let after =
+        load_directory(env.store.db(), &dctx.tenant)?.search(&term, &SearchOptions::default())?;
     if !quiet {
-        println!(
+        outln!(
             "the same lookup now finds {} subject(s): the directory no longer holds them.",
             after.matches.len()
         );
@@ -352,8 +351,8 @@ pub(super) async fn demo(ctx: &Ctx, a: DemoArgs) -> anyhow::Result<ExitCode> {
     if !quiet {
         heading(
             4,
-            "EXPORT (art. 15): a signed package, verified as a receiving party would (Q-1)",
-        );
+            "EXPORT (art. 15): a signed package, verified as a receiving party would",
+        )?;
     }
     let mut opts = CreateOptions::new(
         RequestType::Export,
@@ -361,7 +360,7 @@ pub(super) async fn demo(ctx: &Ctx, a: DemoArgs) -> anyhow::Result<ExitCode> {
     );
     opts.requested_by = "demo operator".into();
     let exp = env.engine.create(&dirx, opts).await?;
-    wait_for(
+    settle(
         &env,
         std::slice::from_ref(&exp.request.id),
         true,
@@ -387,23 +386,23 @@ pub(super) async fn demo(ctx: &Ctx, a: DemoArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or_default();
     if !quiet {
         let (r, tasks) = env.engine.get(&exp.request.id).await?;
-        print_request(&r, &tasks, &[], env.engine.clock().now());
+        print_request(&r, &tasks, &[], env.engine.clock().now())?;
         let doc: Value = serde_json::from_str(&pkg)?;
-        println!("package {} ({} bytes):", pkg_path.display(), pkg.len());
+        outln!("package {} ({} bytes):", pkg_path.display(), pkg.len());
         for f in doc["manifest"]["files"].as_array().into_iter().flatten() {
-            println!(
+            outln!(
                 "  {:<52} sha256 {}…",
                 f["path"].as_str().unwrap_or(""),
                 &f["sha256"].as_str().unwrap_or("")[..16]
             );
         }
-        println!(
+        outln!(
             "verify: signature and {} digests OK, signed with the organisation's key {}…",
             v.files,
             &v.public_key[..16]
         );
-        println!("one byte changed in a copy: {tamper_err}");
-        println!(
+        outln!("one byte changed in a copy: {tamper_err}");
+        outln!(
             "(check it yourself: dsr verify {} --key {})",
             pkg_path.display(),
             v.public_key
@@ -415,8 +414,8 @@ pub(super) async fn demo(ctx: &Ctx, a: DemoArgs) -> anyhow::Result<ExitCode> {
     if !quiet {
         heading(
             5,
-            "DELETE for an active employee: on hold until a decision (G-16)",
-        );
+            "DELETE for an active employee: on hold until a decision (art. 17(3)(b))",
+        )?;
     }
     let mut opts = CreateOptions::new(
         RequestType::Delete,
@@ -425,7 +424,7 @@ pub(super) async fn demo(ctx: &Ctx, a: DemoArgs) -> anyhow::Result<ExitCode> {
     opts.requested_by = "demo operator".into();
     let held = env.engine.create(&dirx, opts).await?;
     if !quiet {
-        println!(
+        outln!(
             "{} is {}: {}",
             held.request.id,
             held.request.status,
@@ -442,7 +441,7 @@ pub(super) async fn demo(ctx: &Ctx, a: DemoArgs) -> anyhow::Result<ExitCode> {
         .decide(&held.request.id, false, ground, "DPO Marie Curie")
         .await?;
     if !quiet {
-        println!(
+        outln!(
             "decided: refused by {} citing \"{ground}\" → {}",
             decided
                 .decision
@@ -455,7 +454,7 @@ pub(super) async fn demo(ctx: &Ctx, a: DemoArgs) -> anyhow::Result<ExitCode> {
     let mut opts = CreateOptions::new(RequestType::Delete, Target::Id("u-02".into()));
     opts.requested_by = "demo operator".into();
     let former = env.engine.create(&dirx, opts).await?;
-    wait_for(
+    settle(
         &env,
         std::slice::from_ref(&former.request.id),
         true,
@@ -465,9 +464,10 @@ pub(super) async fn demo(ctx: &Ctx, a: DemoArgs) -> anyhow::Result<ExitCode> {
     .await?;
     let former_status = env.engine.get(&former.request.id).await?.0.status;
     if !quiet {
-        println!(
+        outln!(
             "a former employee (u-02) is not held: {} → {}",
-            former.request.id, former_status
+            former.request.id,
+            former_status
         );
     }
     summary.insert("employee".into(), json!({"held": held.request.id.as_str(), "decision": "refuse", "status": decided.status.as_str(), "former": former_status.as_str()}));
@@ -475,25 +475,28 @@ pub(super) async fn demo(ctx: &Ctx, a: DemoArgs) -> anyhow::Result<ExitCode> {
     // 6. Audit.
     let report = env.engine.verify_audit().await?;
     if !quiet {
-        heading(6, "Proof: the hash-chained audit log (G-17)");
-        println!(
+        heading(
+            6,
+            "Proof: the hash-chained audit log (art. 5(2), accountability)",
+        )?;
+        outln!(
             "{} entries, chain {} (head {}…)",
             report.entries,
             if report.ok() { "verified" } else { "BROKEN" },
             &report.head[..16]
         );
-        println!(
+        outln!(
             "try: dsr --db {} audit show --request {} --config {}",
             db.display(),
             out.request.id,
             cfg_path.display()
         );
-        println!(
+        outln!(
             "     dsr --db {} request list --config {}",
             db.display(),
             cfg_path.display()
         );
-        println!(
+        outln!(
             "     dsr --db {} services --config {}",
             db.display(),
             cfg_path.display()
@@ -504,7 +507,7 @@ pub(super) async fn demo(ctx: &Ctx, a: DemoArgs) -> anyhow::Result<ExitCode> {
         json!({"entries": report.entries, "verified": report.ok(), "head": report.head}),
     );
     if quiet {
-        println!("{}", serde_json::to_string_pretty(&Value::Object(summary))?);
+        outln!("{}", serde_json::to_string_pretty(&Value::Object(summary))?);
     }
     Ok(if report.ok() {
         ExitCode::SUCCESS

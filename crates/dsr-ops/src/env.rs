@@ -1,0 +1,104 @@
+//! The engine wired to the SQLite store, the configured services and the signing key.
+
+use crate::{OpenMode, Result, open_store, require_tenant};
+use dsr_engine::config::Config;
+use dsr_engine::package::Signer;
+use dsr_engine::{Engine, SystemClock, WorkerConfig};
+use dsr_model::TenantId;
+use dsr_store_sqlite::engine_store::{SqliteEngineStore, build_services};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Whether opening the environment may create the signing key file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signing {
+    /// Workers and downloads sign packages: load the key, creating it on first use.
+    LoadOrCreate,
+    /// Everything else: load the key if it exists, else an unsaved one that is never
+    /// used for signing (reading commands never leave a stray key file behind).
+    IfPresent,
+}
+
+/// Reads the configuration: `path`, else `./dsr.toml` if present, else the defaults.
+pub fn load_config(path: Option<&Path>) -> Result<Config> {
+    match path {
+        Some(p) => Ok(Config::load(p)?),
+        None if Path::new("dsr.toml").exists() => Ok(Config::load(Path::new("dsr.toml"))?),
+        None => Ok(Config::default()),
+    }
+}
+
+/// The directory beside the database (where relative key paths live).
+pub fn db_dir(db: &Path) -> &Path {
+    db.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// Where the tenant's data is.
+#[derive(Debug, Clone)]
+pub struct Location {
+    /// The SQLite database file.
+    pub db: PathBuf,
+    /// The tenant.
+    pub tenant: TenantId,
+}
+
+/// The engine of one tenant, wired.
+pub struct EngineEnv {
+    /// The store (also gives the subjects database).
+    pub store: SqliteEngineStore,
+    /// The engine.
+    pub engine: Arc<Engine>,
+    /// The configuration it was built from.
+    pub config: Config,
+}
+
+impl std::fmt::Debug for EngineEnv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineEnv")
+            .field("tenant", self.engine.tenant())
+            .finish_non_exhaustive()
+    }
+}
+
+impl EngineEnv {
+    /// Opens the database (which must exist unless `mode` is [`OpenMode::Create`]) and
+    /// the tenant (which must exist unless the database is being created), builds the
+    /// configured services and loads the signing key.
+    pub fn open(loc: &Location, config: Config, mode: OpenMode, signing: Signing) -> Result<Self> {
+        let db = Arc::new(open_store(&loc.db, mode)?);
+        if mode == OpenMode::Existing {
+            require_tenant(&db, &loc.tenant)?;
+        } else {
+            db.create_tenant(&loc.tenant)?;
+        }
+        let store = SqliteEngineStore::new(db);
+        let services = build_services(&config, &store)?;
+        let key_path = config.signing_key_path(db_dir(&loc.db));
+        let signer = if signing == Signing::LoadOrCreate || key_path.exists() {
+            Signer::load_or_create(&key_path)?
+        } else {
+            Signer::generate()?
+        };
+        let engine = Engine::new(
+            loc.tenant.clone(),
+            Arc::new(store.clone()),
+            services,
+            Arc::new(SystemClock),
+        )?
+        .with_policy(config.policy.clone())
+        .with_targets(config.deadlines.clone())
+        .with_signer(&config.organisation, signer);
+        Ok(EngineEnv {
+            store,
+            engine: Arc::new(engine),
+            config,
+        })
+    }
+
+    /// The worker settings of the configuration.
+    pub fn worker_config(&self) -> WorkerConfig {
+        WorkerConfig::from_settings(&self.config.worker)
+    }
+}

@@ -1,0 +1,457 @@
+//! The JSON Lines import pipeline shared by `dsr import`, the server's
+//! `POST /subjects/import` and a host application.
+//!
+//! Each line is checked on its own and reported by its line number; good lines land in
+//! batches (or all at once with `all_or_nothing`). What is refused and why:
+//!
+//! - a line that is not a JSON object (an array would otherwise be read positionally);
+//! - text that is not UTF-8, a field that is unknown (a misspelt `emailz` would lose
+//!   data), a value the model refuses;
+//! - an id that appeared on an earlier line of the same input: one line per subject, so
+//!   a second record never silently replaces the first (ids are compared after the
+//!   surrounding white space is removed, which is warned about).
+//!
+//! A UTF-8 byte order mark at the start of the input is skipped. Non-string `custom`
+//! values are kept as their JSON text exactly as written (no float rounding of large
+//! integers). A user without an employment status is stored as *active*, so that an
+//! erasure of an employee is held for a decision instead of done silently.
+
+use crate::{Error, Result};
+use dsr_match::{Directory, MatchConfig};
+use dsr_model::{Employment, Handle, MergeSetId, Subject, SubjectId, SubjectKind, TenantId};
+use dsr_store_sqlite::SqliteStore;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use std::collections::{BTreeMap, HashMap};
+use std::io::BufRead;
+
+/// How an import lands its lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImportOptions {
+    /// Land nothing if any line is bad.
+    pub all_or_nothing: bool,
+    /// Subjects per transaction when not all-or-nothing.
+    pub batch_size: usize,
+    /// Stop reading after this many bytes (a bound for network inputs); `None` reads all.
+    pub max_bytes: Option<u64>,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions {
+            all_or_nothing: false,
+            batch_size: 2000,
+            max_bytes: None,
+        }
+    }
+}
+
+/// A problem with one line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LineIssue {
+    /// The line number (1-based).
+    pub line: usize,
+    /// What is wrong (errors) or worth knowing (warnings).
+    pub message: String,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ImportReport {
+    /// Lines read (blank ones included).
+    pub lines: usize,
+    /// Distinct subjects that landed.
+    pub imported: usize,
+    /// Of those, new ids.
+    pub created: usize,
+    /// Of those, ids that existed and were replaced.
+    pub updated: usize,
+    /// Landed subjects by kind.
+    pub by_kind: BTreeMap<String, usize>,
+    /// Rejected lines.
+    pub errors: Vec<LineIssue>,
+    /// Values that landed but cannot be searched, and other things worth knowing.
+    pub warnings: Vec<LineIssue>,
+    /// Inconsistent merge sets after the import (no or several canonical contacts).
+    pub merge_set_problems: Vec<String>,
+    /// Whether all-or-nothing was asked for.
+    pub all_or_nothing: bool,
+    /// All-or-nothing was asked for and a line was bad: nothing landed.
+    pub landed_nothing: bool,
+    /// Good lines that were not landed because of `landed_nothing`.
+    pub not_landed: usize,
+    /// The input was cut at `max_bytes`.
+    pub truncated: bool,
+}
+
+impl ImportReport {
+    /// Whether every line landed.
+    pub fn is_clean(&self) -> bool {
+        self.errors.is_empty() && !self.truncated
+    }
+}
+
+/// One imported subject as written in the JSON Lines input (the wire format).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportRecord {
+    #[serde(rename = "type", alias = "kind")]
+    kind: String,
+    id: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    names: Vec<String>,
+    #[serde(default)]
+    emails: Vec<String>,
+    #[serde(default)]
+    phones: Vec<String>,
+    #[serde(default)]
+    addresses: Vec<String>,
+    #[serde(default)]
+    handles: Vec<ImportHandle>,
+    #[serde(default)]
+    external_ids: Vec<String>,
+    #[serde(default)]
+    custom: BTreeMap<String, Box<RawValue>>,
+    #[serde(default)]
+    employment: Option<String>,
+    #[serde(default)]
+    contact_list: Option<String>,
+    #[serde(default)]
+    merge_set: Option<String>,
+    #[serde(default)]
+    canonical: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportHandle {
+    platform: String,
+    #[serde(alias = "handle")]
+    value: String,
+}
+
+/// A parsed line: the subject, and warnings about how it was read.
+#[derive(Debug, Clone)]
+pub struct ParsedLine {
+    /// The validated subject.
+    pub subject: Subject,
+    /// Things worth telling (white space removed from the id, …).
+    pub warnings: Vec<String>,
+}
+
+/// Parses one line of the import format into a validated subject.
+///
+/// The error is a message for the user, without a line number (the caller adds it).
+pub fn parse_line(text: &str) -> std::result::Result<ParsedLine, String> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let first = text.trim_start().chars().next();
+    if first != Some('{') {
+        let found = match first {
+            Some('[') => "an array",
+            Some('"') => "a string",
+            Some(c) if c == '-' || c.is_ascii_digit() => "a number",
+            Some('t' | 'f' | 'n') => "a literal (true, false or null)",
+            _ => "text that is not JSON",
+        };
+        return Err(format!(
+            "expected a JSON object (one subject per line, like {{\"type\": \"external_contact\", \"id\": \"c-1\", …}}), found {found}"
+        ));
+    }
+    let record: ImportRecord = serde_json::from_str(text).map_err(|e| json_error(&e))?;
+    record.into_subject()
+}
+
+/// A serde_json error without its "at line 1 column N" (an import line is one line: the
+/// caller reports the line number once).
+pub fn json_error(e: &serde_json::Error) -> String {
+    let full = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    match full.strip_suffix(&suffix) {
+        Some(msg) if e.column() > 0 => format!("{msg} (column {})", e.column()),
+        Some(msg) => msg.to_owned(),
+        None => full,
+    }
+}
+
+impl ImportRecord {
+    fn into_subject(self) -> std::result::Result<ParsedLine, String> {
+        let mut warnings = Vec::new();
+        let kind: SubjectKind = self.kind.parse().map_err(|e| format!("{e}"))?;
+        if self.id.trim() != self.id {
+            warnings.push(format!(
+                "id {:?} has white space around it; stored as {:?}",
+                self.id,
+                self.id.trim()
+            ));
+        }
+        let id = SubjectId::new(self.id).map_err(|e| format!("{e}"))?;
+        let mut s = Subject::new(kind, id);
+        s.names = self.name.into_iter().chain(self.names).collect();
+        s.emails = self.emails;
+        s.phones = self.phones;
+        s.addresses = self.addresses;
+        s.handles = self
+            .handles
+            .into_iter()
+            .map(|h| Handle {
+                platform: h.platform,
+                value: h.value,
+            })
+            .collect();
+        s.external_ids = self.external_ids;
+        let mut custom = BTreeMap::new();
+        for (k, raw) in self.custom {
+            let text = raw.get();
+            let v = if text.starts_with('"') {
+                serde_json::from_str::<String>(text).map_err(|e| format!("custom.{k}: {e}"))?
+            } else {
+                // Numbers, booleans, arrays and objects: their JSON text as written.
+                text.to_owned()
+            };
+            custom.insert(k, v);
+        }
+        s.custom = custom;
+        s.employment = match self.employment.as_deref().map(str::trim) {
+            None => None,
+            Some("active") => Some(Employment::Active),
+            Some("former") => Some(Employment::Former),
+            Some(other) => {
+                return Err(format!(
+                    "employment: {other:?} is not accepted (use \"active\" or \"former\")"
+                ));
+            }
+        };
+        if kind == SubjectKind::User && s.employment.is_none() {
+            // An employee with no status is treated as active: never erase one silently
+            // (art. 17(3)(b): employment records the employer must keep).
+            s.employment = Some(Employment::Active);
+        }
+        s.contact_list = self.contact_list;
+        s.merge_set = self
+            .merge_set
+            .map(MergeSetId::new)
+            .transpose()
+            .map_err(|e| format!("merge_set: {e}"))?;
+        s.canonical = self.canonical;
+        s.validate().map_err(|e| format!("{e}"))?;
+        Ok(ParsedLine {
+            subject: s,
+            warnings,
+        })
+    }
+}
+
+/// Imports JSON Lines from `input` into the tenant (creating the tenant if needed).
+///
+/// `progress` is called with the bytes read so far after each line. An error reading
+/// the input stops the import and is returned with its line number; batches that
+/// landed before it stay (re-running the import is safe: ids already present are
+/// updated).
+pub fn import_jsonl(
+    store: &SqliteStore,
+    tenant: &TenantId,
+    mut input: impl BufRead,
+    opts: &ImportOptions,
+    mut progress: impl FnMut(u64),
+) -> Result<ImportReport> {
+    store.create_tenant(tenant)?;
+    let region = store.default_region(tenant)?;
+    // A scratch directory tells which stored values cannot be searched (and why).
+    let mut probe = Directory::new(MatchConfig {
+        default_region: region,
+    })?;
+    let mut report = ImportReport {
+        all_or_nothing: opts.all_or_nothing,
+        ..ImportReport::default()
+    };
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut batch: Vec<Subject> = Vec::new();
+    let mut by_kind: BTreeMap<String, usize> = BTreeMap::new();
+    let mut good = 0usize;
+    let mut bytes = 0u64;
+    let mut line = Vec::new();
+    let batch_size = opts.batch_size.max(1);
+    let flush = |batch: &mut Vec<Subject>, report: &mut ImportReport| -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let c = store.upsert_subjects_counted(tenant, batch)?;
+        report.created += c.created;
+        report.updated += c.updated;
+        batch.clear();
+        Ok(())
+    };
+    loop {
+        line.clear();
+        let n = input.read_until(b'\n', &mut line).map_err(|e| Error::Io {
+            what: format!("reading line {}", report.lines + 1),
+            source: e,
+        })?;
+        if n == 0 {
+            break;
+        }
+        report.lines += 1;
+        let line_no = report.lines;
+        bytes += n as u64;
+        progress(bytes);
+        if opts.max_bytes.is_some_and(|max| bytes > max) {
+            report.truncated = true;
+            report.errors.push(LineIssue {
+                line: line_no,
+                message: format!(
+                    "the input is larger than {} bytes: this line and the rest were not read",
+                    opts.max_bytes.unwrap_or_default()
+                ),
+            });
+            break;
+        }
+        let mut raw: &[u8] = &line;
+        if line_no == 1 {
+            raw = raw.strip_prefix(b"\xef\xbb\xbf").unwrap_or(raw);
+        }
+        let text = match std::str::from_utf8(raw) {
+            Ok(t) => t.trim_end_matches(['\n', '\r']),
+            Err(e) => {
+                report.errors.push(LineIssue {
+                    line: line_no,
+                    message: format!(
+                        "not UTF-8 text (invalid byte at column {}): save the file as UTF-8",
+                        e.valid_up_to() + 1
+                    ),
+                });
+                continue;
+            }
+        };
+        if text.trim().is_empty() {
+            continue;
+        }
+        let parsed = match parse_line(text) {
+            Ok(p) => p,
+            Err(message) => {
+                report.errors.push(LineIssue {
+                    line: line_no,
+                    message,
+                });
+                continue;
+            }
+        };
+        let s = parsed.subject;
+        if let Some(first) = seen.get(s.id.as_str()) {
+            report.errors.push(LineIssue {
+                line: line_no,
+                message: format!(
+                    "id {} was already given on line {first}: one line per subject (merge the two records into one line, or import the change separately)",
+                    s.id
+                ),
+            });
+            continue;
+        }
+        match probe.upsert(s.clone()) {
+            Ok(ws) => report.warnings.extend(ws.into_iter().map(|w| LineIssue {
+                line: line_no,
+                message: format!("{}: {w}", s.id),
+            })),
+            Err(e) => {
+                report.errors.push(LineIssue {
+                    line: line_no,
+                    message: e.to_string(),
+                });
+                continue;
+            }
+        }
+        // Keep the probe small: it only needs to see each subject once.
+        probe.remove(&s.id);
+        report
+            .warnings
+            .extend(parsed.warnings.into_iter().map(|w| LineIssue {
+                line: line_no,
+                message: w,
+            }));
+        seen.insert(s.id.as_str().to_owned(), line_no);
+        *by_kind.entry(s.kind.as_str().to_owned()).or_default() += 1;
+        good += 1;
+        batch.push(s);
+        if !opts.all_or_nothing && batch.len() >= batch_size {
+            flush(&mut batch, &mut report)?;
+        }
+    }
+    if opts.all_or_nothing && !report.errors.is_empty() {
+        report.landed_nothing = true;
+        report.not_landed = good;
+        return Ok(report);
+    }
+    // All-or-nothing: one transaction with every line; else the last batch.
+    flush(&mut batch, &mut report)?;
+    report.imported = good;
+    report.by_kind = by_kind;
+    // Merge-set invariants are checked over the whole tenant once the lines have landed.
+    let dir = crate::load_directory(store, tenant)?;
+    report.merge_set_problems = dir
+        .merge_set_problems()
+        .into_iter()
+        .map(|(set, why)| format!("merge set {set}: {why}"))
+        .collect();
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(input: &[u8]) -> ImportReport {
+        let store = SqliteStore::open_in_memory().unwrap();
+        import_jsonl(
+            &store,
+            &TenantId::default(),
+            input,
+            &ImportOptions::default(),
+            |_| {},
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_bom_is_skipped_and_an_array_is_refused() {
+        let r = run(
+            b"\xef\xbb\xbf{\"type\":\"external_contact\",\"id\":\"c1\"}\n[\"external_contact\",\"c2\"]\n",
+        );
+        assert_eq!(r.imported, 1);
+        assert_eq!(r.errors.len(), 1);
+        assert_eq!(r.errors[0].line, 2);
+        assert!(r.errors[0].message.contains("found an array"), "{r:?}");
+    }
+
+    #[test]
+    fn the_same_id_twice_keeps_the_first_and_reports_the_second() {
+        let r = run(
+            b"{\"type\":\"external_contact\",\"id\":\"c1\",\"name\":\"A\"}\n{\"type\":\"external_contact\",\"id\":\" c1\\t\",\"name\":\"B\"}\n",
+        );
+        assert_eq!((r.imported, r.created), (1, 1));
+        assert_eq!(r.errors.len(), 1);
+        assert!(r.errors[0].message.contains("line 1"), "{r:?}");
+    }
+
+    #[test]
+    fn large_integers_in_custom_keep_their_text() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let t = TenantId::default();
+        let input: &[u8] =
+            b"{\"type\":\"external_contact\",\"id\":\"c1\",\"custom\":{\"n\":98765432109876543210,\"s\":\"x\"}}\n";
+        import_jsonl(&store, &t, input, &ImportOptions::default(), |_| {}).unwrap();
+        let s = store
+            .get_subject(&t, &SubjectId::new("c1").unwrap())
+            .unwrap()
+            .unwrap();
+        assert_eq!(s.custom["n"], "98765432109876543210");
+        assert_eq!(s.custom["s"], "x");
+    }
+
+    #[test]
+    fn a_json_error_names_the_column_once() {
+        let e = parse_line("{\"type\": \"user\", \"id\": }").unwrap_err();
+        assert!(!e.contains("line 1"), "{e}");
+        assert!(e.contains("column"), "{e}");
+    }
+}
