@@ -15,7 +15,17 @@ use std::collections::HashMap;
 pub(crate) struct Ctx<'a> {
     pub config: &'a Config,
     pub params: &'a Parameters,
+    /// The evaluation date (the configuration's `tenant.as_of`, or the run date).
     pub today: NaiveDate,
+    /// The catalog version's ordinal ([`crate::rules::V1_0`], …): checks whose
+    /// condition changed between versions branch on it.
+    pub version: u8,
+}
+
+impl Ctx<'_> {
+    fn since(&self, v: u8) -> bool {
+        self.version >= v
+    }
 }
 
 /// A check's verdict before waivers.
@@ -24,6 +34,10 @@ pub(crate) struct Outcome {
     pub status: Status,
     pub message: String,
     pub evidence: Vec<Evidence>,
+    /// Set when the rule's section is absent: the evaluator decides what that means
+    /// (not applicable, or "not stated") from the catalog version, the regime and the
+    /// products in use.
+    pub absent: Option<&'static str>,
 }
 
 /// The check cannot decide: a needed value is not set (or is out of the evaluation's
@@ -84,7 +98,8 @@ render_enum!(
     EndUserScope,
     EndUserAuth,
     ConversationDeletion,
-    UnlockMethod
+    UnlockMethod,
+    Regime
 );
 
 /// Reads values and records them as evidence.
@@ -173,7 +188,11 @@ impl Probe {
             status,
             message: message.into(),
             evidence: self.evidence,
+            absent: None,
         })
+    }
+    fn info(self, message: impl Into<String>) -> CheckResult {
+        self.done(Status::Info, message)
     }
     fn pass(self, message: impl Into<String>) -> CheckResult {
         self.done(Status::Pass, message)
@@ -194,8 +213,9 @@ impl Probe {
     }
 }
 
-/// The verdict for an absent section.
-pub(crate) fn absent(section: &str) -> CheckResult {
+/// The verdict for an absent section (the evaluator turns it into "not applicable" or
+/// "not stated").
+pub(crate) fn absent(section: &'static str) -> CheckResult {
     Ok(Outcome {
         status: Status::NotApplicable,
         message: format!("section [{section}] absent: product not used"),
@@ -203,6 +223,35 @@ pub(crate) fn absent(section: &str) -> CheckResult {
             key: section.to_owned(),
             value: "(absent)".to_owned(),
         }],
+        absent: Some(section),
+    })
+}
+
+/// The placeholder check of the catalog's defaults; never used by a real rule.
+pub(crate) fn never(_: &Ctx<'_>) -> CheckResult {
+    Probe::new().na("no check")
+}
+
+/// Since catalog 1.1.0 the HIPAA and HDS rules apply by `tenant.regime`.
+fn regime_gate(cx: &Ctx<'_>, hipaa: bool) -> Option<CheckResult> {
+    if !cx.since(crate::rules::V1_1) {
+        return None;
+    }
+    let mut p = Probe::new();
+    let Some(regime) = cx.config.regime() else {
+        return Some(Err(p.missing(
+            "tenant.regime".to_owned(),
+            "not set (state `hipaa`, `hds` or `both`: it decides which of the HIPAA and HDS rules apply)",
+        )));
+    };
+    p.note("tenant.regime", regime.render());
+    let applies = if hipaa { regime.hipaa() } else { regime.hds() };
+    (!applies).then(|| {
+        p.na(format!(
+            "the tenant is under {} only: {} rules do not apply",
+            if hipaa { "HDS" } else { "HIPAA" },
+            if hipaa { "HIPAA" } else { "HDS" }
+        ))
     })
 }
 
@@ -296,6 +345,9 @@ fn duplicates<'a>(
 // ---------------------------------------------------------------- hipaa, hds
 
 pub(crate) fn hipaa_baa_before_toggle(cx: &Ctx<'_>) -> CheckResult {
+    if let Some(r) = regime_gate(cx, true) {
+        return r;
+    }
     let h = section!(cx, hipaa);
     let mut p = Probe::new();
     let baa = p.flag("hipaa.baa_signed", h.baa_signed)?;
@@ -323,6 +375,9 @@ pub(crate) fn hipaa_baa_before_toggle(cx: &Ctx<'_>) -> CheckResult {
 }
 
 pub(crate) fn hipaa_region(cx: &Ctx<'_>) -> CheckResult {
+    if let Some(r) = regime_gate(cx, true) {
+        return r;
+    }
     let h = section!(cx, hipaa);
     let mut p = Probe::new();
     let region = p.val("hipaa.region", &h.region)?;
@@ -350,6 +405,9 @@ pub(crate) fn hipaa_region(cx: &Ctx<'_>) -> CheckResult {
 }
 
 pub(crate) fn hds_subprocessor_notifications(cx: &Ctx<'_>) -> CheckResult {
+    if let Some(r) = regime_gate(cx, false) {
+        return r;
+    }
     let h = section!(cx, hds);
     let mut p = Probe::new();
     if p.flag(
@@ -490,6 +548,7 @@ pub(crate) fn network_agent_ip_restriction(cx: &Ctx<'_>) -> CheckResult {
             status: Status::NotApplicable,
             message: "sections [network] and [authentication] absent: no agent access described"
                 .into(),
+            absent: Some("network"),
             evidence: vec![
                 Evidence {
                     key: "network".into(),
@@ -667,54 +726,96 @@ fn token_per_service(prefix: &str, tokens: &[ApiToken]) -> CheckResult {
     )
 }
 
-fn token_sharing(prefix: &str, tokens: &[ApiToken]) -> CheckResult {
+/// A secret that may be handed to third parties: an API token or a JWT signing key.
+trait Shareable {
+    fn name(&self) -> &str;
+    fn shared_with(&self) -> &[String];
+    fn shared_e2e(&self) -> Option<bool>;
+    fn breach_on(&self) -> Option<crate::date::Date>;
+    fn rotated(&self) -> Option<crate::date::Date>;
+    fn created(&self) -> crate::date::Date;
+}
+macro_rules! shareable {
+    ($($t:ty),*) => {$(impl Shareable for $t {
+        fn name(&self) -> &str { &self.name }
+        fn shared_with(&self) -> &[String] { &self.shared_with }
+        fn shared_e2e(&self) -> Option<bool> { self.shared_end_to_end_encrypted }
+        fn breach_on(&self) -> Option<crate::date::Date> { self.third_party_breach_on }
+        fn rotated(&self) -> Option<crate::date::Date> { self.rotated }
+        fn created(&self) -> crate::date::Date { self.created }
+    })*};
+}
+shareable!(ApiToken, JwtKey);
+
+fn token_sharing<T: Shareable>(prefix: &str, tokens: &[T]) -> CheckResult {
     let mut p = Probe::new();
     if tokens.is_empty() {
         p.note(prefix, "[]");
         return p.na("no API tokens");
     }
+    shared_secrets(p, prefix, tokens, "token")
+}
+
+fn shared_secrets<T: Shareable>(
+    mut p: Probe,
+    prefix: &str,
+    tokens: &[T],
+    noun: &str,
+) -> CheckResult {
     let mut problems = Vec::new();
     let mut shared = 0;
     for (i, t) in tokens.iter().enumerate() {
-        if t.shared_with.is_empty() {
+        if t.shared_with().is_empty() {
             continue;
         }
         shared += 1;
-        p.note(format!("{prefix}[{i}].shared_with"), t.shared_with.render());
+        p.note(
+            format!("{prefix}[{i}].shared_with"),
+            t.shared_with().to_vec().render(),
+        );
         if !p.flag(
             format!("{prefix}[{i}].shared_end_to_end_encrypted"),
-            t.shared_end_to_end_encrypted,
+            t.shared_e2e(),
         )? {
             problems.push(format!(
                 "{prefix}[{i}] ({:?}) was shared without end-to-end encryption",
-                t.name
+                t.name()
             ));
         }
     }
     if shared == 0 {
         p.note(format!("{prefix}[*].shared_with"), "[]");
-        return p.pass("no token is shared with a third party");
+        return p.pass(format!("no {noun} is shared with a third party"));
     }
     p.verdict(
         problems,
-        format!("{shared} shared token(s), all handed over end-to-end encrypted"),
+        format!("{shared} shared {noun}(s), all handed over end-to-end encrypted"),
     )
 }
 
-fn token_breach_rotation(prefix: &str, tokens: &[ApiToken]) -> CheckResult {
+fn token_breach_rotation<T: Shareable>(prefix: &str, tokens: &[T]) -> CheckResult {
     let mut p = Probe::new();
     if tokens.is_empty() {
         p.note(prefix, "[]");
         return p.na("no API tokens");
     }
+    breached_secrets(p, prefix, tokens, "token")
+}
+
+fn breached_secrets<T: Shareable>(
+    mut p: Probe,
+    prefix: &str,
+    tokens: &[T],
+    noun: &str,
+) -> CheckResult {
     let mut problems = Vec::new();
     let mut breaches = 0;
     for (i, t) in tokens.iter().enumerate() {
-        let Some(breach) = t.third_party_breach_on else {
+        let Some(breach) = t.breach_on() else {
             continue;
         };
         breaches += 1;
-        let since = t.current_since();
+        let since = t.rotated().unwrap_or(t.created());
         p.note(
             format!("{prefix}[{i}].third_party_breach_on"),
             breach.to_string(),
@@ -722,7 +823,7 @@ fn token_breach_rotation(prefix: &str, tokens: &[ApiToken]) -> CheckResult {
         p.note(
             format!(
                 "{prefix}[{i}].{}",
-                if t.rotated.is_some() {
+                if t.rotated().is_some() {
                     "rotated"
                 } else {
                     "created"
@@ -732,8 +833,8 @@ fn token_breach_rotation(prefix: &str, tokens: &[ApiToken]) -> CheckResult {
         );
         if since < breach {
             problems.push(format!(
-                "{prefix}[{i}] ({:?}) was not rotated after the third-party breach of {breach}",
-                t.name
+                "{prefix}[{i}] ({:?}) was not changed after the third-party breach of {breach}",
+                t.name()
             ));
         }
     }
@@ -742,12 +843,66 @@ fn token_breach_rotation(prefix: &str, tokens: &[ApiToken]) -> CheckResult {
             format!("{prefix}[*].third_party_breach_on"),
             "(none recorded)",
         );
-        return p.na("no third-party breach recorded for any token");
+        return p.na(format!("no third-party breach recorded for any {noun}"));
     }
     p.verdict(
         problems,
-        "every token exposed by a third-party breach was rotated after it",
+        format!("every {noun} exposed by a third-party breach was changed after it"),
     )
+}
+
+/// The JWT rules apply with JWT end-user authentication and at least one key.
+fn jwt_keys_probe(
+    prefix: &str,
+    auth: Option<EndUserAuth>,
+    keys: &[JwtKey],
+) -> Result<Probe, CheckResult> {
+    let mut p = Probe::new();
+    match jwt_applies(&mut p, prefix, auth) {
+        Err(u) => return Err(Err(u)),
+        Ok(false) => return Err(p.na("end users are not authenticated with JWT")),
+        Ok(true) => {}
+    }
+    if keys.is_empty() {
+        p.note(format!("{prefix}.jwt_keys"), "[]");
+        return Err(p.na("no JWT signing key listed (messaging.jwt-signing-keys fails on that)"));
+    }
+    Ok(p)
+}
+
+fn jwt_key_sharing(prefix: &str, auth: Option<EndUserAuth>, keys: &[JwtKey]) -> CheckResult {
+    match jwt_keys_probe(prefix, auth, keys) {
+        Ok(p) => shared_secrets(p, &format!("{prefix}.jwt_keys"), keys, "signing key"),
+        Err(r) => r,
+    }
+}
+
+fn jwt_key_breach_rotation(
+    prefix: &str,
+    auth: Option<EndUserAuth>,
+    keys: &[JwtKey],
+) -> CheckResult {
+    match jwt_keys_probe(prefix, auth, keys) {
+        Ok(p) => breached_secrets(p, &format!("{prefix}.jwt_keys"), keys, "signing key"),
+        Err(r) => r,
+    }
+}
+
+pub(crate) fn messaging_jwt_key_sharing(cx: &Ctx<'_>) -> CheckResult {
+    let m = section!(cx, messaging);
+    jwt_key_sharing("messaging", m.end_user_authentication, &m.jwt_keys)
+}
+pub(crate) fn messaging_jwt_key_breach_rotation(cx: &Ctx<'_>) -> CheckResult {
+    let m = section!(cx, messaging);
+    jwt_key_breach_rotation("messaging", m.end_user_authentication, &m.jwt_keys)
+}
+pub(crate) fn conv_jwt_key_sharing(cx: &Ctx<'_>) -> CheckResult {
+    let c = section!(cx, conversations_api);
+    jwt_key_sharing("conversations_api", c.end_user_authentication, &c.jwt_keys)
+}
+pub(crate) fn conv_jwt_key_breach_rotation(cx: &Ctx<'_>) -> CheckResult {
+    let c = section!(cx, conversations_api);
+    jwt_key_breach_rotation("conversations_api", c.end_user_authentication, &c.jwt_keys)
 }
 
 /// Each credential's current secret must be at most `max_days` old on `today`.
@@ -1123,6 +1278,9 @@ pub(crate) fn workstations_full_disk_encryption(cx: &Ctx<'_>) -> CheckResult {
 
 pub(crate) fn workstations_local_token_storage(cx: &Ctx<'_>) -> CheckResult {
     let w = section!(cx, workstations);
+    if cx.since(crate::rules::V1_1) {
+        return local_token_storage_note(cx, w);
+    }
     let mut p = Probe::new();
     if !p.flag(
         "workstations.session_tokens_in_local_storage",
@@ -1147,6 +1305,34 @@ pub(crate) fn workstations_local_token_storage(cx: &Ctx<'_>) -> CheckResult {
         (true, Some(problem)) => p.fail(format!(
             "session tokens rest in local storage and {problem}"
         )),
+    }
+}
+
+/// H-7 is a note in its source: information, never pass or fail.
+fn local_token_storage_note(cx: &Ctx<'_>, w: &Workstations) -> CheckResult {
+    let mut p = Probe::new();
+    let note = "seed 002 notes the platform may keep session tokens in the browser's local storage";
+    match w.session_tokens_in_local_storage {
+        None => {
+            p.note("workstations.session_tokens_in_local_storage", "(not set)");
+            p.info(format!("{note}; whether it does here is not stated; full-disk encryption and the inactivity lock protect them at rest"))
+        }
+        Some(false) => {
+            p.note("workstations.session_tokens_in_local_storage", "false");
+            p.info("no session tokens are kept in local storage")
+        }
+        Some(true) => {
+            p.note("workstations.session_tokens_in_local_storage", "true");
+            let fde = w.full_disk_encryption == Some(true);
+            let lock = w
+                .inactivity_lock_minutes
+                .is_some_and(|m| m > 0 && m <= cx.params.screen_lock_max_minutes());
+            p.info(if fde && lock {
+                format!("{note}; here they are protected at rest by full-disk encryption and the inactivity lock")
+            } else {
+                format!("{note}; their protection at rest depends on workstations.full-disk-encryption and workstations.inactivity-lock, which are not both met")
+            })
+        }
     }
 }
 
@@ -1194,6 +1380,9 @@ pub(crate) fn view_end_user_scope(cx: &Ctx<'_>) -> CheckResult {
 
 pub(crate) fn notifications_email_content(cx: &Ctx<'_>) -> CheckResult {
     let n = section!(cx, notifications);
+    if cx.since(crate::rules::V1_1) {
+        return notification_paths(n);
+    }
     let mut p = Probe::new();
     let content = p.flag(
         "notifications.email_includes_ticket_content",
@@ -1212,6 +1401,52 @@ pub(crate) fn notifications_email_content(cx: &Ctx<'_>) -> CheckResult {
     }
 }
 
+/// Every path by which the help desk emails an end user (source change log 2024-03-07).
+fn notification_paths(n: &Notifications) -> CheckResult {
+    let mut p = Probe::new();
+    let mut carrying = Vec::new();
+    for (key, what, v) in [
+        (
+            "email_includes_ticket_content",
+            "agent replies",
+            n.email_includes_ticket_content,
+        ),
+        (
+            "email_channel_includes_ticket_content",
+            "the email channel",
+            n.email_channel_includes_ticket_content,
+        ),
+        (
+            "automations_include_ticket_content",
+            "automations",
+            n.automations_include_ticket_content,
+        ),
+        (
+            "triggers_include_ticket_content",
+            "triggers",
+            n.triggers_include_ticket_content,
+        ),
+    ] {
+        if p.flag(format!("notifications.{key}"), v)? {
+            carrying.push(what);
+        }
+    }
+    let login = p.flag(
+        "notifications.end_user_login_required",
+        n.end_user_login_required,
+    )?;
+    if !carrying.is_empty() {
+        return p.fail(format!(
+            "notification emails carry ticket content: {}",
+            carrying.join(", ")
+        ));
+    }
+    if !login {
+        return p.fail("the end user can read the reply without logging in");
+    }
+    p.pass("every notification path (agent replies, email channel, automations, triggers) only says an agent replied; the end user logs in to read it")
+}
+
 pub(crate) fn sms_no_phi(cx: &Ctx<'_>) -> CheckResult {
     let s = section!(cx, sms);
     let mut p = Probe::new();
@@ -1220,6 +1455,14 @@ pub(crate) fn sms_no_phi(cx: &Ctx<'_>) -> CheckResult {
     }
     if p.flag("sms.two_factor_only", s.two_factor_only)? {
         p.pass("SMS is used only for two-factor codes (exempt)")
+    } else if cx.since(crate::rules::V1_1) {
+        attested(
+            p,
+            "sms.phi_excluded".into(),
+            s.phi_excluded,
+            "SMS is used for messages, attested never to carry PHI",
+            "SMS is used for messages and not attested free of PHI: it is not a HIPAA-compliant transport",
+        )
     } else {
         p.fail("SMS is used for messages: it is not a HIPAA-compliant transport and must not carry PHI")
     }
@@ -1229,6 +1472,15 @@ pub(crate) fn acd_email_no_phi(cx: &Ctx<'_>) -> CheckResult {
     let a = section!(cx, acd_email);
     let mut p = Probe::new();
     if p.flag("acd_email.enabled", a.enabled)? {
+        if cx.since(crate::rules::V1_1) {
+            return attested(
+                p,
+                "acd_email.phi_excluded".into(),
+                a.phi_excluded,
+                "ACD email is on, attested never to carry ePHI",
+                "ACD email is on and not attested free of ePHI: it is outside the BAA",
+            );
+        }
         p.fail("ACD email is enabled: it is not HIPAA compliant and must not carry ePHI")
     } else {
         p.pass("ACD email is not used")
@@ -1341,6 +1593,19 @@ pub(crate) fn community_posts(cx: &Ctx<'_>) -> CheckResult {
     if !p.flag("community.end_user_posts", c.end_user_posts)? {
         return p.pass("end users cannot create posts");
     }
+    if cx.since(crate::rules::V1_1) {
+        let all = p.flag("community.moderate_all_content", c.moderate_all_content)?;
+        if !all {
+            return p.fail("end users can post without \"moderate all content\"");
+        }
+        return attested(
+            p,
+            "community.phi_submissions_rejected".into(),
+            c.phi_submissions_rejected,
+            "end-user posts are moderated (\"moderate all content\") and nothing with PHI is approved",
+            "posts are moderated, but approving submissions with PHI is not excluded",
+        );
+    }
     attested(
         p,
         "community.moderate_all_content".into(),
@@ -1424,8 +1689,13 @@ pub(crate) fn messaging_ai_conversation_deletion(cx: &Ctx<'_>) -> CheckResult {
 }
 pub(crate) fn messaging_malware_control(cx: &Ctx<'_>) -> CheckResult {
     let m = section!(cx, messaging);
+    let mut p = Probe::new();
+    if cx.since(crate::rules::V1_1) && m.end_user_attachments == Some(false) {
+        p.note("messaging.end_user_attachments", "false");
+        return p.na("end users cannot attach files: nothing to scan");
+    }
     attested(
-        Probe::new(),
+        p,
         "messaging.malware_control_in_place".into(),
         m.malware_control_in_place,
         "the subscriber's own malware control covers messaging attachments",

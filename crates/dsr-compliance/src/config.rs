@@ -93,7 +93,150 @@ pub struct Config {
 pub struct Tenant {
     /// A display name, e.g. "Example Clinic".
     pub name: Option<String>,
+    /// The regime the tenant is under: HIPAA, HDS or both. It decides whether the
+    /// HIPAA rules (BAA, region) and the HDS rule apply; not stated, they cannot be
+    /// decided.
+    pub regime: Option<Regime>,
+    /// Products and features the tenant uses. A product is in use when it is listed
+    /// here or its section is present; a listed product whose section is absent fails
+    /// its rules as "not stated".
+    #[serde(default)]
+    pub products: Vec<Product>,
+    /// The day this configuration describes (a snapshot date, e.g. when a script read
+    /// the vendor's admin API). When stated, the check is made as of that day: credential
+    /// ages and waiver expiry are computed against it, whatever day the check runs.
+    pub as_of: Option<Date>,
 }
+
+/// Which health-data regime a tenant is under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Regime {
+    /// US HIPAA: a BAA with the vendor; the contact-center platform's HIPAA mode.
+    Hipaa,
+    /// French HDS (health data hosting).
+    Hds,
+    /// Both.
+    Both,
+}
+
+impl Regime {
+    /// HIPAA applies.
+    pub fn hipaa(self) -> bool {
+        matches!(self, Regime::Hipaa | Regime::Both)
+    }
+    /// HDS applies.
+    pub fn hds(self) -> bool {
+        matches!(self, Regime::Hds | Regime::Both)
+    }
+}
+
+/// A product or feature whose rules apply only when the tenant uses it (named like its
+/// configuration section). The every-tenant areas (authentication, transport, network,
+/// attachments, workstations, view permissions, notifications) are not products: their
+/// rules always apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Product {
+    /// The support product's API (`[api]`).
+    Api,
+    /// Application sessions of the contact-center platform (`[sessions]`).
+    Sessions,
+    /// SMS features (`[sms]`).
+    Sms,
+    /// ACD email of the contact-center platform (`[acd_email]`).
+    AcdEmail,
+    /// Satisfaction surveys (`[surveys]`).
+    Surveys,
+    /// The help center (`[help_center]`).
+    HelpCenter,
+    /// The community (`[community]`).
+    Community,
+    /// Messaging (`[messaging]`).
+    Messaging,
+    /// Side conversations (`[side_conversations]`).
+    SideConversations,
+    /// The conversations API product (`[conversations_api]`).
+    ConversationsApi,
+    /// Live chat (`[chat]`).
+    Chat,
+    /// Analytics (`[analytics]`).
+    Analytics,
+    /// Mobile access (`[mobile]`).
+    Mobile,
+    /// AI features (`[ai]`).
+    Ai,
+    /// Quality assurance (`[quality_assurance]`).
+    QualityAssurance,
+    /// Workforce management (`[workforce]`).
+    Workforce,
+    /// Third-party integrations (`[[integrations]]`).
+    Integrations,
+}
+
+impl Product {
+    /// Every product, in report order.
+    pub const ALL: [Product; 17] = [
+        Product::Api,
+        Product::Sessions,
+        Product::Sms,
+        Product::AcdEmail,
+        Product::Surveys,
+        Product::HelpCenter,
+        Product::Community,
+        Product::Messaging,
+        Product::SideConversations,
+        Product::ConversationsApi,
+        Product::Chat,
+        Product::Analytics,
+        Product::Mobile,
+        Product::Ai,
+        Product::QualityAssurance,
+        Product::Workforce,
+        Product::Integrations,
+    ];
+
+    /// Its configuration section, e.g. `conversations_api`.
+    pub fn section(self) -> &'static str {
+        match self {
+            Product::Api => "api",
+            Product::Sessions => "sessions",
+            Product::Sms => "sms",
+            Product::AcdEmail => "acd_email",
+            Product::Surveys => "surveys",
+            Product::HelpCenter => "help_center",
+            Product::Community => "community",
+            Product::Messaging => "messaging",
+            Product::SideConversations => "side_conversations",
+            Product::ConversationsApi => "conversations_api",
+            Product::Chat => "chat",
+            Product::Analytics => "analytics",
+            Product::Mobile => "mobile",
+            Product::Ai => "ai",
+            Product::QualityAssurance => "quality_assurance",
+            Product::Workforce => "workforce",
+            Product::Integrations => "integrations",
+        }
+    }
+
+    /// The product of a configuration section, if the section is a product's.
+    pub fn of_section(section: &str) -> Option<Product> {
+        Product::ALL.into_iter().find(|p| p.section() == section)
+    }
+}
+
+/// Sections whose rules hold for every health-enabled tenant: absent, they fail as
+/// "not stated" (catalog 1.1.0 and later).
+pub const EVERY_TENANT_SECTIONS: &[&str] = &[
+    "authentication",
+    "transport",
+    "network",
+    "attachments",
+    "workstations",
+    "view_permissions",
+    "notifications",
+];
 
 /// The platform's HIPAA mode (seed 002).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -343,8 +486,15 @@ pub struct ViewPermissions {
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Notifications {
-    /// Notification emails carry ticket content (comments, fields).
+    /// Notification emails sent when an agent replies carry ticket content (comments,
+    /// fields).
     pub email_includes_ticket_content: Option<bool>,
+    /// Replies through the email channel carry ticket content.
+    pub email_channel_includes_ticket_content: Option<bool>,
+    /// Emails sent by automations carry ticket content.
+    pub automations_include_ticket_content: Option<bool>,
+    /// Emails sent by triggers carry ticket content.
+    pub triggers_include_ticket_content: Option<bool>,
     /// The end user must log in to read the reply.
     pub end_user_login_required: Option<bool>,
 }
@@ -358,6 +508,8 @@ pub struct Sms {
     pub enabled: Option<bool>,
     /// SMS is used only to send two-factor codes (exempt).
     pub two_factor_only: Option<bool>,
+    /// Attested: SMS messages never carry PHI (H-2, Z-SUP-9).
+    pub phi_excluded: Option<bool>,
 }
 
 /// Email routed by the contact center (H-2).
@@ -367,6 +519,8 @@ pub struct Sms {
 pub struct AcdEmail {
     /// ACD email is enabled.
     pub enabled: Option<bool>,
+    /// Attested: ACD email never carries ePHI (H-2).
+    pub phi_excluded: Option<bool>,
 }
 
 /// Satisfaction surveys (Z-SUP-10, Z-SUP-11).
@@ -422,8 +576,10 @@ pub struct HelpCenter {
 pub struct Community {
     /// End users may create posts.
     pub end_user_posts: Option<bool>,
-    /// "Moderate all content" is on (nothing with PHI is approved).
+    /// "Moderate all content" is on.
     pub moderate_all_content: Option<bool>,
+    /// Attested: moderators approve no submission that contains PHI.
+    pub phi_submissions_rejected: Option<bool>,
     /// Every community moderator is an employee of the subscriber.
     pub moderators_all_employees: Option<bool>,
     /// End users have public profiles.
@@ -471,6 +627,14 @@ pub struct JwtKey {
     /// The `exp` the subscriber's issuer sets, in minutes after issue; absent = tokens
     /// carry no `exp` claim.
     pub exp_minutes: Option<u32>,
+    /// Third parties the key has been given to (empty: nobody outside).
+    #[serde(default)]
+    pub shared_with: Vec<String>,
+    /// When shared: it was handed over only by end-to-end encrypted means.
+    pub shared_end_to_end_encrypted: Option<bool>,
+    /// The date the subscriber learned of a data breach at a third party holding the
+    /// key; the key must have been changed on or after it.
+    pub third_party_breach_on: Option<Date>,
 }
 
 impl JwtKey {
@@ -745,7 +909,9 @@ display_snake!(
     EndUserAuth,
     ConversationDeletion,
     UnlockMethod,
-    IntegrationKind
+    IntegrationKind,
+    Regime,
+    Product
 );
 
 impl Config {
@@ -798,6 +964,16 @@ impl Config {
         if let Some(m) = &self.messaging {
             check_keys("messaging.jwt_keys", &m.jwt_keys)?;
         }
+        if let Some(t) = &self.tenant {
+            for (i, p) in t.products.iter().enumerate() {
+                if t.products[..i].contains(p) {
+                    return Err(Error::invalid(
+                        format!("tenant.products[{i}]"),
+                        format!("`{p}` is listed twice"),
+                    ));
+                }
+            }
+        }
         if let Some(c) = &self.conversations_api {
             check_tokens("conversations_api.tokens", &c.tokens)?;
             check_keys("conversations_api.jwt_keys", &c.jwt_keys)?;
@@ -816,6 +992,27 @@ impl Config {
     /// The tenant's display name, if given.
     pub fn tenant_name(&self) -> Option<&str> {
         self.tenant.as_ref().and_then(|t| t.name.as_deref())
+    }
+
+    /// The regime stated in `tenant.regime`.
+    pub fn regime(&self) -> Option<Regime> {
+        self.tenant.as_ref().and_then(|t| t.regime)
+    }
+
+    /// The snapshot date stated in `tenant.as_of`.
+    pub fn as_of(&self) -> Option<Date> {
+        self.tenant.as_ref().and_then(|t| t.as_of)
+    }
+
+    /// Products listed in `tenant.products`.
+    pub fn listed_products(&self) -> &[Product] {
+        self.tenant.as_ref().map_or(&[], |t| &t.products)
+    }
+
+    /// Whether a top-level section is present.
+    pub fn has_section(&self, section: &str) -> bool {
+        let v = serde_json::to_value(self).unwrap_or_default();
+        v.get(section).is_some_and(|v| !v.is_null())
     }
 }
 

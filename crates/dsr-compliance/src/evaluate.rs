@@ -1,10 +1,10 @@
 //! Evaluating the catalog against a configuration, then applying waivers.
 
 use crate::checks::Ctx;
-use crate::config::Config;
+use crate::config::{Config, EVERY_TENANT_SECTIONS, Product, Regime};
 use crate::error::Result;
 use crate::params::Parameters;
-use crate::rules::{Rule, catalog};
+use crate::rules::{CatalogVersion, Rule, V1_1};
 use crate::waiver::{Expiry, Waiver, Waivers};
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -25,12 +25,17 @@ pub enum Status {
     Waived,
     /// The rule could not be decided: a value it needs is not set.
     Error,
+    /// Information only: the source states it as a note, not a requirement.
+    Info,
 }
 
 impl Status {
     /// Whether this outcome lets a deployment gate pass.
     pub fn is_ok(self) -> bool {
-        matches!(self, Status::Pass | Status::NotApplicable | Status::Waived)
+        matches!(
+            self,
+            Status::Pass | Status::NotApplicable | Status::Waived | Status::Info
+        )
     }
 
     /// The lower-case name used in every report: `pass`, `fail`, `not_applicable`,
@@ -42,6 +47,7 @@ impl Status {
             Status::NotApplicable => "not_applicable",
             Status::Waived => "waived",
             Status::Error => "error",
+            Status::Info => "info",
         }
     }
 }
@@ -107,6 +113,9 @@ pub struct Finding {
     pub evidence: Vec<Evidence>,
     /// The waiver for this rule, if one is recorded.
     pub waiver: Option<WaiverUse>,
+    /// Set when the outcome rests on a default or reading of dsr's own rather than on
+    /// the source: what it is and why.
+    pub recommendation: Option<String>,
 }
 
 fn rule_id<S: serde::Serializer>(rule: &&'static Rule, s: S) -> Result<S::Ok, S::Error> {
@@ -126,7 +135,7 @@ impl Finding {
                 .filter(|k| !k.starts_with("parameters.") && !k.starts_with("waiver["))
         };
         let key = match self.evaluated {
-            Status::Pass | Status::NotApplicable => config_keys().next(),
+            Status::Pass | Status::NotApplicable | Status::Info => config_keys().next(),
             _ => config_keys().next_back(),
         };
         key.unwrap_or(self.rule.area().section())
@@ -146,12 +155,14 @@ pub struct Summary {
     pub waived: usize,
     /// Rules that could not be decided.
     pub error: usize,
+    /// Information only (notes in the sources).
+    pub info: usize,
 }
 
 impl Summary {
     /// Every rule counted.
     pub fn total(&self) -> usize {
-        self.pass + self.fail + self.not_applicable + self.waived + self.error
+        self.pass + self.fail + self.not_applicable + self.waived + self.error + self.info
     }
 }
 
@@ -166,8 +177,32 @@ impl fmt::Display for Summary {
             self.error,
             self.waived,
             self.not_applicable
-        )
+        )?;
+        if self.info > 0 {
+            write!(f, ", {} information", self.info)?;
+        }
+        Ok(())
     }
+}
+
+/// Whether a product was considered in use, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProductUse {
+    /// The product (its configuration section).
+    pub product: Product,
+    /// Its rules apply.
+    pub in_use: bool,
+    /// Why, in words: "section [messaging] present", "listed in tenant.products", …
+    pub why: String,
+}
+
+/// The regime the tenant was evaluated under, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RegimeUse {
+    /// As stated in `tenant.regime`, if stated.
+    pub regime: Option<Regime>,
+    /// Why, in words.
+    pub why: String,
 }
 
 /// The result of checking one configuration: a finding per catalog rule, in catalog
@@ -176,8 +211,19 @@ impl fmt::Display for Summary {
 pub struct Report {
     /// The tenant's display name, if the configuration gives one.
     pub tenant: Option<String>,
-    /// The evaluation date (waiver expiry, credential age).
+    /// The evaluation date (waiver expiry, credential age): the configuration's
+    /// `tenant.as_of` when it states one, else the run date.
     pub as_of: NaiveDate,
+    /// The day the check ran (or `--as-of`).
+    pub run_on: NaiveDate,
+    /// Whether [`Report::as_of`] comes from the configuration's `tenant.as_of`.
+    pub as_of_from_config: bool,
+    /// The catalog version used.
+    pub catalog: &'static CatalogVersion,
+    /// The regime, and why.
+    pub regime: RegimeUse,
+    /// Every product, whether it was considered in use, and why.
+    pub products: Vec<ProductUse>,
     /// The parameters in force.
     pub parameters: Parameters,
     /// One finding per rule of the catalog.
@@ -195,6 +241,7 @@ impl Report {
                 Status::NotApplicable => s.not_applicable += 1,
                 Status::Waived => s.waived += 1,
                 Status::Error => s.error += 1,
+                Status::Info => s.info += 1,
             }
         }
         s
@@ -216,49 +263,239 @@ impl Report {
     }
 }
 
-/// Checks `config` against every rule of the catalog as of `today`, then applies the
-/// waivers. Errors only when the configuration's `[parameters]` are invalid (which
-/// [`Config::from_toml`] already reports).
+/// Checks `config` against every rule of the current catalog as of `today`, then
+/// applies the waivers. `today` is the run date; a configuration that states
+/// `tenant.as_of` is evaluated as of that day instead. Errors only when the
+/// configuration's `[parameters]` are invalid (which [`Config::from_toml`] already
+/// reports).
 pub fn evaluate(config: &Config, waivers: &Waivers, today: NaiveDate) -> Result<Report> {
+    evaluate_catalog(config, waivers, today, CatalogVersion::current())
+}
+
+/// Like [`evaluate`], with the rules and checks of an earlier catalog version, so a
+/// report made with it can be reproduced.
+pub fn evaluate_catalog(
+    config: &Config,
+    waivers: &Waivers,
+    today: NaiveDate,
+    catalog: &'static CatalogVersion,
+) -> Result<Report> {
     let params = Parameters::from_overrides(config.parameters.as_ref())?;
-    Ok(evaluate_with(config, &params, waivers, today))
+    Ok(evaluate_with(
+        config, &params, waivers, today, catalog, false,
+    ))
+}
+
+/// What an absent section means, given the catalog version and what the tenant states.
+fn absence(
+    rule: &'static Rule,
+    section: &str,
+    config: &Config,
+    version: &CatalogVersion,
+    partial: bool,
+    outcome: (Status, String, Vec<Evidence>),
+) -> (Status, String, Vec<Evidence>) {
+    if version.ordinal < V1_1 {
+        return outcome;
+    }
+    let (_, _, evidence) = outcome;
+    if partial {
+        return (
+            Status::NotApplicable,
+            format!("section [{section}] is not part of this partial check"),
+            evidence,
+        );
+    }
+    if rule.is_note_in(version) {
+        return (
+            Status::Info,
+            format!(
+                "information: {}; section [{section}] is absent",
+                rule.title()
+            ),
+            evidence,
+        );
+    }
+    let stated = |why: String| {
+        (
+            Status::Fail,
+            format!(
+                "not stated: {why}; state it (passes when: {})",
+                rule.requirement()
+            ),
+            evidence.clone(),
+        )
+    };
+    if section == "network" {
+        return stated("sections [network] and [authentication] are absent, and agent access restrictions hold for every health-enabled tenant".into());
+    }
+    if EVERY_TENANT_SECTIONS.contains(&section) {
+        return stated(format!(
+            "section [{section}] is absent, and this rule holds for every health-enabled tenant"
+        ));
+    }
+    if section == "hipaa" || section == "hds" {
+        let regime = config.regime().map(|r| r.to_string()).unwrap_or_default();
+        return stated(format!(
+            "the tenant is under {} (tenant.regime = \"{regime}\") but section [{section}] is absent",
+            section.to_uppercase()
+        ));
+    }
+    match Product::of_section(section) {
+        Some(p) if config.listed_products().contains(&p) => stated(format!(
+            "tenant.products lists `{p}` but section [{section}] is absent"
+        )),
+        _ => (
+            Status::NotApplicable,
+            format!(
+                "product not used: section [{section}] absent and not listed in tenant.products"
+            ),
+            evidence,
+        ),
+    }
+}
+
+fn products_in_use(config: &Config) -> Vec<ProductUse> {
+    Product::ALL
+        .into_iter()
+        .map(|p| {
+            let listed = config.listed_products().contains(&p);
+            let present = config.has_section(p.section());
+            let why = match (listed, present) {
+                (true, true) => format!(
+                    "listed in tenant.products; section [{}] present",
+                    p.section()
+                ),
+                (true, false) => format!(
+                    "listed in tenant.products (section [{}] absent: its rules fail as not stated)",
+                    p.section()
+                ),
+                (false, true) => format!("section [{}] present", p.section()),
+                (false, false) => format!(
+                    "section [{}] absent and not listed in tenant.products",
+                    p.section()
+                ),
+            };
+            ProductUse {
+                product: p,
+                in_use: listed || present,
+                why,
+            }
+        })
+        .collect()
+}
+
+fn regime_use(config: &Config, version: &CatalogVersion) -> RegimeUse {
+    let regime = config.regime();
+    let why = match (regime, version.ordinal >= V1_1) {
+        (Some(r), true) => format!(
+            "stated in tenant.regime: {} rules apply{}",
+            match r {
+                Regime::Hipaa => "the HIPAA",
+                Regime::Hds => "the HDS",
+                Regime::Both => "the HIPAA and HDS",
+            },
+            match r {
+                Regime::Hipaa => ", the HDS rule does not",
+                Regime::Hds => ", the HIPAA rules do not",
+                Regime::Both => "",
+            }
+        ),
+        (None, true) => {
+            "not stated (tenant.regime): the HIPAA and HDS rules cannot be decided".into()
+        }
+        (_, false) => format!(
+            "catalog {}: the HIPAA and HDS rules apply when their sections are present",
+            version.version
+        ),
+    };
+    RegimeUse { regime, why }
+}
+
+/// Whether the organisation states `parameters.<name>` itself.
+fn parameter_set(config: &Config, name: &str) -> bool {
+    config
+        .parameters
+        .as_ref()
+        .and_then(|p| serde_json::to_value(p).ok())
+        .is_some_and(|v| v.get(name).is_some_and(|v| !v.is_null()))
 }
 
 pub(crate) fn evaluate_with(
     config: &Config,
     params: &Parameters,
     waivers: &Waivers,
-    today: NaiveDate,
+    run_on: NaiveDate,
+    catalog: &'static CatalogVersion,
+    partial: bool,
 ) -> Report {
+    let today = config.as_of().map_or(run_on, |d| d.naive());
     let cx = Ctx {
         config,
         params,
         today,
+        version: catalog.ordinal,
     };
-    let findings = catalog()
-        .iter()
+    let findings = catalog
+        .rules()
         .map(|rule| {
-            let (evaluated, message, evidence) = match rule.run(&cx) {
-                Ok(o) => (o.status, o.message, o.evidence),
+            let (mut evaluated, mut message, mut evidence) = match rule.run(&cx) {
+                Ok(o) => {
+                    let out = (o.status, o.message, o.evidence);
+                    match o.absent {
+                        Some(section) => absence(rule, section, config, catalog, partial, out),
+                        None => out,
+                    }
+                }
                 Err(u) => (
                     Status::Error,
                     format!("cannot decide: {}", u.reason),
                     u.evidence,
                 ),
             };
-            apply_waiver(
+            if rule.is_note_in(catalog)
+                && matches!(evaluated, Status::Pass | Status::Fail | Status::Error)
+            {
+                // A note never passes or fails.
+                message = format!("information: {message}");
+                evaluated = Status::Info;
+            }
+            let recommendation = rule.dsr_recommendation().and_then(|d| {
+                let own = d.parameter.is_some_and(|p| parameter_set(config, p));
+                let decided = matches!(evaluated, Status::Pass | Status::Fail | Status::Error);
+                (decided && !own).then(|| {
+                    if let Some(p) = d.parameter {
+                        evidence.push(Evidence {
+                            key: format!("parameters.{p}"),
+                            value: "(dsr default)".into(),
+                        });
+                    }
+                    format!(
+                        "dsr recommendation, not a requirement of the source: {} — {}",
+                        d.what, d.reason
+                    )
+                })
+            });
+            let mut f = apply_waiver(
                 rule,
                 evaluated,
                 message,
                 evidence,
                 waivers.for_rule(rule.id()),
                 today,
-            )
+            );
+            f.recommendation = recommendation;
+            f
         })
         .collect();
     Report {
         tenant: config.tenant_name().map(str::to_owned),
         as_of: today,
+        run_on,
+        as_of_from_config: config.as_of().is_some(),
+        catalog,
+        regime: regime_use(config, catalog),
+        products: products_in_use(config),
         parameters: params.clone(),
         findings,
     }
@@ -280,6 +517,7 @@ fn apply_waiver(
             message,
             evidence,
             waiver: None,
+            recommendation: None,
         };
     };
     let failing = matches!(evaluated, Status::Fail | Status::Error);
@@ -338,5 +576,6 @@ fn apply_waiver(
             waiver: w.clone(),
             state,
         }),
+        recommendation: None,
     }
 }

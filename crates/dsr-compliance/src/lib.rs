@@ -6,11 +6,15 @@
 //! This crate turns those documents into a checkable catalog:
 //!
 //! * [`Config`] — a vendor-neutral description of the tenant's settings, read from TOML
-//!   or JSON ([`Config::from_toml`], [`Config::from_json`]). Every product area is an
-//!   optional section: an absent section means "product not used", so its rules are
-//!   *not applicable* — never "compliant". A value a rule needs but the section leaves
-//!   out is an [`Status::Error`], never a pass.
-//! * [`catalog()`] — one [`Rule`] per checkable configuration, each with a stable id,
+//!   or JSON ([`Config::from_toml`], [`Config::from_json`]). The areas that hold for
+//!   every health-enabled tenant ([`EVERY_TENANT_SECTIONS`]) fail as "not stated" when
+//!   absent; `tenant.regime` decides the HIPAA and HDS rules; any other section is a
+//!   product, *not applicable* when absent and not listed in `tenant.products` — never
+//!   "compliant". A value a rule needs but the section leaves out is an
+//!   [`Status::Error`], never a pass.
+//! * [`catalog()`] — one [`Rule`] per checkable configuration, versioned
+//!   ([`CatalogVersion`], with a change log mapped to the source's dated change log;
+//!   [`evaluate_catalog`] reproduces an earlier version's report), each with a stable id,
 //!   the requirement tags it implements, its source document and dated version, the
 //!   legal reference where one exists, a severity and remediation text.
 //! * [`Waivers`] — the subscriber may forgo a configuration and accept responsibility;
@@ -35,8 +39,10 @@
 //! let today = chrono::NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
 //! let report = evaluate(&config, &Waivers::none(), today).unwrap();
 //! assert_eq!(report.finding("transport.tls").unwrap().status, Status::Pass);
-//! // Sections that are absent are not applicable, not compliant:
+//! // A product whose section is absent is not applicable, not compliant:
 //! assert_eq!(report.finding("mobile.screen-lock").unwrap().status, Status::NotApplicable);
+//! // What holds for every tenant fails when not stated:
+//! assert_eq!(report.finding("workstations.inactivity-lock").unwrap().status, Status::Fail);
 //! ```
 
 #![warn(missing_docs)]
@@ -55,12 +61,16 @@ mod waiver;
 pub use config::*;
 pub use date::Date;
 pub use error::{Error, Result};
-pub use evaluate::{Evidence, Finding, Report, Status, Summary, WaiverState, WaiverUse, evaluate};
+pub use evaluate::{
+    Evidence, Finding, ProductUse, RegimeUse, Report, Status, Summary, WaiverState, WaiverUse,
+    evaluate, evaluate_catalog,
+};
 pub use params::{ParameterOverrides, Parameters};
 pub use report::SarifOptions;
 pub use rules::{
-    Area, CATALOG_VERSION, Rule, Severity, SourceDocument, SourceRef, catalog, catalog_json,
-    find_rule, rule_or_error,
+    Area, CATALOG_VERSION, CATALOG_VERSIONS, CatalogVersion, DsrRecommendation, Rule,
+    SOURCE_CHANGE_LOG, Severity, SourceDocument, SourceRef, catalog, catalog_json, find_rule,
+    rule_or_error,
 };
 pub use server::ServerSettings;
 pub use waiver::{Expiry, Waiver, Waivers};

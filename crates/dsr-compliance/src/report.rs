@@ -4,7 +4,7 @@
 //! HTTP server, a CI plug-in — renders exactly what the CLI prints.
 
 use crate::evaluate::{Finding, Report, Status, WaiverState};
-use crate::rules::{Area, CATALOG_VERSION, Rule, Severity, catalog};
+use crate::rules::{Area, Rule, Severity, catalog};
 use crate::waiver::Expiry;
 use serde_json::{Map, Value, json};
 use std::fmt::Write as _;
@@ -35,6 +35,7 @@ fn label(s: Status) -> &'static str {
         Status::NotApplicable => "N/A",
         Status::Waived => "WAIVED",
         Status::Error => "ERROR",
+        Status::Info => "INFO",
     }
 }
 
@@ -95,9 +96,53 @@ impl Report {
             .unwrap_or_default();
         let _ = writeln!(
             out,
-            "HIPAA / HDS configuration check{tenant} — as of {} — catalog {CATALOG_VERSION}",
-            self.as_of
+            "HIPAA / HDS configuration check{tenant} — as of {} — catalog {}",
+            self.as_of, self.catalog.version
         );
+        if self.as_of_from_config {
+            let age = (self.run_on - self.as_of).num_days();
+            let _ = writeln!(
+                out,
+                "The configuration describes the tenant as of {} (tenant.as_of){}",
+                self.as_of,
+                if age > 0 {
+                    format!(
+                        "; the check ran {age} days later, so re-export it to check the tenant as it is today"
+                    )
+                } else {
+                    String::new()
+                }
+            );
+        }
+        let _ = writeln!(out, "Regime: {}", self.regime.why);
+        let used: Vec<String> = self
+            .products
+            .iter()
+            .filter(|p| p.in_use)
+            .map(|p| format!("{} ({})", p.product, p.why))
+            .collect();
+        let _ = writeln!(
+            out,
+            "Products in use: {}",
+            if used.is_empty() {
+                "none besides the every-tenant areas".to_owned()
+            } else {
+                used.join("; ")
+            }
+        );
+        let unused: Vec<String> = self
+            .products
+            .iter()
+            .filter(|p| !p.in_use)
+            .map(|p| p.product.to_string())
+            .collect();
+        if !unused.is_empty() {
+            let _ = writeln!(
+                out,
+                "Not used (section absent, not in tenant.products): {}",
+                unused.join(", ")
+            );
+        }
         let id_w = self
             .findings
             .iter()
@@ -119,6 +164,11 @@ impl Report {
                     Status::Pass | Status::NotApplicable => clip(&short_evidence(f), 60),
                     _ => clip(&f.message, 60),
                 };
+                let detail = if f.recommendation.is_some() {
+                    format!("[dsr recommendation] {detail}")
+                } else {
+                    detail
+                };
                 let _ = writeln!(
                     out,
                     "  {:<6}  {:<id_w$}  {:<52}  {}",
@@ -136,13 +186,16 @@ impl Report {
                 let r = f.rule;
                 let _ = writeln!(
                     out,
-                    "  {} {} ({}; {})",
+                    "  {} {} ({}; source refs {})",
                     label(f.status),
                     r.id(),
                     r.severity(),
                     r.tags().join(", ")
                 );
                 let _ = writeln!(out, "    {}", f.message);
+                if let Some(rec) = &f.recommendation {
+                    let _ = writeln!(out, "    {rec}");
+                }
                 let _ = writeln!(out, "    evidence: {}", short_evidence(f));
                 let _ = writeln!(out, "    fix: {}", r.remediation());
                 if let Some(l) = r.legal() {
@@ -184,9 +237,13 @@ impl Report {
     /// The JSON report (documented in `docs/compliance.md`).
     pub fn to_json(&self) -> Value {
         json!({
-            "tool": { "name": TOOL_NAME, "version": env!("CARGO_PKG_VERSION"), "catalog_version": CATALOG_VERSION },
+            "tool": { "name": TOOL_NAME, "version": env!("CARGO_PKG_VERSION"), "catalog_version": self.catalog.version },
             "tenant": self.tenant,
             "as_of": self.as_of.format("%Y-%m-%d").to_string(),
+            "as_of_from": if self.as_of_from_config { "tenant.as_of" } else { "run" },
+            "run_on": self.run_on.format("%Y-%m-%d").to_string(),
+            "regime": self.regime,
+            "products": self.products,
             "passed": self.passed(),
             "summary": self.summary(),
             "parameters": self.parameters,
@@ -196,6 +253,9 @@ impl Report {
                 "area": f.rule.area().section(),
                 "severity": f.rule.severity().as_str(),
                 "tags": f.rule.tags(),
+                "source": { "document": f.rule.source().document.title, "version": f.rule.source().document.version, "section": f.rule.source().section },
+                "kind": if f.rule.is_note_in(self.catalog) { "information" } else { "requirement" },
+                "recommendation": f.recommendation,
                 "status": f.status,
                 "evaluated": f.evaluated,
                 "message": f.message,
@@ -212,12 +272,13 @@ impl Report {
     /// every finding as a result (kind `pass`, `fail` or `notApplicable`). Waived
     /// results carry an accepted external suppression with the justification.
     pub fn to_sarif(&self, options: &SarifOptions<'_>) -> Value {
-        let rules: Vec<Value> = catalog().iter().map(sarif_rule).collect();
+        let rules_of: Vec<&Rule> = self.catalog.rules().collect();
+        let rules: Vec<Value> = rules_of.iter().map(|r| sarif_rule(r)).collect();
         let results: Vec<Value> = self
             .findings
             .iter()
             .map(|f| {
-                let index = catalog()
+                let index = rules_of
                     .iter()
                     .position(|r| r.id() == f.rule.id())
                     .unwrap_or(0);
@@ -229,11 +290,13 @@ impl Report {
             "tool".into(),
             json!({ "driver": {
                 "name": TOOL_NAME,
-                "version": env!("CARGO_PKG_VERSION"),
-                "semanticVersion": env!("CARGO_PKG_VERSION"),
+                // The rules are what a result depends on, so the driver's version is
+                // the catalog's; the program's own version is a property.
+                "version": self.catalog.version,
+                "semanticVersion": self.catalog.version,
                 "informationUri": TOOL_URI,
                 "rules": rules,
-                "properties": { "catalogVersion": CATALOG_VERSION },
+                "properties": { "catalogVersion": self.catalog.version, "toolVersion": env!("CARGO_PKG_VERSION") },
             }}),
         );
         if let Some(uri) = options.artifact_uri {
@@ -246,7 +309,7 @@ impl Report {
         );
         run.insert(
             "properties".into(),
-            json!({ "tenant": self.tenant, "summary": self.summary() }),
+            json!({ "tenant": self.tenant, "summary": self.summary(), "regime": self.regime, "products": self.products }),
         );
         json!({ "$schema": SARIF_SCHEMA, "version": SARIF_VERSION, "runs": [Value::Object(run)] })
     }
@@ -331,6 +394,7 @@ fn sarif_result(f: &Finding, index: usize, options: &SarifOptions<'_>) -> Value 
     let (kind, level) = match f.status {
         Status::Pass => ("pass", "none"),
         Status::NotApplicable => ("notApplicable", "none"),
+        Status::Info => ("informational", "none"),
         Status::Fail | Status::Error | Status::Waived => ("fail", sarif_level(f.rule.severity())),
     };
     let text = format!("{}: {}", f.rule.title(), f.message);
@@ -360,7 +424,7 @@ fn sarif_result(f: &Finding, index: usize, options: &SarifOptions<'_>) -> Value 
     result.insert("locations".into(), json!([Value::Object(location)]));
     result.insert(
         "properties".into(),
-        json!({ "status": f.status, "evaluated": f.evaluated, "evidence": f.evidence, "tags": f.rule.tags() }),
+        json!({ "status": f.status, "evaluated": f.evaluated, "evidence": f.evidence, "tags": f.rule.tags(), "recommendation": f.recommendation }),
     );
     if let (Status::Waived, Some(u)) = (f.status, &f.waiver) {
         result.insert(

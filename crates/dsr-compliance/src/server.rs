@@ -3,12 +3,15 @@
 //! When the server runs in HIPAA mode it describes its settings as a
 //! [`ServerSettings`], and refuses to start unless [`ServerSettings::check`] passes.
 //! The settings become a partial [`Config`] with only the sections the server
-//! controls (`[transport]`, `[sessions]`, `[api]`); every other rule is not applicable.
+//! controls (`[transport]`, `[sessions]`, `[api]`); it is a partial check, so every
+//! other rule is not applicable (for a tenant, an absent every-tenant section fails).
 
-use crate::config::{Api, Config, Sessions, Transport};
+use crate::config::{Api, Config, Regime, Sessions, Tenant, Transport};
 use crate::error::Result;
-use crate::evaluate::{Report, evaluate};
+use crate::evaluate::{Report, evaluate_with};
 use crate::params::ParameterOverrides;
+use crate::params::Parameters;
+use crate::rules::CatalogVersion;
 use crate::waiver::Waivers;
 use chrono::NaiveDate;
 use std::time::Duration;
@@ -69,6 +72,11 @@ impl ServerSettings {
                 ..Api::default()
             }),
             parameters: self.parameters.clone(),
+            tenant: Some(Tenant {
+                name: Some("dsr HTTP server".into()),
+                regime: Some(Regime::Hipaa),
+                ..Tenant::default()
+            }),
             ..Config::default()
         }
     }
@@ -79,7 +87,17 @@ impl ServerSettings {
     pub fn check(&self, today: NaiveDate) -> Result<Report> {
         let config = self.to_config();
         config.validate()?;
-        evaluate(&config, &Waivers::none(), today)
+        let params = Parameters::from_overrides(config.parameters.as_ref())?;
+        // A partial check: the sections the server does not control are not part of it
+        // (not applicable), unlike a tenant configuration where they would be "not stated".
+        Ok(evaluate_with(
+            &config,
+            &params,
+            &Waivers::none(),
+            today,
+            CatalogVersion::current(),
+            true,
+        ))
     }
 }
 

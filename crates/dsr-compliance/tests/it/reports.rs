@@ -7,7 +7,6 @@ use serde_json::Value;
 
 /// Sections the mistakes example leaves out.
 const ABSENT: &[&str] = &[
-    "hds",
     "side_conversations",
     "conversations_api",
     "ai",
@@ -18,6 +17,8 @@ const ABSENT: &[&str] = &[
 /// The mistakes example without waivers: every rule not listed passes.
 const MISTAKES_OUTCOMES: &[(&str, Status)] = &[
     ("hipaa.baa-before-toggle", Fail),
+    // tenant.regime = "hipaa": the HDS rule does not apply.
+    ("hds.subprocessor-notifications", NA),
     ("authentication.sso-password-login", Fail),
     ("transport.custom-domain-ssl", Fail),
     ("api.password-access", Fail),
@@ -30,7 +31,6 @@ const MISTAKES_OUTCOMES: &[(&str, Status)] = &[
     ("sessions.idle-timeout", Fail),
     ("sessions.access-token-lifetime", NA),
     ("workstations.inactivity-lock", Fail),
-    ("workstations.local-token-storage", Fail),
     ("view-permissions.end-user-scope", Fail),
     ("notifications.email-content", Fail),
     ("sms.no-phi", Fail),
@@ -40,6 +40,8 @@ const MISTAKES_OUTCOMES: &[(&str, Status)] = &[
     ("community.public-profiles", Fail),
     ("messaging.social-channels", Fail),
     ("messaging.jwt-expiry", Fail),
+    ("messaging.jwt-key-breach-rotation", NA),
+    ("messaging.malware-control", NA),
     ("messaging.ai-conversation-deletion", NA),
     ("chat.no-email-transcripts", Error),
     ("analytics.email-export", Fail),
@@ -73,8 +75,8 @@ fn mistakes_example_exact_outcomes() {
     assert_outcomes(&r, ABSENT, &waived);
     let s = r.summary();
     assert_eq!(
-        (s.pass, s.fail, s.error, s.waived, s.not_applicable),
-        (26, 20, 1, 2, 32)
+        (s.pass, s.fail, s.error, s.waived, s.not_applicable, s.info),
+        (26, 19, 1, 2, 36, 1)
     );
     assert_eq!(s.total(), catalog().len());
 }
@@ -99,7 +101,20 @@ fn text_report_groups_by_area_and_summarises() {
         );
     }
     assert!(text.contains("\nFailures and errors\n"));
-    assert!(text.contains("  ERROR chat.no-email-transcripts (high; Z-CHT-2)\n    cannot decide: `chat.transcript_email` is not set"));
+    assert!(text.contains("  ERROR chat.no-email-transcripts (high; source refs Z-CHT-2)\n    cannot decide: `chat.transcript_email` is not set"));
+    assert!(
+        text.contains(
+            "\nRegime: stated in tenant.regime: the HIPAA rules apply, the HDS rule does not\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "Products in use: api (section [api] present); sessions (section [sessions] present);"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("\nNot used (section absent, not in tenant.products): side_conversations, conversations_api, ai, quality_assurance, workforce\n"), "{text}");
     assert!(
         !text.contains("    fix: Turn off SMS"),
         "a waived rule is not listed among the failures"
@@ -107,14 +122,17 @@ fn text_report_groups_by_area_and_summarises() {
     assert!(text.contains("  acd-email.no-phi — EXPIRED; accepted by Jane Roe, Chief Information Security Officer on 2026-02-01, expires 2026-06-30: "));
     assert!(
         text.ends_with(
-            "81 rules: 26 pass, 20 fail, 1 error, 2 waived, 32 not applicable — FAILED\n"
+            "85 rules: 26 pass, 19 fail, 1 error, 2 waived, 36 not applicable, 1 information — FAILED\n"
         ),
         "{}",
         text.lines().last().unwrap()
     );
     let ok = report_of(COMPLIANT).to_text();
     assert!(
-        ok.ends_with("81 rules: 81 pass, 0 fail, 0 error, 0 waived, 0 not applicable — PASSED\n")
+        ok.ends_with(
+            "85 rules: 84 pass, 0 fail, 0 error, 0 waived, 0 not applicable, 1 information — PASSED\n"
+        ),
+        "{ok}"
     );
     assert!(!ok.contains("Failures and errors"));
 }
@@ -126,7 +144,28 @@ fn json_report_shape() {
     assert_eq!(j["as_of"], "2026-11-23");
     assert_eq!(j["tenant"], "Example Health Network");
     assert_eq!(j["passed"], false);
-    assert_eq!(j["summary"]["fail"], 20);
+    assert_eq!(j["summary"]["fail"], 19);
+    assert_eq!(
+        j["tool"]["catalog_version"],
+        dsr_compliance::CATALOG_VERSION
+    );
+    assert_eq!(j["regime"]["regime"], "hipaa");
+    assert_eq!(j["as_of_from"], "tenant.as_of");
+    let products = j["products"].as_array().unwrap();
+    let ai = products.iter().find(|p| p["product"] == "ai").unwrap();
+    assert_eq!(ai["in_use"], false);
+    let rotation = j["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "api.token-rotation")
+        .unwrap();
+    assert!(
+        rotation["recommendation"].as_str().unwrap().starts_with(
+            "dsr recommendation, not a requirement of the source: the 90-day rotation period"
+        ),
+        "{rotation}"
+    );
     assert_eq!(j["parameters"]["idle_timeout_max_minutes"], 15);
     let findings = j["findings"].as_array().unwrap();
     assert_eq!(findings.len(), catalog().len());
@@ -135,7 +174,7 @@ fn json_report_shape() {
     assert_eq!(sms["evaluated"], "fail");
     assert_eq!(sms["severity"], "high");
     assert_eq!(sms["tags"], serde_json::json!(["Z-SUP-9", "H-2"]));
-    assert_eq!(sms["location"], "sms.two_factor_only");
+    assert_eq!(sms["location"], "sms.phi_excluded");
     assert_eq!(
         sms["evidence"][0],
         serde_json::json!({"key": "sms.enabled", "value": "true"})
@@ -205,7 +244,8 @@ fn explain_text_has_every_field() {
     let text = find_rule("sessions.idle-timeout").unwrap().explain();
     for needle in [
         "sessions.idle-timeout — Session idle timeout",
-        "Requirements  H-5",
+        "Source refs   H-5",
+        "Since         catalog 1.0.0",
         "Legal         45 CFR 164.312(a)(2)(iii)",
         "Severity      high",
         "Passes when",
@@ -359,10 +399,10 @@ fn sarif_output_meets_the_schema_and_suppresses_waived_results() {
         .unwrap() as usize;
     assert_eq!(
         MISTAKES.lines().nth(line - 1).unwrap(),
-        "two_factor_only = false"
+        "phi_excluded = false"
     );
     let fqn = |r: &Value| r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"].clone();
-    assert_eq!(fqn(sms), "sms.two_factor_only");
+    assert_eq!(fqn(sms), "sms.phi_excluded");
     let rotation = by_id("api.token-rotation");
     assert_eq!(fqn(rotation), "api.tokens[0].created");
     let line = rotation["locations"][0]["physicalLocation"]["region"]["startLine"]

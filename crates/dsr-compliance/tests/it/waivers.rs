@@ -7,7 +7,13 @@ fn waivers(text: &str) -> Result<Waivers, Error> {
     Waivers::from_toml(text)
 }
 
-const SMS_FAILS: &[Edit] = &[Set("sms.two_factor_only", "false")];
+/// SMS used for messages without the no-PHI attestation; `tenant.as_of` removed so the
+/// evaluation date of each test decides waiver expiry.
+const SMS_FAILS: &[Edit] = &[
+    Set("sms.two_factor_only", "false"),
+    Set("sms.phi_excluded", "false"),
+    Del("tenant.as_of"),
+];
 
 fn with(text: &str, edits: &[Edit]) -> Report {
     let config = Config::from_toml(&edited(COMPLIANT, edits)).unwrap();
@@ -32,7 +38,7 @@ fn a_valid_waiver_reports_the_failing_rule_as_waived() {
     assert_eq!(f.waiver.as_ref().unwrap().state, WaiverState::Applied);
     assert_eq!(
         f.message,
-        "waived by Jane Roe, CISO on 2026-01-10 (expires 2027-01-10): SMS is used for messages: it is not a HIPAA-compliant transport and must not carry PHI"
+        "waived by Jane Roe, CISO on 2026-01-10 (expires 2027-01-10): SMS is used for messages and not attested free of PHI: it is not a HIPAA-compliant transport"
     );
     assert!(r.passed(), "a waived rule does not stop the gate");
 }
