@@ -61,8 +61,9 @@ fn compliant_example_exits_0() {
     let o = dsr(&["check", &example("compliant.toml"), AS_OF[0], AS_OF[1]]);
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
     assert!(
-        stdout(&o)
-            .ends_with("81 rules: 81 pass, 0 fail, 0 error, 0 waived, 0 not applicable — PASSED\n"),
+        stdout(&o).ends_with(
+            "85 rules: 84 pass, 0 fail, 0 error, 0 waived, 0 not applicable, 1 information — PASSED\n"
+        ),
         "{}",
         stdout(&o)
     );
@@ -82,7 +83,7 @@ fn mistakes_example_exits_1_with_exact_outcomes() {
     let report = json(&o);
     assert_eq!(
         report["summary"],
-        serde_json::json!({"pass": 26, "fail": 22, "error": 1, "waived": 0, "not_applicable": 32})
+        serde_json::json!({"pass": 26, "fail": 21, "error": 1, "waived": 0, "not_applicable": 36, "info": 1})
     );
     let s = statuses(&report);
     let failed: Vec<&str> = s
@@ -114,7 +115,6 @@ fn mistakes_example_exits_1_with_exact_outcomes() {
             "transport.custom-domain-ssl",
             "view-permissions.end-user-scope",
             "workstations.inactivity-lock",
-            "workstations.local-token-storage",
         ]
     );
     assert_eq!(s["chat.no-email-transcripts"], "error");
@@ -139,7 +139,7 @@ fn waivers_are_applied_and_expired_ones_fail() {
     assert_eq!(s["community.public-profiles"], "waived");
     assert_eq!(s["acd-email.no-phi"], "fail");
     assert_eq!(report["summary"]["waived"], 2);
-    assert_eq!(report["summary"]["fail"], 20);
+    assert_eq!(report["summary"]["fail"], 19);
     // Before the ACD waiver expired (2026-06-30), it applied too.
     let o = dsr(&[
         "check",
@@ -151,7 +151,9 @@ fn waivers_are_applied_and_expired_ones_fail() {
         "--as-of",
         "2026-06-29",
     ]);
-    assert_eq!(statuses(&json(&o))["acd-email.no-phi"], "waived");
+    // The file states tenant.as_of = 2026-11-23: the check is made as of that day, so a
+    // run date before it does not revive the expired waiver.
+    assert_eq!(statuses(&json(&o))["acd-email.no-phi"], "fail");
 }
 
 #[test]
@@ -159,7 +161,10 @@ fn a_fully_waived_configuration_exits_0() {
     let dir = tempfile::tempdir().unwrap();
     let config = std::fs::read_to_string(example("compliant.toml"))
         .unwrap()
-        .replace("two_factor_only = true", "two_factor_only = false");
+        .replace(
+            "two_factor_only = true\nphi_excluded = true",
+            "two_factor_only = false\nphi_excluded = false",
+        );
     let config_path = dir.path().join("tenant.toml");
     std::fs::write(&config_path, config).unwrap();
     let waivers_path = dir.path().join("waivers.toml");
@@ -202,9 +207,10 @@ fn sarif_output_is_a_2_1_0_log_pointing_at_the_config() {
     assert!(log["$schema"].as_str().unwrap().contains("sarif-2.1.0"));
     let run = &log["runs"][0];
     assert_eq!(run["tool"]["driver"]["name"], "dsr-compliance");
-    assert_eq!(run["tool"]["driver"]["rules"].as_array().unwrap().len(), 81);
+    assert_eq!(run["tool"]["driver"]["version"], "1.1.0");
+    assert_eq!(run["tool"]["driver"]["rules"].as_array().unwrap().len(), 85);
     let results = run["results"].as_array().unwrap();
-    assert_eq!(results.len(), 81);
+    assert_eq!(results.len(), 85);
     let sms = results
         .iter()
         .find(|r| r["ruleId"] == "sms.no-phi")
@@ -228,21 +234,23 @@ fn sarif_output_is_a_2_1_0_log_pointing_at_the_config() {
 
 #[test]
 fn json_configurations_are_accepted() {
+    let o = dsr(&["check", &example("hds-clinic.json"), "--json"]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let report = json(&o);
+    assert_eq!(report["summary"]["pass"], 18);
+    assert_eq!(report["summary"]["not_applicable"], 66);
+    assert_eq!(report["regime"]["regime"], "hds");
+    assert_eq!(statuses(&report)["hipaa.region"], "not_applicable");
+    // A partial JSON configuration fails on what holds for every tenant.
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("tenant.json");
-    std::fs::write(&p, r#"{"transport": {"tls_enforced": true}, "sessions": {"idle_timeout_minutes": 15, "idle_timeout_applies_to_api_clients": true}}"#).unwrap();
-    let o = dsr(&[
-        "check",
-        &p.to_string_lossy(),
-        "--format",
-        "json",
-        AS_OF[0],
-        AS_OF[1],
-    ]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let report = json(&o);
-    assert_eq!(report["summary"]["pass"], 3);
-    assert_eq!(report["summary"]["not_applicable"], 78);
+    std::fs::write(&p, r#"{"transport": {"tls_enforced": true}}"#).unwrap();
+    let o = dsr(&["check", &p.to_string_lossy(), "--json", AS_OF[0], AS_OF[1]]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert_eq!(
+        statuses(&json(&o))["workstations.full-disk-encryption"],
+        "fail"
+    );
 }
 
 fn config_error(text: &str, file: &str) -> (i32, String) {
@@ -348,13 +356,21 @@ fn rules_lists_the_catalog() {
     let o = dsr(&["rules"]);
     assert_eq!(code(&o), 0);
     let text = stdout(&o);
-    assert!(text.starts_with("RULE "));
+    assert!(text.starts_with("Catalog 1.1.0 (released "), "{text}");
     assert!(text.contains("sessions.idle-timeout "));
-    assert!(text.ends_with("81 rules; `dsr compliance explain RULE_ID` for details.\n"));
+    assert!(text.contains("\n85 rules; `dsr compliance explain RULE_ID` for details.\n"));
+    assert!(text.contains("\nCatalog change log\n  1.1.0 ("));
+    assert!(text.contains("  1.0.0 ("));
+    assert!(text.contains("\nSource change log (help-desk list, seed 001)"));
+    assert!(text.contains("  2024-03-07  "));
+    let o = dsr(&["rules", "--catalog-version", "1.0.0"]);
+    assert!(stdout(&o).contains("\n81 rules; "), "{}", stdout(&o));
     let o = dsr(&["rules", "--json"]);
     assert_eq!(code(&o), 0);
     let catalog = json(&o);
-    assert_eq!(catalog["rules"].as_array().unwrap().len(), 81);
+    assert_eq!(catalog["catalog_version"], "1.1.0");
+    assert_eq!(catalog["change_log"].as_array().unwrap().len(), 2);
+    assert_eq!(catalog["rules"].as_array().unwrap().len(), 85);
     let tags: std::collections::BTreeSet<&str> = catalog["rules"]
         .as_array()
         .unwrap()
@@ -380,6 +396,14 @@ fn explain_shows_one_rule_and_suggests_on_typos() {
         "{text}"
     );
     assert!(text.contains("Legal         45 CFR 164.312(a)(2)(iii)"));
+    let o = dsr(&["explain", "api.token-rotation", "--json"]);
+    assert_eq!(code(&o), 0);
+    let rule = json(&o);
+    assert_eq!(rule["id"], "api.token-rotation");
+    assert_eq!(
+        rule["dsr_recommendation"]["parameter"],
+        "api_token_max_age_days"
+    );
     let o = dsr(&["explain", "idle-timeout"]);
     assert_eq!(code(&o), 2);
     assert!(
@@ -388,4 +412,122 @@ fn explain_shows_one_rule_and_suggests_on_typos() {
         "{}",
         stderr(&o)
     );
+}
+
+#[test]
+fn the_examples_give_their_documented_outcome_whatever_today_is() {
+    for as_of in [
+        None,
+        Some("2026-11-23"),
+        Some("2030-01-01"),
+        Some("2099-12-31"),
+    ] {
+        let mut args = vec!["check".to_owned(), example("compliant.toml")];
+        if let Some(d) = as_of {
+            args.extend(["--as-of".to_owned(), d.to_owned()]);
+        }
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = dsr(&argv);
+        assert_eq!(code(&o), 0, "{as_of:?}: {}", stdout(&o));
+        let mut args = vec![
+            "check".to_owned(),
+            example("mistakes.toml"),
+            "--waivers".to_owned(),
+            example("waivers.toml"),
+            "--json".to_owned(),
+        ];
+        if let Some(d) = as_of {
+            args.extend(["--as-of".to_owned(), d.to_owned()]);
+        }
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = dsr(&argv);
+        assert_eq!(code(&o), 1);
+        assert_eq!(
+            json(&o)["summary"],
+            serde_json::json!({"pass": 26, "fail": 19, "error": 1, "waived": 2, "not_applicable": 36, "info": 1}),
+            "{as_of:?}"
+        );
+    }
+}
+
+#[test]
+fn every_report_format_names_the_catalog_version() {
+    let config = example("compliant.toml");
+    for v in ["1.0.0", "1.1.0"] {
+        let text = stdout(&dsr(&["check", &config, "--catalog-version", v]));
+        assert!(
+            text.lines()
+                .next()
+                .unwrap()
+                .ends_with(&format!("— catalog {v}")),
+            "{text}"
+        );
+        let j = json(&dsr(&[
+            "check",
+            &config,
+            "--format",
+            "json",
+            "--catalog-version",
+            v,
+        ]));
+        assert_eq!(j["tool"]["catalog_version"], v);
+        let sarif = json(&dsr(&[
+            "check",
+            &config,
+            "--format",
+            "sarif",
+            "--catalog-version",
+            v,
+        ]));
+        assert_eq!(sarif["runs"][0]["tool"]["driver"]["version"], v);
+    }
+    let o = dsr(&["check", &config, "--catalog-version", "0.1.0"]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("unknown catalog version `0.1.0`; known: 1.0.0, 1.1.0"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_closed_pipe_never_panics() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    for args in [
+        vec!["rules"],
+        vec!["check", "COMPLIANT"],
+        vec!["explain", "sessions.idle-timeout"],
+        // Larger than a pipe buffer, so the write after the close fails.
+        vec!["check", "COMPLIANT", "--format", "sarif"],
+        vec!["rules", "--json"],
+    ] {
+        let compliant = example("compliant.toml");
+        let args: Vec<&str> = args
+            .iter()
+            .map(|a| {
+                if *a == "COMPLIANT" {
+                    compliant.as_str()
+                } else {
+                    *a
+                }
+            })
+            .collect();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dsr"))
+            .arg("compliance")
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Like `| head -1`: read one line, then close the pipe.
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        assert!(!first.is_empty());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
 }
