@@ -68,6 +68,8 @@ pub struct ImportReport {
     pub updated: usize,
     /// Landed subjects by kind.
     pub by_kind: BTreeMap<String, usize>,
+    /// How many lines were rejected.
+    pub rejected: usize,
     /// Rejected lines.
     pub errors: Vec<LineIssue>,
     /// Values that landed but cannot be searched, and other things worth knowing.
@@ -377,6 +379,7 @@ pub fn import_jsonl(
             flush(&mut batch, &mut report)?;
         }
     }
+    report.rejected = report.errors.len();
     if opts.all_or_nothing && !report.errors.is_empty() {
         report.landed_nothing = true;
         report.not_landed = good;

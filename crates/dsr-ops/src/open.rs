@@ -21,13 +21,23 @@ pub enum OpenMode {
 }
 
 /// Opens the SQLite database at `path`.
+///
+/// `DSR_BUSY_TIMEOUT_MS` sets how long a statement waits for another process's write
+/// lock before it fails (default 30 000); long-running workers retry after that anyway.
 pub fn open_store(path: &Path, mode: OpenMode) -> Result<SqliteStore> {
     if mode == OpenMode::Existing && !path.exists() {
         return Err(Error::NoDatabase {
             path: path.display().to_string(),
         });
     }
-    Ok(SqliteStore::open(path)?)
+    let store = SqliteStore::open(path)?;
+    if let Some(ms) = std::env::var("DSR_BUSY_TIMEOUT_MS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    {
+        store.set_busy_timeout(std::time::Duration::from_millis(ms))?;
+    }
+    Ok(store)
 }
 
 /// Checks that `tenant` exists in the store (has settings, subjects or requests).

@@ -1,77 +1,21 @@
 //! `dsr request …`, `dsr services`, `dsr audit`, `dsr verify` and `dsr demo` as a user
 //! runs them, against a temporary database.
 
+use crate::harness::{Dsr, sample};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 
-const SAMPLE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../examples/data/sample-subjects.jsonl"
-);
-
-struct Cli {
-    dir: tempfile::TempDir,
-}
-
-impl Cli {
-    fn new() -> Self {
-        let cli = Cli {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        let out = cli.run(&["import", SAMPLE, "--quiet"]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        cli
-    }
-    fn db(&self) -> PathBuf {
-        self.dir.path().join("t.db")
-    }
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_dsr"))
-            .current_dir(self.dir.path())
-            .arg("--db")
-            .arg(self.db())
-            .args(args)
-            .env_remove("DSR_CONFIG")
-            .output()
-            .unwrap()
-    }
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "{args:?}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-    fn json(&self, args: &[&str]) -> Value {
-        let mut a = args.to_vec();
-        a.push("--json");
-        serde_json::from_str(&self.ok(&a)).unwrap()
-    }
-    fn fails(&self, args: &[&str]) -> (i32, String) {
-        let out = self.run(args);
-        assert!(!out.status.success(), "{args:?} should fail");
-        (
-            out.status.code().unwrap_or(-1),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        )
-    }
+/// The sample imported, no region set.
+fn cli() -> Dsr {
+    let d = Dsr::new();
+    d.ok(&["import", &sample(), "--quiet"]);
+    d
 }
 
 #[test]
 fn a_merge_set_delete_fans_out_and_every_related_request_completes() {
-    let cli = Cli::new();
+    let cli = cli();
     let r = cli.json(&[
         "request",
         "create",
@@ -119,7 +63,7 @@ fn a_merge_set_delete_fans_out_and_every_related_request_completes() {
 
 #[test]
 fn an_ambiguous_term_lists_the_candidates_and_a_named_subject_is_accepted() {
-    let cli = Cli::new();
+    let cli = cli();
     let out = cli.run(&[
         "request",
         "create",
@@ -138,9 +82,11 @@ fn an_ambiguous_term_lists_the_candidates_and_a_named_subject_is_accepted() {
         .collect();
     assert!(ids.contains(&"d-501") && ids.contains(&"c-1001"), "{ids:?}");
     let (code, text) = cli.fails(&["request", "create", "--type", "export", "name:Jean Dupont"]);
-    assert_eq!(code, 2);
+    assert_eq!(code, 3, "an ambiguous term has its own exit status");
     assert!(
-        text.contains("name the one meant") && text.contains("d-501"),
+        text.contains("--subject")
+            && text.contains("d-501")
+            && text.contains("never acts on a guess"),
         "{text}"
     );
     let r = cli.json(&[
@@ -158,7 +104,7 @@ fn an_ambiguous_term_lists_the_candidates_and_a_named_subject_is_accepted() {
 
 #[test]
 fn bad_input_says_what_is_wrong_and_what_is_accepted() {
-    let cli = Cli::new();
+    let cli = cli();
     for (args, want) in [
         (
             vec!["request", "create", "--type", "shred", "--id", "c-1005"],
@@ -198,7 +144,7 @@ fn bad_input_says_what_is_wrong_and_what_is_accepted() {
             vec!["request", "create", "--type", "export", "--id", "nobody"],
             "no subject matches",
         ),
-        (vec!["request", "show", "not-an-id"], "not a UUID"),
+        (vec!["request", "show", "not-an-id"], "not a request id"),
         (
             vec!["request", "list", "--status", "done"],
             "expected one of: received",
@@ -242,7 +188,7 @@ fn bad_input_says_what_is_wrong_and_what_is_accepted() {
 
 #[test]
 fn an_update_rectifies_the_directory() {
-    let cli = Cli::new();
+    let cli = cli();
     let r = cli.json(&[
         "request",
         "create",
@@ -262,7 +208,7 @@ fn an_update_rectifies_the_directory() {
 
 #[test]
 fn an_export_package_downloads_verifies_and_detects_tampering() {
-    let cli = Cli::new();
+    let cli = cli();
     // Reading commands never create the signing key; the first signing one does.
     cli.json(&["request", "list"]);
     cli.json(&["services"]);
@@ -318,7 +264,7 @@ fn an_export_package_downloads_verifies_and_detects_tampering() {
 
 #[test]
 fn an_active_employee_waits_for_a_decision() {
-    let cli = Cli::new();
+    let cli = cli();
     let r = cli.json(&["request", "create", "--type", "delete", "userId:u-01"]);
     assert_eq!(r["status"], "on_hold");
     assert!(
@@ -352,7 +298,7 @@ fn an_active_employee_waits_for_a_decision() {
 
 #[test]
 fn extensions_cancellation_and_overdue_listing() {
-    let cli = Cli::new();
+    let cli = cli();
     let r = cli.json(&["request", "create", "--type", "export", "--id", "c-4001"]);
     let id = r["id"].as_str().unwrap();
     let e = cli.json(&[
@@ -404,7 +350,7 @@ fn extensions_cancellation_and_overdue_listing() {
 
 #[test]
 fn services_list_the_inventory_and_the_blind_spots() {
-    let cli = Cli::new();
+    let cli = cli();
     let v = cli.json(&["services"]);
     let names: Vec<&str> = v["services"]
         .as_array()
@@ -421,7 +367,7 @@ fn services_list_the_inventory_and_the_blind_spots() {
 
 #[test]
 fn a_tampered_audit_log_fails_verification_naming_the_entry() {
-    let cli = Cli::new();
+    let cli = cli();
     cli.json(&[
         "request", "create", "--type", "delete", "--id", "c-2001", "--wait",
     ]);
@@ -450,7 +396,7 @@ fn a_tampered_audit_log_fails_verification_naming_the_entry() {
 fn the_demo_runs_the_whole_workflow() {
     let dir = tempfile::tempdir().unwrap();
     let run = |json: bool| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_dsr"));
+        let mut c = Command::new(crate::harness::bin());
         c.current_dir(dir.path()).arg("demo");
         if json {
             c.arg("--json");
@@ -485,13 +431,9 @@ fn the_demo_runs_the_whole_workflow() {
 
 #[test]
 fn the_example_configuration_is_valid_and_means_what_it_says() {
-    let cli = Cli::new();
+    let cli = cli();
     let cfg = cli.dir.path().join("dsr.toml");
-    std::fs::copy(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/dsr.toml"),
-        &cfg,
-    )
-    .unwrap();
+    std::fs::copy(crate::harness::repo().join("examples/dsr.toml"), &cfg).unwrap();
     let v = cli.json(&["services", "--config", cfg.to_str().unwrap()]);
     let names: Vec<&str> = v["services"]
         .as_array()

@@ -1,12 +1,13 @@
 //! `dsr compliance …` end to end: the built binary against the shipped examples and
 //! temporary files, with exact exit statuses and outcomes.
 
+use crate::harness::{stderr, stdout};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 fn examples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/compliance")
+    crate::harness::repo().join("examples/compliance")
 }
 
 fn example(name: &str) -> String {
@@ -16,7 +17,7 @@ fn example(name: &str) -> String {
 /// Runs `dsr compliance ARGS…` in a scratch directory (so no database is touched).
 fn dsr(args: &[&str]) -> Output {
     let dir = tempfile::tempdir().unwrap();
-    Command::new(env!("CARGO_BIN_EXE_dsr"))
+    Command::new(crate::harness::bin())
         .current_dir(dir.path())
         .arg("compliance")
         .args(args)
@@ -26,14 +27,6 @@ fn dsr(args: &[&str]) -> Output {
 
 fn code(o: &Output) -> i32 {
     o.status.code().expect("exit status")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8(o.stderr.clone()).unwrap()
 }
 
 fn json(o: &Output) -> Value {
@@ -513,7 +506,7 @@ fn a_closed_pipe_never_panics() {
                 }
             })
             .collect();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_dsr"))
+        let mut child = Command::new(crate::harness::bin())
             .arg("compliance")
             .args(&args)
             .stdout(Stdio::piped())

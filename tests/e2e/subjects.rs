@@ -1,68 +1,8 @@
 //! `dsr import`, `dsr subjects`, `dsr normalize` and `dsr tenant` as a user runs them,
 //! each test against its own temporary database.
 
+use crate::harness::{Dsr, stderr};
 use serde_json::Value;
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
-
-const SAMPLE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../examples/data/sample-subjects.jsonl"
-);
-
-struct Cli {
-    dir: tempfile::TempDir,
-}
-
-impl Cli {
-    fn new() -> Self {
-        Cli {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-    fn with_sample() -> Self {
-        let cli = Cli::new();
-        cli.ok(&["tenant", "--region", "FR"]);
-        cli.ok(&["import", SAMPLE, "--quiet"]);
-        cli
-    }
-    fn file(&self, name: &str, content: &str) -> PathBuf {
-        let p = self.dir.path().join(name);
-        std::fs::write(&p, content).unwrap();
-        p
-    }
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_dsr"));
-        c.current_dir(self.dir.path())
-            .arg("--db")
-            .arg(self.dir.path().join("t.db"))
-            .args(args)
-            .env_remove("DSR_TENANT")
-            .env_remove("DSR_DB");
-        c
-    }
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap()
-    }
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "{args:?} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-    fn json(&self, args: &[&str]) -> Value {
-        serde_json::from_str(&self.ok(args)).unwrap()
-    }
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 const MIXED: &str = r#"{"type":"external_contact","id":"c-1","name":"Jean Dupont","emails":["jean@example.fr"],"phones":["06 12 34 56 78"]}
 {"type":"external_contact","id":"c-2","name":"Anne"  broken
@@ -76,9 +16,9 @@ const MIXED: &str = r#"{"type":"external_contact","id":"c-1","name":"Jean Dupont
 
 #[test]
 fn import_reports_bad_lines_by_number_and_lands_the_good_ones() {
-    let cli = Cli::new();
+    let cli = Dsr::new();
     let f = cli.file("mixed.jsonl", MIXED);
-    let out = cli.run(&["import", f.to_str().unwrap()]);
+    let out = cli.run(&["import", &f]);
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -105,9 +45,10 @@ fn import_reports_bad_lines_by_number_and_lands_the_good_ones() {
         String::from_utf8_lossy(&out.stdout)
     );
     // The JSON summary carries the same, for scripts; re-importing is idempotent.
-    let out = cli.run(&["import", f.to_str().unwrap(), "--json"]);
+    let out = cli.run(&["import", &f, "--json"]);
     let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["rejected"], 5, "{summary}");
+    assert_eq!(summary["imported"], 2, "{summary}");
     assert_eq!(summary["created"], 0, "{summary}");
     assert_eq!(summary["updated"], 2, "{summary}");
     let lines: Vec<u64> = summary["errors"]
@@ -126,38 +67,38 @@ fn import_reports_bad_lines_by_number_and_lands_the_good_ones() {
 
 #[test]
 fn all_or_nothing_lands_nothing_when_a_line_is_bad() {
-    let cli = Cli::new();
+    let cli = Dsr::new();
     let f = cli.file("mixed.jsonl", MIXED);
-    let out = cli.run(&["import", f.to_str().unwrap(), "--all-or-nothing"]);
+    let out = cli.run(&["import", &f, "--all-or-nothing"]);
     assert_eq!(out.status.code(), Some(1));
     let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
     assert!(all.contains("nothing imported"), "{all}");
-    let t = cli.json(&["tenant", "--json"]);
+    let t = cli.json(&["tenant", "show", "--json"]);
     assert_eq!(t["subjects"], 0, "{t}");
 }
 
 #[test]
 fn reimporting_an_id_updates_it_and_stdin_works() {
-    let cli = Cli::new();
-    let mut child = cli
-        .cmd(&["import", "-", "--json"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(
-            br#"{"type":"external_contact","id":"c-9","name":"Old Name","emails":["old@example.org"]}
-{"type":"external_contact","id":"c-9","name":"New Name","emails":["new@example.org"]}
+    let cli = Dsr::new();
+    let out = cli.run_stdin(
+        &["import", "-", "--json"],
+        br#"{"type":"external_contact","id":"c-9","name":"Old Name","emails":["old@example.org"]}
 "#,
-        )
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    );
     assert!(out.status.success(), "{}", stderr(&out));
-    let t = cli.json(&["tenant", "--json"]);
+    let out = cli.run_stdin(
+        &["import", "-", "--json"],
+        br#"{"type":"external_contact","id":"c-9","name":"New Name","emails":["new@example.org"]}
+"#,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (summary["created"].as_u64(), summary["updated"].as_u64()),
+        (Some(0), Some(1)),
+        "{summary}"
+    );
+    let t = cli.json(&["tenant", "show", "--json"]);
     assert_eq!(t["subjects"], 1);
     let old = cli.json(&["subjects", "old@example.org", "--json"]);
     assert_eq!(old["matches"].as_array().unwrap().len(), 0, "{old}");
@@ -167,7 +108,7 @@ fn reimporting_an_id_updates_it_and_stdin_works() {
 
 #[test]
 fn a_messy_term_finds_the_person_with_evidence_and_merge_set() {
-    let cli = Cli::with_sample();
+    let cli = Dsr::with_sample();
     // Table output for a person: readable, names the subject.
     let table = cli.ok(&["subjects", "  DUPONT  jean "]);
     assert!(table.contains("c-1001"), "{table}");
@@ -197,7 +138,7 @@ fn a_messy_term_finds_the_person_with_evidence_and_merge_set() {
 
 #[test]
 fn region_option_overrides_the_tenant_default() {
-    let cli = Cli::with_sample();
+    let cli = Dsr::with_sample();
     let fr = cli.json(&["subjects", "phone:06 12 34 56 78", "--json"]);
     assert!(!fr["matches"].as_array().unwrap().is_empty(), "{fr}");
     let it = cli.json(&[
@@ -227,12 +168,12 @@ fn region_option_overrides_the_tenant_default() {
 
 #[test]
 fn batch_gives_one_json_result_per_line_in_order() {
-    let cli = Cli::with_sample();
+    let cli = Dsr::with_sample();
     let q = cli.file(
         "q.txt",
         "jean.dupont@example.fr\n\nphone:+33 6 12 34 56 78\nname:nobody at all zz\nemail:not an email\n",
     );
-    let out = cli.run(&["subjects", "--batch", q.to_str().unwrap(), "--json"]);
+    let out = cli.run(&["subjects", "--batch", &q, "--json"]);
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -257,7 +198,7 @@ fn batch_gives_one_json_result_per_line_in_order() {
 
 #[test]
 fn correlation_shows_which_subjects_several_identifiers_corroborate() {
-    let cli = Cli::with_sample();
+    let cli = Dsr::with_sample();
     let r = cli.json(&[
         "subjects",
         "--term",
@@ -282,7 +223,7 @@ fn correlation_shows_which_subjects_several_identifiers_corroborate() {
 
 #[test]
 fn normalize_explains_classification_and_keys() {
-    let cli = Cli::new();
+    let cli = Dsr::new();
     let r = cli.json(&["normalize", "Jean.Dupont+news@GMAIL.com", "--json"]);
     assert_eq!(r["classified_as"], "email");
     let keys: Vec<&str> = r["keys"]
@@ -303,22 +244,32 @@ fn normalize_explains_classification_and_keys() {
 
 #[test]
 fn tenants_are_separate() {
-    let cli = Cli::with_sample();
-    let other = cli.run(&[
+    let cli = Dsr::with_sample();
+    cli.ok(&["tenant", "create", "acme"]);
+    let r = cli.json(&[
         "--tenant",
         "acme",
         "subjects",
         "jean.dupont@example.fr",
         "--json",
     ]);
-    assert!(other.status.success(), "{}", stderr(&other));
-    let r: Value = serde_json::from_slice(&other.stdout).unwrap();
     assert_eq!(r["matches"].as_array().unwrap().len(), 0, "{r}");
+    // After the subcommand too.
+    let r = cli.json(&[
+        "subjects",
+        "jean.dupont@example.fr",
+        "--tenant",
+        "acme",
+        "--json",
+    ]);
+    assert_eq!(r["matches"].as_array().unwrap().len(), 0, "{r}");
+    let r = cli.json(&["subjects", "jean.dupont@example.fr", "--json"]);
+    assert_eq!(r["matches"][0]["subject_id"], "c-1001", "{r}");
 }
 
 #[test]
 fn bad_usage_is_a_clear_error_not_a_panic() {
-    let cli = Cli::new();
+    let cli = Dsr::new();
     for args in [
         &["subjects", "phone:abc"][..],
         &["subjects", "thing", "--type", "weird"],

@@ -1,0 +1,13 @@
+//! End-to-end tests across the crates and the binaries: the `dsr` command as a process,
+//! the README walkthrough, faults (closed pipes, full disks, locked databases), JSON
+//! shapes. One test binary, one harness (`harness.rs`).
+
+mod compliance;
+mod durability;
+mod faults;
+mod harness;
+mod imports;
+mod readme;
+mod requests;
+mod shapes;
+mod subjects;
