@@ -150,6 +150,8 @@ pub struct Config {
     pub worker: WorkerSettings,
     /// `[policy]`.
     pub policy: Policy,
+    /// `[retention]`: how long dsr keeps its own copies of personal data.
+    pub retention: crate::privacy::Retention,
     /// `[[services]]` (default: the subjects directory, deleting, and the conversations,
     /// anonymizing).
     pub services: Option<Vec<ServiceConfig>>,
@@ -166,6 +168,7 @@ impl Default for Config {
             deadlines: Targets::recommended(),
             worker: WorkerSettings::default(),
             policy: Policy::default(),
+            retention: crate::privacy::Retention::default(),
             services: None,
             base_dir: None,
         }
@@ -258,6 +261,7 @@ impl Config {
                 ));
             }
         }
+        self.retention.validate()?;
         let w = &self.worker;
         for (k, v) in [
             ("worker.concurrency", w.concurrency as u64),

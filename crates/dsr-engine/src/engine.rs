@@ -9,9 +9,10 @@ use crate::deadline::{self, Targets};
 use crate::error::Candidate;
 use crate::package::{self, Signer};
 use crate::policy::Policy;
+use crate::privacy::{self, Key, Removal, Retention};
 use crate::service::{BlindSpot, Services};
 use crate::state::{self, RequestEffect, RequestEvent, TaskEvent};
-use crate::store::{Change, DuplicateGuard, RequestWrite, Store, TaskWrite};
+use crate::store::{Change, DuplicateGuard, ErasureWrite, RequestWrite, Store, TaskWrite};
 use crate::types::{
     Decision, Extension, HandOver, Hold, Replacement, Request, RequestFilter, RequestId,
     RequestStatus, Task, TaskStatus,
@@ -98,6 +99,35 @@ pub struct CreateOutcome {
     pub matched: Vec<Candidate>,
 }
 
+/// One thing [`Engine::purge`] removed (or would remove, in a dry run).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PurgeItem {
+    /// The request.
+    pub request_id: RequestId,
+    /// Its type.
+    #[serde(rename = "type")]
+    pub ty: RequestType,
+    /// `package` or `personal data`.
+    pub what: String,
+    /// Why (the retention rule).
+    pub why: String,
+    /// When it became due.
+    pub due: DateTime<Utc>,
+}
+
+/// What [`Engine::purge`] did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PurgeReport {
+    /// Nothing was removed, only listed.
+    pub dry_run: bool,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Requests looked at.
+    pub scanned: usize,
+    /// What was (or would be) removed.
+    pub items: Vec<PurgeItem>,
+}
+
 /// The engine of one tenant.
 pub struct Engine {
     pub(crate) tenant: TenantId,
@@ -108,6 +138,8 @@ pub struct Engine {
     targets: Targets,
     organisation: String,
     signer: Signer,
+    pub(crate) retention: Retention,
+    secret: tokio::sync::OnceCell<Key>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -151,10 +183,6 @@ fn field_values<'a>(s: &'a Subject, field: &str) -> Vec<&'a str> {
     }
 }
 
-fn term_digest(t: &Term) -> String {
-    audit::sha256_hex(t.value.as_bytes())
-}
-
 impl Engine {
     /// An engine for `tenant` with the default policy, the recommended deadlines and a
     /// fresh (unsaved) signing key; set them with the `with_…` methods.
@@ -173,6 +201,8 @@ impl Engine {
             targets: Targets::recommended(),
             organisation: "dsr".into(),
             signer: Signer::generate()?,
+            retention: Retention::default(),
+            secret: tokio::sync::OnceCell::new(),
         })
     }
     /// Sets the policy.
@@ -184,6 +214,15 @@ impl Engine {
     pub fn with_targets(mut self, targets: Targets) -> Self {
         self.targets = targets;
         self
+    }
+    /// Sets how long dsr keeps its own copies of personal data (`[retention]`).
+    pub fn with_retention(mut self, retention: Retention) -> Self {
+        self.retention = retention;
+        self
+    }
+    /// The retention settings.
+    pub fn retention(&self) -> &Retention {
+        &self.retention
     }
     /// Sets the organisation's name and signing key.
     pub fn with_signer(mut self, organisation: &str, signer: Signer) -> Self {
@@ -378,6 +417,7 @@ impl Engine {
         }
 
         let now = self.clock.now();
+        let secret = self.secret().await?;
         let ids: Vec<RequestId> = family.iter().map(|_| RequestId::generate()).collect();
         let mut change = Change::new(self.tenant.clone(), now);
         change.guard = Some(DuplicateGuard {
@@ -419,6 +459,8 @@ impl Engine {
                 handed_over: None,
                 finished_at: None,
                 retries: 0,
+                redacted: None,
+                package_removed: None,
             };
             change.audit.push(
                 AuditEvent::request(
@@ -431,11 +473,11 @@ impl Engine {
                         "target": match &opts.target {
                             Target::Term(t) => json!({
                                 "term_type": t.ty.map(|t| t.as_str()),
-                                "term_sha256": term_digest(t),
+                                "term_hmac": privacy::term_hmac(&secret, &t.value),
                             }),
-                            Target::Id(id) => json!({"id": id}),
+                            Target::Id(id) => json!({"id_hmac": privacy::term_hmac(&secret, id)}),
                         },
-                        "resolved_subject": s.id.as_str(),
+                        "resolved_subject": privacy::subject_ref(&secret, &s.id),
                         "subject_kind": s.kind.as_str(),
                         "merge_set": s.merge_set.as_ref().map(|m| m.as_str()),
                         "parent": req.parent.as_ref().map(RequestId::as_str),
@@ -483,7 +525,7 @@ impl Engine {
                 expected_version: None,
             })
             .collect();
-        match self.store.commit(change).await {
+        match self.commit(change).await {
             Ok(()) => {
                 let mut it = made.into_iter();
                 let request = it
@@ -592,7 +634,7 @@ impl Engine {
                 request: req.clone(),
                 expected_version: Some(expected),
             });
-            match self.store.commit(change).await {
+            match self.commit(change).await {
                 Ok(()) => return Ok(req),
                 Err(Error::Conflict(what)) => {
                     last = Some(Error::Conflict(what));
@@ -798,10 +840,17 @@ impl Engine {
     /// The export package of a completed export or portability request, built and stored
     /// on first use (then always the same bytes).
     pub async fn package(&self, id: &RequestId) -> Result<String> {
+        let (req, tasks) = self.get(id).await?;
+        if let Some(gone) = &req.package_removed {
+            return Err(Error::Package(format!(
+                "the package of request {id} was removed on {}: {}; nothing can be downloaded or handed over (make a new request if the subject asks again)",
+                gone.at.format("%Y-%m-%d"),
+                gone.why
+            )));
+        }
         if let Some(p) = self.store.package(&self.tenant, id).await? {
             return Ok(p);
         }
-        let (req, tasks) = self.get(id).await?;
         if !matches!(req.ty, RequestType::Export | RequestType::Portability) {
             return Err(Error::not_allowed(
                 format!("request {id}"),
@@ -821,7 +870,7 @@ impl Engine {
         let now = self.clock.now();
         let mut change = Change::new(self.tenant.clone(), now);
         self.add_package(&req, &tasks, now, &mut change)?;
-        self.store.commit(change).await?;
+        self.commit(change).await?;
         // Another process may have stored one first: return the stored one.
         self.store
             .package(&self.tenant, id)
@@ -876,6 +925,318 @@ impl Engine {
             Ok(())
         })
         .await
+    }
+
+    /// The tenant's secret for keyed references (loaded once).
+    pub(crate) async fn secret(&self) -> Result<Key> {
+        self.secret
+            .get_or_try_init(|| self.store.tenant_secret(&self.tenant))
+            .await
+            .copied()
+    }
+
+    /// The keyed reference of a subject in this tenant (what the audit log records).
+    pub async fn subject_ref(&self, id: &SubjectId) -> Result<String> {
+        Ok(privacy::subject_ref(&self.secret().await?, id))
+    }
+
+    /// The keyed reference a request's audit entries carry.
+    fn request_ref(secret: &Key, r: &Request) -> String {
+        if r.redacted.as_ref().is_some_and(|x| x.by_request.is_some()) {
+            // Erased: the id already is the reference.
+            r.subject.id.to_string()
+        } else {
+            privacy::subject_ref(secret, &r.subject.id)
+        }
+    }
+
+    /// Commits a change after making its audit events safe to keep
+    /// ([`privacy::protect_event`]): subjects by keyed reference, free text sealed under
+    /// the subject's key.
+    pub(crate) async fn commit(&self, mut change: Change) -> Result<()> {
+        if !change.audit.is_empty() {
+            let secret = self.secret().await?;
+            let mut refs: std::collections::HashMap<String, String> = change
+                .requests
+                .iter()
+                .map(|w| {
+                    (
+                        w.request.id.to_string(),
+                        Self::request_ref(&secret, &w.request),
+                    )
+                })
+                .collect();
+            let mut keys: std::collections::HashMap<String, Key> = Default::default();
+            let tenant = self.tenant.as_str().to_owned();
+            for e in std::mem::take(&mut change.audit) {
+                let sref = match (&e.subject_id, &e.request_id) {
+                    (Some(raw), _) => SubjectId::new(raw.as_str())
+                        .ok()
+                        .map(|id| privacy::subject_ref(&secret, &id)),
+                    (None, Some(rid)) => match refs.get(rid) {
+                        Some(r) => Some(r.clone()),
+                        None => {
+                            let r = self
+                                .store
+                                .request(&self.tenant, &RequestId::from_stored(rid.clone()))
+                                .await?
+                                .map(|r| Self::request_ref(&secret, &r));
+                            if let Some(x) = &r {
+                                refs.insert(rid.clone(), x.clone());
+                            }
+                            r
+                        }
+                    },
+                    (None, None) => None,
+                };
+                let key = match &sref {
+                    Some(r) => match keys.get(r) {
+                        Some(k) => Some(*k),
+                        None => {
+                            let k = self.store.subject_key(&self.tenant, r, true).await?;
+                            if let Some(k) = k {
+                                keys.insert(r.clone(), k);
+                            }
+                            k
+                        }
+                    },
+                    None => None,
+                };
+                let subject = sref.as_deref().zip(key.as_ref());
+                change
+                    .audit
+                    .push(privacy::protect_event(&tenant, e, subject));
+            }
+        }
+        self.store.commit(change).await
+    }
+
+    /// Adds to `change` what the completion of the delete request `req` does to dsr's own
+    /// copies of the subject's data: every other finished request of the subject is
+    /// redacted (snapshot, term, replacement values, free text; the subject id replaced
+    /// by its keyed reference), their tasks lose exported data and error texts, their
+    /// packages are removed, the subject's sealing key is destroyed (its sealed audit
+    /// fields become unreadable), its identifiers go on the suppression list as keyed
+    /// hashes, and `req` itself is redacted.
+    pub(crate) async fn add_erasure(
+        &self,
+        req: &mut Request,
+        now: DateTime<Utc>,
+        change: &mut Change,
+    ) -> Result<()> {
+        let secret = self.secret().await?;
+        let sref = privacy::subject_ref(&secret, &req.subject.id);
+        let region = self.store.default_region(&self.tenant).await?;
+        let filter = RequestFilter {
+            subject: Some(req.subject.id.clone()),
+            ..RequestFilter::default()
+        };
+        let others = self.store.requests(&self.tenant, &filter).await?;
+        // Identifiers: the resolved snapshot, and the old values rectifications replaced
+        // (a backup may still hold them).
+        let mut ids = req.subject.clone();
+        for o in &others {
+            for r in &o.replacements {
+                match r.field.as_str() {
+                    "email" => ids.emails.push(r.old.clone()),
+                    "phone" => ids.phones.push(r.old.clone()),
+                    "external_id" => ids.external_ids.push(r.old.clone()),
+                    _ => {}
+                }
+            }
+        }
+        let suppress = privacy::identifier_hashes(&secret, &ids, region.as_deref());
+        let removal = Removal {
+            at: now,
+            why: format!(
+                "the subject's data was erased by delete request {} (GDPR art. 17)",
+                req.id
+            ),
+            by_request: Some(req.id.to_string()),
+        };
+        let written: std::collections::HashSet<RequestId> = change
+            .requests
+            .iter()
+            .map(|w| w.request.id.clone())
+            .collect();
+        let (mut redacted, mut packages) = (0u64, 0u64);
+        for mut o in others {
+            if o.id == req.id || written.contains(&o.id) || !o.status.is_finished() {
+                continue;
+            }
+            let expected = o.version;
+            if matches!(o.ty, RequestType::Export | RequestType::Portability)
+                && o.package_removed.is_none()
+            {
+                o.package_removed = Some(removal.clone());
+                change.remove_packages.push(o.id.clone());
+                packages += 1;
+            }
+            privacy::redact_request(&mut o, Some(&sref), removal.clone());
+            for t in self.store.tasks(&self.tenant, &o.id).await? {
+                let mut t2 = t.clone();
+                if privacy::redact_task(&mut t2) {
+                    t2.version += 1;
+                    t2.updated_at = now;
+                    change.tasks.push(TaskWrite {
+                        task: t2,
+                        expected_version: Some(t.version),
+                    });
+                }
+            }
+            o.version = expected + 1;
+            o.updated_at = now;
+            change.requests.push(RequestWrite {
+                request: o,
+                expected_version: Some(expected),
+            });
+            redacted += 1;
+        }
+        privacy::redact_request(req, Some(&sref), removal);
+        change.audit.push(AuditEvent::request(
+            "engine",
+            "subject.erased_from_dsr",
+            req.id.as_str(),
+            json!({
+                "requests_redacted": redacted,
+                "packages_removed": packages,
+                "identifiers_suppressed": suppress.len(),
+                "sealing_key": "destroyed",
+            }),
+        ));
+        change.erasures.push(ErasureWrite {
+            subject_ref: sref,
+            request_id: req.id.clone(),
+            suppress,
+        });
+        change.scrub = true;
+        Ok(())
+    }
+
+    /// Which identifiers of `subject` belong to a subject erased earlier (suppression):
+    /// the erasures' dates and requests.
+    pub async fn suppressed(&self, subject: &Subject) -> Result<Vec<crate::store::Suppressed>> {
+        let secret = self.secret().await?;
+        let region = self.store.default_region(&self.tenant).await?;
+        let hashes = privacy::identifier_hashes(&secret, subject, region.as_deref());
+        self.store.suppressed(&self.tenant, &hashes).await
+    }
+
+    /// Removes what the retention settings say has expired (`[retention]`): packages
+    /// past their time (after completion, or after the hand-over), finished requests'
+    /// personal data past theirs. The audit facts stay, with one entry per removal.
+    /// With `dry_run`, only lists what would be removed.
+    pub async fn purge(&self, dry_run: bool) -> Result<PurgeReport> {
+        let now = self.clock.now();
+        let all = self
+            .store
+            .requests(&self.tenant, &RequestFilter::default())
+            .await?;
+        let mut report = PurgeReport {
+            dry_run,
+            at: now,
+            scanned: all.len(),
+            items: Vec::new(),
+        };
+        for r in all {
+            let pkg = (r.status == RequestStatus::Completed
+                && matches!(r.ty, RequestType::Export | RequestType::Portability)
+                && r.package_removed.is_none())
+            .then(|| self.retention.package_expires(&r))
+            .flatten()
+            .filter(|due| *due <= now);
+            let data = (r.redacted.is_none())
+                .then(|| self.retention.request_expires(&r))
+                .flatten()
+                .filter(|due| *due <= now);
+            if pkg.is_none() && data.is_none() {
+                continue;
+            }
+            let pkg_why = if r.handed_over.is_some() {
+                format!(
+                    "retention: handed over, kept {} day(s) after the hand-over and at most {} day(s) after completion (GDPR art. 5(1)(e))",
+                    self.retention.package_days_after_hand_over, self.retention.package_days
+                )
+            } else {
+                format!(
+                    "retention: {} day(s) after completion (GDPR art. 5(1)(e))",
+                    self.retention.package_days
+                )
+            };
+            let data_why = format!(
+                "retention: personal data of finished requests is kept {} day(s) (GDPR art. 5(1)(e)); the audit facts stay",
+                self.retention.request_days
+            );
+            if let Some(due) = pkg {
+                report.items.push(PurgeItem {
+                    request_id: r.id.clone(),
+                    ty: r.ty,
+                    what: "package".into(),
+                    why: pkg_why.clone(),
+                    due,
+                });
+            }
+            if let Some(due) = data {
+                report.items.push(PurgeItem {
+                    request_id: r.id.clone(),
+                    ty: r.ty,
+                    what: "personal data".into(),
+                    why: data_why.clone(),
+                    due,
+                });
+            }
+            if dry_run {
+                continue;
+            }
+            self.update(&r.id, |req, tasks, now, change| {
+                if pkg.is_some() && req.package_removed.is_none() {
+                    req.package_removed = Some(Removal {
+                        at: now,
+                        why: pkg_why.clone(),
+                        by_request: None,
+                    });
+                    change.remove_packages.push(req.id.clone());
+                    change.audit.push(AuditEvent::request(
+                        "engine",
+                        "package.purged",
+                        req.id.as_str(),
+                        json!({"why": pkg_why}),
+                    ));
+                }
+                if data.is_some() && req.redacted.is_none() {
+                    privacy::redact_request(
+                        req,
+                        None,
+                        Removal {
+                            at: now,
+                            why: data_why.clone(),
+                            by_request: None,
+                        },
+                    );
+                    for t in tasks {
+                        let mut t2 = t.clone();
+                        if privacy::redact_task(&mut t2) {
+                            t2.version += 1;
+                            t2.updated_at = now;
+                            change.tasks.push(TaskWrite {
+                                task: t2,
+                                expected_version: Some(t.version),
+                            });
+                        }
+                    }
+                    change.audit.push(AuditEvent::request(
+                        "engine",
+                        "request.purged",
+                        req.id.as_str(),
+                        json!({"why": data_why}),
+                    ));
+                }
+                change.scrub = true;
+                Ok(())
+            })
+            .await?;
+        }
+        Ok(report)
     }
 
     /// Verifies the tenant's audit chain.

@@ -36,6 +36,7 @@ mod error;
 pub mod memory;
 pub mod package;
 pub mod policy;
+pub mod privacy;
 pub mod service;
 pub mod state;
 pub mod store;
@@ -44,7 +45,9 @@ mod worker;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::Config;
-pub use engine::{CreateOptions, CreateOutcome, Engine, OnDuplicate, Target};
+pub use engine::{
+    CreateOptions, CreateOutcome, Engine, OnDuplicate, PurgeItem, PurgeReport, Target,
+};
 pub use error::{Candidate, Error, Result};
 pub use service::{
     BlindSpot, Category, ErasureMode, Service, ServiceCall, ServiceError, ServiceInfo, Services,

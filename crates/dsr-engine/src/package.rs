@@ -407,6 +407,9 @@ pub fn verify(package: &str, trusted_public_key: Option<&str>) -> Result<Verifie
     })
 }
 
+/// A verified package and its files (relative path, bytes).
+pub type Unpacked = (Verified, Vec<(String, Vec<u8>)>);
+
 /// The files of a package as a person opens them: each JSON file pretty-printed,
 /// each attachment as its bytes, under the relative path the manifest gives.
 ///
@@ -416,7 +419,7 @@ pub fn verify(package: &str, trusted_public_key: Option<&str>) -> Result<Verifie
 pub fn unpack(
     package: &str,
     trusted_public_key: Option<&str>,
-) -> Result<(Verified, Vec<(String, Vec<u8>)>)> {
+) -> Result<Unpacked> {
     let verified = verify(package, trusted_public_key)?;
     let bad = |m: String| Error::Package(m);
     let doc: Value = serde_json::from_str(package).map_err(|e| bad(e.to_string()))?;

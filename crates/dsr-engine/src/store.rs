@@ -3,6 +3,7 @@
 
 use crate::Result;
 use crate::audit::{AuditEntry, AuditEvent};
+use crate::privacy::Key;
 use crate::types::{Request, RequestFilter, RequestId, Task};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -43,6 +44,30 @@ pub struct DuplicateGuard {
     pub merge_set: Option<MergeSetId>,
 }
 
+/// What a completed erasure does to dsr's own copies, committed with the delete
+/// request's completion (the redacted requests and tasks travel as ordinary writes).
+#[derive(Debug, Clone)]
+pub struct ErasureWrite {
+    /// The subject's keyed reference: its sealing key is destroyed (crypto-shredding of
+    /// its audit fields).
+    pub subject_ref: String,
+    /// The delete request.
+    pub request_id: RequestId,
+    /// Keyed hashes of the subject's identifiers, for the suppression list.
+    pub suppress: Vec<String>,
+}
+
+/// An erased subject's identifier found again (suppression list).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suppressed {
+    /// The keyed hash that matched.
+    pub hash: String,
+    /// When the erasure completed.
+    pub erased_at: DateTime<Utc>,
+    /// The delete request.
+    pub request_id: RequestId,
+}
+
 /// Everything one engine step changes, committed atomically: all of it or nothing.
 #[derive(Debug, Clone)]
 pub struct Change {
@@ -61,6 +86,14 @@ pub struct Change {
     /// Export packages to store (request id, JSON text); a second one for the same
     /// request is ignored (the first stays, so its digests stay valid).
     pub packages: Vec<(RequestId, String)>,
+    /// Stored packages to remove (erasure of their subject, expiry).
+    pub remove_packages: Vec<RequestId>,
+    /// Erasures completed by this change.
+    pub erasures: Vec<ErasureWrite>,
+    /// After committing, make removed bytes unrecoverable from the file and its journal
+    /// (for SQLite: a WAL checkpoint that truncates the WAL; deleted content is zeroed
+    /// by `secure_delete`).
+    pub scrub: bool,
 }
 
 impl Change {
@@ -74,6 +107,9 @@ impl Change {
             audit: Vec::new(),
             guard: None,
             packages: Vec::new(),
+            remove_packages: Vec::new(),
+            erasures: Vec::new(),
+            scrub: false,
         }
     }
 }
@@ -125,4 +161,23 @@ pub trait Store: Send + Sync {
 
     /// The stored export package of a request.
     async fn package(&self, tenant: &TenantId, id: &RequestId) -> Result<Option<String>>;
+
+    /// The tenant's secret (256 bits) for keyed references and hashes, created on first
+    /// use.
+    async fn tenant_secret(&self, tenant: &TenantId) -> Result<Key>;
+
+    /// The sealing key of one subject (by keyed reference); created when `create` and
+    /// missing. A completed erasure destroys it ([`ErasureWrite`]).
+    async fn subject_key(
+        &self,
+        tenant: &TenantId,
+        subject_ref: &str,
+        create: bool,
+    ) -> Result<Option<Key>>;
+
+    /// Which of these keyed identifier hashes belong to an erased subject.
+    async fn suppressed(&self, tenant: &TenantId, hashes: &[String]) -> Result<Vec<Suppressed>>;
+
+    /// The tenant's default phone region (normalizing identifiers for suppression).
+    async fn default_region(&self, tenant: &TenantId) -> Result<Option<String>>;
 }

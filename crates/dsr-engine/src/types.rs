@@ -328,6 +328,13 @@ pub struct Request {
     pub finished_at: Option<DateTime<Utc>>,
     /// How many times it was retried.
     pub retries: u32,
+    /// When and why its personal data was removed (an erasure of the subject, or the
+    /// retention period); the facts stay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redacted: Option<crate::privacy::Removal>,
+    /// When and why its export package was removed (erasure, expiry, hand-over).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package_removed: Option<crate::privacy::Removal>,
 }
 
 impl Request {

@@ -16,7 +16,7 @@ use crate::state::{self, RequestEffect, TaskEffect, TaskEvent};
 use crate::store::{Change, ClaimSpec, RequestWrite, TaskWrite};
 use crate::types::{Action, Outcome, Request, RequestStatus, Task, TaskStatus};
 use crate::{Error, Result};
-use dsr_model::{RequestType, Subject};
+use dsr_model::RequestType;
 use serde_json::json;
 use std::future::Future;
 use std::sync::Arc;
@@ -211,7 +211,17 @@ impl Worker {
     ) -> Result<WorkerStats> {
         let mut total = WorkerStats::default();
         tokio::pin!(stop);
+        let every = u64::from(self.engine.retention.purge_every_minutes);
+        let mut next_purge = (every > 0 && !until_idle).then(std::time::Instant::now);
         loop {
+            if let Some(at) = next_purge
+                && std::time::Instant::now() >= at
+            {
+                // Retention on a schedule; a failed purge is tried again next time and
+                // never stops the worker.
+                let _ = self.engine.purge(false).await;
+                next_purge = Some(at + Duration::from_secs(every * 60));
+            }
             let s = self.tick().await?;
             total.add(s);
             if s.claimed > 0 {
@@ -318,16 +328,6 @@ async fn call_service(
             task.service, cfg.call_timeout
         ))),
     }
-}
-
-/// After a completed erasure, the request keeps only what proves it: the subject's kind
-/// and id (the personal fields it was resolved with are gone with the data).
-fn minimized(s: &Subject) -> Subject {
-    let mut m = Subject::new(s.kind, s.id.clone());
-    m.merge_set = s.merge_set.clone();
-    m.canonical = s.canonical;
-    m.employment = s.employment;
-    m
 }
 
 /// Whether the worker still owns the task it claimed (same version, running, its lease).
@@ -449,11 +449,13 @@ fn settle(
     req.finished_at = Some(now);
     let build_package = rfx.contains(&RequestEffect::BuildPackage)
         && matches!(req.ty, RequestType::Export | RequestType::Portability);
-    if req.ty == RequestType::Delete && rs == RequestStatus::Completed {
-        req.subject = minimized(&req.subject);
-        req.term = None;
-    }
     Ok((true, build_package))
+}
+
+/// Whether a request that just finished erases its subject from dsr's own copies: a
+/// delete request that completed (every service did its part).
+fn erases(req: &Request) -> bool {
+    req.ty == RequestType::Delete && req.status == RequestStatus::Completed
 }
 
 fn count(stats: &mut WorkerStats, status: TaskStatus) {
@@ -520,6 +522,9 @@ async fn record_batch(
             (false, false)
         };
         stats.requests_finished += u64::from(finished);
+        if finished && erases(&req) {
+            engine.add_erasure(&mut req, now, &mut change).await?;
+        }
         req.version = expected + 1;
         req.updated_at = now;
         if build_package {
@@ -531,7 +536,7 @@ async fn record_batch(
             expected_version: Some(expected),
         });
     }
-    engine.store.commit(change).await?;
+    engine.commit(change).await?;
     Ok(stats)
 }
 
@@ -569,6 +574,9 @@ async fn record(
         } else {
             (false, false)
         };
+        if finished && erases(&req) {
+            engine.add_erasure(&mut req, now, &mut change).await?;
+        }
         req.version = expected + 1;
         req.updated_at = now;
         let req_id = req.id.clone();
@@ -580,7 +588,7 @@ async fn record(
             task: t.clone(),
             expected_version: Some(expected_task),
         });
-        match engine.store.commit(change).await {
+        match engine.commit(change).await {
             Ok(()) => {
                 count(&mut stats, t.status);
                 stats.requests_finished += u64::from(finished);

@@ -89,6 +89,7 @@ impl EngineEnv {
         )?
         .with_policy(config.policy.clone())
         .with_targets(config.deadlines.clone())
+        .with_retention(config.retention.clone())
         .with_signer(&config.organisation, signer);
         Ok(EngineEnv {
             store,

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dsr_engine::audit::{self, AuditEntry, AuditEvent};
 use dsr_engine::state::{self, TaskEvent};
-use dsr_engine::store::{Change, ClaimSpec, Store};
+use dsr_engine::store::{Change, ClaimSpec, Store, Suppressed};
 use dsr_engine::{Error, Outcome, Request, RequestFilter, RequestId, Result, Task, TaskStatus};
 use dsr_model::TenantId;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
@@ -165,6 +165,19 @@ impl SqliteEngineStore {
     /// The underlying store (subjects).
     pub fn db(&self) -> &Arc<SqliteStore> {
         &self.db
+    }
+
+    /// After removing personal data: moves the WAL into the file and truncates it, so
+    /// the old page versions (which still hold the removed bytes) are gone from the WAL
+    /// too; `secure_delete` already zeroed them in the new versions. Best effort: a
+    /// reader in another process can keep the WAL from being truncated until the next
+    /// scrub (the next erasure or `dsr purge`).
+    pub fn scrub(&self) {
+        let _ = self.db.with_conn(|c| {
+            c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                r.get::<_, i64>(0)
+            })
+        });
     }
 
     fn write<T>(
@@ -530,6 +543,7 @@ fn write_request(
 impl Store for SqliteEngineStore {
     async fn commit(&self, change: Change) -> Result<()> {
         let tenant = change.tenant.clone();
+        let scrub = change.scrub;
         self.write(move |tx| {
             if let Some(g) = &change.guard {
                 // One indexed lookup per subject and one for the merge set; the oldest
@@ -597,9 +611,83 @@ impl Store for SqliteEngineStore {
                 )?
                 .execute(params![tenant.as_str(), id.as_str(), doc, us(change.at)])?;
             }
+            for id in &change.remove_packages {
+                tx.prepare_cached("DELETE FROM packages WHERE tenant = ?1 AND request_id = ?2")?
+                    .execute(params![tenant.as_str(), id.as_str()])?;
+            }
+            for e in &change.erasures {
+                // Crypto-shredding: without the key, the subject's sealed audit fields
+                // can no longer be opened.
+                tx.prepare_cached("DELETE FROM subject_keys WHERE tenant = ?1 AND subject_ref = ?2")?
+                    .execute(params![tenant.as_str(), e.subject_ref])?;
+                let mut ins = tx.prepare_cached(
+                    "INSERT INTO suppression (tenant, hash, request_id, erased_us) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (tenant, hash) DO UPDATE SET request_id = excluded.request_id, erased_us = excluded.erased_us",
+                )?;
+                for h in &e.suppress {
+                    ins.execute(params![tenant.as_str(), h, e.request_id.as_str(), us(change.at)])?;
+                }
+            }
             append_audit(tx, &tenant, change.at, change.audit)?;
             Ok(())
-        })
+        })?;
+        if scrub {
+            self.scrub();
+        }
+        Ok(())
+    }
+
+    async fn tenant_secret(&self, tenant: &TenantId) -> Result<dsr_engine::privacy::Key> {
+        self.db.tenant_secret(tenant).map_err(store_err)
+    }
+
+    async fn subject_key(
+        &self,
+        tenant: &TenantId,
+        subject_ref: &str,
+        create: bool,
+    ) -> Result<Option<dsr_engine::privacy::Key>> {
+        let fresh = if create {
+            Some(dsr_engine::privacy::random_key()?)
+        } else {
+            None
+        };
+        let tenant = tenant.clone();
+        let sref = subject_ref.to_owned();
+        let key: Option<Vec<u8>> = self.write(move |tx| {
+            if let Some(k) = fresh {
+                tx.prepare_cached(
+                    "INSERT INTO subject_keys (tenant, subject_ref, key) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (tenant, subject_ref) DO NOTHING",
+                )?
+                .execute(params![tenant.as_str(), sref, &k[..]])?;
+            }
+            Ok(tx
+                .prepare_cached(
+                    "SELECT key FROM subject_keys WHERE tenant = ?1 AND subject_ref = ?2",
+                )?
+                .query_row(params![tenant.as_str(), sref], |r| r.get(0))
+                .optional()?)
+        })?;
+        Ok(key.and_then(|k| k.try_into().ok()))
+    }
+
+    async fn suppressed(&self, tenant: &TenantId, hashes: &[String]) -> Result<Vec<Suppressed>> {
+        Ok(self
+            .db
+            .suppression_hits(tenant, hashes)
+            .map_err(store_err)?
+            .into_iter()
+            .map(|(hash, at, id)| Suppressed {
+                hash,
+                erased_at: from_us(at),
+                request_id: RequestId::from_stored(id),
+            })
+            .collect())
+    }
+
+    async fn default_region(&self, tenant: &TenantId) -> Result<Option<String>> {
+        self.db.default_region(tenant).map_err(store_err)
     }
 
     async fn claim(&self, spec: ClaimSpec<'_>) -> Result<Vec<Task>> {

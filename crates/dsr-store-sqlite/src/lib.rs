@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 pub mod migrations;
+mod privacy;
 
 /// A store error.
 #[derive(Debug, thiserror::Error)]
@@ -145,6 +146,9 @@ impl SqliteStore {
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let shown = path.display().to_string();
+        // A new file is made readable by its owner only (0600); if that fails, SQLite's
+        // own open reports why.
+        let _ = privacy::create_private(path);
         let conn = Connection::open(path).map_err(|source| Error::Sqlite {
             path: shown.clone(),
             source,
@@ -173,6 +177,10 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(wrap)?;
         conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(wrap)?;
+        // Deleted content is overwritten with zeros, so an erasure (or a purge) leaves
+        // no copy of the data in free pages of the file or of the WAL.
+        conn.pragma_update(None, "secure_delete", "ON")
             .map_err(wrap)?;
         migrations::apply(&mut conn, &path)?;
         Ok(SqliteStore {

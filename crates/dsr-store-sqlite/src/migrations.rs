@@ -124,13 +124,39 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
         "CREATE INDEX tasks_claim ON tasks (tenant, status, next_us);
     DROP INDEX tasks_open;",
     ),
+    (
+        4,
+        // dsr's own copies of personal data (docs/engine.md, "What dsr keeps"): the
+        // tenant's secret for keyed references and hashes, one sealing key per subject
+        // (destroyed by an erasure: crypto-shredding of sealed audit fields), the
+        // suppression list of erased subjects' identifiers (keyed hashes only), and the
+        // per-tenant choice to refuse (instead of warn about) their re-import.
+        "CREATE TABLE tenant_secrets (
+        tenant TEXT PRIMARY KEY,
+        secret BLOB NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE subject_keys (
+        tenant      TEXT NOT NULL,
+        subject_ref TEXT NOT NULL,
+        key         BLOB NOT NULL,
+        PRIMARY KEY (tenant, subject_ref)
+    ) WITHOUT ROWID;
+    CREATE TABLE suppression (
+        tenant     TEXT NOT NULL,
+        hash       TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        erased_us  INTEGER NOT NULL,
+        PRIMARY KEY (tenant, hash)
+    ) WITHOUT ROWID;
+    ALTER TABLE tenant_settings ADD COLUMN refuse_erased INTEGER NOT NULL DEFAULT 0;",
+    ),
 ];
 
 /// Applies the pending migrations, each in its own transaction.
 pub fn apply(conn: &mut Connection, path: &str) -> Result<()> {
     let wrap = |source| Error::Sqlite {
         path: path.to_owned(),
-        source,
+        sqlite: source,
     };
     let current: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
