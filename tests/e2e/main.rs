@@ -2,6 +2,7 @@
 //! the README walkthrough, faults (closed pipes, full disks, locked databases), JSON
 //! shapes. One test binary, one harness (`harness.rs`).
 
+mod cli;
 mod compliance;
 mod durability;
 mod faults;

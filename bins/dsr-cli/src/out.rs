@@ -81,3 +81,23 @@ pub fn row(t: &mut Table, cells: Vec<String>, wide: bool) {
 pub fn plural(n: impl Into<u64>) -> &'static str {
     if n.into() == 1 { "" } else { "s" }
 }
+
+/// `first` then `text`, wrapped between words at 80 columns, continuation lines indented
+/// by `indent` spaces (a word longer than the line is kept whole).
+pub fn wrap(first: &str, text: &str, indent: usize) -> String {
+    let mut out = String::new();
+    let mut line = first.to_owned();
+    for word in text.split_whitespace() {
+        let fresh = line.trim().is_empty() || line == first;
+        if !fresh && line.chars().count() + 1 + word.chars().count() > 80 {
+            out.push_str(line.trim_end());
+            out.push('\n');
+            line = " ".repeat(indent);
+        } else if !line.is_empty() && !line.ends_with(' ') {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    out.push_str(line.trim_end());
+    out
+}

@@ -527,7 +527,17 @@ fn print_result(r: &SearchResult, total: usize, wide: bool) -> anyhow::Result<()
             .take(8)
             .map(|k| format!("{}={}", k.kind, k.value))
             .collect();
-        outln!("keys: {}", keys.join("  "));
+        // Wrapped between keys at 80 columns (a key is never cut).
+        let mut line = String::from("keys:");
+        for k in keys {
+            if line.chars().count() + 2 + k.chars().count() > 80 && line != "keys:" {
+                outln!("{line}");
+                line = String::from("     ");
+            }
+            line.push_str("  ");
+            line.push_str(&k);
+        }
+        outln!("{line}");
     }
     for w in &r.warnings {
         outln!("warning: {w}");

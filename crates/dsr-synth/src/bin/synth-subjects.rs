@@ -1,33 +1,45 @@
 //! Writes generated subjects as JSON Lines in the `dsr import` format, to try the CLI at
 //! scale: `cargo run --release -p dsr-synth --bin synth-subjects -- --subjects 100000 > s.jsonl`.
 
+use clap::Parser;
 use std::io::Write;
+use std::process::ExitCode;
 
-fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let get = |name: &str, default: u64| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .map_or(default, |v| {
-                v.parse().unwrap_or_else(|_| {
-                    eprintln!("error: {name} takes a whole number, not {v:?}");
-                    std::process::exit(2)
-                })
-            })
-    };
-    let n = get("--subjects", 10_000);
-    let seed = get("--seed", 42);
+/// Write deterministic multilingual synthetic subjects (users, external contacts,
+/// dialer contacts, merge sets) as JSON Lines in the `dsr import` format, on standard
+/// output.
+#[derive(Debug, Parser)]
+#[command(name = "synth-subjects", version, about)]
+struct Args {
+    /// How many subjects.
+    #[arg(long, default_value_t = 10_000)]
+    subjects: u64,
+    /// Seed of the generator: the same seed gives the same subjects.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    for s in dsr_synth::subjects(seed, n) {
-        let mut v = serde_json::to_value(&s).expect("a subject serializes");
-        if let Some(o) = v.as_object_mut()
-            && let Some(kind) = o.remove("kind")
-        {
-            o.insert("type".into(), kind);
+    let result = (|| -> std::io::Result<()> {
+        for s in dsr_synth::subjects(args.seed, args.subjects) {
+            let mut v = serde_json::to_value(&s).map_err(std::io::Error::other)?;
+            if let Some(o) = v.as_object_mut()
+                && let Some(kind) = o.remove("kind")
+            {
+                o.insert("type".into(), kind);
+            }
+            writeln!(out, "{v}")?;
         }
-        if writeln!(out, "{v}").is_err() {
-            return; // closed pipe
+        out.flush()
+    })();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(141),
+        Err(e) => {
+            eprintln!("error: writing the subjects: {e}");
+            ExitCode::from(2)
         }
     }
 }
