@@ -978,12 +978,11 @@ impl Config {
             check_tokens("conversations_api.tokens", &c.tokens)?;
             check_keys("conversations_api.jwt_keys", &c.jwt_keys)?;
         }
-        if let Some(h) = &self.hipaa {
-            if let Some(r) = &h.region {
-                if r.trim().is_empty() {
-                    return Err(Error::invalid("hipaa.region", "must not be empty"));
-                }
-            }
+        if let Some(h) = &self.hipaa
+            && let Some(r) = &h.region
+            && r.trim().is_empty()
+        {
+            return Err(Error::invalid("hipaa.region", "must not be empty"));
         }
         crate::params::Parameters::from_overrides(self.parameters.as_ref())?;
         Ok(())
@@ -1022,16 +1021,16 @@ pub(crate) fn looks_like_json(text: &str) -> bool {
 
 fn check_tokens(path: &str, tokens: &[ApiToken]) -> Result<()> {
     for (i, t) in tokens.iter().enumerate() {
-        if let Some(r) = t.rotated {
-            if r < t.created {
-                return Err(Error::invalid(
-                    format!("{path}[{i}].rotated"),
-                    format!(
-                        "{r} is before `created` ({}): a token cannot be rotated before it exists",
-                        t.created
-                    ),
-                ));
-            }
+        if let Some(r) = t.rotated
+            && r < t.created
+        {
+            return Err(Error::invalid(
+                format!("{path}[{i}].rotated"),
+                format!(
+                    "{r} is before `created` ({}): a token cannot be rotated before it exists",
+                    t.created
+                ),
+            ));
         }
     }
     Ok(())
@@ -1039,16 +1038,16 @@ fn check_tokens(path: &str, tokens: &[ApiToken]) -> Result<()> {
 
 fn check_keys(path: &str, keys: &[JwtKey]) -> Result<()> {
     for (i, k) in keys.iter().enumerate() {
-        if let Some(r) = k.rotated {
-            if r < k.created {
-                return Err(Error::invalid(
-                    format!("{path}[{i}].rotated"),
-                    format!(
-                        "{r} is before `created` ({}): a key cannot be rotated before it exists",
-                        k.created
-                    ),
-                ));
-            }
+        if let Some(r) = k.rotated
+            && r < k.created
+        {
+            return Err(Error::invalid(
+                format!("{path}[{i}].rotated"),
+                format!(
+                    "{r} is before `created` ({}): a key cannot be rotated before it exists",
+                    k.created
+                ),
+            ));
         }
     }
     Ok(())
