@@ -6,7 +6,7 @@
 use crate::out::{self, outln, plural};
 use crate::{ConfigArgs, Ctx, StoreArgs};
 use anyhow::{Context, bail};
-use dsr_engine::package::{self, Signer};
+use dsr_engine::package;
 use dsr_engine::{
     CreateOptions, Engine, OnDuplicate, Replacement, Request, RequestFilter, RequestId,
     RequestStatus, Target, Task, Worker,
@@ -24,6 +24,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 mod demo;
+mod keys;
+mod purge;
+mod suppression;
 
 /// The engine's top-level commands.
 #[derive(Debug, clap::Subcommand)]
@@ -43,6 +46,13 @@ pub enum EngineCommand {
     Package(PackageArgs),
     /// Run the whole workflow on a built-in sample dataset (a fresh demo directory).
     Demo(DemoArgs),
+    /// Remove expired packages and finished requests' personal data (retention; GDPR
+    /// art. 5(1)(e)); --dry-run lists them.
+    Purge(purge::PurgeArgs),
+    /// The tenant's package-signing keys: show, rotate, export the public keys to pin.
+    Key(keys::KeyArgs),
+    /// What an import does with a person erased earlier: show, warn (default) or refuse.
+    Suppression(suppression::SuppressionArgs),
 }
 
 /// Options every engine command takes.
@@ -249,8 +259,9 @@ enum AuditCommand {
 pub struct VerifyArgs {
     /// The package file.
     package: PathBuf,
-    /// The public key (hex) the package must be signed with; default: this
-    /// organisation's key if its key file exists.
+    /// The sender's public key: 64 hex digits, or a file holding them, a JWK or a JWK
+    /// Set (`dsr key export`); default: this tenant's own keys (current and retired) if
+    /// they exist. A package signed by any other key does not pass (exit status 1).
     #[arg(long)]
     key: Option<String>,
     #[command(flatten)]
@@ -313,6 +324,9 @@ pub fn run(ctx: &Ctx, cmd: EngineCommand) -> anyhow::Result<ExitCode> {
             EngineCommand::Verify(a) => verify(ctx, a),
             EngineCommand::Package(a) => package_cmd(a),
             EngineCommand::Demo(a) => demo::demo(ctx, a).await,
+            EngineCommand::Purge(a) => purge::purge(ctx, a).await,
+            EngineCommand::Key(a) => keys::key(ctx, a).await,
+            EngineCommand::Suppression(a) => suppression::suppression(ctx, a).await,
         }
     })
 }
@@ -1034,30 +1048,54 @@ async fn audit(ctx: &Ctx, a: AuditArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The organisation's own public key, if its key file exists (never created here).
-fn own_public_key(ctx: &Ctx, common: &CommonArgs) -> anyhow::Result<Option<String>> {
+/// The tenant's own public keys, current and retired (never created here).
+fn own_public_keys(ctx: &Ctx, common: &CommonArgs) -> anyhow::Result<Vec<String>> {
     let loc = ctx.location(&common.store)?;
     let config = load_config(ctx.config(&common.config).as_deref())?;
-    let path = config.signing_key_path(dsr_ops::env::db_dir(&loc.db));
-    Ok(path
-        .exists()
-        .then(|| Signer::load_or_create(&path).map(|s| s.public_key_hex()))
-        .transpose()?)
+    let ring = dsr_ops::env::key_ring(&config, &loc);
+    Ok(ring
+        .public_keys()?
+        .into_iter()
+        .map(|k| k.public_key)
+        .collect())
+}
+
+/// The keys `--key` names: hex, or a file with hex, a JWK or a JWK Set.
+fn pinned_keys(key: &str) -> anyhow::Result<Vec<String>> {
+    let path = Path::new(key);
+    if key.trim().len() != 64 && path.exists() {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        return Ok(dsr_engine::keyring::parse_pinned(&text)
+            .with_context(|| format!("--key {}", path.display()))?);
+    }
+    Ok(vec![key.trim().to_ascii_lowercase()])
 }
 
 fn verify(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<ExitCode> {
     let text = std::fs::read_to_string(&a.package)
         .with_context(|| format!("reading {}", a.package.display()))?;
-    // The trusted key: --key, else this organisation's key if it exists.
-    let trusted = match a.key {
-        Some(k) => Some(k),
-        None => own_public_key(ctx, &a.common)?,
+    // The trusted keys: --key, else this tenant's own keys if they exist. A valid
+    // signature by a key nobody vouches for proves nothing about the sender.
+    let trusted = match &a.key {
+        Some(k) => pinned_keys(k)?,
+        None => own_public_keys(ctx, &a.common)?,
     };
-    match package::verify(&text, trusted.as_deref()) {
-        Ok(v) => {
-            let trusted_ok = v.trusted_key != Some(false);
+    match package::verify(&text, None) {
+        Ok(mut v) => {
+            let known = !trusted.is_empty();
+            let trusted_ok = trusted
+                .iter()
+                .any(|k| k.eq_ignore_ascii_case(&v.public_key));
+            v.trusted_key = known.then_some(trusted_ok);
             if a.common.json {
-                out::json(&json!({"valid": trusted_ok, "package": v}))?;
+                let mut j = json!({"valid": trusted_ok, "package": v});
+                if !known {
+                    j["reason"] = json!("valid signature by an unknown key");
+                } else if !trusted_ok {
+                    j["reason"] = json!("signed by a key that is not trusted");
+                }
+                out::json(&j)?;
             } else {
                 outln!(
                     "{}: signature and {} file digests verify; {} request {} for subject {} from {:?}",
@@ -1075,7 +1113,7 @@ fn verify(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<ExitCode> {
                         v.public_key
                     ),
                     None => outln!(
-                        "signed with key {} (give --key to check it is the sender's)",
+                        "valid signature by an unknown key {}: nothing says it is the sender's; give the sender's public key with --key HEX or --key FILE (a JWK Set from `dsr key export`)",
                         v.public_key
                     ),
                 }

@@ -586,12 +586,12 @@ impl Engine {
     /// request.
     pub async fn related_of(&self, r: &Request) -> Result<Vec<Request>> {
         let mut ids: Vec<RequestId> = r.related.clone();
-        if let Some(p) = &r.parent {
-            if let Some(parent) = self.store.request(&self.tenant, p).await? {
-                ids = std::iter::once(parent.id.clone())
-                    .chain(parent.related.iter().filter(|x| *x != &r.id).cloned())
-                    .collect();
-            }
+        if let Some(p) = &r.parent
+            && let Some(parent) = self.store.request(&self.tenant, p).await?
+        {
+            ids = std::iter::once(parent.id.clone())
+                .chain(parent.related.iter().filter(|x| *x != &r.id).cloned())
+                .collect();
         }
         let mut out = Vec::new();
         for id in ids {
@@ -1237,6 +1237,21 @@ impl Engine {
             .await?;
         }
         Ok(report)
+    }
+
+    /// Records a tenant-wide event in the audit log (a key rotation, a setting changed):
+    /// not about any request or subject, so nothing in it is sealed.
+    pub async fn note(&self, actor: &str, action: &str, detail: serde_json::Value) -> Result<()> {
+        let mut change = Change::new(self.tenant.clone(), self.clock.now());
+        change.audit.push(AuditEvent {
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            request_id: None,
+            service: None,
+            subject_id: None,
+            detail,
+        });
+        self.commit(change).await
     }
 
     /// Verifies the tenant's audit chain.

@@ -33,6 +33,7 @@ pub mod config;
 pub mod deadline;
 mod engine;
 mod error;
+pub mod keyring;
 pub mod memory;
 pub mod package;
 pub mod policy;

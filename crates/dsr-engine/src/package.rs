@@ -114,6 +114,11 @@ impl Signer {
         }
     }
 
+    /// The seed, hex (what a key file holds).
+    pub(crate) fn seed_hex(&self) -> String {
+        hex::encode(self.key.to_bytes())
+    }
+
     /// The public key, hex (give it to receiving parties).
     pub fn public_key_hex(&self) -> String {
         hex::encode(self.key.verifying_key().to_bytes())
@@ -416,10 +421,7 @@ pub type Unpacked = (Verified, Vec<(String, Vec<u8>)>);
 /// The package is [`verify`]-ed first (an altered package is not unpacked), and every
 /// path must be relative with plain components only (no `..`, no root, no drive), so
 /// unpacking a hostile package cannot write outside the target folder.
-pub fn unpack(
-    package: &str,
-    trusted_public_key: Option<&str>,
-) -> Result<Unpacked> {
+pub fn unpack(package: &str, trusted_public_key: Option<&str>) -> Result<Unpacked> {
     let verified = verify(package, trusted_public_key)?;
     let bad = |m: String| Error::Package(m);
     let doc: Value = serde_json::from_str(package).map_err(|e| bad(e.to_string()))?;

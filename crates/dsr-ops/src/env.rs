@@ -2,6 +2,7 @@
 
 use crate::{OpenMode, Result, open_store, require_tenant};
 use dsr_engine::config::Config;
+use dsr_engine::keyring::KeyRing;
 use dsr_engine::package::Signer;
 use dsr_engine::{Engine, SystemClock, WorkerConfig};
 use dsr_model::TenantId;
@@ -33,6 +34,12 @@ pub fn db_dir(db: &Path) -> &Path {
     db.parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
+}
+
+/// The tenant's signing key files (the configured key for `default`, one beside it per
+/// other tenant).
+pub fn key_ring(config: &Config, loc: &Location) -> KeyRing {
+    KeyRing::for_tenant(&config.signing_key_path(db_dir(&loc.db)), &loc.tenant)
 }
 
 /// Where the tenant's data is.
@@ -75,11 +82,14 @@ impl EngineEnv {
         }
         let store = SqliteEngineStore::new(db);
         let services = build_services(&config, &store)?;
-        let key_path = config.signing_key_path(db_dir(&loc.db));
-        let signer = if signing == Signing::LoadOrCreate || key_path.exists() {
-            Signer::load_or_create(&key_path)?
-        } else {
-            Signer::generate()?
+        // Each tenant signs with its own key (dsr_engine::keyring).
+        let ring = key_ring(&config, loc);
+        let signer = match signing {
+            Signing::LoadOrCreate => ring.load_or_create(chrono::Utc::now())?,
+            Signing::IfPresent => match ring.load()? {
+                Some(s) => s,
+                None => Signer::generate()?,
+            },
         };
         let engine = Engine::new(
             loc.tenant.clone(),

@@ -11,6 +11,11 @@
 //!   a second record never silently replaces the first (ids are compared after the
 //!   surrounding white space is removed, which is warned about).
 //!
+//! - a subject with an identifier of a person erased earlier (the tenant's suppression
+//!   list of keyed hashes), when the tenant refuses such re-imports; otherwise the line
+//!   lands with a warning naming the erasure's date, so data back from a backup or a
+//!   sync never silently undoes an erasure.
+//!
 //! A UTF-8 byte order mark at the start of the input is skipped. Non-string `custom`
 //! values are kept as their JSON text exactly as written (no float rounding of large
 //! integers). A user without an employment status is stored as *active*, so that an
@@ -245,6 +250,61 @@ impl ImportRecord {
     }
 }
 
+/// The tenant's suppression list, as an import checks it: keyed hashes of erased
+/// subjects' identifiers (`dsr_engine::privacy::identifier_hashes`).
+struct Suppression {
+    /// The tenant's secret, when the list is not empty.
+    secret: Option<[u8; 32]>,
+    region: Option<String>,
+    /// Refuse the line instead of warning (the tenant's setting).
+    refuse: bool,
+}
+
+impl Suppression {
+    fn open(store: &SqliteStore, tenant: &TenantId, region: Option<&str>) -> Result<Self> {
+        let listed = store.suppression_count(tenant)? > 0;
+        Ok(Suppression {
+            secret: if listed {
+                Some(store.tenant_secret(tenant)?)
+            } else {
+                None
+            },
+            region: region.map(str::to_owned),
+            refuse: store.refuse_erased(tenant)?,
+        })
+    }
+
+    /// What to say when `s` has an identifier of an erased subject.
+    fn check(&self, store: &SqliteStore, tenant: &TenantId, s: &Subject) -> Result<Option<String>> {
+        let Some(secret) = &self.secret else {
+            return Ok(None);
+        };
+        let hashes = dsr_engine::privacy::identifier_hashes(secret, s, self.region.as_deref());
+        let hits = store.suppression_hits(tenant, &hashes)?;
+        let Some((_, at, request)) = hits.iter().max_by_key(|h| h.1) else {
+            return Ok(None);
+        };
+        let date = chrono::DateTime::from_timestamp_micros(*at)
+            .map(|d| d.format("%Y-%m-%d").to_string())
+            .unwrap_or_default();
+        Ok(Some(format!(
+            "{}: {} of this subject belong{} to a person erased on {date} (delete request {request}, GDPR art. 17); {}",
+            s.id,
+            if hits.len() == 1 {
+                "an identifier".to_owned()
+            } else {
+                format!("{} identifiers", hits.len())
+            },
+            if hits.len() == 1 { "s" } else { "" },
+            if self.refuse {
+                "not imported: this tenant refuses re-imports of erased subjects (`dsr suppression warn` to only warn)"
+            } else {
+                "imported, but check the lawful basis: data back from a backup or a sync must not undo an erasure (`dsr suppression refuse` to refuse such lines)"
+            }
+        )))
+    }
+}
+
 /// Imports JSON Lines from `input` into the tenant (creating the tenant if needed).
 ///
 /// `progress` is called with the bytes read so far after each line. An error reading
@@ -260,6 +320,7 @@ pub fn import_jsonl(
 ) -> Result<ImportReport> {
     store.create_tenant(tenant)?;
     let region = store.default_region(tenant)?;
+    let suppression = Suppression::open(store, tenant, region.as_deref())?;
     // A scratch directory tells which stored values cannot be searched (and why).
     let mut probe = Directory::new(MatchConfig {
         default_region: region,
@@ -349,6 +410,19 @@ pub fn import_jsonl(
                 ),
             });
             continue;
+        }
+        if let Some(message) = suppression.check(store, tenant, &s)? {
+            if suppression.refuse {
+                report.errors.push(LineIssue {
+                    line: line_no,
+                    message,
+                });
+                continue;
+            }
+            report.warnings.push(LineIssue {
+                line: line_no,
+                message,
+            });
         }
         match probe.upsert(s.clone()) {
             Ok(ws) => report.warnings.extend(ws.into_iter().map(|w| LineIssue {
@@ -449,6 +523,40 @@ mod tests {
             .unwrap();
         assert_eq!(s.custom["n"], "98765432109876543210");
         assert_eq!(s.custom["s"], "x");
+    }
+
+    #[test]
+    fn an_erased_person_coming_back_is_warned_about_or_refused() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let t = TenantId::default();
+        store.create_tenant(&t).unwrap();
+        let secret = store.tenant_secret(&t).unwrap();
+        let mut erased = Subject::new(SubjectKind::ExternalContact, SubjectId::new("c-7").unwrap());
+        erased.emails.push("zoe.faure@example.fr".into());
+        for h in dsr_engine::privacy::identifier_hashes(&secret, &erased, None) {
+            store
+                .with_conn(|c| {
+                    c.execute(
+                        "INSERT INTO suppression (tenant, hash, request_id, erased_us) VALUES (?1, ?2, 'r-1', 1772442000000000)",
+                        rusqlite::params![t.as_str(), h],
+                    )
+                })
+                .unwrap();
+        }
+        // Another id, another written form of the same email.
+        let input: &[u8] = b"{\"type\":\"external_contact\",\"id\":\"c-70\",\"emails\":[\"Zoe.Faure+news@Example.FR\"]}\n{\"type\":\"external_contact\",\"id\":\"c-71\",\"emails\":[\"other@example.fr\"]}\n";
+        let r = import_jsonl(&store, &t, input, &ImportOptions::default(), |_| {}).unwrap();
+        assert_eq!(r.imported, 2);
+        assert_eq!(r.warnings.len(), 1, "{r:?}");
+        assert_eq!(r.warnings[0].line, 1);
+        assert!(
+            r.warnings[0].message.contains("erased on 2026-03-02"),
+            "{r:?}"
+        );
+        store.set_refuse_erased(&t, true).unwrap();
+        let r = import_jsonl(&store, &t, input, &ImportOptions::default(), |_| {}).unwrap();
+        assert_eq!((r.imported, r.errors.len()), (1, 1), "{r:?}");
+        assert!(r.errors[0].message.contains("not imported"), "{r:?}");
     }
 
     #[test]

@@ -129,5 +129,4 @@ impl SqliteStore {
             .map_err(|e| self.err(e))?;
         Ok(())
     }
-
 }
