@@ -398,12 +398,16 @@ impl Engine {
                 .iter()
                 .any(|s| field_values(s, &r.field).iter().any(|v| *v == r.old));
             if !found {
-                let stored: Vec<&str> = family
+                // The subject's own values only: an error message never carries another
+                // person's data (the other members of a merge set are counted, not shown).
+                let stored = field_values(&subject, &r.field);
+                let others: usize = family
                     .iter()
-                    .flat_map(|s| field_values(s, &r.field))
-                    .collect();
+                    .filter(|s| s.id != subject.id)
+                    .map(|s| field_values(s, &r.field).len())
+                    .sum();
                 return Err(Error::Invalid(format!(
-                    "replacement {}: {:?} is not a stored value of {} (stored: {})",
+                    "replacement {}: {:?} is not a stored value of {} (stored: {}{})",
                     r.field,
                     r.old,
                     subject.id,
@@ -411,6 +415,13 @@ impl Engine {
                         "none".to_owned()
                     } else {
                         stored.join(", ")
+                    },
+                    if others > 0 {
+                        format!(
+                            "; and {others} value(s) of other members of its merge set, not shown"
+                        )
+                    } else {
+                        String::new()
                     }
                 )));
             }
