@@ -894,18 +894,54 @@ async fn worker(ctx: &Ctx, a: WorkerArgs) -> anyhow::Result<ExitCode> {
     }
     tracing::info!(worker = %id, tenant = %env.engine.tenant(), "worker started");
     let (tx, rx) = tokio::sync::watch::channel(false);
+    let stop_monitor = tx.clone();
     tokio::spawn(async move {
         let _ = tokio::signal::ctrl_c().await;
         let _ = tx.send(true);
     });
-    let stats = dsr_ops::worker::run(&w, rx, a.until_idle, |e, wait| {
+    // Progress while it runs: on a terminal a spinner with the open tasks, with -v a log
+    // line when the number changes (never silent for minutes).
+    let monitor = {
+        let engine = env.engine.clone();
+        let bar = (!a.common.json && std::io::stderr().is_terminal()).then(|| {
+            let b = indicatif::ProgressBar::new_spinner();
+            b.enable_steady_tick(Duration::from_millis(200));
+            b
+        });
+        let mut stop = rx.clone();
+        tokio::spawn(async move {
+            let mut last = None;
+            loop {
+                if let Ok((open, _)) = engine.store().open_tasks(engine.tenant()).await {
+                    if let Some(b) = &bar {
+                        b.set_message(format!("{open} task(s) open"));
+                    }
+                    if last != Some(open) {
+                        tracing::info!(open_tasks = open, "worker progress");
+                        last = Some(open);
+                    }
+                }
+                tokio::select! {
+                    _ = stop.wait_for(|s| *s) => break,
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                }
+            }
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
+        })
+    };
+    let result = dsr_ops::worker::run(&w, rx, a.until_idle, |e, wait| {
         tracing::warn!(error = %e, "store busy; retrying");
         eprintln!(
             "worker {id}: the database is busy ({e}); trying again in {:.1} s",
             wait.as_secs_f32()
         );
     })
-    .await?;
+    .await;
+    let _ = stop_monitor.send(true);
+    let _ = monitor.await;
+    let stats = result?;
     if a.common.json {
         out::json(&json!({"worker": id, "stats": stats}))?;
     } else {
@@ -966,20 +1002,25 @@ async fn services(ctx: &Ctx, c: CommonArgs) -> anyhow::Result<ExitCode> {
     outln!("{table}");
     for i in &infos {
         if !i.description.is_empty() {
-            outln!("  {}: {}", i.name, i.description);
+            outln!(
+                "{}",
+                out::wrap(&format!("  {}:", i.name), &i.description, 4)
+            );
         }
     }
     for r in &env.config.policy.retention {
         outln!(
-            "retention: {} keeps {}: {}",
-            r.service,
-            r.category,
-            r.ground
+            "{}",
+            out::wrap(
+                &format!("retention: {} keeps {}:", r.service, r.category),
+                &r.ground,
+                4
+            )
         );
     }
     outln!("\nblind spots (personal data here cannot be searched, so a request may miss it):");
     for b in &spots {
-        outln!("  - {}: {}", b.place, b.why);
+        outln!("{}", out::wrap(&format!("  - {}:", b.place), &b.why, 4));
     }
     Ok(ExitCode::SUCCESS)
 }
