@@ -647,11 +647,16 @@ impl Store for SqliteEngineStore {
         subject_ref: &str,
         create: bool,
     ) -> Result<Option<dsr_engine::privacy::Key>> {
-        let fresh = if create {
-            Some(dsr_engine::privacy::random_key()?)
-        } else {
-            None
-        };
+        // Most calls find the key: a read, no write transaction.
+        let found: Option<Vec<u8>> = self.read(|c| {
+            c.prepare_cached("SELECT key FROM subject_keys WHERE tenant = ?1 AND subject_ref = ?2")?
+                .query_row(params![tenant.as_str(), subject_ref], |r| r.get(0))
+                .optional()
+        })?;
+        if found.is_some() || !create {
+            return Ok(found.and_then(|k| k.try_into().ok()));
+        }
+        let fresh = Some(dsr_engine::privacy::random_key()?);
         let tenant = tenant.clone();
         let sref = subject_ref.to_owned();
         let key: Option<Vec<u8>> = self.write(move |tx| {
