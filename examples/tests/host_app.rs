@@ -43,7 +43,12 @@ async fn the_whole_workflow_runs_in_code() {
     assert_eq!(report.deletes.len(), 1);
     let d = &report.deletes[0];
     assert_eq!(d.status, RequestStatus::Completed);
-    assert_eq!(d.related_subjects, vec!["cust-2"]);
+    // Once erased, the engine's own records name the subjects by keyed reference only.
+    assert_eq!(d.related_subjects.len(), 1, "{:?}", d.related_subjects);
+    assert!(
+        d.related_subjects[0].starts_with("s-") && !d.subject.contains("cust-"),
+        "{d:?}"
+    );
     let action = |svc: &str| {
         d.outcomes
             .iter()

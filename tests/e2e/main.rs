@@ -5,6 +5,7 @@
 mod cli;
 mod compliance;
 mod durability;
+mod erasure;
 mod faults;
 mod harness;
 mod imports;

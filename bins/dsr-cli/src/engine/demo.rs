@@ -104,7 +104,12 @@ fn sample_subjects() -> anyhow::Result<Vec<dsr_model::Subject>> {
 /// and creates it anew.
 fn recreate(dir: &Path) -> anyhow::Result<()> {
     if dir.exists() {
+        // Made by the demo: its marker, or (before the marker existed) its three files.
+        let old_demo = ["demo.db", "dsr.toml", "sample-subjects.jsonl"]
+            .iter()
+            .all(|f| dir.join(f).exists());
         let is_demo = dir.join(MARKER).exists()
+            || old_demo
             || std::fs::read_dir(dir)
                 .with_context(|| format!("reading {}", dir.display()))?
                 .next()
