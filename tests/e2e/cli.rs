@@ -28,21 +28,47 @@ fn a_partly_failed_erasure_is_a_non_zero_exit() {
     let out = d.run(&[
         "request", "create", "--type", "delete", "--id", "c-1005", "--wait", "--config", &cfg,
     ]);
-    assert_eq!(out.status.code(), Some(1), "{}{}", stdout(&out), stderr(&out));
-    assert!(stdout(&out).contains("partially_failed"), "{}", stdout(&out));
-    assert!(stderr(&out).contains("not completed: partially_failed"), "{}", stderr(&out));
-    let id = d.json(&["request", "list"])[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("partially_failed"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stderr(&out).contains("not completed: partially_failed"),
+        "{}",
+        stderr(&out)
+    );
+    let id = d.json(&["request", "list"])[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let out = d.run(&["request", "wait", &id, "--config", &cfg]);
-    assert_eq!(out.status.code(), Some(1), "wait says the same: {}", stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "wait says the same: {}",
+        stderr(&out)
+    );
     // A completed one is 0.
-    let out = d.run(&["request", "create", "--type", "export", "--id", "u-02", "--wait"]);
+    let out = d.run(&[
+        "request", "create", "--type", "export", "--id", "u-02", "--wait",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
 #[test]
 fn a_wait_that_times_out_says_so() {
     let d = Dsr::with_sample();
-    let id = d.ok(&["request", "create", "--type", "export", "--id", "c-1005", "-q"]);
+    let id = d.ok(&[
+        "request", "create", "--type", "export", "--id", "c-1005", "-q",
+    ]);
     let out = d.run(&["request", "wait", id.trim(), "--no-work", "--timeout", "0"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("timed out"), "{}", stderr(&out));
@@ -51,17 +77,31 @@ fn a_wait_that_times_out_says_so() {
 #[test]
 fn decide_names_both_choices() {
     let d = Dsr::with_sample();
-    let id = d.ok(&["request", "create", "--type", "delete", "--id", "u-01", "-q"]);
+    let id = d.ok(&[
+        "request", "create", "--type", "delete", "--id", "u-01", "-q",
+    ]);
     let (code, text) = d.fails(&["request", "decide", id.trim(), "--reason", "x"]);
     assert_eq!(code, 2);
-    assert!(text.contains("--proceed") && text.contains("--refuse"), "{text}");
-    d.ok(&["request", "decide", id.trim(), "--refuse", "--reason", "art. 17(3)(b)"]);
+    assert!(
+        text.contains("--proceed") && text.contains("--refuse"),
+        "{text}"
+    );
+    d.ok(&[
+        "request",
+        "decide",
+        id.trim(),
+        "--refuse",
+        "--reason",
+        "art. 17(3)(b)",
+    ]);
 }
 
 #[test]
 fn a_download_never_overwrites_without_force_and_unpacks_into_files() {
     let d = Dsr::with_sample();
-    let id = d.ok(&["request", "create", "--type", "export", "--id", "c-1005", "--wait", "-q"]);
+    let id = d.ok(&[
+        "request", "create", "--type", "export", "--id", "c-1005", "--wait", "-q",
+    ]);
     let id = id.trim();
     let out = d.path().join("export.json");
     std::fs::write(&out, "precious").unwrap();
@@ -69,7 +109,14 @@ fn a_download_never_overwrites_without_force_and_unpacks_into_files() {
     assert_eq!(code, 2);
     assert!(text.contains("--force"), "{text}");
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "precious");
-    d.ok(&["request", "download", id, "--out", out.to_str().unwrap(), "--force"]);
+    d.ok(&[
+        "request",
+        "download",
+        id,
+        "--out",
+        out.to_str().unwrap(),
+        "--force",
+    ]);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -81,18 +128,41 @@ fn a_download_never_overwrites_without_force_and_unpacks_into_files() {
     let demo = d.path().join("demo");
     let summary = d.json(&["demo", "--dir", demo.to_str().unwrap()]);
     let out = std::path::PathBuf::from(summary["export"]["package"].as_str().unwrap());
-    let out = if out.is_relative() { d.path().join(out) } else { out };
+    let out = if out.is_relative() {
+        d.path().join(out)
+    } else {
+        out
+    };
     let dir = d.path().join("unpacked");
-    let v = d.json(&["package", "unpack", out.to_str().unwrap(), dir.to_str().unwrap()]);
-    let paths: Vec<&str> = v["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
+    let v = d.json(&[
+        "package",
+        "unpack",
+        out.to_str().unwrap(),
+        dir.to_str().unwrap(),
+    ]);
+    let paths: Vec<&str> = v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
     assert!(paths.contains(&"request.json"), "{paths:?}");
-    let pdf = paths.iter().find(|p| p.ends_with(".pdf")).unwrap_or_else(|| panic!("{paths:?}"));
+    let pdf = paths
+        .iter()
+        .find(|p| p.ends_with(".pdf"))
+        .unwrap_or_else(|| panic!("{paths:?}"));
     let bytes = std::fs::read(dir.join(pdf)).unwrap();
     assert!(bytes.starts_with(b"%PDF"), "an attachment is its own bytes");
-    let request: Value = serde_json::from_slice(&std::fs::read(dir.join("request.json")).unwrap()).unwrap();
+    let request: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("request.json")).unwrap()).unwrap();
     assert!(request.is_object());
     // Not into a folder with other files, unless told.
-    let (code, text) = d.fails(&["package", "unpack", out.to_str().unwrap(), dir.to_str().unwrap()]);
+    let (code, text) = d.fails(&[
+        "package",
+        "unpack",
+        out.to_str().unwrap(),
+        dir.to_str().unwrap(),
+    ]);
     assert_eq!(code, 2);
     assert!(text.contains("not empty"), "{text}");
     // A tampered package is not unpacked.
@@ -111,7 +181,10 @@ fn demo_dir_is_made_anew_but_only_if_the_demo_made_it() {
     d.ok(&["demo", "--dir", demo.to_str().unwrap(), "--json"]);
     std::fs::write(demo.join("stale.txt"), "left over").unwrap();
     d.ok(&["demo", "--dir", demo.to_str().unwrap(), "--json"]);
-    assert!(!demo.join("stale.txt").exists(), "the folder was not made anew");
+    assert!(
+        !demo.join("stale.txt").exists(),
+        "the folder was not made anew"
+    );
     let mine = d.path().join("mine");
     std::fs::create_dir(&mine).unwrap();
     std::fs::write(mine.join("thesis.tex"), "years of work").unwrap();
@@ -133,11 +206,20 @@ fn tables_fit_80_columns_and_short_ids_are_unique_and_accepted() {
     }
     assert!(ids.len() >= 3, "{ids:?}");
     let list = d.json(&["request", "list"]);
-    let shorts: Vec<&str> = list.as_array().unwrap().iter().map(|r| r["shortId"].as_str().unwrap()).collect();
+    let shorts: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["shortId"].as_str().unwrap())
+        .collect();
     let mut unique = shorts.clone();
     unique.sort();
     unique.dedup();
-    assert_eq!(unique.len(), shorts.len(), "requests made in the same second share a short id: {shorts:?}");
+    assert_eq!(
+        unique.len(),
+        shorts.len(),
+        "requests made in the same second share a short id: {shorts:?}"
+    );
     for s in &shorts {
         let shown = d.json(&["request", "show", s]);
         assert_eq!(shown["shortId"], *s);
@@ -151,7 +233,11 @@ fn tables_fit_80_columns_and_short_ids_are_unique_and_accepted() {
     ] {
         let text = d.ok(args);
         for line in text.lines() {
-            assert!(line.chars().count() <= 80, "{args:?}: {} columns: {line}", line.chars().count());
+            assert!(
+                line.chars().count() <= 80,
+                "{args:?}: {} columns: {line}",
+                line.chars().count()
+            );
         }
         if args[0] == "request" {
             for s in &shorts {
@@ -191,12 +277,20 @@ fn completions_man_page_and_logs() {
         assert!(text.contains("dsr") && text.contains("request"), "{shell}");
     }
     let man = d.ok(&["man"]);
-    assert!(man.starts_with(".ie") || man.contains(".TH"), "{}", &man[..man.len().min(200)]);
+    assert!(
+        man.starts_with(".ie") || man.contains(".TH"),
+        "{}",
+        &man[..man.len().min(200)]
+    );
     assert!(man.contains("dsr"));
     d.ok(&["request", "create", "--type", "export", "--id", "c-1005"]);
     let out = d.run(&["-v", "worker", "--until-idle"]);
     assert!(out.status.success());
-    assert!(stderr(&out).contains("INFO") && stderr(&out).contains("worker started"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("INFO") && stderr(&out).contains("worker started"),
+        "{}",
+        stderr(&out)
+    );
     let quiet = d.run(&["worker", "--until-idle"]);
     assert!(!stderr(&quiet).contains("INFO"), "{}", stderr(&quiet));
 }
@@ -213,7 +307,16 @@ fn user_facing_text_cites_the_gdpr_never_our_requirement_tags() {
     for args in [
         &["--db", db.as_str(), "services", "--config", cfg.as_str()][..],
         &["--db", db.as_str(), "request", "list", "--wide"],
-        &["--db", db.as_str(), "request", "create", "--type", "delete", "--id", "u-01"],
+        &[
+            "--db",
+            db.as_str(),
+            "request",
+            "create",
+            "--type",
+            "delete",
+            "--id",
+            "u-01",
+        ],
     ] {
         texts.push(c.ok(args));
     }
