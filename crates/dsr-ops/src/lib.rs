@@ -9,6 +9,8 @@
 //!   tenant's signing key;
 //! - [`wait`]: carrying out or watching requests until they settle;
 //! - [`ids`]: request ids as people type them (full, or a short id unique in the tenant);
+//! - [`clients`]: API clients of the HTTP server (scopes, secrets, their hashes), managed
+//!   by `dsr client` and checked by the server;
 //! - [`wire`]: the JSON shapes of requests and tasks, built explicitly from the engine's
 //!   types so a change to the wire format shows up in review.
 //!
@@ -17,6 +19,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod clients;
 pub mod env;
 pub mod ids;
 pub mod import;

@@ -16,6 +16,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
+pub mod clients;
 pub mod migrations;
 mod privacy;
 

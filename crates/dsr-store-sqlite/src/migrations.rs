@@ -150,6 +150,63 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     ) WITHOUT ROWID;
     ALTER TABLE tenant_settings ADD COLUMN refuse_erased INTEGER NOT NULL DEFAULT 0;",
     ),
+    (
+        5,
+        // The HTTP server (dsr-api): API clients of a tenant (OAuth 2.0 clients and
+        // static API tokens; only a SHA-256 hash of each secret is kept), the server's
+        // own keys (access-token signing, callback signing), and status callbacks with
+        // their deliveries.
+        "CREATE TABLE api_clients (
+        id           TEXT PRIMARY KEY,
+        tenant       TEXT NOT NULL,
+        name         TEXT NOT NULL,
+        kind         TEXT NOT NULL,
+        scopes       TEXT NOT NULL,
+        secret_hash  TEXT NOT NULL,
+        created_us   INTEGER NOT NULL,
+        last_used_us INTEGER,
+        rotated_us   INTEGER,
+        revoked_us   INTEGER,
+        UNIQUE (tenant, name)
+    ) WITHOUT ROWID;
+    CREATE TABLE server_keys (
+        name TEXT PRIMARY KEY,
+        key  BLOB NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE callbacks (
+        tenant      TEXT NOT NULL,
+        request_id  TEXT NOT NULL,
+        url         TEXT NOT NULL,
+        last_status TEXT,
+        open        INTEGER NOT NULL DEFAULT 1,
+        PRIMARY KEY (tenant, request_id, url)
+    ) WITHOUT ROWID;
+    CREATE INDEX callbacks_open ON callbacks (open) WHERE open = 1;
+    CREATE TABLE callback_deliveries (
+        tenant       TEXT NOT NULL,
+        request_id   TEXT NOT NULL,
+        url          TEXT NOT NULL,
+        seq          INTEGER NOT NULL,
+        status       TEXT NOT NULL,
+        body         TEXT NOT NULL,
+        state        TEXT NOT NULL,
+        attempts     INTEGER NOT NULL,
+        next_us      INTEGER NOT NULL,
+        last_error   TEXT,
+        delivered_us INTEGER,
+        PRIMARY KEY (tenant, request_id, url, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX callback_deliveries_due ON callback_deliveries (state, next_us);
+    CREATE TABLE idempotency_keys (
+        tenant      TEXT NOT NULL,
+        client_id   TEXT NOT NULL,
+        key         TEXT NOT NULL,
+        body_sha256 TEXT NOT NULL,
+        request_id  TEXT NOT NULL,
+        created_us  INTEGER NOT NULL,
+        PRIMARY KEY (tenant, client_id, key)
+    ) WITHOUT ROWID;",
+    ),
 ];
 
 /// Applies the pending migrations, each in its own transaction.

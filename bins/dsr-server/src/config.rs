@@ -1,0 +1,281 @@
+//! `[server]` in the configuration file (the rest of the file is the engine's
+//! `dsr.toml`), with `DSR_SERVER_<KEY>` environment overrides.
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// `[server.tls]`: a PEM certificate chain and its private key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// Certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Private key (PEM, PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// `[server.rate_limits]`: per client, keyed on the authenticated client id.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimits {
+    /// Lookups and reads per second.
+    pub read_per_second: f64,
+    /// Reads at once.
+    pub read_burst: u32,
+    /// Subject writes, decisions, checks per second.
+    pub write_per_second: f64,
+    /// Writes at once.
+    pub write_burst: u32,
+    /// Request creations per second (much stricter).
+    pub create_per_second: f64,
+    /// Creations at once.
+    pub create_burst: u32,
+    /// Token requests per second.
+    pub token_per_second: f64,
+    /// Token requests at once.
+    pub token_burst: u32,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        let r = dsr_api::Rates::default();
+        RateLimits {
+            read_per_second: r.read.per_second,
+            read_burst: r.read.burst,
+            write_per_second: r.write.per_second,
+            write_burst: r.write.burst,
+            create_per_second: r.create.per_second,
+            create_burst: r.create.burst,
+            token_per_second: r.token.per_second,
+            token_burst: r.token.burst,
+        }
+    }
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address and port to listen on.
+    pub listen: String,
+    /// The SQLite database (relative to the configuration file).
+    pub database: PathBuf,
+    /// Workers per tenant in this process (0: run `dsr worker` separately).
+    pub workers: usize,
+    /// HIPAA mode: refuse to start unless the server's settings pass the rules.
+    pub hipaa: bool,
+    /// Logs as JSON lines.
+    pub json_logs: bool,
+    /// Session idle timeout, minutes (5 at least).
+    pub idle_timeout_minutes: u32,
+    /// Access-token lifetime, minutes (15 at most).
+    pub token_lifetime_minutes: u32,
+    /// Accept static API tokens (never in HIPAA mode).
+    pub static_tokens: bool,
+    /// Accept basic (password) authentication: never supported; stated so HIPAA mode
+    /// can refuse it by name.
+    pub basic_auth: bool,
+    /// Largest JSON body, bytes.
+    pub max_body_bytes: usize,
+    /// Largest import body, bytes.
+    pub max_import_bytes: usize,
+    /// Imports at once.
+    pub max_concurrent_imports: usize,
+    /// Longest a request may take, seconds.
+    pub request_timeout_seconds: u64,
+    /// Largest page of a list.
+    pub max_page_size: usize,
+    /// Callbacks may go to loopback or private addresses.
+    pub allow_private_callbacks: bool,
+    /// TLS (rustls).
+    pub tls: Option<Tls>,
+    /// Rate limits.
+    pub rate_limits: RateLimits,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        let s = dsr_api::Settings::new(PathBuf::from("dsr.db"));
+        ServerConfig {
+            listen: "127.0.0.1:8080".into(),
+            database: PathBuf::from("dsr.db"),
+            workers: 1,
+            hipaa: false,
+            json_logs: false,
+            idle_timeout_minutes: 15,
+            token_lifetime_minutes: 15,
+            static_tokens: true,
+            basic_auth: false,
+            max_body_bytes: s.max_body_bytes,
+            max_import_bytes: s.max_import_bytes,
+            max_concurrent_imports: s.max_concurrent_imports,
+            request_timeout_seconds: s.request_timeout.as_secs(),
+            max_page_size: s.max_page_size,
+            allow_private_callbacks: false,
+            tls: None,
+            rate_limits: RateLimits::default(),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// What the types cannot say.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.idle_timeout_minutes < 5 {
+            bail!(
+                "[server] idle_timeout_minutes = {}: give 5 minutes at least (H-5)",
+                self.idle_timeout_minutes
+            );
+        }
+        if self.idle_timeout_minutes > 24 * 60 {
+            bail!(
+                "[server] idle_timeout_minutes = {}: give at most 1440 (a day)",
+                self.idle_timeout_minutes
+            );
+        }
+        if !(1..=15).contains(&self.token_lifetime_minutes) && !self.hipaa {
+            bail!(
+                "[server] token_lifetime_minutes = {}: access tokens live 1 to 15 minutes",
+                self.token_lifetime_minutes
+            );
+        }
+        if self.basic_auth && !self.hipaa {
+            bail!(
+                "[server] basic_auth = true: password authentication is not supported; use OAuth 2.0 clients or API tokens"
+            );
+        }
+        if self.max_page_size == 0 || self.max_page_size > 1000 {
+            bail!(
+                "[server] max_page_size = {}: give 1 to 1000",
+                self.max_page_size
+            );
+        }
+        if self.max_body_bytes < 1024 || self.max_import_bytes < self.max_body_bytes {
+            bail!(
+                "[server] max_body_bytes must be at least 1024 and max_import_bytes at least max_body_bytes"
+            );
+        }
+        if self.request_timeout_seconds == 0 {
+            bail!("[server] request_timeout_seconds must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+/// The keys `DSR_SERVER_<KEY>` may override.
+const ENV_KEYS: &[&str] = &[
+    "listen",
+    "database",
+    "workers",
+    "hipaa",
+    "json_logs",
+    "idle_timeout_minutes",
+    "token_lifetime_minutes",
+    "static_tokens",
+    "basic_auth",
+    "max_body_bytes",
+    "max_import_bytes",
+    "max_concurrent_imports",
+    "request_timeout_seconds",
+    "max_page_size",
+    "allow_private_callbacks",
+];
+
+fn env_value(text: &str) -> toml::Value {
+    // A number or boolean as such, anything else as text.
+    if let Ok(b) = text.parse::<bool>() {
+        return toml::Value::Boolean(b);
+    }
+    if let Ok(i) = text.parse::<i64>() {
+        return toml::Value::Integer(i);
+    }
+    if let Ok(f) = text.parse::<f64>() {
+        return toml::Value::Float(f);
+    }
+    toml::Value::String(text.to_owned())
+}
+
+/// Reads the file (or the defaults): the `[server]` section and the engine's
+/// configuration from the rest.
+pub fn load(path: Option<&Path>) -> anyhow::Result<(ServerConfig, dsr_engine::Config)> {
+    let (mut table, shown) = match path {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read {}", p.display()))?;
+            let t: toml::Table =
+                toml::from_str(&text).with_context(|| format!("{}", p.display()))?;
+            (t, p.display().to_string())
+        }
+        None => (toml::Table::new(), "defaults".to_owned()),
+    };
+    let mut server = match table.remove("server") {
+        Some(toml::Value::Table(t)) => t,
+        Some(_) => bail!("{shown}: [server] must be a table"),
+        None => toml::Table::new(),
+    };
+    for key in ENV_KEYS {
+        let var = format!("DSR_SERVER_{}", key.to_ascii_uppercase());
+        if let Ok(v) = std::env::var(&var) {
+            let value = if *key == "listen" || *key == "database" {
+                toml::Value::String(v)
+            } else {
+                env_value(&v)
+            };
+            server.insert((*key).to_owned(), value);
+        }
+    }
+    if let (Ok(cert), Ok(key)) = (
+        std::env::var("DSR_SERVER_TLS_CERT"),
+        std::env::var("DSR_SERVER_TLS_KEY"),
+    ) {
+        let mut t = toml::Table::new();
+        t.insert("cert".into(), toml::Value::String(cert));
+        t.insert("key".into(), toml::Value::String(key));
+        server.insert("tls".into(), toml::Value::Table(t));
+    }
+    let cfg: ServerConfig =
+        toml::Value::Table(server)
+            .try_into()
+            .map_err(|e: toml::de::Error| {
+                anyhow::anyhow!("{shown}: [server]: {}", e.to_string().trim())
+            })?;
+    let engine_text = toml::to_string(&table)?;
+    let mut engine = dsr_engine::Config::from_toml(&engine_text, &shown)?;
+    engine.base_dir = path.and_then(Path::parent).map(Path::to_owned);
+    Ok((cfg, engine))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_server_section_and_the_engine_share_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("dsr.toml");
+        std::fs::write(
+            &p,
+            "organisation = \"Acme\"\n[server]\nlisten = \"127.0.0.1:9999\"\nworkers = 2\n[server.rate_limits]\ncreate_per_second = 3.0\n",
+        )
+        .unwrap();
+        let (s, e) = load(Some(&p)).unwrap();
+        assert_eq!((s.listen.as_str(), s.workers), ("127.0.0.1:9999", 2));
+        assert_eq!(s.rate_limits.create_per_second, 3.0);
+        assert_eq!(e.organisation, "Acme");
+        std::fs::write(&p, "[server]\nlisen = \"x\"\n").unwrap();
+        let err = load(Some(&p)).unwrap_err().to_string();
+        assert!(err.contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn limits_are_checked() {
+        let mut c = ServerConfig::default();
+        assert!(c.validate().is_ok());
+        c.idle_timeout_minutes = 4;
+        assert!(c.validate().unwrap_err().to_string().contains("5 minutes"));
+        c.idle_timeout_minutes = 15;
+        c.token_lifetime_minutes = 60;
+        assert!(c.validate().is_err());
+    }
+}

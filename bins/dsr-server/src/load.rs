@@ -1,0 +1,2 @@
+//! The load benchmark (written next).
+fn main() {}

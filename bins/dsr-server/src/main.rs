@@ -1,0 +1,308 @@
+//! `dsr-server`: the dsr engine over HTTP. Thin: configuration, wiring, TLS, start-up
+//! and shutdown; the HTTP layer is `dsr-api`.
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use dsr_api::{App, Rate, Rates, Settings};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+mod config;
+mod tls;
+
+use config::ServerConfig;
+
+/// Serve the dsr engine over HTTP (JSON under /api/v1; OpenAPI at /openapi.json).
+///
+/// Every setting is in the `[server]` section of the configuration file (the rest of
+/// the file is the engine's `dsr.toml`) and can be overridden by an environment
+/// variable `DSR_SERVER_<KEY>` (e.g. `DSR_SERVER_LISTEN=0.0.0.0:8443`).
+#[derive(Debug, Parser)]
+#[command(name = "dsr-server", version, about, long_about)]
+struct Cli {
+    /// Configuration file (`[server]` plus the engine's settings) [default: ./dsr.toml
+    /// if present].
+    #[arg(long, env = "DSR_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Start on a new demo database (./dsr-demo.db) with a demo tenant and sample
+    /// subjects, and print a token and a working curl command.
+    #[arg(long)]
+    demo: bool,
+    /// Print the OpenAPI document and exit.
+    #[arg(long)]
+    openapi: bool,
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        let _ = b.json().with_current_span(false).try_init();
+    } else {
+        let _ = b.with_target(false).try_init();
+    }
+}
+
+fn settings(cfg: &ServerConfig, engine: dsr_engine::Config, base: &Path) -> Settings {
+    let mut s = Settings::new(base.join(&cfg.database));
+    s.config = engine;
+    s.auth.token_lifetime = Duration::from_secs(u64::from(cfg.token_lifetime_minutes) * 60);
+    s.auth.idle_timeout = Duration::from_secs(u64::from(cfg.idle_timeout_minutes) * 60);
+    s.auth.static_tokens = cfg.static_tokens && !cfg.hipaa;
+    let r = &cfg.rate_limits;
+    s.rates = Rates {
+        read: Rate {
+            per_second: r.read_per_second,
+            burst: r.read_burst,
+        },
+        write: Rate {
+            per_second: r.write_per_second,
+            burst: r.write_burst,
+        },
+        create: Rate {
+            per_second: r.create_per_second,
+            burst: r.create_burst,
+        },
+        token: Rate {
+            per_second: r.token_per_second,
+            burst: r.token_burst,
+        },
+    };
+    s.max_body_bytes = cfg.max_body_bytes;
+    s.max_import_bytes = cfg.max_import_bytes;
+    s.max_concurrent_imports = cfg.max_concurrent_imports;
+    s.request_timeout = Duration::from_secs(cfg.request_timeout_seconds);
+    s.max_page_size = cfg.max_page_size;
+    s.workers = cfg.workers;
+    s.allow_private_callbacks = cfg.allow_private_callbacks;
+    s.hipaa = cfg.hipaa;
+    s
+}
+
+/// HIPAA mode: the server's own settings must pass the compliance rules that apply to
+/// it (H-5, Z-SUP-4, Z-SUP-6), or it does not start.
+fn hipaa_gate(cfg: &ServerConfig) -> anyhow::Result<()> {
+    let s = dsr_compliance::ServerSettings {
+        idle_timeout: Duration::from_secs(u64::from(cfg.idle_timeout_minutes) * 60),
+        token_lifetime: Duration::from_secs(u64::from(cfg.token_lifetime_minutes) * 60),
+        tls: cfg.tls.is_some(),
+        idle_timeout_applies_to_api_clients: true,
+        password_auth: cfg.basic_auth,
+        parameters: None,
+    };
+    let report = s.check(chrono::Utc::now().date_naive())?;
+    if !report.passed() {
+        let why: Vec<String> = report
+            .blocking()
+            .map(|f| format!("{} [{}]: {}", f.rule.id(), f.status, f.message))
+            .collect();
+        bail!(
+            "HIPAA mode: the server's settings fail the compliance rules that apply to it, so it does not start:\n  {}",
+            why.join("\n  ")
+        );
+    }
+    Ok(())
+}
+
+async fn shutdown_signal(tx: tokio::sync::watch::Sender<bool>) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down: finishing in-flight requests and tasks");
+    let _ = tx.send(true);
+}
+
+const DEMO_SUBJECTS: &str = include_str!("../../../examples/data/sample-subjects.jsonl");
+
+/// Makes the demo database: tenant `demo` with the sample subjects and a client with
+/// every scope; returns its token.
+fn make_demo(db: &Path) -> anyhow::Result<String> {
+    if db.exists() {
+        std::fs::remove_file(db).with_context(|| format!("removing the old {}", db.display()))?;
+        for ext in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{ext}", db.display()));
+        }
+    }
+    let store = dsr_ops::open_store(db, dsr_ops::OpenMode::Create)?;
+    let tenant = dsr_model::TenantId::new("demo")?;
+    store.create_tenant(&tenant)?;
+    store.set_default_region(&tenant, Some("FR"))?;
+    dsr_ops::import::import_jsonl(
+        &store,
+        &tenant,
+        DEMO_SUBJECTS.as_bytes(),
+        &dsr_ops::import::ImportOptions::default(),
+        |_| {},
+    )?;
+    let issued = dsr_ops::clients::create(
+        &store,
+        &tenant,
+        "demo-console",
+        dsr_ops::clients::ClientKind::Token,
+        &dsr_ops::clients::Scope::ALL,
+    )?;
+    Ok(issued.secret)
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if cli.openapi {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&dsr_api::openapi::document())?
+        );
+        return Ok(());
+    }
+    let path = cli.config.clone().or_else(|| {
+        Path::new("dsr.toml")
+            .exists()
+            .then(|| PathBuf::from("dsr.toml"))
+    });
+    let (mut cfg, engine) = config::load(path.as_deref())?;
+    if cli.demo {
+        cfg.database = PathBuf::from("dsr-demo.db");
+        cfg.allow_private_callbacks = true;
+    }
+    init_logging(cfg.json_logs);
+    cfg.validate()?;
+    if cfg.hipaa {
+        hipaa_gate(&cfg)?;
+    }
+    let base = path
+        .as_deref()
+        .and_then(Path::parent)
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_owned();
+    let demo_token = if cli.demo {
+        Some(make_demo(&base.join(&cfg.database))?)
+    } else {
+        None
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(serve(cfg, engine, base, demo_token))
+}
+
+async fn serve(
+    cfg: ServerConfig,
+    engine: dsr_engine::Config,
+    base: PathBuf,
+    demo_token: Option<String>,
+) -> anyhow::Result<()> {
+    let settings = settings(&cfg, engine, &base);
+    let db = settings.db.clone();
+    let app = App::open(settings)
+        .map_err(|e| anyhow::anyhow!("{}", e.body.message))
+        .with_context(|| format!("opening {}", db.display()))?;
+    let addr: SocketAddr = cfg
+        .listen
+        .parse()
+        .with_context(|| format!("[server] listen = {:?} is not an address:port", cfg.listen))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr()?;
+    let scheme = if cfg.tls.is_some() { "https" } else { "http" };
+    // The address is logged before the indexes load, so tests and orchestrators can
+    // watch /readyz.
+    tracing::info!(address = %local, %scheme, hipaa = cfg.hipaa, "listening (not ready until every tenant's index is loaded)");
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(shutdown_signal(stop_tx.clone()));
+
+    let router = dsr_api::router(app.clone());
+    let server = {
+        let stop = stop_rx.clone();
+        let tls = match &cfg.tls {
+            Some(t) => Some(tls::acceptor(&base.join(&t.cert), &base.join(&t.key))?),
+            None => None,
+        };
+        tokio::spawn(async move {
+            match tls {
+                Some(acceptor) => tls::serve(listener, acceptor, router, stop).await,
+                None => {
+                    let mut stop = stop;
+                    axum::serve(listener, router)
+                        .with_graceful_shutdown(async move {
+                            let _ = stop.wait_for(|s| *s).await;
+                        })
+                        .await
+                        .map_err(anyhow::Error::from)
+                }
+            }
+        })
+    };
+
+    // Loading the indexes (readiness).
+    let started = std::time::Instant::now();
+    app.load_all()
+        .await
+        .map_err(|e| anyhow::anyhow!("loading the tenants: {}", e.body.message))?;
+    let tenants = app.tenants().await;
+    tracing::info!(
+        tenants = tenants.len(),
+        ms = started.elapsed().as_millis() as u64,
+        "ready"
+    );
+    if let Some(token) = &demo_token {
+        println!(
+            "dsr-server demo: tenant \"demo\" with the sample subjects, at {scheme}://{local}"
+        );
+        println!("token (every scope; shown once): {token}");
+        println!("try:");
+        println!(
+            "  curl -s -H 'Authorization: Bearer {token}' '{scheme}://{local}/api/v1/subjects?searchType=EMAIL&searchValue=jean.dupont@example.fr'"
+        );
+        println!("stop with Ctrl-C");
+    }
+
+    // Workers in this process, per tenant (a tenant loaded later gets none here; run
+    // `dsr worker` for it, or restart).
+    let mut workers = Vec::new();
+    for t in &tenants {
+        for w in app.workers_for(t) {
+            let stop = stop_rx.clone();
+            workers.push(tokio::spawn(async move {
+                let r = dsr_ops::worker::run(&w, stop, false, |e, wait| {
+                    tracing::warn!(error = %e, wait_ms = wait.as_millis() as u64, "worker: the store is busy, retrying");
+                })
+                .await;
+                if let Err(e) = r {
+                    tracing::error!(error = %e, "worker stopped");
+                }
+            }));
+        }
+    }
+    let callbacks = tokio::spawn(dsr_api::callbacks::run(app.clone(), stop_rx.clone()));
+
+    let served = server.await?;
+    // In-flight HTTP requests are done; workers finish their batch (what they had not
+    // started is released: its lease lapses and another worker takes it).
+    for w in workers {
+        let _ = tokio::time::timeout(Duration::from_secs(30), w).await;
+    }
+    let _ = callbacks.await;
+    app.auth().flush();
+    tracing::info!("stopped");
+    served
+}
+
+#[allow(dead_code)]
+fn _assert_send(a: Arc<App>) -> Arc<App> {
+    a
+}

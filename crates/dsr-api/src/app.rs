@@ -1,0 +1,262 @@
+//! The server's state: every tenant's directory (in memory, updated live) and engine,
+//! the authenticator, the limiter and the metrics.
+
+use crate::auth::{Auth, AuthSettings, Principal};
+use crate::error::{ApiError, ApiResult};
+use crate::limits::{Class, Limiter, Rates};
+use crate::metrics::Metrics;
+use axum::http::{HeaderMap, StatusCode, header};
+use dsr_engine::{Clock, Worker};
+use dsr_match::Directory;
+use dsr_model::TenantId;
+use dsr_ops::OpenMode;
+use dsr_ops::clients::Scope;
+use dsr_ops::env::{EngineEnv, Location, Signing};
+use dsr_store_sqlite::SqliteStore;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::sync::{RwLock, Semaphore};
+
+/// What the HTTP layer is configured with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The SQLite database.
+    pub db: PathBuf,
+    /// The engine configuration (`dsr.toml`).
+    pub config: dsr_engine::Config,
+    /// Tokens and sessions.
+    pub auth: AuthSettings,
+    /// Rate limits.
+    pub rates: Rates,
+    /// Largest JSON body accepted, bytes (413 above).
+    pub max_body_bytes: usize,
+    /// Largest import body, bytes (413 above).
+    pub max_import_bytes: usize,
+    /// Imports running at once (429 above).
+    pub max_concurrent_imports: usize,
+    /// Longest a request may take (503 after).
+    pub request_timeout: Duration,
+    /// Largest page of a list (and the default is 50).
+    pub max_page_size: usize,
+    /// Workers per tenant in this process (0: run `dsr worker` separately).
+    pub workers: usize,
+    /// Callback URLs may point at loopback or private addresses (tests, demos).
+    pub allow_private_callbacks: bool,
+    /// HIPAA mode (callbacks must use https; static tokens refused).
+    pub hipaa: bool,
+}
+
+impl Settings {
+    /// Defaults for a database.
+    pub fn new(db: PathBuf) -> Self {
+        Settings {
+            db,
+            config: dsr_engine::Config::default(),
+            auth: AuthSettings::default(),
+            rates: Rates::default(),
+            max_body_bytes: 64 * 1024,
+            max_import_bytes: 32 * 1024 * 1024,
+            max_concurrent_imports: 2,
+            request_timeout: Duration::from_secs(30),
+            max_page_size: 200,
+            workers: 1,
+            allow_private_callbacks: false,
+            hipaa: false,
+        }
+    }
+}
+
+/// One tenant: its engine and its directory.
+pub struct Tenant {
+    /// The engine, wired to the store and services.
+    pub env: EngineEnv,
+    /// The subject index, updated on every write.
+    pub dir: RwLock<Directory>,
+}
+
+impl std::fmt::Debug for Tenant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tenant")
+            .field("env", &self.env)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The shared state of every handler (cheap to clone).
+#[derive(Clone, Debug)]
+pub struct App {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub settings: Settings,
+    pub store: Arc<SqliteStore>,
+    pub tenants: RwLock<HashMap<TenantId, Arc<Tenant>>>,
+    pub auth: Auth,
+    pub limiter: Limiter,
+    pub metrics: Metrics,
+    pub ready: AtomicBool,
+    pub imports: Semaphore,
+    pub creating: tokio::sync::Mutex<()>,
+    pub callback_key: ed25519_dalek::SigningKey,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl App {
+    /// Opens the database (which must exist) with the system clock.
+    pub fn open(settings: Settings) -> ApiResult<Self> {
+        Self::open_with_clock(settings, Arc::new(dsr_engine::SystemClock))
+    }
+
+    /// Opens the database with a clock for sessions (tests move it).
+    pub fn open_with_clock(settings: Settings, clock: Arc<dyn Clock>) -> ApiResult<Self> {
+        let store = Arc::new(dsr_ops::open_store(&settings.db, OpenMode::Existing)?);
+        let auth = Auth::new(store.clone(), clock.clone(), settings.auth.clone())?;
+        let seed = store.server_key("callback-ed25519", &dsr_ops::clients::random_bytes()?)?;
+        let seed: [u8; 32] = seed.try_into().map_err(|_| ApiError::internal())?;
+        Ok(App {
+            inner: Arc::new(Inner {
+                limiter: Limiter::new(settings.rates),
+                imports: Semaphore::new(settings.max_concurrent_imports.max(1)),
+                settings,
+                store,
+                tenants: RwLock::new(HashMap::new()),
+                auth,
+                metrics: Metrics::default(),
+                ready: AtomicBool::new(false),
+                creating: tokio::sync::Mutex::new(()),
+                callback_key: ed25519_dalek::SigningKey::from_bytes(&seed),
+            }),
+        })
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    /// The server's store (clients, keys, callbacks).
+    pub fn store(&self) -> &Arc<SqliteStore> {
+        &self.inner.store
+    }
+
+    /// The public half of the key that signs callbacks (hex).
+    pub fn callback_public_key_hex(&self) -> String {
+        hex::encode(self.inner.callback_key.verifying_key().as_bytes())
+    }
+
+    /// Loads every tenant of the database (index in memory), logging progress; the
+    /// server is ready after this.
+    pub async fn load_all(&self) -> ApiResult<()> {
+        let tenants = self.inner.store.tenants()?;
+        for t in tenants {
+            let id = TenantId::new(t.name.clone())?;
+            self.load(&id).await?;
+        }
+        self.inner.ready.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Whether every tenant's index is loaded.
+    pub fn is_ready(&self) -> bool {
+        self.inner.ready.load(Ordering::SeqCst)
+    }
+
+    /// The tenants loaded.
+    pub async fn tenants(&self) -> Vec<Arc<Tenant>> {
+        self.inner.tenants.read().await.values().cloned().collect()
+    }
+
+    /// Loads one tenant (once).
+    pub async fn load(&self, id: &TenantId) -> ApiResult<Arc<Tenant>> {
+        if let Some(t) = self.inner.tenants.read().await.get(id) {
+            return Ok(t.clone());
+        }
+        let mut map = self.inner.tenants.write().await;
+        if let Some(t) = map.get(id) {
+            return Ok(t.clone());
+        }
+        let started = std::time::Instant::now();
+        let loc = Location {
+            db: self.inner.settings.db.clone(),
+            tenant: id.clone(),
+        };
+        let config = self.inner.settings.config.clone();
+        let (env, dir) = tokio::task::spawn_blocking(move || -> ApiResult<_> {
+            let env = EngineEnv::open(&loc, config, OpenMode::Existing, Signing::LoadOrCreate)?;
+            let dir = dsr_ops::load_directory(env.store.db(), &loc.tenant)?;
+            Ok((env, dir))
+        })
+        .await
+        .map_err(|_| ApiError::internal())??;
+        tracing::info!(
+            tenant = %id,
+            subjects = dir.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "tenant index loaded"
+        );
+        let t = Arc::new(Tenant {
+            env,
+            dir: RwLock::new(dir),
+        });
+        map.insert(id.clone(), t.clone());
+        Ok(t)
+    }
+
+    /// Workers for a tenant, as configured.
+    pub fn workers_for(&self, t: &Tenant) -> Vec<Worker> {
+        (0..self.inner.settings.workers)
+            .map(|_| Worker::new(t.env.engine.clone(), t.env.worker_config()))
+            .collect()
+    }
+
+    /// Authenticates, checks the scope and counts the request against the client's
+    /// rate limit for `class`.
+    pub fn allow(&self, headers: &HeaderMap, scope: Scope, class: Class) -> ApiResult<Principal> {
+        let p = self.inner.auth.authenticate(headers)?;
+        p.require(scope)?;
+        self.limit(&p.client_id, class)?;
+        Ok(p)
+    }
+
+    /// Counts one request against a client's limit.
+    pub fn limit(&self, client_id: &str, class: Class) -> ApiResult<()> {
+        self.inner.limiter.check(client_id, class).map_err(|wait| {
+            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!(
+                    "too many requests from this client; retry after {secs} s (this API acts on one subject at a time and is not for bulk use)"
+                ),
+            )
+            .header(header::RETRY_AFTER, secs.to_string())
+            .details(serde_json::json!({ "retryAfterSeconds": secs }))
+        })
+    }
+
+    /// The caller's tenant.
+    pub async fn tenant(&self, p: &Principal) -> ApiResult<Arc<Tenant>> {
+        self.load(&p.tenant).await
+    }
+
+    /// The authenticator.
+    pub fn auth(&self) -> &Auth {
+        &self.inner.auth
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+}

@@ -1,0 +1,301 @@
+//! Status callbacks: every status a request with `callbackUrls` takes is POSTed to each
+//! URL at least once, signed, retried with backoff, and its delivery state is stored
+//! (and shown on the request).
+//!
+//! - What changes a status: creation, cancel / decision / retry through the API (each
+//!   observed right after it), and workers finishing tasks (observed by a dispatcher
+//!   every 200 ms). Workers move a request only to a finished status, so no status is
+//!   skipped.
+//! - Signature: Ed25519 (server key in the store; public half at
+//!   `GET /api/v1/callbacks/key`) over `TIMESTAMP + "." + BODY`, with the timestamp
+//!   (Unix seconds) in `Dsr-Timestamp` and the signature (hex) in `Dsr-Signature`, so a
+//!   receiver can refuse anything older than 5 minutes. `Dsr-Delivery` identifies the
+//!   delivery (a receiver dedupes on it: "at least once").
+//! - The body names the request, its type and status, never the subject.
+//! - Retries: 1 s doubling up to 10 minutes, 12 attempts, then `failed`.
+//! - URLs: http(s) only; https only in HIPAA mode; loopback, private and link-local
+//!   literal addresses and `localhost` are refused unless the server allows them
+//!   (`allow_private_callbacks`, for tests and demos). Host names are checked again at
+//!   delivery after resolution.
+
+use crate::app::App;
+use ed25519_dalek::Signer as _;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use serde_json::json;
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// Attempts before a delivery is `failed`.
+pub const MAX_ATTEMPTS: i64 = 12;
+
+fn private(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v) => {
+            v.is_loopback()
+                || v.is_private()
+                || v.is_link_local()
+                || v.is_unspecified()
+                || v.is_broadcast()
+        }
+        IpAddr::V6(v) => {
+            v.is_loopback()
+                || v.is_unspecified()
+                || (v.segments()[0] & 0xfe00) == 0xfc00
+                || (v.segments()[0] & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+struct Url {
+    https: bool,
+    host: String,
+    port: u16,
+    path: String,
+}
+
+fn parse_url(url: &str) -> Result<Url, String> {
+    let (https, rest) = if let Some(r) = url.strip_prefix("https://") {
+        (true, r)
+    } else if let Some(r) = url.strip_prefix("http://") {
+        (false, r)
+    } else {
+        return Err(format!("{url:?} is not an http(s) URL"));
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    if authority.is_empty()
+        || authority.contains('@')
+        || url.len() > 2000
+        || url.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(format!(
+            "{url:?} is not an accepted callback URL (no credentials, spaces or control characters)"
+        ));
+    }
+    let (host, port) = if let Some(h) = authority.strip_prefix('[') {
+        let (h, rest) = h
+            .split_once(']')
+            .ok_or("an IPv6 address needs its closing ]")?;
+        let port = rest
+            .strip_prefix(':')
+            .map(str::parse)
+            .transpose()
+            .map_err(|_| "the port is not a number")?;
+        (h.to_owned(), port)
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (
+                h.to_owned(),
+                Some(p.parse().map_err(|_| "the port is not a number")?),
+            ),
+            None => (authority.to_owned(), None),
+        }
+    };
+    Ok(Url {
+        https,
+        host,
+        port: port.unwrap_or(if https { 443 } else { 80 }),
+        path: path.to_owned(),
+    })
+}
+
+/// Checks a callback URL when a request is created.
+pub fn check_url(url: &str, allow_private: bool, hipaa: bool) -> Result<(), String> {
+    let u = parse_url(url)?;
+    if hipaa && !u.https {
+        return Err(format!("{url:?}: callbacks must use https in HIPAA mode"));
+    }
+    if !u.https {
+        // Delivered over plain HTTP: fine for a receiver on the same host or network.
+    }
+    if !allow_private {
+        let literal = u.host.parse::<IpAddr>().ok();
+        if literal.is_some_and(private) || u.host.eq_ignore_ascii_case("localhost") {
+            return Err(format!(
+                "{url:?} points at a loopback or private address, which this server does not call"
+            ));
+        }
+    }
+    if u.https {
+        return Err(format!(
+            "{url:?}: https callbacks are not supported by this build yet; use an http receiver behind your own TLS proxy"
+        ));
+    }
+    Ok(())
+}
+
+/// Records the current status of every watched request that changed (and closes the
+/// callbacks of finished ones).
+pub async fn observe(app: &App) {
+    let open = match app.store().open_callbacks() {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::warn!(error = %e, "callbacks: cannot read the open callbacks");
+            return;
+        }
+    };
+    for cb in open {
+        let last = cb.last_status.clone();
+        let Ok(t) = app.load(&cb.tenant).await else {
+            continue;
+        };
+        let id = dsr_engine::RequestId::from_stored(cb.request_id.clone());
+        let Ok((r, _)) = t.env.engine.get(&id).await else {
+            continue;
+        };
+        let status = r.status.as_str();
+        if last.as_deref() == Some(status) {
+            continue;
+        }
+        let now = chrono::Utc::now();
+        let body = json!({
+            "requestId": r.id.as_str(),
+            "type": r.ty.as_str(),
+            "status": status,
+            "previousStatus": last,
+            "at": now,
+        })
+        .to_string();
+        if let Err(e) = app.store().record_callback_status(
+            &cb,
+            status,
+            &body,
+            r.status.is_finished(),
+            now.timestamp_micros(),
+        ) {
+            tracing::warn!(error = %e, "callbacks: cannot record a status");
+        }
+    }
+}
+
+/// The signature headers of a body at `timestamp` (Unix seconds).
+pub fn sign(app: &App, timestamp: i64, body: &str) -> String {
+    let msg = format!("{timestamp}.{body}");
+    hex::encode(app.inner.callback_key.sign(msg.as_bytes()).to_bytes())
+}
+
+async fn post(app: &App, url: &str, body: &str, delivery: &str) -> Result<u16, String> {
+    let u = parse_url(url)?;
+    let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((u.host.as_str(), u.port))
+        .await
+        .map_err(|e| format!("cannot resolve the host: {e}"))?
+        .collect();
+    let addr = addrs.first().ok_or("the host has no address")?;
+    if !app.settings().allow_private_callbacks && private(addr.ip()) {
+        return Err("the host resolves to a loopback or private address".into());
+    }
+    let stream = tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(addr))
+        .await
+        .map_err(|_| "connecting timed out".to_owned())?
+        .map_err(|e| format!("cannot connect: {e}"))?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(|e| format!("HTTP handshake failed: {e}"))?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let ts = chrono::Utc::now().timestamp();
+    let req = hyper::Request::post(u.path.as_str())
+        .header(
+            hyper::header::HOST,
+            if u.port == 80 {
+                u.host.clone()
+            } else {
+                format!("{}:{}", u.host, u.port)
+            },
+        )
+        .header(hyper::header::CONTENT_TYPE, "application/json")
+        .header(hyper::header::USER_AGENT, "dsr-callbacks")
+        .header("dsr-timestamp", ts.to_string())
+        .header("dsr-signature", sign(app, ts, body))
+        .header("dsr-delivery", delivery)
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .map_err(|e| e.to_string())?;
+    let resp = tokio::time::timeout(Duration::from_secs(10), sender.send_request(req))
+        .await
+        .map_err(|_| "the receiver did not answer within 10 s".to_owned())?
+        .map_err(|e| format!("sending failed: {e}"))?;
+    let status = resp.status().as_u16();
+    let _ = tokio::time::timeout(Duration::from_secs(2), resp.into_body().collect()).await;
+    Ok(status)
+}
+
+/// Sends the deliveries that are due; returns how many were attempted.
+pub async fn deliver_due(app: &App) -> usize {
+    let now = chrono::Utc::now().timestamp_micros();
+    let due = match app.store().due_deliveries(now, 50) {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!(error = %e, "callbacks: cannot read due deliveries");
+            return 0;
+        }
+    };
+    let n = due.len();
+    for mut d in due {
+        let id = format!("{}/{}", d.request_id, d.seq);
+        let result = post(app, &d.url, &d.body, &id).await;
+        d.attempts += 1;
+        let now = chrono::Utc::now().timestamp_micros();
+        match result {
+            Ok(s) if (200..300).contains(&s) => {
+                d.state = "delivered".into();
+                d.delivered_us = Some(now);
+                d.last_error = None;
+            }
+            other => {
+                d.last_error = Some(match other {
+                    Ok(s) => format!("the receiver answered {s}"),
+                    Err(e) => e,
+                });
+                if d.attempts >= MAX_ATTEMPTS {
+                    d.state = "failed".into();
+                } else {
+                    let wait = (1i64 << (d.attempts - 1).min(10)).min(600) * 1_000_000;
+                    d.next_us = now + wait;
+                }
+            }
+        }
+        tracing::debug!(delivery = %id, state = %d.state, attempts = d.attempts, "callback");
+        if let Err(e) = app.store().update_delivery(&d) {
+            tracing::warn!(error = %e, "callbacks: cannot record a delivery");
+        }
+    }
+    n
+}
+
+/// The dispatcher: observes and delivers until `stop` turns true.
+pub async fn run(app: App, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        observe(&app).await;
+        deliver_due(&app).await;
+        tokio::select! {
+            _ = stop.changed() => {}
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_checked() {
+        assert!(check_url("http://127.0.0.1:9/cb", true, false).is_ok());
+        assert!(check_url("http://127.0.0.1:9/cb", false, false).is_err());
+        assert!(check_url("http://localhost/cb", false, false).is_err());
+        assert!(check_url("http://10.1.2.3/cb", false, false).is_err());
+        assert!(check_url("http://[::1]:8080/cb", false, false).is_err());
+        assert!(check_url("http://hooks.example.com/cb", false, false).is_ok());
+        assert!(check_url("http://hooks.example.com/cb", false, true).is_err());
+        assert!(check_url("ftp://x/cb", true, false).is_err());
+        assert!(check_url("http://user:pw@x/cb", true, false).is_err());
+    }
+}

@@ -1,0 +1,90 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations and the wire
+//! types (so it cannot drift from what is served; `.ci/schemathesis` checks the running
+//! server against it).
+
+use crate::routes;
+use crate::views::*;
+use axum::Json;
+use utoipa::openapi::security::{
+    ClientCredentials, Flow, HttpAuthScheme, HttpBuilder, OAuth2, Scopes, SecurityScheme,
+};
+use utoipa::{Modify, OpenApi};
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let c = doc.components.get_or_insert_with(Default::default);
+        let scopes = Scopes::from_iter(
+            dsr_ops::clients::Scope::ALL
+                .iter()
+                .map(|s| (s.as_str(), s.as_str())),
+        );
+        c.add_security_scheme(
+            "oauth2",
+            SecurityScheme::OAuth2(OAuth2::with_description(
+                [Flow::ClientCredentials(ClientCredentials::new("/oauth/token", scopes))],
+                "OAuth 2.0 client credentials: POST /oauth/token gives a Bearer access token (at most 15 minutes)",
+            )),
+        );
+        c.add_security_scheme(
+            "apiToken",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("A static API token (dsr.ID.SECRET) made by `dsr client create --kind token`"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The document.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "dsr",
+        description = "GDPR data subject requests over HTTP: look subjects up, make export, update, delete and portability requests for one subject at a time, follow them, download signed packages. See docs/api.md.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    paths(
+        routes::search, routes::correlate, routes::put_subject, routes::delete_subject, routes::import,
+        routes::create_request, routes::list_requests, routes::get_request, routes::cancel, routes::decide,
+        routes::extend, routes::retry, routes::package, routes::events, routes::services,
+        routes::compliance, routes::audit_verify, routes::callback_key, routes::token,
+        routes::healthz, routes::readyz, routes::metrics,
+    ),
+    components(schemas(
+        crate::error::ErrorBody, SearchType, SearchResponse, Entity, SubjectView, HandleView, EvidenceView,
+        MergeSetView, CorrelateBody, CorrelateResponse, CorrelatedView, TermBody, SubjectWritten,
+        ImportReportView, LineIssueView, ApiRequestType, SubjectRef, ReplacementTerm, CreateRequestBody,
+        CallbackView, RequestDetail, RequestPage, DecisionBody, DecisionKind, ExtensionBody, EventView,
+        EventsResponse, ServiceView, BlindSpotView, ServicesResponse, ComplianceBody, AuditVerifyResponse,
+        CallbackKey, TokenResponse, TokenErrorBody, TokenForm, Health,
+        dsr_ops::wire::RequestView, dsr_ops::wire::RequestSummaryView, dsr_ops::wire::TaskView,
+        dsr_ops::wire::KeptView, dsr_ops::wire::RequestSubjectView, dsr_ops::wire::RelatedView,
+        dsr_ops::wire::ReplacementView, dsr_ops::wire::ExtensionView, dsr_ops::wire::HoldView,
+        dsr_ops::wire::DecisionView, dsr_ops::wire::HandOverView,
+    )),
+    modifiers(&Security),
+    tags(
+        (name = "subjects", description = "Looking people up; keeping subjects current"),
+        (name = "requests", description = "Data subject requests, one subject at a time"),
+        (name = "services", description = "The inventory and its blind spots"),
+        (name = "compliance", description = "HIPAA / HDS configuration checks"),
+        (name = "audit", description = "The hash-chained audit log"),
+        (name = "auth", description = "OAuth 2.0 client credentials"),
+        (name = "operations", description = "Health, readiness, metrics"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The document as JSON.
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// `GET /openapi.json`.
+pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
+    Json(document())
+}
