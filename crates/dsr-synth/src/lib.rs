@@ -6,6 +6,8 @@
 //! Names are built from per-locale syllables so the vocabulary grows with the corpus the
 //! way real surnames do (a few very common, a long tail of rare ones).
 
+pub mod corrupt;
+
 use dsr_model::{Handle, Subject, SubjectId, SubjectKind, Term, TermType};
 use unicode_normalization::UnicodeNormalization;
 

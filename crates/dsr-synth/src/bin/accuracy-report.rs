@@ -1,81 +1,52 @@
-//! The accuracy report: recall and precision of `dsr-match` per term kind, on a
-//! generated multilingual corpus with realistic corruption.
+//! The accuracy report: how well `dsr-match` finds a person from a corrupted name or
+//! address, beside two peers a user would otherwise reach for, on one corpus in one run.
 //!
 //! ```text
-//! cargo run --release -p dsr-synth --bin accuracy-report -- [--subjects N] [--queries Q] [--seed S] [--out FILE]
+//! cargo run --release -p dsr-synth --bin accuracy-report -- \
+//!     [--subjects N] [--queries Q] [--seed S] [--python PATH] [--out FILE]
 //! ```
 //!
-//! Definitions (per query for a person in the directory):
-//! - *recall*: the person is among the results (any confidence); *strong recall*: found
-//!   with `strong` confidence.
-//! - a result is *correct* if it is the person, or for names a namesake of the person or
-//!   of the query as typed (same name after normalization: indistinguishable by name
-//!   alone, which is why G-13 correlates several identifiers), or for addresses someone
-//!   at the same address;
-//! - *precision*: correct results / all results of `probable` or `strong` confidence;
-//! - *strong FP*: `strong` results that are not correct (the failure that discloses
-//!   someone else's data).
+//! The corruptions come from [`dsr_synth::corrupt`] (published error models, sharing no
+//! code with the matcher); `Q` queries are drawn per corruption kind, and one in five
+//! more for a person who is not in the directory.
 //!
-//! Queries for people *not* in the directory (same generator, held out) measure false
-//! positives on absent persons: the share of those queries that return someone else
-//! (not a namesake, not a housemate) as `probable` or better, and the number that
-//! return someone else as `strong`.
+//! Definitions, the same for every system:
+//! - a result is *equivalent* to the person when it is the person, or has the same stored
+//!   value (a namesake, a housemate), or its stored value is exactly what was typed:
+//!   such results are indistinguishable from the person by this one value (G-13
+//!   correlates several identifiers for that);
+//! - the person's *rank* is one plus the number of non-equivalent results above it;
+//!   when the person is not listed but every result is equivalent and the limit was
+//!   reached, the rank is 1 (more namesakes than the limit);
+//!   for a query that leaves a part out (an initial, no house number), people who differ
+//!   only in that part are equivalent too;
+//! - *recall@k*: rank ≤ k; *found*: listed at all (within the limit of 200);
+//! - *results/query*: the mean number of results returned;
+//! - *strong FP*: results the system presents as certain that are not equivalent — for
+//!   dsr `strong` confidence, for RapidFuzz a WRatio ≥ 95, FTS5 has no such notion.
+//!
+//! Peers: RapidFuzz (`fuzz.WRatio` over every stored value, brute force, results with a
+//! score ≥ 60) run by Python with the `rapidfuzz` package (`--python`, default
+//! `python3`; skipped with a message if absent), and SQLite FTS5 with the trigram
+//! tokenizer (diacritics removed), the query's trigrams OR-ed and ranked by bm25.
 
 use dsr_match::{Confidence, Directory, MatchConfig, SearchOptions};
-use dsr_synth::{LOCALES, Person, Query, Rng, person};
+use dsr_model::{Term, TermType};
+use dsr_synth::corrupt::{self, KINDS, Target, same_value_key};
+use dsr_synth::{LOCALES, Person, Rng, person};
 use std::collections::BTreeMap;
-use std::fmt::Write;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::time::Instant;
 
 /// Most results per query, as a user would ask for.
 const LIMIT: usize = 200;
-
-#[derive(Default, Clone)]
-struct Stats {
-    queries: usize,
-    found: usize,
-    found_strong: usize,
-    confident: usize,
-    confident_correct: usize,
-    strong_fp: usize,
-    /// Found only as "more namesakes than the limit" (see `found`).
-    overflow: usize,
-    absent_queries: usize,
-    absent_confident: usize,
-    absent_strong: usize,
-}
-
-impl Stats {
-    fn add(&mut self, o: &Stats) {
-        self.queries += o.queries;
-        self.found += o.found;
-        self.found_strong += o.found_strong;
-        self.confident += o.confident;
-        self.confident_correct += o.confident_correct;
-        self.strong_fp += o.strong_fp;
-        self.absent_queries += o.absent_queries;
-        self.overflow += o.overflow;
-        self.absent_confident += o.absent_confident;
-        self.absent_strong += o.absent_strong;
-    }
-}
-
-fn pct(a: usize, b: usize) -> String {
-    if b == 0 {
-        "–".into()
-    } else {
-        format!("{:.1}%", 100.0 * a as f64 / b as f64)
-    }
-}
-
-fn name_key(s: &str) -> Vec<String> {
-    let mut v: Vec<String> = dsr_match::normalize::name_form(s)
-        .words
-        .into_iter()
-        .map(|w| w.primary)
-        .collect();
-    v.sort();
-    v
-}
+/// Corruptions that leave a part out (deterministic in the person: no draw).
+const OMISSIONS: &[&str] = &["initial", "no house number", "no postcode", "no city"];
+/// RapidFuzz results below this WRatio are not results.
+const RF_CUTOFF: f64 = 60.0;
+/// RapidFuzz results at or above this WRatio look certain to a user.
+const RF_STRONG: f64 = 95.0;
 
 fn arg(args: &[String], name: &str) -> Option<String> {
     args.iter()
@@ -83,10 +54,307 @@ fn arg(args: &[String], name: &str) -> Option<String> {
         .and_then(|i| args.get(i + 1).cloned())
 }
 
+/// One query of the corpus.
+struct Q {
+    /// "name", "address", "email", "phone", "handle".
+    field: &'static str,
+    corruption: &'static str,
+    term: Term,
+    region: Option<String>,
+    /// The person asked for: an index into `people` when present.
+    target: Option<usize>,
+    /// The asked-for person's stored value key (also for absent persons).
+    truth_key: String,
+    locale: usize,
+}
+
+/// One result of a system: person index, whether presented as certain, and for dsr the
+/// score and confidence (for the calibration table).
+#[derive(Clone, Copy)]
+struct R {
+    idx: usize,
+    strong: bool,
+    score: f32,
+    confidence: Option<Confidence>,
+}
+
+#[derive(Default, Clone)]
+struct Stats {
+    queries: usize,
+    at1: usize,
+    at10: usize,
+    found: usize,
+    results: usize,
+    strong_fp: usize,
+    absent: usize,
+    absent_results: usize,
+    absent_strong_fp: usize,
+}
+
+impl Stats {
+    fn add(&mut self, o: &Stats) {
+        self.queries += o.queries;
+        self.at1 += o.at1;
+        self.at10 += o.at10;
+        self.found += o.found;
+        self.results += o.results;
+        self.strong_fp += o.strong_fp;
+        self.absent += o.absent;
+        self.absent_results += o.absent_results;
+        self.absent_strong_fp += o.absent_strong_fp;
+    }
+}
+
+fn pct(a: usize, b: usize) -> String {
+    if b == 0 {
+        "–".into()
+    } else {
+        format!("{:.1}", 100.0 * a as f64 / b as f64)
+    }
+}
+
+fn person_index(id: &str) -> Option<usize> {
+    id.split_once('-')?.1.parse().ok()
+}
+
+fn stored_value(p: &Person, field: &str) -> String {
+    match field {
+        "name" => p.subject.names[0].clone(),
+        "address" => p.subject.addresses[0].clone(),
+        _ => String::new(),
+    }
+}
+
+/// Scores one system's results for one query. `calib` collects (score, confidence,
+/// equivalent) for dsr.
+fn evaluate(
+    q: &Q,
+    results: &[R],
+    keys: &dyn Fn(usize) -> String,
+    strong_notion: bool,
+    calib: Option<&mut Vec<(f32, Confidence, bool)>>,
+) -> Stats {
+    let typed = same_value_key(&q.term.value);
+    let equivalent = |r: &R| {
+        Some(r.idx) == q.target || {
+            let k = keys(r.idx);
+            !k.is_empty() && (k == q.truth_key || k == typed)
+        }
+    };
+    let mut st = Stats::default();
+    let fp = results
+        .iter()
+        .filter(|r| r.strong && !equivalent(r))
+        .count();
+    if let Some(c) = calib {
+        for r in results {
+            if let Some(conf) = r.confidence {
+                c.push((r.score, conf, equivalent(r)));
+            }
+        }
+    }
+    match q.target {
+        Some(t) => {
+            st.queries = 1;
+            st.results = results.len();
+            st.strong_fp = if strong_notion { fp } else { 0 };
+            let mut ahead = 0;
+            let mut rank = None;
+            for r in results {
+                if r.idx == t {
+                    rank = Some(ahead + 1);
+                    break;
+                }
+                if !equivalent(r) {
+                    ahead += 1;
+                }
+            }
+            if rank.is_none() && results.len() >= LIMIT && results.iter().all(equivalent) {
+                rank = Some(1);
+            }
+            if let Some(r) = rank {
+                st.found = 1;
+                st.at1 = usize::from(r == 1);
+                st.at10 = usize::from(r <= 10);
+            }
+        }
+        None => {
+            st.absent = 1;
+            st.absent_results = results.iter().filter(|r| !equivalent(r)).count();
+            st.absent_strong_fp = if strong_notion { fp } else { 0 };
+        }
+    }
+    st
+}
+
+fn fts_query(s: &str) -> Option<String> {
+    let lower: String = s
+        .to_lowercase()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let cs: Vec<char> = lower.chars().collect();
+    if cs.len() < 3 {
+        return None;
+    }
+    let mut grams: Vec<String> = cs.windows(3).map(|w| w.iter().collect()).collect();
+    grams.sort();
+    grams.dedup();
+    Some(
+        grams
+            .iter()
+            .map(|g| format!("\"{}\"", g.replace('"', "\"\"")))
+            .collect::<Vec<_>>()
+            .join(" OR "),
+    )
+}
+
+fn run_fts(people: &[Person], queries: &[Q]) -> Vec<Option<Vec<R>>> {
+    let conn = rusqlite::Connection::open_in_memory().expect("sqlite");
+    conn.execute_batch(
+        "CREATE VIRTUAL TABLE names USING fts5(v, tokenize = 'trigram remove_diacritics 1');
+         CREATE VIRTUAL TABLE addrs USING fts5(v, tokenize = 'trigram remove_diacritics 1');",
+    )
+    .expect("fts5 trigram");
+    {
+        let tx = conn.unchecked_transaction().expect("tx");
+        let mut n = tx
+            .prepare("INSERT INTO names(rowid, v) VALUES (?1, ?2)")
+            .expect("prepare");
+        let mut a = tx
+            .prepare("INSERT INTO addrs(rowid, v) VALUES (?1, ?2)")
+            .expect("prepare");
+        for (i, p) in people.iter().enumerate() {
+            n.execute(rusqlite::params![i as i64, p.subject.names[0]])
+                .expect("insert");
+            a.execute(rusqlite::params![i as i64, p.subject.addresses[0]])
+                .expect("insert");
+        }
+        drop((n, a));
+        tx.commit().expect("commit");
+    }
+    let mut sn = conn
+        .prepare(&format!(
+            "SELECT rowid FROM names WHERE names MATCH ?1 ORDER BY rank LIMIT {LIMIT}"
+        ))
+        .expect("prepare");
+    let mut sa = conn
+        .prepare(&format!(
+            "SELECT rowid FROM addrs WHERE addrs MATCH ?1 ORDER BY rank LIMIT {LIMIT}"
+        ))
+        .expect("prepare");
+    queries
+        .iter()
+        .map(|q| {
+            let stmt = match q.field {
+                "name" => &mut sn,
+                "address" => &mut sa,
+                _ => return None,
+            };
+            let Some(m) = fts_query(&q.term.value) else {
+                return Some(Vec::new());
+            };
+            let rows = stmt
+                .query_map([m], |r| r.get::<_, i64>(0))
+                .expect("fts query")
+                .filter_map(|r| r.ok())
+                .map(|i| R {
+                    idx: i as usize,
+                    strong: false,
+                    score: 0.0,
+                    confidence: None,
+                })
+                .collect();
+            Some(rows)
+        })
+        .collect()
+}
+
+/// Runs the RapidFuzz peer; `Err` says why it could not run.
+fn run_rapidfuzz(
+    python: &str,
+    people: &[Person],
+    queries: &[Q],
+) -> Result<Vec<Option<Vec<R>>>, String> {
+    let check = std::process::Command::new(python)
+        .args(["-c", "import rapidfuzz"])
+        .output();
+    match check {
+        Ok(o) if o.status.success() => {}
+        _ => {
+            return Err(format!(
+                "{python} cannot import rapidfuzz. To include the RapidFuzz columns: \
+                 python3 -m venv target/pyvenv && target/pyvenv/bin/pip install rapidfuzz, \
+                 then pass --python target/pyvenv/bin/python"
+            ));
+        }
+    }
+    let dir = std::env::temp_dir().join(format!("dsr-accuracy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let script = dir.join("rapidfuzz_peer.py");
+    std::fs::write(&script, include_str!("rapidfuzz_peer.py")).map_err(|e| e.to_string())?;
+    let mut out: Vec<Option<Vec<R>>> = vec![None; queries.len()];
+    for field in ["name", "address"] {
+        let choices = dir.join(format!("{field}.choices"));
+        let qs = dir.join(format!("{field}.queries"));
+        let res = dir.join(format!("{field}.out"));
+        let mut f =
+            std::io::BufWriter::new(std::fs::File::create(&choices).map_err(|e| e.to_string())?);
+        for p in people {
+            writeln!(f, "{}", stored_value(p, field).replace(['\n', '\t'], " "))
+                .map_err(|e| e.to_string())?;
+        }
+        drop(f);
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&qs).map_err(|e| e.to_string())?);
+        for (i, q) in queries.iter().enumerate().filter(|(_, q)| q.field == field) {
+            writeln!(f, "{i}\t{}", q.term.value.replace(['\n', '\t'], " "))
+                .map_err(|e| e.to_string())?;
+        }
+        drop(f);
+        let status = std::process::Command::new(python)
+            .arg(&script)
+            .arg(&choices)
+            .arg(&qs)
+            .arg(&res)
+            .arg(LIMIT.to_string())
+            .arg(RF_CUTOFF.to_string())
+            .status()
+            .map_err(|e| e.to_string())?;
+        if !status.success() {
+            return Err(format!("the RapidFuzz script failed ({status})"));
+        }
+        let text = std::fs::read_to_string(&res).map_err(|e| e.to_string())?;
+        for line in text.lines() {
+            let (qi, rest) = line.split_once('\t').unwrap_or((line, ""));
+            let Ok(qi) = qi.parse::<usize>() else {
+                continue;
+            };
+            let rs = rest
+                .split_whitespace()
+                .filter_map(|t| {
+                    let (i, s) = t.split_once(':')?;
+                    let s: f64 = s.parse().ok()?;
+                    Some(R {
+                        idx: i.parse().ok()?,
+                        strong: s >= RF_STRONG,
+                        score: s as f32,
+                        confidence: None,
+                    })
+                })
+                .collect();
+            out[qi] = Some(rs);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(out)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("accuracy-report [--subjects N] [--queries Q] [--seed S] [--out FILE]");
+        println!(
+            "accuracy-report [--subjects N] [--queries Q per corruption kind] [--seed S] [--python PATH] [--out FILE]"
+        );
         return;
     }
     let parse = |name: &str, default: u64| -> u64 {
@@ -99,9 +367,10 @@ fn main() {
         }
     };
     let n = parse("--subjects", 50_000);
-    let q = parse("--queries", 1_000);
+    let qn = parse("--queries", 100) as usize;
     let seed = parse("--seed", 42);
-    let started = std::time::Instant::now();
+    let python = arg(&args, "--python").unwrap_or_else(|| "python3".into());
+    let started = Instant::now();
     let mut dir = Directory::new(MatchConfig::default()).expect("no region");
     let people: Vec<Person> = (0..n).map(|i| person(seed, i)).collect();
     for p in &people {
@@ -113,231 +382,371 @@ fn main() {
         started.elapsed().as_secs_f64()
     );
 
-    type Gen = fn(&mut Rng, &Person) -> Option<Query>;
-    let kinds: [(&str, Gen); 5] = [
-        ("name", |r, p| Some(dsr_synth::name_query(r, p))),
+    // The queries: per corruption kind, `qn` for people in the directory and one in
+    // five more for people who are not; the exact identifiers as before.
+    let mut rng = Rng::new(seed ^ 0xACC);
+    let mut queries: Vec<Q> = Vec::new();
+    let absent_person = |rng: &mut Rng| person(seed, n + rng.below(qn.max(1) * 1000) as u64);
+    for k in KINDS {
+        let field = match k.target {
+            Target::Name => "name",
+            Target::Address => "address",
+        };
+        let total = qn + qn / 4;
+        let (mut done, mut tries) = (0, 0);
+        while done < total && tries < total * 50 {
+            tries += 1;
+            let present = done < qn;
+            let (p, target) = if present {
+                let i = rng.below(n as usize);
+                (people[i].clone(), Some(i))
+            } else {
+                (absent_person(&mut rng), None)
+            };
+            let v = match k.target {
+                Target::Name => corrupt::corrupt_name(&mut rng, &p, k.name),
+                Target::Address => corrupt::corrupt_address(&mut rng, &p, k.name),
+            };
+            let Some(v) = v else { continue };
+            let ty = match k.target {
+                Target::Name => TermType::Name,
+                Target::Address => TermType::Address,
+            };
+            done += 1;
+            queries.push(Q {
+                field,
+                corruption: k.name,
+                term: Term::typed(ty, v).expect("non-empty"),
+                region: None,
+                target,
+                truth_key: same_value_key(&stored_value(&p, field)),
+                locale: p.locale,
+            });
+        }
+    }
+    type Gen = fn(&mut Rng, &Person) -> Option<dsr_synth::Query>;
+    let exact: [(&str, Gen); 3] = [
         ("email", |r, p| Some(dsr_synth::email_query(r, p))),
         ("phone", |r, p| Some(dsr_synth::phone_query(r, p))),
-        ("address", |r, p| Some(dsr_synth::address_query(r, p))),
         ("handle", dsr_synth::handle_query),
     ];
-    let mut rng = Rng::new(seed ^ 0xACC);
-    let mut per_kind: BTreeMap<&str, Stats> = BTreeMap::new();
-    let mut per_corruption: BTreeMap<(&str, &str), Stats> = BTreeMap::new();
-    let mut per_locale: BTreeMap<(&str, &str), Stats> = BTreeMap::new();
-    let mut misses: Vec<String> = Vec::new();
-    let mut fps: Vec<String> = Vec::new();
-    let mut probable_fps: Vec<String> = Vec::new();
-    for (kind, generate) in kinds {
-        let mut done = 0;
-        let mut tries = 0;
-        while done < q && tries < q * 20 {
+    for (field, generate) in exact {
+        let total = qn * 4;
+        let (mut done, mut tries) = (0, 0);
+        while done < total && tries < total * 20 {
             tries += 1;
-            let present = done % 5 != 4; // one query in five is for someone absent
-            let p = if present {
-                people[rng.below(n as usize)].clone()
+            let present = done % 5 != 4;
+            let (p, target) = if present {
+                let i = rng.below(n as usize);
+                (people[i].clone(), Some(i))
             } else {
-                person(seed, n + rng.below(q as usize * 10) as u64)
+                (absent_person(&mut rng), None)
             };
-            let Some(query) = generate(&mut rng, &p) else {
+            let Some(q) = generate(&mut rng, &p) else {
                 continue;
             };
             done += 1;
+            queries.push(Q {
+                field,
+                corruption: q.corruption,
+                term: q.term,
+                region: q.region,
+                target,
+                truth_key: String::new(),
+                locale: p.locale,
+            });
+        }
+    }
+    eprintln!("{} queries", queries.len());
+
+    // dsr
+    let t = Instant::now();
+    let dsr: Vec<Option<Vec<R>>> = queries
+        .iter()
+        .map(|q| {
             let opts = SearchOptions {
-                region: query.region.clone(),
+                region: q.region.clone(),
                 limit: LIMIT,
                 min_score: 0.5,
             };
-            let r = dir.search(&query.term, &opts).expect("valid query");
-            let mut st = Stats::default();
-            // Someone whose name is exactly what was typed (a typo that is another
-            // person's name) is indistinguishable by name: not a false positive.
-            let qname = name_key(&query.term.value);
-            if present {
-                st.queries = 1;
-                let target = &p.subject.id;
-                let hit = r.matches.iter().find(|m| &m.subject_id == target);
-                let tname = name_key(&p.subject.names[0]);
-                let overflow = hit.is_none()
-                    && r.matches.len() >= opts.limit
-                    && r.matches.iter().all(|m| {
-                        dir.get(&m.subject_id)
-                            .is_some_and(|s| kind == "name" && name_key(&s.names[0]) == tname)
-                    });
-                if let Some(m) = hit {
-                    st.found = 1;
-                    st.found_strong = usize::from(m.confidence == Confidence::Strong);
-                } else if overflow {
-                    // More exact namesakes than the limit: indistinguishable by name, the
-                    // result says more are not shown. Counted as found, not strong.
-                    st.found = 1;
-                    st.overflow = 1;
-                } else if misses.len() < 40 {
+            let r = dir.search(&q.term, &opts).expect("valid query");
+            Some(
+                r.matches
+                    .iter()
+                    .filter_map(|m| {
+                        Some(R {
+                            idx: person_index(m.subject_id.as_str())?,
+                            strong: m.confidence == Confidence::Strong,
+                            score: m.score,
+                            confidence: Some(m.confidence),
+                        })
+                    })
+                    .collect(),
+            )
+        })
+        .collect();
+    let dsr_secs = t.elapsed().as_secs_f64();
+    eprintln!("dsr: {dsr_secs:.1}s");
+    let t = Instant::now();
+    let fts = run_fts(&people, &queries);
+    let fts_secs = t.elapsed().as_secs_f64();
+    eprintln!("FTS5: {fts_secs:.1}s");
+    let t = Instant::now();
+    let (rf, rf_note) = match run_rapidfuzz(&python, &people, &queries) {
+        Ok(r) => (r, None),
+        Err(e) => {
+            eprintln!("RapidFuzz columns skipped: {e}");
+            (vec![None; queries.len()], Some(e))
+        }
+    };
+    let rf_secs = t.elapsed().as_secs_f64();
+    eprintln!("RapidFuzz: {rf_secs:.1}s");
+
+    // Scoring
+    let name_keys: Vec<String> = people
+        .iter()
+        .map(|p| same_value_key(&p.subject.names[0]))
+        .collect();
+    let addr_keys: Vec<String> = people
+        .iter()
+        .map(|p| same_value_key(&p.subject.addresses[0]))
+        .collect();
+    let none = |_: usize| String::new();
+    let by_name = |i: usize| name_keys.get(i).cloned().unwrap_or_default();
+    let by_addr = |i: usize| addr_keys.get(i).cloned().unwrap_or_default();
+    type Key<'a> = (usize, &'static str, &'static str);
+    let mut per_kind: BTreeMap<Key, Stats> = BTreeMap::new();
+    let mut per_locale: BTreeMap<Key, Stats> = BTreeMap::new();
+    let mut per_field: BTreeMap<Key, Stats> = BTreeMap::new();
+    let mut calib: Vec<(f32, Confidence, bool)> = Vec::new();
+    let mut misses: Vec<String> = Vec::new();
+    let mut fps: Vec<String> = Vec::new();
+    for (qi, q) in queries.iter().enumerate() {
+        // A query that leaves a part out ("J. Dupont", no house number) cannot tell
+        // apart the people who differ only in that part: compare what the same omission
+        // gives for each result.
+        let omitted = |i: usize| {
+            let p = &people[i];
+            let v = match q.field {
+                "name" => corrupt::corrupt_name(&mut Rng::new(0), p, q.corruption),
+                _ => corrupt::corrupt_address(&mut Rng::new(0), p, q.corruption),
+            };
+            v.map(|v| same_value_key(&v)).unwrap_or_default()
+        };
+        let keys: &dyn Fn(usize) -> String = match q.field {
+            _ if OMISSIONS.contains(&q.corruption) => &omitted,
+            "name" => &by_name,
+            "address" => &by_addr,
+            _ => &none,
+        };
+        for (si, res) in [&dsr[qi], &rf[qi], &fts[qi]].into_iter().enumerate() {
+            let Some(res) = res else { continue };
+            let st = evaluate(
+                q,
+                res,
+                keys,
+                si != 2,
+                if si == 0 { Some(&mut calib) } else { None },
+            );
+            if si == 0 {
+                if st.queries == 1 && st.at10 == 0 && misses.len() < 40 {
                     misses.push(format!(
-                        "{kind} [{}] {} → {:?}",
-                        query.corruption,
-                        query.term,
-                        r.matches
-                            .iter()
-                            .take(3)
-                            .map(|m| m.subject_id.to_string())
-                            .collect::<Vec<_>>()
+                        "{} [{}] {:?} (is {:?}) → {}",
+                        q.field,
+                        q.corruption,
+                        q.term.value,
+                        q.target
+                            .map(|t| stored_value(&people[t], q.field))
+                            .unwrap_or_default(),
+                        if st.found == 1 {
+                            "found below rank 10"
+                        } else {
+                            "not found"
+                        }
                     ));
                 }
-                for m in &r.matches {
-                    if m.confidence == Confidence::Weak {
-                        continue;
-                    }
-                    st.confident += 1;
-                    let s = dir.get(&m.subject_id).expect("result exists");
-                    let correct = &m.subject_id == target
-                        || (kind == "name"
-                            && (name_key(&s.names[0]) == tname || name_key(&s.names[0]) == qname))
-                        || (kind == "address" && s.addresses == p.subject.addresses);
-                    if correct {
-                        st.confident_correct += 1;
-                    } else if m.confidence == Confidence::Strong {
-                        st.strong_fp += 1;
-                        if fps.len() < 20 {
-                            fps.push(format!(
-                                "{kind} [{}] {} → {} {:?}",
-                                query.corruption,
-                                query.term,
-                                m.subject_id,
-                                m.evidence.first().map(|e| e.stored.clone())
-                            ));
-                        }
-                    }
-                }
-            } else {
-                st.absent_queries = 1;
-                let tname = name_key(&p.subject.names[0]);
-                for m in &r.matches {
-                    let s = dir.get(&m.subject_id).expect("result exists");
-                    let legit = (kind == "name"
-                        && (name_key(&s.names[0]) == tname || name_key(&s.names[0]) == qname))
-                        || (kind == "address" && s.addresses == p.subject.addresses);
-                    if legit {
-                        continue;
-                    }
-                    if m.confidence != Confidence::Weak {
-                        st.absent_confident = 1;
-                        if probable_fps.len() < 30 {
-                            probable_fps.push(format!(
-                                "{kind} [{}] {} → {} {:?} {:?}",
-                                query.corruption,
-                                query.term,
-                                m.subject_id,
-                                m.confidence,
-                                m.evidence.first().map(|e| e.detail.clone())
-                            ));
-                        }
-                    }
-                    if m.confidence == Confidence::Strong {
-                        st.absent_strong = 1;
-                    }
+                if st.strong_fp + st.absent_strong_fp > 0 && fps.len() < 20 {
+                    let fp = res
+                        .iter()
+                        .find(|r| r.strong)
+                        .map(|r| stored_value(&people[r.idx], q.field));
+                    fps.push(format!(
+                        "{} [{}] {:?} → {:?}",
+                        q.field, q.corruption, q.term.value, fp
+                    ));
                 }
             }
-            per_kind.entry(kind).or_default().add(&st);
-            per_corruption
-                .entry((kind, query.corruption))
+            per_kind
+                .entry((si, q.field, q.corruption))
                 .or_default()
                 .add(&st);
             per_locale
-                .entry((kind, LOCALES[p.locale].code))
+                .entry((si, q.field, LOCALES[q.locale].code))
                 .or_default()
                 .add(&st);
+            per_field.entry((si, q.field, "")).or_default().add(&st);
         }
     }
+
+    // Output
     let mut out = String::new();
     let _ = writeln!(out, "# dsr-match accuracy report\n");
     let _ = writeln!(
         out,
-        "Corpus: {n} generated subjects (seed {seed}) in {} locales ({}); {q} queries per kind, one in five for a person who is not in the directory. Regenerate with `cargo run --release -p dsr-synth --bin accuracy-report -- --subjects {n} --queries {q} --seed {seed}`. Definitions are in `crates/dsr-synth/src/bin/accuracy-report.rs`.\n",
+        "Corpus: {n} generated subjects (seed {seed}) in {} locales ({}). Per corruption kind, {qn} name or address queries for people in the directory and {} for people who are not; {} queries per exact identifier kind, one in five absent. Regenerate with `cargo run --release -p dsr-synth --bin accuracy-report -- --subjects {n} --queries {qn} --seed {seed} --python target/pyvenv/bin/python --out docs/accuracy.md`. Definitions are in `crates/dsr-synth/src/bin/accuracy-report.rs`; the corruption model and its sources are in `crates/dsr-synth/src/corrupt.rs` and summarised in `docs/accuracy.md` under *Corruption model*.\n",
         LOCALES.len(),
         LOCALES
             .iter()
             .map(|l| l.code)
             .collect::<Vec<_>>()
-            .join(", ")
+            .join(", "),
+        qn / 4,
+        qn * 4,
     );
     let _ = writeln!(
         out,
-        "| kind | queries | recall | strong recall | precision (probable+) | strong false positives | absent person: queries with a probable+ FP | absent person: queries with a strong FP |"
+        "Systems, same queries, same run: **dsr** (this crate, limit {LIMIT}, min score 0.5); **RapidFuzz** (`fuzz.WRatio` brute force over every stored value, results ≥ {RF_CUTOFF}, \"strong\" = ≥ {RF_STRONG}); **FTS5** (SQLite trigram tokenizer, query trigrams OR-ed, bm25 order). Time for all queries: dsr {dsr_secs:.1} s, RapidFuzz {rf_secs:.1} s, FTS5 {fts_secs:.1} s.\n"
     );
-    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|");
-    for (kind, s) in &per_kind {
+    if let Some(note) = &rf_note {
+        let _ = writeln!(out, "**RapidFuzz was not run**: {note}.\n");
+    }
+    let row = |st: Option<&Stats>, strong: bool| -> String {
+        match st {
+            Some(s) if s.queries > 0 => format!(
+                "{} | {} | {} | {:.1} | {}",
+                pct(s.at1, s.queries),
+                pct(s.at10, s.queries),
+                pct(s.found, s.queries),
+                s.results as f64 / s.queries as f64,
+                if strong {
+                    (s.strong_fp + s.absent_strong_fp).to_string()
+                } else {
+                    "–".into()
+                }
+            ),
+            _ => "– | – | – | – | –".into(),
+        }
+    };
+    let header = |first: &[&str]| {
+        format!(
+            "| {} | queries | dsr @1 | @10 | found | res/q | strong FP | RapidFuzz @1 | @10 | found | res/q | strong FP | FTS5 @1 | @10 | found | res/q | strong FP |\n|{}---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            first.join(" | "),
+            "---|".repeat(first.len())
+        )
+    };
+    let _ = writeln!(
+        out,
+        "## Summary by field\n\n@1, @10, found: % of queries for people in the directory; res/q: mean results per query; strong FP: results presented as certain that are someone else, over present and absent persons (a count).\n"
+    );
+    let _ = writeln!(out, "{}", header(&["field"]));
+    for field in ["name", "address", "email", "phone", "handle"] {
+        let s0 = per_field.get(&(0, field, ""));
+        let Some(q) = s0.map(|s| s.queries) else {
+            continue;
+        };
         let _ = writeln!(
             out,
-            "| {kind} | {} | {} | {} | {} | {} | {} | {} |",
-            s.queries,
-            pct(s.found, s.queries),
-            pct(s.found_strong, s.queries),
-            pct(s.confident_correct, s.confident),
-            s.strong_fp,
-            pct(s.absent_confident, s.absent_queries),
-            s.absent_strong
+            "| {field} | {q} | {} | {} | {} |",
+            row(s0, true),
+            row(per_field.get(&(1, field, "")), true),
+            row(per_field.get(&(2, field, "")), false)
         );
     }
-    let _ = writeln!(
-        out,
-        "\nReading the table: exact identifiers (email, phone, handle) must be found in every written form with no false positive. Names and addresses are found in every form; a match is *strong* only when nothing is uncertain: a typo, a sound-alike, a particle on one side only, a flat number left out or another street at the same number make it *probable* or *weak* (flagged for review), which is why strong recall is below recall by design. An absent person's name returns a *probable* neighbour one edit away (Jansen for Janssen) in a share of queries: the generated surnames are built from syllables and are much denser than real ones, so this overstates the rate; none is strong."
-    );
-    let overflow: usize = per_kind.values().map(|s| s.overflow).sum();
-    if overflow > 0 {
+    let _ = writeln!(out, "\n## By corruption kind\n");
+    let _ = writeln!(out, "{}", header(&["field", "kind"]));
+    let mut kinds: Vec<(&str, &str)> = per_kind
+        .keys()
+        .filter(|k| k.0 == 0)
+        .map(|k| (k.1, k.2))
+        .collect();
+    kinds.sort_by_key(|(f, _)| {
+        ["name", "address", "email", "phone", "handle"]
+            .iter()
+            .position(|x| x == f)
+    });
+    for (field, c) in kinds {
+        let s0 = per_kind.get(&(0, field, c));
         let _ = writeln!(
             out,
-            "\n{overflow} name queries had more exact namesakes than the {LIMIT}-result limit, the person among those not shown (the result says so); they count as found, not as strong."
+            "| {field} | {c} | {} | {} | {} | {} |",
+            s0.map_or(0, |s| s.queries),
+            row(s0, true),
+            row(per_kind.get(&(1, field, c)), true),
+            row(per_kind.get(&(2, field, c)), false)
         );
     }
-    let _ = writeln!(
-        out,
-        "\n## Recall by corruption\n\n| kind | corruption | queries | recall | strong recall |\n|---|---|---:|---:|---:|"
-    );
-    for ((kind, c), s) in &per_corruption {
-        if s.queries > 0 {
+    let _ = writeln!(out, "\n## By locale (names and addresses)\n");
+    let _ = writeln!(out, "{}", header(&["field", "locale"]));
+    for field in ["name", "address"] {
+        for l in LOCALES {
+            let s0 = per_locale.get(&(0, field, l.code));
             let _ = writeln!(
                 out,
-                "| {kind} | {c} | {} | {} | {} |",
-                s.queries,
-                pct(s.found, s.queries),
-                pct(s.found_strong, s.queries)
+                "| {field} | {} | {} | {} | {} | {} |",
+                l.code,
+                s0.map_or(0, |s| s.queries),
+                row(s0, true),
+                row(per_locale.get(&(1, field, l.code)), true),
+                row(per_locale.get(&(2, field, l.code)), false)
             );
         }
     }
+    // Calibration of dsr's scores and labels.
     let _ = writeln!(
         out,
-        "\n## Recall by locale\n\n| kind | locale | queries | recall | precision (probable+) |\n|---|---|---:|---:|---:|"
+        "\n## Calibration of dsr's scores (every result of every name and address query)\n\nA result is *right* when it is equivalent to the person asked for (see above).\n\n| score | results | right |\n|---|---:|---:|"
     );
-    for ((kind, l), s) in &per_locale {
-        if s.queries > 0 {
-            let _ = writeln!(
-                out,
-                "| {kind} | {l} | {} | {} | {} |",
-                s.queries,
-                pct(s.found, s.queries),
-                pct(s.confident_correct, s.confident)
-            );
-        }
+    for b in (5..10).rev() {
+        let lo = b as f32 / 10.0;
+        let hi = lo + 0.1;
+        let inb: Vec<_> = calib
+            .iter()
+            .filter(|c| c.0 >= lo && (c.0 < hi || b == 9))
+            .collect();
+        let right = inb.iter().filter(|c| c.2).count();
+        let _ = writeln!(
+            out,
+            "| {lo:.1}–{:.1} | {} | {}% |",
+            hi.min(1.0),
+            inb.len(),
+            pct(right, inb.len())
+        );
+    }
+    let _ = writeln!(out, "\n| confidence | results | right |\n|---|---:|---:|");
+    for c in [Confidence::Strong, Confidence::Probable, Confidence::Weak] {
+        let inb: Vec<_> = calib.iter().filter(|x| x.1 == c).collect();
+        let right = inb.iter().filter(|x| x.2).count();
+        let _ = writeln!(out, "| {c} | {} | {}% |", inb.len(), pct(right, inb.len()));
     }
     if !misses.is_empty() {
-        let _ = writeln!(out, "\n## Sample of misses\n");
+        let _ = writeln!(out, "\n## Sample of dsr misses (not in the first 10)\n");
         for m in &misses {
             let _ = writeln!(out, "- `{m}`");
         }
     }
     if !fps.is_empty() {
-        let _ = writeln!(out, "\n## Sample of strong false positives\n");
+        let _ = writeln!(out, "\n## Sample of dsr strong false positives\n");
         for m in &fps {
             let _ = writeln!(out, "- `{m}`");
         }
     }
-    if !probable_fps.is_empty() {
-        let _ = writeln!(out, "\n## Sample of probable results for absent persons\n");
-        for m in &probable_fps {
-            let _ = writeln!(out, "- `{m}`");
-        }
+    let _ = writeln!(
+        out,
+        "\n## Corruption model\n\n| field | kind | after |\n|---|---|---|"
+    );
+    for k in KINDS {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} |",
+            match k.target {
+                Target::Name => "name",
+                Target::Address => "address",
+            },
+            k.name,
+            k.source
+        );
     }
+    out.push_str(include_str!("accuracy-notes.md"));
     match arg(&args, "--out") {
         Some(path) => {
             if let Err(e) = std::fs::write(&path, &out) {
