@@ -1,1 +1,11 @@
-//! End-to-end tests of dsr-server (written next).
+//! End-to-end tests of `dsr-server`: the real binary on a loopback port, driven by a
+//! real HTTP client (one harness: `harness.rs`).
+
+mod harness;
+
+mod auth;
+mod callbacks;
+mod errors;
+mod isolation;
+mod limits;
+mod workflow;

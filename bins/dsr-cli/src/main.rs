@@ -8,6 +8,7 @@ use dsr_ops::env::Location;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod clients;
 mod compliance;
 mod engine;
 mod out;
@@ -53,6 +54,8 @@ enum Command {
     Tenant(subjects::TenantArgs),
     /// Check a health-enabled tenant configuration against HIPAA / HDS minimums.
     Compliance(compliance::ComplianceArgs),
+    /// Manage the API clients of dsr-server (create, list, rotate, revoke).
+    Client(clients::ClientArgs),
     #[command(flatten)]
     Engine(engine::EngineCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -182,6 +185,7 @@ fn main() -> ExitCode {
         Command::Normalize(args) => subjects::normalize(&ctx, args),
         Command::Tenant(args) => subjects::tenant(&ctx, args),
         Command::Compliance(args) => compliance::run(args),
+        Command::Client(args) => clients::run(&ctx, args),
         Command::Engine(cmd) => engine::run(&ctx, cmd),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();

@@ -95,10 +95,20 @@ async fn method_not_allowed(req: Request, next: Next) -> Response {
     resp
 }
 
+/// Refuses unauthenticated calls before their body is read (the handlers then check
+/// scope and rate limit): an anonymous caller learns nothing about what a body should
+/// be, and spends no parsing.
+async fn authenticated(State(app): State<App>, req: Request, next: Next) -> Response {
+    if let Err(e) = app.auth().authenticate(req.headers()) {
+        return e.into_response();
+    }
+    next.run(req).await
+}
+
 /// The whole API: `/api/v1/…`, `/oauth/token`, `/openapi.json`, `/healthz`, `/readyz`,
 /// `/metrics`.
 pub fn router(app: App) -> Router {
-    Router::new()
+    let protected = Router::new()
         .route("/api/v1/subjects", get(routes::search))
         .route("/api/v1/subjects/search", post(routes::correlate))
         .route("/api/v1/subjects/import", post(routes::import))
@@ -121,11 +131,14 @@ pub fn router(app: App) -> Router {
         .route("/api/v1/compliance/check", post(routes::compliance))
         .route("/api/v1/audit/verify", get(routes::audit_verify))
         .route("/api/v1/callbacks/key", get(routes::callback_key))
+        .route("/metrics", get(routes::metrics))
+        .route_layer(middleware::from_fn_with_state(app.clone(), authenticated));
+    Router::new()
+        .merge(protected)
         .route("/oauth/token", post(routes::token))
         .route("/openapi.json", get(openapi::serve))
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
-        .route("/metrics", get(routes::metrics))
         .fallback(not_found)
         .layer(middleware::from_fn(method_not_allowed))
         .layer(middleware::from_fn_with_state(app.clone(), observe))

@@ -299,11 +299,15 @@ impl SqliteStore {
         })
     }
 
-    /// Pending deliveries whose time has come, oldest first.
+    /// Pending deliveries whose time has come, oldest first; a delivery waits while an
+    /// earlier one to the same URL for the same request is pending (in order).
     pub fn due_deliveries(&self, now_us: i64, limit: usize) -> Result<Vec<DeliveryRow>> {
         self.with_conn(|conn| {
             let mut st = conn.prepare(&format!(
-                "SELECT {DELIVERY_COLS} FROM callback_deliveries WHERE state = 'pending' AND next_us <= ?1 ORDER BY next_us LIMIT ?2"
+                "SELECT {DELIVERY_COLS} FROM callback_deliveries d WHERE state = 'pending' AND next_us <= ?1
+                 AND NOT EXISTS (SELECT 1 FROM callback_deliveries p WHERE p.tenant = d.tenant AND p.request_id = d.request_id
+                     AND p.url = d.url AND p.seq < d.seq AND p.state = 'pending')
+                 ORDER BY next_us LIMIT ?2"
             ))?;
             st.query_map(params![now_us, limit as i64], delivery_row)?
                 .collect()
@@ -452,10 +456,11 @@ mod tests {
         );
         assert!(s.open_callbacks().unwrap().is_empty());
         let mut due = s.due_deliveries(10, 10).unwrap();
-        assert_eq!(due.len(), 2);
+        assert_eq!(due.len(), 1, "the second waits for the first");
         due[0].state = "delivered".into();
         s.update_delivery(&due[0]).unwrap();
-        assert_eq!(s.due_deliveries(10, 10).unwrap().len(), 1);
+        let due = s.due_deliveries(10, 10).unwrap();
+        assert_eq!((due.len(), due[0].status.as_str()), (1, "completed"));
         assert_eq!(s.deliveries(&t, "r1").unwrap()[0].state, "delivered");
     }
 }
