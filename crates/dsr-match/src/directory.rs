@@ -409,8 +409,11 @@ impl Directory {
                 if score < opts.min_score {
                     return None;
                 }
-                let confidence = confidence_of(best);
-                Some(self.to_match(subject, score, confidence, evidence))
+                let confidence = best.confidence;
+                let review = best.review;
+                let mut m = self.to_match(subject, score, confidence, evidence);
+                m.needs_review |= review;
+                Some(m)
             })
             .collect();
         // A typo- or sound-alike neighbour of a name that exists as written is most
@@ -424,7 +427,7 @@ impl Directory {
             if fuzzyish && strong_exists {
                 m.confidence = Confidence::Weak;
             }
-            m.needs_review = m.confidence == Confidence::Weak || fuzzyish;
+            m.needs_review |= m.confidence == Confidence::Weak || fuzzyish;
         }
         matches.sort_by(|a, b| {
             b.score
@@ -477,6 +480,7 @@ impl Directory {
         let key = &keys[hit.key];
         let idx = hit.value_index();
         let raw_eq = |stored: &str| stored.trim() == term.value.trim();
+        let mut review = false;
         let (field, stored, score, detail): (Field, String, f32, String) = match key.kind {
             KeyKind::Email | KeyKind::EmailCanonical => {
                 let stored = subject.emails.get(idx)?;
@@ -590,15 +594,27 @@ impl Directory {
             }
             KeyKind::NameCompact => {
                 let n = subject.names.get(idx)?;
-                if !normalize::name_form(n).compact.contains(&key.text) {
+                let form = normalize::name_form(n);
+                if form.compact.contains(&key.text) {
+                    (
+                        Field::Name,
+                        n.clone(),
+                        0.95,
+                        format!("same name written without spaces ({})", key.text),
+                    )
+                } else if normalize::joined_keys(&form).contains(&key.text) {
+                    // "Jean Du Pont" and "Jean Dupont" may be two families: found, not
+                    // certain.
+                    review = true;
+                    (
+                        Field::Name,
+                        n.clone(),
+                        JOINED_NAME_SCORE,
+                        format!("same letters with words split or joined ({})", key.text),
+                    )
+                } else {
                     return None;
                 }
-                (
-                    Field::Name,
-                    n.clone(),
-                    0.95,
-                    format!("same name written without spaces ({})", key.text),
-                )
             }
         };
         let method = if raw_eq(&stored) {
@@ -612,6 +628,8 @@ impl Directory {
             method,
             score,
             detail,
+            confidence: confidence_of(score, method, true, review),
+            review,
         })
     }
 
@@ -647,6 +665,9 @@ impl Directory {
                 if hit.numbers_matched == 1 { "" } else { "s" }
             ));
         }
+        if hit.numbers_off {
+            parts.push("a number differs by one digit or is not in the record".into());
+        }
         if !hit.complete {
             parts.push("partial".into());
         }
@@ -655,12 +676,16 @@ impl Directory {
         } else {
             hit.method.max(Method::Normalized)
         };
+        let fuzzyish = matches!(method, Method::Fuzzy | Method::Phonetic);
+        let review = fuzzyish || hit.numbers_off;
         Evidence {
             field: f,
             stored,
             method,
             score: (hit.score * 1000.0).round() / 1000.0,
             detail: parts.join(", "),
+            confidence: confidence_of(hit.score, method, hit.complete, review),
+            review,
         }
     }
 
@@ -725,11 +750,20 @@ impl Directory {
     }
 }
 
-fn confidence_of(best: &Evidence) -> Confidence {
-    let fuzzyish = matches!(best.method, Method::Fuzzy | Method::Phonetic);
-    if best.score >= 0.93 && !fuzzyish && !best.detail.ends_with("partial") {
+/// Lowest score of a `strong` result.
+const STRONG_FROM: f32 = 0.93;
+/// Lowest score of a `probable` result.
+const PROBABLE_FROM: f32 = 0.75;
+/// Score of a name that matches only with its words split or joined: probable.
+const JOINED_NAME_SCORE: f32 = 0.9;
+
+/// The confidence of one piece of evidence: strong only when complete, high-scoring and
+/// resting on nothing a human should check.
+fn confidence_of(score: f32, method: Method, complete: bool, review: bool) -> Confidence {
+    let fuzzyish = matches!(method, Method::Fuzzy | Method::Phonetic);
+    if score >= STRONG_FROM && !fuzzyish && complete && !review {
         Confidence::Strong
-    } else if best.score >= 0.75 {
+    } else if score >= PROBABLE_FROM {
         Confidence::Probable
     } else {
         Confidence::Weak

@@ -27,6 +27,21 @@ const MAX_POSITIONS: usize = 24;
 const CANDIDATE_BUDGET: usize = 4096;
 /// From this many candidates of the rarest word alone, filter by the other words first.
 const FILTER_FROM: usize = 1024;
+/// Query numbers one digit off a stored one that an address may still have: one (a
+/// typo); two numbers wrong is another address.
+const MAX_NEAR_NUMBERS: usize = 1;
+/// Query numbers with no stored counterpart an address may still have: one (a flat or
+/// floor the record lacks), and only when every stored number is accounted for.
+const MAX_EXTRA_NUMBERS: usize = 1;
+/// Numbers off (near or extra) an address may still have: one in all.
+const MAX_NUMBERS_OFF: usize = 1;
+/// What a number one keyboard slip off (a swap, a neighbouring digit) counts for,
+/// against 1 for an exact one.
+const NEAR_NUMBER_CREDIT: f32 = 0.6;
+/// What another one-digit difference counts for.
+const OTHER_NUMBER_CREDIT: f32 = 0.4;
+/// Highest score of an address with a number off: probable at best, never strong.
+const NUMBERS_OFF_CAP: f32 = 0.8;
 
 fn hash_str(tag: u8, s: &str) -> u64 {
     foldhash::fast::FixedState::with_seed(0x7465_7874).hash_one((tag, s))
@@ -264,6 +279,8 @@ pub(crate) struct TokenHit {
     pub complete: bool,
     pub pairs: Vec<Pair>,
     pub numbers_matched: usize,
+    /// A number one digit off, or a query number the record lacks.
+    pub numbers_off: bool,
 }
 
 /// Which token index.
@@ -484,7 +501,7 @@ impl SubjectIndex {
                     "names[{i}]: {n:?} has no letters; stored but not searchable"
                 ));
             }
-            for c in &form.compact {
+            for c in form.compact.iter().chain(&normalize::joined_keys(&form)) {
                 add(
                     &ExactKey {
                         kind: KeyKind::NameCompact,
@@ -820,6 +837,7 @@ impl SubjectIndex {
                     complete: detail.complete,
                     pairs,
                     numbers_matched: detail.numbers,
+                    numbers_off: detail.numbers_off,
                 }
             })
             .collect()
@@ -846,10 +864,19 @@ impl SubjectIndex {
                 .map(|r| r.tok),
         );
         // As a multiset: "2-2-3" is not "178-2-3" although each of its numbers occurs.
+        // Exact agreement first; a query number left over may be one digit off a stored
+        // one (a mistyped postcode or house number: one substitution, transposition,
+        // insertion or deletion), or one number the record lacks (a flat, a floor). Two
+        // numbers off, or a left-over number on each side, is another address.
         let mut numbers_matched = 0usize;
+        let mut numbers_near = 0usize;
+        let mut numbers_extra = 0usize;
+        let mut near_credit = 0.0f32;
         let mut num_used = [false; MAX_POSITIONS];
         if !plan.numbers.is_empty() && !stored_numbers.is_empty() {
-            for n in &plan.numbers {
+            let mut pending = [0usize; MAX_QUERY_TOKENS];
+            let mut npending = 0;
+            for (qn, n) in plan.numbers.iter().enumerate() {
                 let slot = n.and_then(|t| {
                     stored_numbers
                         .iter()
@@ -861,10 +888,46 @@ impl SubjectIndex {
                         num_used[i] = true;
                         numbers_matched += 1;
                     }
+                    None if npending < MAX_QUERY_TOKENS => {
+                        pending[npending] = qn;
+                        npending += 1;
+                    }
                     None => return None,
                 }
             }
+            for &qn in &pending[..npending] {
+                let q = form.numbers[qn].as_str();
+                let near = stored_numbers.iter().enumerate().position(|(i, s)| {
+                    !num_used.get(i).copied().unwrap_or(true)
+                        && text::near_number(q, &ix.texts[*s as usize])
+                });
+                match near {
+                    Some(i) => {
+                        num_used[i] = true;
+                        numbers_near += 1;
+                        near_credit += if text::keyboard_digit_slip(
+                            q,
+                            &ix.texts[stored_numbers[i] as usize],
+                        ) {
+                            NEAR_NUMBER_CREDIT
+                        } else {
+                            OTHER_NUMBER_CREDIT
+                        };
+                    }
+                    None => numbers_extra += 1,
+                }
+            }
+            let stored_left =
+                (0..stored_numbers.len()).any(|i| !num_used.get(i).copied().unwrap_or(false));
+            if numbers_near > MAX_NEAR_NUMBERS
+                || numbers_extra > MAX_EXTRA_NUMBERS
+                || numbers_near + numbers_extra > MAX_NUMBERS_OFF
+                || (numbers_extra > 0 && (stored_left || numbers_matched == 0))
+            {
+                return None;
+            }
         }
+        let numbers_off = numbers_near + numbers_extra > 0;
         // A stored house or flat number the query leaves out ("Flat 3, 12 High St" asked
         // as "12 High St") may be a neighbour in the same building: never strong.
         let short_unmatched = numbers_matched > 0
@@ -959,12 +1022,13 @@ impl SubjectIndex {
         if q_total == 0.0 || (qsum == 0.0 && numbers_matched == 0) {
             return None;
         }
-        let qcov = (qsum + NUM_W * numbers_matched as f32) / q_total;
+        let num_score = numbers_matched as f32 + near_credit;
+        let qcov = (qsum + NUM_W * num_score) / q_total;
         let s_total = stored_required.len() as f32 + NUM_W * nnum_s as f32;
         let scov = if s_total == 0.0 {
             1.0
         } else {
-            (s_matched as f32 + NUM_W * numbers_matched as f32) / s_total
+            (s_matched as f32 + NUM_W * num_score) / s_total
         };
         let mut score = 0.8 * qcov + 0.2 * scov;
         let all_q = (0..nq).all(|qi| !plan.required[qi] || q_used[qi]);
@@ -985,6 +1049,12 @@ impl SubjectIndex {
         }
         if short_unmatched {
             score = score.min(0.85);
+        }
+        if numbers_off {
+            // A digit off or a number the record lacks: found, for a human to check.
+            // Scaled rather than capped, so a keyboard slip still ranks above another
+            // one-digit difference.
+            score = score.clamp(0.0, 1.0) * NUMBERS_OFF_CAP;
         }
         if std::ptr::eq(ix, &self.names) {
             // A particle on one side only ("Daan de Boserg" / "Daan Boserg"): often
@@ -1016,6 +1086,7 @@ impl SubjectIndex {
             d.method = worst;
             d.complete = all_q && s_matched == stored_required.len();
             d.numbers = numbers_matched;
+            d.numbers_off = numbers_off;
         }
         Some(score.clamp(0.0, 1.0))
     }
@@ -1065,4 +1136,5 @@ struct Detail {
     method: Method,
     complete: bool,
     numbers: usize,
+    numbers_off: bool,
 }

@@ -605,6 +605,25 @@ pub fn name_form(raw: &str) -> TokenForm {
     }
 }
 
+/// Whole-name keys of a name written in a script with spaces, for words split or run
+/// together ("JeanDupont", "Jean Du Pont" for "Jean Dupont"): the words joined, and for
+/// two words also in the other order. Empty for CJK names (their `compact` keys serve)
+/// and for one word or more than three.
+pub fn joined_keys(form: &TokenForm) -> Vec<String> {
+    if !form.compact.is_empty() || !(2..=3).contains(&form.words.len()) {
+        return Vec::new();
+    }
+    let fwd: String = form.words.iter().map(|p| p.primary.as_str()).collect();
+    let mut out = vec![fwd];
+    if form.words.len() == 2 {
+        out.push(format!(
+            "{}{}",
+            form.words[1].primary, form.words[0].primary
+        ));
+    }
+    out
+}
+
 // ---------------------------------------------------------------------------------
 // Addresses
 

@@ -126,6 +126,21 @@ pub struct Evidence {
     pub score: f32,
     /// A human-readable explanation (e.g. `"dupond" ~ "dupont" (1 edit)`).
     pub detail: String,
+    /// How sure this piece of evidence is, decided by the scorer from what matched (not
+    /// read back from the wording of `detail`).
+    #[serde(skip)]
+    pub(crate) confidence: Confidence,
+    /// Whether it rests on something a human should check (a typo, a sound-alike, a
+    /// number a digit off, words split or joined).
+    #[serde(skip)]
+    pub(crate) review: bool,
+}
+
+impl Evidence {
+    /// How sure this piece of evidence is on its own.
+    pub fn confidence(&self) -> Confidence {
+        self.confidence
+    }
 }
 
 /// One subject found by a term.

@@ -265,6 +265,54 @@ pub fn for_each_delete(chars: &[char], max: u8, f: &mut dyn FnMut(&str)) {
     }
 }
 
+/// Whether two number tokens (house numbers, postcodes) are one keystroke apart: one
+/// digit substituted, two adjacent characters swapped, or (both at least two characters
+/// long) one digit inserted or deleted. "75002"/"75020", "12"/"21", "128"/"12".
+pub fn near_number(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a == b || !a.is_ascii() || !b.is_ascii() {
+        return false;
+    }
+    if a.len() == b.len() {
+        let diff: Vec<usize> = (0..a.len()).filter(|&i| a[i] != b[i]).collect();
+        return match diff.as_slice() {
+            [i] => a[*i].is_ascii_digit() && b[*i].is_ascii_digit(),
+            [i, j] => *j == i + 1 && a[*i] == b[*j] && a[*j] == b[*i],
+            _ => false,
+        };
+    }
+    let (short, long) = if a.len() < b.len() { (a, b) } else { (b, a) };
+    if long.len() != short.len() + 1 || short.len() < 2 {
+        return false;
+    }
+    let i = (0..short.len())
+        .find(|&i| short[i] != long[i])
+        .unwrap_or(short.len());
+    long[i].is_ascii_digit() && short[i..] == long[i + 1..]
+}
+
+/// Whether two numbers one keystroke apart ([`near_number`]) are so by the commonest
+/// slips: two digits swapped, or a digit replaced by its neighbour on the number row
+/// (GeCo's keyboard model). Those rank above other one-digit differences.
+pub fn keyboard_digit_slip(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() || !near_number_bytes(a, b) {
+        return false;
+    }
+    let diff: Vec<usize> = (0..a.len()).filter(|&i| a[i] != b[i]).collect();
+    match diff.as_slice() {
+        [i] => a[*i].abs_diff(b[*i]) == 1,
+        _ => true,
+    }
+}
+
+fn near_number_bytes(a: &[u8], b: &[u8]) -> bool {
+    std::str::from_utf8(a)
+        .ok()
+        .zip(std::str::from_utf8(b).ok())
+        .is_some_and(|(a, b)| near_number(a, b))
+}
+
 /// Splits folded text into tokens: letters and digits form words; apostrophes inside a
 /// word are removed (O'Brien → obrien, d'Angelo → dangelo); everything else separates.
 pub fn tokens(folded: &str) -> Vec<String> {
@@ -338,6 +386,36 @@ mod tests {
         let b = collect("dupotn", 1);
         assert!(a.iter().any(|x| b.contains(x)));
         assert_eq!(collect("abcd", 1).len(), 5);
+    }
+
+    #[test]
+    fn numbers_one_keystroke_apart() {
+        for (a, b) in [
+            ("75002", "75003"),
+            ("75002", "75020"),
+            ("12", "21"),
+            ("128", "12"),
+            ("12a", "13a"),
+        ] {
+            assert!(near_number(a, b) && near_number(b, a), "{a} {b}");
+        }
+        for (a, b) in [
+            ("75002", "75002"),
+            ("75002", "76003"),
+            ("1", "12"),
+            ("12", "34"),
+            ("12a", "12b"),
+            ("123", "321"),
+        ] {
+            assert!(!near_number(a, b), "{a} {b}");
+        }
+    }
+
+    #[test]
+    fn keyboard_slips_rank_above_other_digit_errors() {
+        assert!(keyboard_digit_slip("12", "13") && keyboard_digit_slip("12", "21"));
+        assert!(!keyboard_digit_slip("12", "18") && !keyboard_digit_slip("128", "12"));
+        assert!(near_number("12", "18"));
     }
 
     #[test]
