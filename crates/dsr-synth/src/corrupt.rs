@@ -23,7 +23,9 @@
 //!   "Techniques for automatically correcting words in text", ACM Computing Surveys
 //!   24(4) (rn↔m, cl↔d, l↔1, O↔0, vv↔w, ii↔u, c↔e, h↔b …).
 //! - Hypocoristics: the diminutive and short forms of the given names in the corpus,
-//!   compiled by hand from Wiktionary's entries for each name (per language).
+//!   written for this corpus from common usage in each language. Not yet checked
+//!   against a published table (Wiktionary's hypocoristic entries are the intended
+//!   reference): treat this kind's figures as indicative.
 
 use crate::{LOCALES, Locale, Person, Rng};
 use unicode_normalization::UnicodeNormalization;
@@ -67,7 +69,7 @@ pub static KINDS: &[Kind] = kinds![
     "two errors", Name, "Damerau 1964 (the ~20 % with more than one error)";
     "ocr", Name, "Esakov et al. 1994; Kukich 1992";
     "phonetic", Name, "GeCo / Febrl phonetic rules";
-    "nickname", Name, "hypocoristics (Wiktionary)";
+    "nickname", Name, "hypocoristics (common usage, unverified list)";
     "initial", Name, "given name as an initial (Febrl)";
     "split word", Name, "split words (Febrl, GeCo)";
     "merged words", Name, "merged words (Febrl, GeCo)";
@@ -417,7 +419,8 @@ fn ocr(rng: &mut Rng, word: &str) -> Option<String> {
 // ---------------------------------------------------------------------------------
 // Hypocoristics
 
-/// Short and diminutive forms of the corpus's given names (from Wiktionary). Either
+/// Short and diminutive forms of the corpus's given names (common usage, written for
+/// this corpus; not yet checked against a published table). Either
 /// direction is asked: a stored "Pierre" searched as "Pierrot", and (for the names
 /// stored in a short form) the long form.
 fn nicknames(given: &str) -> &'static [&'static str] {
