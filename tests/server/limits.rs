@@ -4,7 +4,7 @@
 use crate::harness::Server;
 use serde_json::json;
 
-const STRICT: &str = "max_body_bytes = 2048\nmax_import_bytes = 4096\n[server.rate_limits]\ncreate_per_second = 0.2\ncreate_burst = 2\nread_per_second = 1000.0\nread_burst = 1000\n";
+const STRICT: &str = "max_body_bytes = 2048\nmax_import_bytes = 4096\nmax_page_size = 1\n[server.rate_limits]\ncreate_per_second = 0.2\ncreate_burst = 2\nread_per_second = 1000.0\nread_burst = 1000\n";
 
 #[test]
 fn request_creation_is_rate_limited_per_client_whatever_the_forwarded_header() {
@@ -75,6 +75,18 @@ fn oversized_bodies_are_413_and_pages_are_bounded() {
         &[("content-type", "application/x-ndjson")],
     );
     assert_eq!(b.status, 413, "{}", b.body);
-    assert_eq!(s.get("/api/v1/requests?limit=100000", t).status, 400);
+    for id in ["c-2001", "c-2002"] {
+        let r = s.post(
+            "/api/v1/requests",
+            t,
+            &json!({"requestType": "GDPR_EXPORT", "subject": {"id": id}}),
+        );
+        assert_eq!(r.status, 202, "{}", r.body);
+    }
+    // A page larger than the server's maximum (1 here) is the largest page.
+    let page = s.get("/api/v1/requests?limit=100000", t);
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(page.json()["items"].as_array().unwrap().len(), 1);
+    assert!(page.json()["nextCursor"].is_string());
     assert_eq!(s.get("/api/v1/requests?limit=0", t).status, 400);
 }

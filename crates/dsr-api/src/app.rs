@@ -229,6 +229,14 @@ impl App {
         Ok(p)
     }
 
+    /// Checks the scope of an authenticated caller and counts the request against its
+    /// rate limit for `class`.
+    pub fn permit(&self, p: &Principal, scope: Scope, class: Class) -> ApiResult<Principal> {
+        p.require(scope)?;
+        self.limit(&p.client_id, class)?;
+        Ok(p.clone())
+    }
+
     /// Counts one request against a client's limit.
     pub fn limit(&self, client_id: &str, class: Class) -> ApiResult<()> {
         self.inner.limiter.check(client_id, class).map_err(|wait| {

@@ -95,14 +95,17 @@ async fn method_not_allowed(req: Request, next: Next) -> Response {
     resp
 }
 
-/// Refuses unauthenticated calls before their body is read (the handlers then check
-/// scope and rate limit): an anonymous caller learns nothing about what a body should
+/// Authenticates once, before the body is read (the handlers then check scope and
+/// rate limit on the [`Principal`] it leaves in the request's extensions): an anonymous caller learns nothing about what a body should
 /// be, and spends no parsing.
-async fn authenticated(State(app): State<App>, req: Request, next: Next) -> Response {
-    if let Err(e) = app.auth().authenticate(req.headers()) {
-        return e.into_response();
+async fn authenticated(State(app): State<App>, mut req: Request, next: Next) -> Response {
+    match app.auth().authenticate(req.headers()) {
+        Ok(p) => {
+            req.extensions_mut().insert(p);
+            next.run(req).await
+        }
+        Err(e) => e.into_response(),
     }
-    next.run(req).await
 }
 
 /// The whole API: `/api/v1/…`, `/oauth/token`, `/openapi.json`, `/healthz`, `/readyz`,

@@ -3,6 +3,7 @@
 //! not found (404), exactly like an id that does not exist.
 
 use crate::app::{App, Tenant};
+use crate::auth::Principal;
 use crate::body::{JsonBody, parse, read_limited, too_large};
 use crate::callbacks;
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -10,7 +11,7 @@ use crate::limits::Class;
 use crate::views::*;
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Extension, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use dsr_engine::{CreateOptions, OnDuplicate, Replacement, RequestFilter, RequestId, Target};
@@ -62,10 +63,10 @@ fn entities(t: &dsr_match::Directory, r: &dsr_match::SearchResult) -> SearchResp
     security(("oauth2" = ["subjects:read"]), ("apiToken" = [])))]
 pub async fn search(
     State(app): State<App>,
-    headers: HeaderMap,
+    Extension(principal): Extension<Principal>,
     q: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<SearchResponse>> {
-    let p = app.allow(&headers, Scope::SubjectsRead, Class::Read)?;
+    let p = app.permit(&principal, Scope::SubjectsRead, Class::Read)?;
     let Query(q) = q.map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -100,10 +101,10 @@ pub async fn search(
     security(("oauth2" = ["subjects:read"]), ("apiToken" = [])))]
 pub async fn correlate(
     State(app): State<App>,
-    headers: HeaderMap,
+    Extension(principal): Extension<Principal>,
     req: Request,
 ) -> ApiResult<Json<CorrelateResponse>> {
-    let p = app.allow(&headers, Scope::SubjectsRead, Class::Read)?;
+    let p = app.permit(&principal, Scope::SubjectsRead, Class::Read)?;
     let bytes = crate::body::bytes_of(req, &app).await?;
     // Several identifiers of one person are expected here (not bulk).
     let b: CorrelateBody = parse(&bytes, false)?;
@@ -154,7 +155,7 @@ fn import_keys(mut v: serde_json::Value) -> serde_json::Value {
 /// Create or replace a subject (the index is updated at once).
 #[utoipa::path(put, path = "/api/v1/subjects/{id}", tag = "subjects",
     params(("id" = String, Path, description = "The subject id")),
-    request_body(content = Object, description = "One subject in the import format (docs/import-format.md), camelCase or snake_case keys"),
+    request_body = SubjectBody,
     responses(
         (status = 200, description = "Replaced", body = SubjectWritten),
         (status = 201, description = "Created", body = SubjectWritten),
@@ -167,14 +168,14 @@ fn import_keys(mut v: serde_json::Value) -> serde_json::Value {
     security(("oauth2" = ["subjects:write"]), ("apiToken" = [])))]
 pub async fn put_subject(
     State(app): State<App>,
-    headers: HeaderMap,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
     JsonBody(body, _): JsonBody<serde_json::Value>,
 ) -> ApiResult<Response> {
-    let p = app.allow(&headers, Scope::SubjectsWrite, Class::Write)?;
+    let p = app.permit(&principal, Scope::SubjectsWrite, Class::Write)?;
     let mut body = import_keys(body);
     match body.as_object_mut() {
-        Some(m) => match m.get("id") {
+        Some(m) => match m.get("id").filter(|v| !v.is_null()) {
             None => {
                 m.insert("id".into(), json!(id));
             }
@@ -254,10 +255,10 @@ pub async fn put_subject(
     security(("oauth2" = ["subjects:write"]), ("apiToken" = [])))]
 pub async fn delete_subject(
     State(app): State<App>,
-    headers: HeaderMap,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let p = app.allow(&headers, Scope::SubjectsWrite, Class::Write)?;
+    let p = app.permit(&principal, Scope::SubjectsWrite, Class::Write)?;
     let sid = subject_id(&id)?;
     let t = app.tenant(&p).await?;
     let mut dir = t.dir.write().await;
@@ -277,9 +278,13 @@ pub async fn delete_subject(
 
 /// Import subjects from JSON Lines (the format and per-line report of `dsr import`).
 #[utoipa::path(post, path = "/api/v1/subjects/import", tag = "subjects",
-    request_body(content = String, content_type = "application/x-ndjson", description = "One subject per line"),
+    request_body(content(
+        (String = "application/x-ndjson"),
+        (String = "text/plain"),
+    ), description = "One subject per line (JSON Lines, docs/import-format.md)"),
     responses(
         (status = 200, description = "The per-line report", body = ImportReportView),
+        (status = 400, description = "The body is empty", body = ErrorBody),
         (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "Missing scope subjects:write", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
@@ -288,10 +293,10 @@ pub async fn delete_subject(
     security(("oauth2" = ["subjects:write"]), ("apiToken" = [])))]
 pub async fn import(
     State(app): State<App>,
-    headers: HeaderMap,
+    Extension(principal): Extension<Principal>,
     req: Request,
 ) -> ApiResult<Json<ImportReportView>> {
-    let p = app.allow(&headers, Scope::SubjectsWrite, Class::Write)?;
+    let p = app.permit(&principal, Scope::SubjectsWrite, Class::Write)?;
     let Ok(_slot) = app.inner.imports.try_acquire() else {
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -305,6 +310,13 @@ pub async fn import(
     };
     let limit = app.settings().max_import_bytes;
     let bytes = read_limited(req.into_body(), limit).await?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "empty_body",
+            "the body is empty: send JSON Lines, one subject per line (docs/import-format.md)",
+        ));
+    }
     let t = app.tenant(&p).await?;
     // The ids of the lines, to bring the live index to what landed.
     let ids: Vec<SubjectId> = bytes
@@ -379,7 +391,7 @@ async fn detail(app: &App, t: &Tenant, id: &RequestId, existing: bool) -> ApiRes
 /// Create a request for one subject.
 #[utoipa::path(post, path = "/api/v1/requests", tag = "requests",
     request_body = CreateRequestBody,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Same key and body: the same request; same key, other body: 422")),
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "Same key and body: the same request; same key, other body: 422")),
     responses(
         (status = 202, description = "Accepted: processing is asynchronous", body = RequestDetail),
         (status = 400, description = "The body is wrong (or bulk)", body = ErrorBody),
@@ -393,15 +405,16 @@ async fn detail(app: &App, t: &Tenant, id: &RequestId, existing: bool) -> ApiRes
     security(("oauth2" = ["requests:write"]), ("apiToken" = [])))]
 pub async fn create_request(
     State(app): State<App>,
+    Extension(principal): Extension<Principal>,
     headers: HeaderMap,
     JsonBody(b, raw): JsonBody<CreateRequestBody>,
 ) -> ApiResult<Response> {
-    let p = app.allow(&headers, Scope::RequestsWrite, Class::Create)?;
+    let p = app.permit(&principal, Scope::RequestsWrite, Class::Create)?;
     let idem = match headers.get("idempotency-key") {
         None => None,
         Some(v) => {
-            let k = v.to_str().unwrap_or("").trim().to_owned();
-            if k.is_empty() || k.len() > 255 {
+            let k = v.to_str().unwrap_or("").to_owned();
+            if k.is_empty() || k.len() > 255 || !k.bytes().all(|b| b.is_ascii_graphic()) {
                 return Err(ApiError::field(
                     "Idempotency-Key",
                     "give 1 to 255 visible characters (a UUID is a good key)",
@@ -503,7 +516,24 @@ pub async fn create_request(
         callbacks::observe(&app).await;
     }
     tracing::info!(request = %out.request.id, related = out.related.len(), client = %p.client_id, "request created");
-    let d = detail(&app, &t, &out.request.id, out.existing).await?;
+    if !b.callback_urls.is_empty() || out.existing {
+        let d = detail(&app, &t, &out.request.id, out.existing).await?;
+        return Ok((StatusCode::ACCEPTED, Json(d)).into_response());
+    }
+    // A new request without callbacks: its view from what create returned (one read
+    // for its tasks instead of four).
+    let tasks = t
+        .env
+        .engine
+        .store()
+        .tasks(&p.tenant, &out.request.id)
+        .await?;
+    let now = t.env.engine.clock().now();
+    let d = RequestDetail {
+        request: RequestView::new(&out.request, &tasks, &out.related, now),
+        callbacks: Vec::new(),
+        existing: false,
+    };
     Ok((StatusCode::ACCEPTED, Json(d)).into_response())
 }
 
@@ -520,26 +550,23 @@ pub async fn create_request(
     security(("oauth2" = ["requests:read"]), ("apiToken" = [])))]
 pub async fn list_requests(
     State(app): State<App>,
-    headers: HeaderMap,
+    Extension(principal): Extension<Principal>,
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<RequestPage>> {
-    let p = app.allow(&headers, Scope::RequestsRead, Class::Read)?;
+    let p = app.permit(&principal, Scope::RequestsRead, Class::Read)?;
     let Query(q) =
         q.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?;
     let max = app.settings().max_page_size;
     let limit = q.limit.unwrap_or(50);
-    if limit == 0 || limit > max {
+    if limit == 0 {
         return Err(ApiError::field(
             "limit",
             format!("give a page size from 1 to {max}"),
         ));
     }
-    let status = q
-        .status
-        .as_deref()
-        .map(str::parse::<dsr_engine::RequestStatus>)
-        .transpose()
-        .map_err(|e| ApiError::field("status", e.to_string()))?;
+    // Bounded: a larger page is the largest one.
+    let limit = limit.min(max);
+    let status = q.status.map(dsr_engine::RequestStatus::from);
     let cursor = q
         .cursor
         .as_deref()
@@ -597,10 +624,10 @@ pub async fn list_requests(
     security(("oauth2" = ["requests:read"]), ("apiToken" = [])))]
 pub async fn get_request(
     State(app): State<App>,
-    headers: HeaderMap,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<RequestDetail>> {
-    let p = app.allow(&headers, Scope::RequestsRead, Class::Read)?;
+    let p = app.permit(&principal, Scope::RequestsRead, Class::Read)?;
     let rid = request_id(&id)?;
     let t = app.tenant(&p).await?;
     Ok(Json(detail(&app, &t, &rid, false).await?))
@@ -629,10 +656,10 @@ async fn after_change(
     security(("oauth2" = ["requests:write"]), ("apiToken" = [])))]
 pub async fn cancel(
     State(app): State<App>,
-    headers: HeaderMap,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<RequestDetail>> {
-    let p = app.allow(&headers, Scope::RequestsWrite, Class::Write)?;
+    let p = app.permit(&principal, Scope::RequestsWrite, Class::Write)?;
     let rid = request_id(&id)?;
     let t = app.tenant(&p).await?;
     t.env.engine.cancel(&rid, &p.actor()).await?;
@@ -656,11 +683,11 @@ pub async fn cancel(
     security(("oauth2" = ["requests:decide"]), ("apiToken" = [])))]
 pub async fn decide(
     State(app): State<App>,
-    headers: HeaderMap,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
     JsonBody(b, _): JsonBody<DecisionBody>,
 ) -> ApiResult<Json<RequestDetail>> {
-    let p = app.allow(&headers, Scope::RequestsDecide, Class::Write)?;
+    let p = app.permit(&principal, Scope::RequestsDecide, Class::Write)?;
     let rid = request_id(&id)?;
     let t = app.tenant(&p).await?;
     t.env
@@ -692,11 +719,11 @@ pub async fn decide(
     security(("oauth2" = ["requests:write"]), ("apiToken" = [])))]
 pub async fn extend(
     State(app): State<App>,
-    headers: HeaderMap,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
     JsonBody(b, _): JsonBody<ExtensionBody>,
 ) -> ApiResult<Json<RequestDetail>> {
-    let p = app.allow(&headers, Scope::RequestsWrite, Class::Write)?;
+    let p = app.permit(&principal, Scope::RequestsWrite, Class::Write)?;
     let rid = request_id(&id)?;
     let t = app.tenant(&p).await?;
     t.env
@@ -720,10 +747,10 @@ pub async fn extend(
     security(("oauth2" = ["requests:write"]), ("apiToken" = [])))]
 pub async fn retry(
     State(app): State<App>,
-    headers: HeaderMap,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<RequestDetail>> {
-    let p = app.allow(&headers, Scope::RequestsWrite, Class::Write)?;
+    let p = app.permit(&principal, Scope::RequestsWrite, Class::Write)?;
     let rid = request_id(&id)?;
     let t = app.tenant(&p).await?;
     t.env.engine.retry(&rid, &p.actor()).await?;
@@ -735,6 +762,7 @@ pub async fn retry(
     params(("id" = String, Path, description = "The request id"), PackageQuery),
     responses(
         (status = 200, description = "The package (JSON, manifest signed with Ed25519)", body = Object),
+        (status = 400, description = "A parameter is wrong", body = ErrorBody),
         (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "Missing scope requests:read", body = ErrorBody),
         (status = 404, description = "No such request in your tenant", body = ErrorBody),
@@ -744,11 +772,11 @@ pub async fn retry(
     security(("oauth2" = ["requests:read"]), ("apiToken" = [])))]
 pub async fn package(
     State(app): State<App>,
-    headers: HeaderMap,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
     q: Result<Query<PackageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Response> {
-    let p = app.allow(&headers, Scope::RequestsRead, Class::Read)?;
+    let p = app.permit(&principal, Scope::RequestsRead, Class::Read)?;
     let Query(q) =
         q.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?;
     let rid = request_id(&id)?;
@@ -781,10 +809,10 @@ pub async fn package(
     security(("oauth2" = ["requests:read"]), ("apiToken" = [])))]
 pub async fn events(
     State(app): State<App>,
-    headers: HeaderMap,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<EventsResponse>> {
-    let p = app.allow(&headers, Scope::RequestsRead, Class::Read)?;
+    let p = app.permit(&principal, Scope::RequestsRead, Class::Read)?;
     let rid = request_id(&id)?;
     let t = app.tenant(&p).await?;
     t.env.engine.get(&rid).await?;
@@ -817,9 +845,9 @@ pub async fn events(
     security(("oauth2" = ["requests:read"]), ("apiToken" = [])))]
 pub async fn services(
     State(app): State<App>,
-    headers: HeaderMap,
+    Extension(principal): Extension<Principal>,
 ) -> ApiResult<Json<ServicesResponse>> {
-    let p = app.allow(&headers, Scope::RequestsRead, Class::Read)?;
+    let p = app.permit(&principal, Scope::RequestsRead, Class::Read)?;
     let t = app.tenant(&p).await?;
     let dir = t.dir.read().await;
     let spots = t.env.engine.blind_spots(&dir);
@@ -878,10 +906,11 @@ fn text_of(v: &serde_json::Value) -> String {
     security(("oauth2" = ["compliance:check"]), ("apiToken" = [])))]
 pub async fn compliance(
     State(app): State<App>,
+    Extension(principal): Extension<Principal>,
     headers: HeaderMap,
     JsonBody(b, _): JsonBody<ComplianceBody>,
 ) -> ApiResult<Response> {
-    app.allow(&headers, Scope::ComplianceCheck, Class::Write)?;
+    app.permit(&principal, Scope::ComplianceCheck, Class::Write)?;
     let config_text = text_of(&b.config);
     let config = dsr_compliance::Config::parse(&config_text)
         .map_err(|e| ApiError::field("config", e.to_string()))?;
@@ -926,9 +955,9 @@ pub async fn compliance(
     security(("oauth2" = ["audit:read"]), ("apiToken" = [])))]
 pub async fn audit_verify(
     State(app): State<App>,
-    headers: HeaderMap,
+    Extension(principal): Extension<Principal>,
 ) -> ApiResult<Json<AuditVerifyResponse>> {
-    let p = app.allow(&headers, Scope::AuditRead, Class::Read)?;
+    let p = app.permit(&principal, Scope::AuditRead, Class::Read)?;
     let t = app.tenant(&p).await?;
     let r = t.env.engine.verify_audit().await?;
     Ok(Json(AuditVerifyResponse {
@@ -953,9 +982,9 @@ pub async fn audit_verify(
     security(("oauth2" = ["requests:read"]), ("apiToken" = [])))]
 pub async fn callback_key(
     State(app): State<App>,
-    headers: HeaderMap,
+    Extension(principal): Extension<Principal>,
 ) -> ApiResult<Json<CallbackKey>> {
-    app.allow(&headers, Scope::RequestsRead, Class::Read)?;
+    app.permit(&principal, Scope::RequestsRead, Class::Read)?;
     Ok(Json(CallbackKey {
         algorithm: "ed25519".into(),
         public_key: app.callback_public_key_hex(),
@@ -1125,8 +1154,11 @@ pub async fn readyz(State(app): State<App>) -> Response {
         (status = 429, description = "Rate limited", body = ErrorBody),
     ),
     security(("oauth2" = ["audit:read"]), ("apiToken" = [])))]
-pub async fn metrics(State(app): State<App>, headers: HeaderMap) -> ApiResult<Response> {
-    let p = app.allow(&headers, Scope::AuditRead, Class::Read)?;
+pub async fn metrics(
+    State(app): State<App>,
+    Extension(principal): Extension<Principal>,
+) -> ApiResult<Response> {
+    let p = app.permit(&principal, Scope::AuditRead, Class::Read)?;
     let t = app.tenant(&p).await?;
     let (open, _) = t.env.engine.store().open_tasks(&p.tenant).await?;
     let size = t.dir.read().await.len();

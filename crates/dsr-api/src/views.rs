@@ -10,6 +10,8 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use utoipa::{IntoParams, ToSchema};
 
+// Text a value accepts: not blank, no control characters (dsr_model::check_text).
+
 /// The identifier kinds a lookup accepts (the names contact-center GDPR APIs use).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -81,15 +83,21 @@ impl SearchType {
 
 /// `GET /api/v1/subjects` query.
 #[derive(Debug, Deserialize, IntoParams)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 #[into_params(parameter_in = Query)]
 pub struct SearchQuery {
     /// What kind of identifier `searchValue` is.
     pub search_type: SearchType,
     /// The identifier as the person gave it.
+    #[param(
+        min_length = 1,
+        max_length = 1024,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub search_value: String,
     /// ISO 3166 alpha-2 region for phone numbers in national form (overrides the
     /// tenant's default).
+    #[param(pattern = "^[A-Za-z]{2}$")]
     pub region: Option<String>,
 }
 
@@ -254,6 +262,11 @@ pub struct TermBody {
     #[serde(rename = "type")]
     pub ty: SearchType,
     /// The identifier as given.
+    #[schema(
+        min_length = 1,
+        max_length = 1024,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub value: String,
 }
 
@@ -263,9 +276,11 @@ pub struct TermBody {
 pub struct CorrelateBody {
     /// The identifiers (1 to 10).
     #[serde(rename = "terms")]
+    #[schema(min_items = 1, max_items = 10)]
     pub identifiers: Vec<TermBody>,
     /// Region for phone numbers.
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z]{2}$")]
     pub region: Option<String>,
 }
 
@@ -419,6 +434,11 @@ impl From<ApiRequestType> for dsr_model::RequestType {
 #[serde(deny_unknown_fields)]
 pub struct SubjectRef {
     /// The subject id (any kind).
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub id: String,
 }
 
@@ -430,8 +450,18 @@ pub struct ReplacementTerm {
     #[serde(rename = "type")]
     pub ty: SearchType,
     /// The value as stored now.
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub existing_value: String,
-    /// The value to store instead.
+    /// The value to store instead (different from the existing one).
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub updated_value: String,
 }
 
@@ -449,9 +479,11 @@ pub struct CreateRequestBody {
     pub term: Option<TermBody>,
     /// GDPR_UPDATE only: what to change.
     #[serde(default)]
+    #[schema(max_items = 20)]
     pub replacement_terms: Vec<ReplacementTerm>,
     /// URLs to POST every status change to (at most 5).
     #[serde(default)]
+    #[schema(max_items = 5)]
     pub callback_urls: Vec<String>,
 }
 
@@ -488,11 +520,11 @@ pub struct RequestDetail {
 
 /// `GET /api/v1/requests` query.
 #[derive(Debug, Deserialize, IntoParams)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// Only this status (`in_progress`, `on_hold`, `completed`, …).
-    pub status: Option<String>,
+    /// Only this status.
+    pub status: Option<StatusFilter>,
     /// Only this type.
     #[serde(rename = "type")]
     #[param(rename = "type")]
@@ -500,9 +532,52 @@ pub struct ListQuery {
     /// Only unfinished requests past a due date.
     pub overdue: Option<bool>,
     /// The `nextCursor` of the previous page.
+    #[param(
+        pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
     pub cursor: Option<String>,
-    /// Page size (1 to the server's maximum, default 50).
+    /// Page size (default 50; more than the server's maximum, 200 by default, gives
+    /// the maximum).
+    #[param(minimum = 1)]
     pub limit: Option<usize>,
+}
+
+/// A request status to filter on.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusFilter {
+    /// Being resolved.
+    Received,
+    /// Waiting for a decision.
+    OnHold,
+    /// Being carried out.
+    InProgress,
+    /// Done everywhere.
+    Completed,
+    /// Done in some services.
+    PartiallyFailed,
+    /// Failed everywhere.
+    Failed,
+    /// Cancelled.
+    Cancelled,
+    /// Refused.
+    Refused,
+}
+
+impl From<StatusFilter> for dsr_engine::RequestStatus {
+    fn from(s: StatusFilter) -> Self {
+        use dsr_engine::RequestStatus as R;
+        match s {
+            StatusFilter::Received => R::Received,
+            StatusFilter::OnHold => R::OnHold,
+            StatusFilter::InProgress => R::InProgress,
+            StatusFilter::Completed => R::Completed,
+            StatusFilter::PartiallyFailed => R::PartiallyFailed,
+            StatusFilter::Failed => R::Failed,
+            StatusFilter::Cancelled => R::Cancelled,
+            StatusFilter::Refused => R::Refused,
+        }
+    }
 }
 
 /// A page of requests.
@@ -522,6 +597,11 @@ pub struct DecisionBody {
     /// Proceed or refuse.
     pub decision: DecisionKind,
     /// Justification (proceed) or legal ground (refuse).
+    #[schema(
+        min_length = 1,
+        max_length = 1000,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub reason: String,
 }
 
@@ -540,18 +620,25 @@ pub enum DecisionKind {
 #[serde(deny_unknown_fields)]
 pub struct ExtensionBody {
     /// Days to add (art. 12(3): at most two months in total).
+    #[serde(deserialize_with = "whole_days")]
+    #[schema(value_type = u32, minimum = 1, maximum = 62)]
     pub days: u32,
     /// Why.
+    #[schema(
+        min_length = 1,
+        max_length = 1000,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub reason: String,
 }
 
 /// `GET …/package` query.
 #[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct PackageQuery {
     /// To whom it is handed over (default: the data subject; another controller for
     /// portability).
+    #[param(max_length = 256, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     pub to: Option<String>,
 }
 
@@ -627,11 +714,9 @@ pub struct ServicesResponse {
 #[serde(deny_unknown_fields)]
 pub struct ComplianceBody {
     /// The tenant configuration: TOML or JSON text, or a JSON object.
-    #[schema(value_type = Object)]
     pub config: Value,
     /// Waivers: TOML or JSON text, or a JSON array/object.
     #[serde(default)]
-    #[schema(value_type = Object)]
     pub waivers: Option<Value>,
     /// The day to evaluate as (YYYY-MM-DD; default today).
     #[serde(default)]
@@ -705,3 +790,97 @@ pub struct Health {
     /// `ok`, or `loading`.
     pub status: String,
 }
+
+/// A whole number of days: `30` or `30.0` (JSON does not tell them apart), 1 to 62.
+fn whole_days<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let f = f64::deserialize(d)?;
+    if f.fract() != 0.0 || !(1.0..=62.0).contains(&f) {
+        return Err(serde::de::Error::custom(format!(
+            "{f} is not a whole number of days from 1 to 62 (art. 12(3): two months at most)"
+        )));
+    }
+    Ok(f as u32)
+}
+
+/// Kinds of subject.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SubjectKindBody {
+    /// An employee or agent.
+    User,
+    /// A contact of the contact center.
+    ExternalContact,
+    /// An entry of a dialer contact list.
+    DialerContact,
+}
+
+/// A handle in a subject body.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HandleBody {
+    /// The platform (`twitter`, `instagram`, `facebook`, `whatsapp`, …).
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9 ._-]+$")]
+    pub platform: String,
+    /// The handle as written.
+    #[schema(min_length = 1, max_length = 256, pattern = "^[A-Za-z0-9@+._-]+$")]
+    pub value: String,
+}
+
+/// `PUT /api/v1/subjects/{id}`: one subject in the import format
+/// (`docs/import-format.md`); `externalIds`, `mergeSet` and `contactList` may also be
+/// written in camelCase. The id may be left out (the path gives it).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubjectBody {
+    /// The kind.
+    #[serde(rename = "type")]
+    pub kind: SubjectKindBody,
+    /// The id (the same as in the path).
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._:-]+$")]
+    pub id: Option<String>,
+    /// Names.
+    #[serde(default)]
+    #[schema(max_items = 64)]
+    pub names: Vec<NameText>,
+    /// Emails.
+    #[serde(default)]
+    #[schema(max_items = 64)]
+    pub emails: Vec<EmailText>,
+    /// Phones.
+    #[serde(default)]
+    #[schema(max_items = 64)]
+    pub phones: Vec<PhoneText>,
+    /// Handles.
+    #[serde(default)]
+    #[schema(max_items = 64)]
+    pub handles: Vec<HandleBody>,
+    /// Users: `active` or `former` (a user without one is stored as active).
+    #[serde(default)]
+    pub employment: Option<EmploymentBody>,
+}
+
+/// Employment of a user.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum EmploymentBody {
+    /// Employed.
+    Active,
+    /// No longer employed.
+    Former,
+}
+
+/// A name.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(value_type = String, min_length = 1, max_length = 128, pattern = "^[A-Za-z][A-Za-z '.-]*$")]
+pub struct NameText(pub String);
+
+/// An email address.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(value_type = String, min_length = 3, max_length = 128, pattern = "^[a-z0-9._+-]+@[a-z0-9-]+(\\.[a-z0-9-]+)+$")]
+pub struct EmailText(pub String);
+
+/// A phone number.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(value_type = String, min_length = 4, max_length = 32, pattern = "^\\+?[0-9 ]{4,30}$")]
+pub struct PhoneText(pub String);
