@@ -8,4 +8,5 @@ mod callbacks;
 mod errors;
 mod isolation;
 mod limits;
+mod tls;
 mod workflow;

@@ -154,7 +154,7 @@ fn import_keys(mut v: serde_json::Value) -> serde_json::Value {
 
 /// Create or replace a subject (the index is updated at once).
 #[utoipa::path(put, path = "/api/v1/subjects/{id}", tag = "subjects",
-    params(("id" = String, Path, description = "The subject id")),
+    params(("id" = String, Path, min_length = 1, max_length = 256, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$", description = "The subject id")),
     request_body = SubjectBody,
     responses(
         (status = 200, description = "Replaced", body = SubjectWritten),
@@ -244,7 +244,7 @@ pub async fn put_subject(
 
 /// Delete a subject (the index is updated at once).
 #[utoipa::path(delete, path = "/api/v1/subjects/{id}", tag = "subjects",
-    params(("id" = String, Path, description = "The subject id")),
+    params(("id" = String, Path, min_length = 1, max_length = 256, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$", description = "The subject id")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 401, description = "Not authenticated", body = ErrorBody),

@@ -819,10 +819,18 @@ pub enum SubjectKindBody {
 #[serde(deny_unknown_fields)]
 pub struct HandleBody {
     /// The platform (`twitter`, `instagram`, `facebook`, `whatsapp`, …).
-    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9 ._-]+$")]
+    #[schema(
+        min_length = 1,
+        max_length = 1024,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub platform: String,
     /// The handle as written.
-    #[schema(min_length = 1, max_length = 256, pattern = "^[A-Za-z0-9@+._-]+$")]
+    #[schema(
+        min_length = 1,
+        max_length = 1024,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub value: String,
 }
 
@@ -837,7 +845,11 @@ pub struct SubjectBody {
     pub kind: SubjectKindBody,
     /// The id (the same as in the path).
     #[serde(default)]
-    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._:-]+$")]
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub id: Option<String>,
     /// Names.
     #[serde(default)]
@@ -872,15 +884,15 @@ pub enum EmploymentBody {
 
 /// A name.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[schema(value_type = String, min_length = 1, max_length = 128, pattern = "^[A-Za-z][A-Za-z '.-]*$")]
+#[schema(value_type = String, min_length = 1, max_length = 1024, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$")]
 pub struct NameText(pub String);
 
 /// An email address.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[schema(value_type = String, min_length = 3, max_length = 128, pattern = "^[a-z0-9._+-]+@[a-z0-9-]+(\\.[a-z0-9-]+)+$")]
+#[schema(value_type = String, min_length = 1, max_length = 1024, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$")]
 pub struct EmailText(pub String);
 
 /// A phone number.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[schema(value_type = String, min_length = 4, max_length = 32, pattern = "^\\+?[0-9 ]{4,30}$")]
+#[schema(value_type = String, min_length = 1, max_length = 1024, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$")]
 pub struct PhoneText(pub String);
