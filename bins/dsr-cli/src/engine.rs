@@ -1107,8 +1107,8 @@ fn pinned_keys(key: &str) -> anyhow::Result<Vec<String>> {
     if key.trim().len() != 64 && path.exists() {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        return Ok(dsr_engine::keyring::parse_pinned(&text)
-            .with_context(|| format!("--key {}", path.display()))?);
+        return dsr_engine::keyring::parse_pinned(&text)
+            .with_context(|| format!("--key {}", path.display()));
     }
     Ok(vec![key.trim().to_ascii_lowercase()])
 }

@@ -25,14 +25,14 @@ mod privacy;
 #[non_exhaustive]
 pub enum Error {
     /// The database could not be opened or a statement failed. The message says what
-    /// happened and what to do, once (the SQLite error is kept in `source`, not repeated
+    /// happened and what to do, once (the SQLite error is kept in `sqlite`, not repeated
     /// as a cause).
-    #[error("database {path}: {}", describe(source))]
+    #[error("database {path}: {}", describe(sqlite))]
     Sqlite {
         /// The database file (or `:memory:`).
         path: String,
         /// The SQLite error.
-        source: rusqlite::Error,
+        sqlite: rusqlite::Error,
     },
     /// A stored document could not be read back (corrupted or written by a newer version).
     #[error("database {path}: stored subject {id:?} is unreadable: {reason}")]
@@ -62,7 +62,7 @@ impl Error {
     /// Whether the error is another process holding the write lock (or a lock held for
     /// longer than the busy timeout): waiting and trying again is the remedy.
     pub fn is_busy(&self) -> bool {
-        matches!(self, Error::Sqlite { source: rusqlite::Error::SqliteFailure(f, _), .. }
+        matches!(self, Error::Sqlite { sqlite: rusqlite::Error::SqliteFailure(f, _), .. }
             if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
     }
 }
@@ -152,7 +152,7 @@ impl SqliteStore {
         let _ = privacy::create_private(path);
         let conn = Connection::open(path).map_err(|source| Error::Sqlite {
             path: shown.clone(),
-            source,
+            sqlite: source,
         })?;
         Self::init(conn, shown)
     }
@@ -161,7 +161,7 @@ impl SqliteStore {
     pub fn open_in_memory() -> Result<Self> {
         let conn = Connection::open_in_memory().map_err(|source| Error::Sqlite {
             path: ":memory:".into(),
-            source,
+            sqlite: source,
         })?;
         Self::init(conn, ":memory:".into())
     }
@@ -169,7 +169,7 @@ impl SqliteStore {
     fn init(mut conn: Connection, path: String) -> Result<Self> {
         let wrap = |source| Error::Sqlite {
             path: path.clone(),
-            source,
+            sqlite: source,
         };
         conn.busy_timeout(std::time::Duration::from_secs(30))
             .map_err(wrap)?;
@@ -188,6 +188,12 @@ impl SqliteStore {
             conn: Mutex::new(conn),
             path,
         })
+    }
+
+    /// How long a statement waits for another process's write lock before failing
+    /// with "database is locked" (30 s by default).
+    pub fn set_busy_timeout(&self, wait: std::time::Duration) -> Result<()> {
+        self.lock().busy_timeout(wait).map_err(|e| self.err(e))
     }
 
     /// Where the database lives (`:memory:` for an in-memory one).
@@ -214,7 +220,7 @@ impl SqliteStore {
     fn err(&self, source: rusqlite::Error) -> Error {
         Error::Sqlite {
             path: self.path.clone(),
-            source,
+            sqlite: source,
         }
     }
 
