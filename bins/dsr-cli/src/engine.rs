@@ -836,37 +836,8 @@ async fn request(ctx: &Ctx, a: RequestArgs) -> anyhow::Result<ExitCode> {
 /// Writes a file readable by its owner only (mode 0600), through a temporary file and a
 /// rename, so a full disk never leaves a partial package under the final name.
 fn write_private(path: &Path, bytes: &[u8], replace: bool) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        std::process::id()
-    ));
-    let result = (|| -> std::io::Result<()> {
-        let mut o = std::fs::OpenOptions::new();
-        o.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            o.mode(0o600);
-        }
-        let mut f = o.open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        if replace {
-            std::fs::rename(&tmp, path)
-        } else {
-            std::fs::hard_link(&tmp, path)
-        }
-    })();
-    let _ = std::fs::remove_file(&tmp);
-    result.with_context(|| format!("writing {}", path.display()))
+    dsr_engine::keyring::write_atomic(path, bytes, replace)
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 async fn worker(ctx: &Ctx, a: WorkerArgs) -> anyhow::Result<ExitCode> {

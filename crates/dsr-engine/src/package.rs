@@ -459,47 +459,15 @@ pub fn unpack(package: &str, trusted_public_key: Option<&str>) -> Result<Unpacke
     Ok((verified, out))
 }
 
-/// Writes `hex` as a new key file at `path`: temporary file (0600), fsync, hard link into
-/// place (fails rather than replaces if the file appeared meanwhile: then the existing
-/// key wins), fsync of the folder. The temporary file is always removed.
+/// Writes `hex` as a new key file at `path`, atomically and readable by its owner only;
+/// if the file appeared meanwhile (another process made its key first), the existing
+/// key wins.
 fn write_new_key(path: &Path, hex: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let mut nonce = [0u8; 8];
-    getrandom::fill(&mut nonce).map_err(|e| std::io::Error::other(e.to_string()))?;
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        path.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "key".into()),
-        hex::encode(nonce)
-    ));
-    let result = (|| {
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let mut f = opts.open(&tmp)?;
-        writeln!(f, "{hex}")?;
-        f.sync_all()?;
-        drop(f);
-        match std::fs::hard_link(&tmp, path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e),
-        }
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    let _ = std::fs::remove_file(&tmp);
-    result
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    match crate::keyring::write_atomic(path, format!("{hex}\n").as_bytes(), false) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        other => other,
+    }
 }
