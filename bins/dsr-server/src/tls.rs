@@ -7,24 +7,26 @@ use std::path::Path;
 use std::sync::Arc;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 /// An acceptor for the certificate chain and key in these PEM files.
 pub fn acceptor(cert: &Path, key: &Path) -> anyhow::Result<TlsAcceptor> {
-    let certs: Vec<_> = rustls_pemfile::certs(&mut std::io::BufReader::new(
-        std::fs::File::open(cert)
-            .with_context(|| format!("[server.tls] cert: cannot read {}", cert.display()))?,
-    ))
-    .collect::<Result<_, _>>()
-    .with_context(|| format!("[server.tls] cert: {} is not PEM", cert.display()))?;
+    // PEM parsing from rustls's own pki-types (rustls-pemfile is unmaintained,
+    // RUSTSEC-2025-0134, and now only wraps this code).
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .with_context(|| format!("[server.tls] cert: cannot read {}", cert.display()))?
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("[server.tls] cert: {} is not PEM", cert.display()))?;
     if certs.is_empty() {
         bail!("[server.tls] cert: {} has no certificate", cert.display());
     }
-    let key = rustls_pemfile::private_key(&mut std::io::BufReader::new(
-        std::fs::File::open(key)
-            .with_context(|| format!("[server.tls] key: cannot read {}", key.display()))?,
-    ))
-    .with_context(|| format!("[server.tls] key: {} is not PEM", key.display()))?
-    .with_context(|| format!("[server.tls] key: {} has no private key", key.display()))?;
+    let key = PrivateKeyDer::from_pem_file(key).with_context(|| {
+        format!(
+            "[server.tls] key: {} cannot be read or has no PEM private key",
+            key.display()
+        )
+    })?;
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
