@@ -1022,6 +1022,86 @@ impl Engine {
         self.store.commit(change).await
     }
 
+    /// A request of a subject whose erasure completed while it was still in flight is
+    /// redacted as it finishes, like the subject's other requests were at the erasure
+    /// (the erasure's delete request names the subject by the same keyed reference).
+    /// Its task writes already in `change` lose their data; no package is to be built.
+    /// Returns whether it was redacted.
+    pub(crate) async fn redact_if_erased(
+        &self,
+        req: &mut Request,
+        now: DateTime<Utc>,
+        change: &mut Change,
+    ) -> Result<bool> {
+        if req.redacted.is_some() {
+            return Ok(false);
+        }
+        let secret = self.secret().await?;
+        let region = self.store.default_region(&self.tenant).await?;
+        let hashes = privacy::identifier_hashes(&secret, &req.subject, region.as_deref());
+        let hits = self.store.suppressed(&self.tenant, &hashes).await?;
+        if hits.is_empty() {
+            return Ok(false);
+        }
+        let sref = privacy::subject_ref(&secret, &req.subject.id);
+        for h in hits {
+            let Some(d) = self.store.request(&self.tenant, &h.request_id).await? else {
+                continue;
+            };
+            if d.id == req.id || d.subject.id.as_str() != sref {
+                continue;
+            }
+            let removal = Removal {
+                at: now,
+                why: format!(
+                    "the subject's data was erased by delete request {} (GDPR art. 17) while this request ran",
+                    d.id
+                ),
+                by_request: Some(d.id.to_string()),
+            };
+            if matches!(req.ty, RequestType::Export | RequestType::Portability) {
+                req.package_removed = Some(removal.clone());
+                change.remove_packages.push(req.id.clone());
+            }
+            privacy::redact_request(req, Some(&sref), removal);
+            // Its tasks: those this step writes, and those that finished earlier.
+            for w in change
+                .tasks
+                .iter_mut()
+                .filter(|w| w.task.request_id == req.id)
+            {
+                privacy::redact_task(&mut w.task);
+            }
+            for t in self.store.tasks(&self.tenant, &req.id).await? {
+                if change
+                    .tasks
+                    .iter()
+                    .any(|w| w.task.request_id == t.request_id && w.task.service == t.service)
+                {
+                    continue;
+                }
+                let mut t2 = t.clone();
+                if privacy::redact_task(&mut t2) {
+                    t2.version += 1;
+                    t2.updated_at = now;
+                    change.tasks.push(TaskWrite {
+                        task: t2,
+                        expected_version: Some(t.version),
+                    });
+                }
+            }
+            change.audit.push(AuditEvent::request(
+                "engine",
+                "request.erased_from_dsr",
+                req.id.as_str(),
+                json!({"erased_by": d.id.as_str()}),
+            ));
+            change.scrub = true;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
     /// Adds to `change` what the completion of the delete request `req` does to dsr's own
     /// copies of the subject's data: every other finished request of the subject is
     /// redacted (snapshot, term, replacement values, free text; the subject id replaced

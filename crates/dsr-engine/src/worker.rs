@@ -525,6 +525,10 @@ async fn record_batch(
         if finished && erases(&req) {
             engine.add_erasure(&mut req, now, &mut change).await?;
         }
+        let build_package = build_package
+            && !(finished
+                && !erases(&req)
+                && engine.redact_if_erased(&mut req, now, &mut change).await?);
         req.version = expected + 1;
         req.updated_at = now;
         if build_package {
@@ -577,16 +581,20 @@ async fn record(
         if finished && erases(&req) {
             engine.add_erasure(&mut req, now, &mut change).await?;
         }
+        change.tasks.push(TaskWrite {
+            task: t.clone(),
+            expected_version: Some(expected_task),
+        });
+        let build_package = build_package
+            && !(finished
+                && !erases(&req)
+                && engine.redact_if_erased(&mut req, now, &mut change).await?);
         req.version = expected + 1;
         req.updated_at = now;
         let req_id = req.id.clone();
         change.requests.push(RequestWrite {
             request: req,
             expected_version: Some(expected),
-        });
-        change.tasks.push(TaskWrite {
-            task: t.clone(),
-            expected_version: Some(expected_task),
         });
         match engine.commit(change).await {
             Ok(()) => {

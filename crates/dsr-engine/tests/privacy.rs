@@ -29,6 +29,17 @@ async fn everything(f: &Fixture) -> String {
     out
 }
 
+/// Whether `text` holds `value` as a value: not as a piece of a UUID or a hash (an id
+/// such as `c-9` also occurs inside `…-afbc-9d1e-…`).
+fn holds(text: &str, value: &str) -> bool {
+    text.match_indices(value).any(|(i, _)| {
+        let before = text[..i].chars().next_back();
+        let after = text[i + value.len()..].chars().next();
+        !before.is_some_and(|c| c.is_ascii_alphanumeric())
+            && !after.is_some_and(|c| c.is_ascii_alphanumeric())
+    })
+}
+
 #[tokio::test]
 async fn an_erasure_reaches_every_copy_inside_dsr_and_the_audit_chain_still_verifies() {
     let f = fixture();
@@ -77,7 +88,7 @@ async fn an_erasure_reaches_every_copy_inside_dsr_and_the_audit_chain_still_veri
         "gold",
     ] {
         assert!(
-            !after.contains(value),
+            !holds(&after, value),
             "{value:?} is still held by dsr after the erasure"
         );
     }
@@ -323,4 +334,57 @@ async fn packages_expire_and_request_data_is_purged_with_a_moved_clock() {
             .count(),
         2
     );
+}
+
+#[tokio::test]
+async fn a_request_still_in_flight_when_the_erasure_completes_is_redacted_as_it_finishes() {
+    let f = fixture();
+    let export = f
+        .create(RequestType::Export, "email:zoe@example.fr")
+        .await
+        .unwrap()
+        .request;
+    // The export's chat part fails once and waits an hour for its retry.
+    f.chat.set_transient_failures(1);
+    let slow = dsr_engine::Worker::new(
+        f.engine.clone(),
+        dsr_engine::WorkerConfig {
+            backoff: std::time::Duration::from_secs(3600),
+            backoff_cap: std::time::Duration::from_secs(3600),
+            ..dsr_engine::WorkerConfig::default()
+        },
+    );
+    slow.tick().await.unwrap();
+    assert_eq!(f.status(&export).await, RequestStatus::InProgress);
+    // Meanwhile the person is erased.
+    let delete = f
+        .create(RequestType::Delete, "id=c-9")
+        .await
+        .unwrap()
+        .request;
+    for _ in 0..5 {
+        slow.tick().await.unwrap();
+    }
+    assert_eq!(f.status(&delete).await, RequestStatus::Completed);
+    // The export finishes after the erasure: nothing of the person stays with it.
+    f.clock.advance(Duration::hours(2));
+    f.run().await;
+    let (r, tasks) = f.engine.get(&export.id).await.unwrap();
+    assert!(r.status.is_finished(), "{:?}", r.status);
+    let text = format!(
+        "{}{}",
+        serde_json::to_string(&r).unwrap(),
+        serde_json::to_string(&tasks).unwrap()
+    );
+    for value in ["Zoë Faure", "zoe@example.fr", "c-9"] {
+        assert!(
+            !holds(&text, value),
+            "{value} left in the in-flight request: {text}"
+        );
+    }
+    assert!(
+        f.engine.package(&export.id).await.is_err(),
+        "no package is made"
+    );
+    assert!(f.engine.verify_audit().await.unwrap().ok());
 }
