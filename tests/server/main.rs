@@ -8,5 +8,6 @@ mod callbacks;
 mod errors;
 mod isolation;
 mod limits;
+mod tenants;
 mod tls;
 mod workflow;

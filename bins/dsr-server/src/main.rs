@@ -271,28 +271,47 @@ async fn serve(
         println!("stop with Ctrl-C");
     }
 
-    // Workers in this process, per tenant (a tenant loaded later gets none here; run
-    // `dsr worker` for it, or restart).
-    let mut workers = Vec::new();
-    for t in &tenants {
-        for w in app.workers_for(t) {
-            let stop = stop_rx.clone();
-            workers.push(tokio::spawn(async move {
-                let r = dsr_ops::worker::run(&w, stop, false, |e, wait| {
-                    tracing::warn!(error = %e, wait_ms = wait.as_millis() as u64, "worker: the store is busy, retrying");
-                })
-                .await;
-                if let Err(e) = r {
-                    tracing::error!(error = %e, "worker stopped");
+    // Workers in this process, per tenant: those loaded at start, and a tenant loaded
+    // later (its first API call) gets its own within a second.
+    let supervisor = {
+        let app = app.clone();
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let mut started = std::collections::HashSet::new();
+            let mut workers = Vec::new();
+            loop {
+                for t in app.tenants().await {
+                    if !started.insert(t.env.engine.tenant().clone()) {
+                        continue;
+                    }
+                    tracing::info!(tenant = %t.env.engine.tenant(), "workers started");
+                    for w in app.workers_for(&t) {
+                        let stop = stop.clone();
+                        workers.push(tokio::spawn(async move {
+                            let r = dsr_ops::worker::run(&w, stop, false, |e, wait| {
+                                tracing::warn!(error = %e, wait_ms = wait.as_millis() as u64, "worker: the store is busy, retrying");
+                            })
+                            .await;
+                            if let Err(e) = r {
+                                tracing::error!(error = %e, "worker stopped");
+                            }
+                        }));
+                    }
                 }
-            }));
-        }
-    }
+                tokio::select! {
+                    _ = stop.wait_for(|s| *s) => break,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+            workers
+        })
+    };
     let callbacks = tokio::spawn(dsr_api::callbacks::run(app.clone(), stop_rx.clone()));
 
     let served = server.await?;
     // In-flight HTTP requests are done; workers finish their batch (what they had not
     // started is released: its lease lapses and another worker takes it).
+    let workers = supervisor.await.unwrap_or_default();
     for w in workers {
         let _ = tokio::time::timeout(Duration::from_secs(30), w).await;
     }
