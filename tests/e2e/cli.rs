@@ -344,3 +344,27 @@ fn user_facing_text_cites_the_gdpr_never_our_requirement_tags() {
     }
     let _ = sample;
 }
+
+#[test]
+fn a_hand_over_recipient_with_control_characters_is_refused() {
+    let d = Dsr::with_sample();
+    let id = d.ok(&[
+        "request", "create", "--type", "export", "--id", "c-1005", "--wait", "-q",
+    ]);
+    let out = d.path().join("p.json");
+    let (code, text) = d.fails(&[
+        "request",
+        "download",
+        id.trim(),
+        "--out",
+        out.to_str().unwrap(),
+        "--to",
+        "Zoë\u{1b}[31m",
+    ]);
+    assert_eq!(code, 2);
+    assert!(text.contains("control character U+001B"), "{text}");
+    assert!(
+        !out.exists(),
+        "nothing written when the hand-over is refused"
+    );
+}

@@ -799,6 +799,7 @@ async fn request(ctx: &Ctx, a: RequestArgs) -> anyhow::Result<ExitCode> {
             by,
         } => {
             let id = ids::resolve(&engine, &id).await?;
+            dsr_engine::check_hand_over(&to, &by)?;
             if path.exists() && !force {
                 bail!(
                     "{} exists: not replaced (give --force to replace it, or another --out)",

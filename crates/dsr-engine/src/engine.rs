@@ -913,6 +913,7 @@ impl Engine {
     /// Records that the package was handed over (S-5, Q-4): to the subject or to another
     /// controller.
     pub async fn hand_over(&self, id: &RequestId, to: &str, by: &str) -> Result<Request> {
+        check_hand_over(to, by)?;
         let pkg = self.package(id).await?;
         let digest = package::manifest_digest(&pkg)?;
         let to = if to.trim().is_empty() {
@@ -1353,4 +1354,25 @@ impl Engine {
             head.as_ref().map(|(i, h)| (*i, h.as_str())),
         ))
     }
+}
+
+/// Checks the texts a hand-over records (recipient and author): plain text (no control
+/// characters) of at most 256 bytes. [`Engine::hand_over`] checks them too; a caller
+/// that writes the package first can check before writing anything.
+pub fn check_hand_over(to: &str, by: &str) -> Result<()> {
+    for (what, v) in [("recipient (to)", to), ("hand-over author (by)", by)] {
+        if let Some(c) = v.chars().find(|c| c.is_control()) {
+            return Err(Error::Invalid(format!(
+                "the {what} contains the control character U+{:04X}: give a name or an address as plain text",
+                c as u32
+            )));
+        }
+        if v.len() > 256 {
+            return Err(Error::Invalid(format!(
+                "the {what} is {} bytes long: at most 256 are accepted",
+                v.len()
+            )));
+        }
+    }
+    Ok(())
 }

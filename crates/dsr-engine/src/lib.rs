@@ -48,6 +48,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::Config;
 pub use engine::{
     CreateOptions, CreateOutcome, Engine, OnDuplicate, PurgeItem, PurgeReport, Target,
+    check_hand_over,
 };
 pub use error::{Candidate, Error, Result};
 pub use service::{
