@@ -1081,15 +1081,7 @@ impl Engine {
                 {
                     continue;
                 }
-                let mut t2 = t.clone();
-                if privacy::redact_task(&mut t2) {
-                    t2.version += 1;
-                    t2.updated_at = now;
-                    change.tasks.push(TaskWrite {
-                        task: t2,
-                        expected_version: Some(t.version),
-                    });
-                }
+                push_redacted_task(change, &t, now);
             }
             change.audit.push(AuditEvent::request(
                 "engine",
@@ -1166,15 +1158,7 @@ impl Engine {
             }
             privacy::redact_request(&mut o, Some(&sref), removal.clone());
             for t in self.store.tasks(&self.tenant, &o.id).await? {
-                let mut t2 = t.clone();
-                if privacy::redact_task(&mut t2) {
-                    t2.version += 1;
-                    t2.updated_at = now;
-                    change.tasks.push(TaskWrite {
-                        task: t2,
-                        expected_version: Some(t.version),
-                    });
-                }
+                push_redacted_task(change, &t, now);
             }
             o.version = expected + 1;
             o.updated_at = now;
@@ -1306,15 +1290,7 @@ impl Engine {
                         },
                     );
                     for t in tasks {
-                        let mut t2 = t.clone();
-                        if privacy::redact_task(&mut t2) {
-                            t2.version += 1;
-                            t2.updated_at = now;
-                            change.tasks.push(TaskWrite {
-                                task: t2,
-                                expected_version: Some(t.version),
-                            });
-                        }
+                        push_redacted_task(change, t, now);
                     }
                     change.audit.push(AuditEvent::request(
                         "engine",
@@ -1375,4 +1351,18 @@ pub fn check_hand_over(to: &str, by: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Adds to `change` the write of `t` without its personal data (exported data, error
+/// texts), when it holds any.
+fn push_redacted_task(change: &mut Change, t: &Task, now: DateTime<Utc>) {
+    let mut t2 = t.clone();
+    if privacy::redact_task(&mut t2) {
+        t2.version += 1;
+        t2.updated_at = now;
+        change.tasks.push(TaskWrite {
+            task: t2,
+            expected_version: Some(t.version),
+        });
+    }
 }
