@@ -470,23 +470,15 @@ fn batch(
             break;
         }
         line_no += 1;
-        let mut raw: &[u8] = &buf;
-        if line_no == 1 {
-            raw = raw.strip_prefix(b"\xef\xbb\xbf").unwrap_or(raw);
-        }
-        let result = match std::str::from_utf8(raw) {
+        let result = match dsr_ops::import::line_text(&buf, line_no) {
             Ok(line) => {
-                let line = line.trim_end_matches(['\n', '\r']);
                 let t = line.trim();
                 if t.is_empty() || t.starts_with('#') {
                     continue;
                 }
                 one(line_no, line)
             }
-            Err(e) => Err(anyhow::anyhow!(
-                "not UTF-8 text (invalid byte at column {}): save the file as UTF-8",
-                e.valid_up_to() + 1
-            )),
+            Err(e) => Err(anyhow::anyhow!(e)),
         };
         match result {
             Ok(s) => writeln!(out, "{s}")?,

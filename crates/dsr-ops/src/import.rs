@@ -148,6 +148,25 @@ pub struct ParsedLine {
     pub warnings: Vec<String>,
 }
 
+/// The text of one line of a line-based input (`line_no` from 1): a UTF-8 byte order
+/// mark at the start of the input is skipped, the line ending removed; text that is not
+/// UTF-8 is an error for the user (without the line number, which the caller adds).
+pub fn line_text(raw: &[u8], line_no: usize) -> std::result::Result<&str, String> {
+    let raw = if line_no == 1 {
+        raw.strip_prefix(b"\xef\xbb\xbf").unwrap_or(raw)
+    } else {
+        raw
+    };
+    std::str::from_utf8(raw)
+        .map(|t| t.trim_end_matches(['\n', '\r']))
+        .map_err(|e| {
+            format!(
+                "not UTF-8 text (invalid byte at column {}): save the file as UTF-8",
+                e.valid_up_to() + 1
+            )
+        })
+}
+
 /// Parses one line of the import format into a validated subject.
 ///
 /// The error is a message for the user, without a line number (the caller adds it).
@@ -370,19 +389,12 @@ pub fn import_jsonl(
             });
             break;
         }
-        let mut raw: &[u8] = &line;
-        if line_no == 1 {
-            raw = raw.strip_prefix(b"\xef\xbb\xbf").unwrap_or(raw);
-        }
-        let text = match std::str::from_utf8(raw) {
-            Ok(t) => t.trim_end_matches(['\n', '\r']),
-            Err(e) => {
+        let text = match line_text(&line, line_no) {
+            Ok(t) => t,
+            Err(message) => {
                 report.errors.push(LineIssue {
                     line: line_no,
-                    message: format!(
-                        "not UTF-8 text (invalid byte at column {}): save the file as UTF-8",
-                        e.valid_up_to() + 1
-                    ),
+                    message,
                 });
                 continue;
             }
