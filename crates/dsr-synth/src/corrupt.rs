@@ -27,7 +27,7 @@
 //!   against a published table (Wiktionary's hypocoristic entries are the intended
 //!   reference): treat this kind's figures as indicative.
 
-use crate::{LOCALES, Locale, Person, Rng};
+use crate::{LOCALES, Locale, Person, Rng, fullwidth};
 use unicode_normalization::UnicodeNormalization;
 
 /// What a corruption applies to.
@@ -634,16 +634,6 @@ fn romanize(sys: Romanization, s: &str) -> String {
 
 // ---------------------------------------------------------------------------------
 // Formatting
-
-fn fullwidth(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            '!'..='~' => char::from_u32(c as u32 - 0x21 + 0xFF01).unwrap_or(c),
-            ' ' => '\u{3000}',
-            c => c,
-        })
-        .collect()
-}
 
 /// What a keyboard without the accents gives: marks dropped, and the letters that do not
 /// decompose written as their base letter.

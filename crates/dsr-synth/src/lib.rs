@@ -705,7 +705,8 @@ pub struct Query {
     pub corruption: &'static str,
 }
 
-fn fullwidth(s: &str) -> String {
+/// Full-width forms of ASCII (what an East Asian input method types).
+pub(crate) fn fullwidth(s: &str) -> String {
     s.chars()
         .map(|c| match c {
             '!'..='~' => char::from_u32(c as u32 - 0x21 + 0xFF01).unwrap_or(c),
