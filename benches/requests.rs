@@ -18,7 +18,7 @@
 //!
 //! Criterion reports both as elements (requests) per second; the ratio between them is
 //! the engine's overhead over a bare durable store. Run with
-//! `cargo bench -p dsr-engine --bench requests`.
+//! `cargo bench -p dsr-store-sqlite --bench requests`.
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_main};
 use dsr_engine::memory::{MemoryRecord, MemoryService};

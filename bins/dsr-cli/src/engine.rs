@@ -770,7 +770,12 @@ async fn request(ctx: &Ctx, a: RequestArgs) -> anyhow::Result<ExitCode> {
                 );
             }
             let id = ids::resolve(&engine, &id).await?;
-            engine.decide(&id, proceed, &reason, &by).await?;
+            let verdict = if proceed {
+                dsr_engine::Verdict::Proceed
+            } else {
+                dsr_engine::Verdict::Refuse
+            };
+            engine.decide(&id, verdict, &reason, &by).await?;
             show(&engine, &id, json_out).await?;
             Ok(ExitCode::SUCCESS)
         }

@@ -694,7 +694,10 @@ pub async fn decide(
         .engine
         .decide(
             &rid,
-            matches!(b.decision, DecisionKind::Proceed),
+            match b.decision {
+                DecisionKind::Proceed => dsr_engine::Verdict::Proceed,
+                DecisionKind::Refuse => dsr_engine::Verdict::Refuse,
+            },
             &b.reason,
             &p.actor(),
         )

@@ -9,6 +9,7 @@
 //! (hash mismatch), a removed or reordered entry (index gap or broken link), and removed
 //! entries at the end (the stored head — last index and hash — no longer matches).
 
+use crate::RequestStatus;
 use chrono::{DateTime, Utc};
 use dsr_model::TenantId;
 use serde::{Deserialize, Serialize};
@@ -23,7 +24,8 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 pub struct AuditEvent {
     /// Who did it: an operator, a client, `worker:<id>`, `engine`.
     pub actor: String,
-    /// What: `request.created`, `task.done`, `request.decided`, …
+    /// What, as stored: [`AuditAction::as_str`] (kept as text, because it is hashed
+    /// exactly as written and an entry read back may come from another release).
     pub action: String,
     /// The request concerned.
     pub request_id: Option<String>,
@@ -35,12 +37,144 @@ pub struct AuditEvent {
     pub detail: Value,
 }
 
+/// What an audit entry records: every action the engine writes, typed, so no call
+/// site spells an event name and a reader can match on them ([`AuditAction::parse`]).
+/// The stored form is [`AuditAction::as_str`]; it is part of the hashed entry, so a
+/// name never changes once released.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuditAction {
+    /// A request was created (before its subject was resolved).
+    RequestReceived,
+    /// A request entered a status (created, held, in progress, or finished).
+    RequestStatus(RequestStatus),
+    /// A request's decision was recorded (proceed or refuse).
+    RequestDecided,
+    /// A request's deadline was extended (art. 12(3)).
+    RequestExtended,
+    /// A finished request's failed tasks were queued again.
+    RequestRetried,
+    /// The subject's personal data was removed from a request kept by dsr.
+    RequestErasedFromDsr,
+    /// A finished request passed its retention period and was removed.
+    RequestPurged,
+    /// A worker leased a task.
+    TaskClaimed,
+    /// A service did its part.
+    TaskDone,
+    /// A service failed transiently; the task waits for its next attempt.
+    TaskRetryScheduled,
+    /// A service failed for good.
+    TaskFailed,
+    /// The export package was built and signed.
+    PackageGenerated,
+    /// The package was handed over to someone.
+    PackageHandedOver,
+    /// The package passed its retention period and was removed.
+    PackagePurged,
+    /// A completed erasure removed the subject from dsr's own copies.
+    SubjectErasedFromDsr,
+    /// The tenant's signing key was rotated.
+    KeyRotated,
+    /// The tenant's suppression mode (warn or refuse) changed.
+    SuppressionMode,
+}
+
+impl AuditAction {
+    /// Every action, in order (for documentation and tests).
+    pub fn all() -> Vec<AuditAction> {
+        use AuditAction::*;
+        let mut v = vec![RequestReceived];
+        v.extend(crate::RequestStatus::ALL.iter().map(|s| RequestStatus(*s)));
+        v.extend([
+            RequestDecided,
+            RequestExtended,
+            RequestRetried,
+            RequestErasedFromDsr,
+            RequestPurged,
+            TaskClaimed,
+            TaskDone,
+            TaskRetryScheduled,
+            TaskFailed,
+            PackageGenerated,
+            PackageHandedOver,
+            PackagePurged,
+            SubjectErasedFromDsr,
+            KeyRotated,
+            SuppressionMode,
+        ]);
+        v
+    }
+
+    /// The stored name (`request.created`, `task.done`, …).
+    pub fn as_str(self) -> &'static str {
+        use AuditAction::*;
+        match self {
+            RequestReceived => "request.received",
+            RequestStatus(s) => match s {
+                crate::RequestStatus::Received => "request.received",
+                crate::RequestStatus::OnHold => "request.on_hold",
+                crate::RequestStatus::InProgress => "request.in_progress",
+                crate::RequestStatus::Completed => "request.completed",
+                crate::RequestStatus::PartiallyFailed => "request.partially_failed",
+                crate::RequestStatus::Failed => "request.failed",
+                crate::RequestStatus::Cancelled => "request.cancelled",
+                crate::RequestStatus::Refused => "request.refused",
+            },
+            RequestDecided => "request.decided",
+            RequestExtended => "request.extended",
+            RequestRetried => "request.retried",
+            RequestErasedFromDsr => "request.erased_from_dsr",
+            RequestPurged => "request.purged",
+            TaskClaimed => "task.claimed",
+            TaskDone => "task.done",
+            TaskRetryScheduled => "task.retry_scheduled",
+            TaskFailed => "task.failed",
+            PackageGenerated => "package.generated",
+            PackageHandedOver => "package.handed_over",
+            PackagePurged => "package.purged",
+            SubjectErasedFromDsr => "subject.erased_from_dsr",
+            KeyRotated => "key.rotated",
+            SuppressionMode => "suppression.mode",
+        }
+    }
+
+    /// The action a stored name stands for (`None` for a name this version does not
+    /// write, e.g. `request.created` written by an older release).
+    pub fn parse(name: &str) -> Option<AuditAction> {
+        AuditAction::all().into_iter().find(|a| a.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for AuditAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl AuditEvent {
-    /// An event about a request.
-    pub fn request(actor: &str, action: &str, request_id: &str, detail: Value) -> Self {
+    /// A tenant-wide event (a key rotation, a setting changed): about no request or
+    /// subject, so nothing in it is sealed.
+    pub fn tenant(actor: &str, action: AuditAction, detail: Value) -> Self {
         AuditEvent {
             actor: actor.to_owned(),
-            action: action.to_owned(),
+            action: action.as_str().to_owned(),
+            request_id: None,
+            service: None,
+            subject_id: None,
+            detail,
+        }
+    }
+
+    /// The typed action, when this release writes it.
+    pub fn typed_action(&self) -> Option<AuditAction> {
+        AuditAction::parse(&self.action)
+    }
+
+    /// An event about a request.
+    pub fn request(actor: &str, action: AuditAction, request_id: &str, detail: Value) -> Self {
+        AuditEvent {
+            actor: actor.to_owned(),
+            action: action.as_str().to_owned(),
             request_id: Some(request_id.to_owned()),
             service: None,
             subject_id: None,
@@ -281,7 +415,7 @@ mod tests {
                     at,
                     AuditEvent::request(
                         "op",
-                        "request.created",
+                        AuditAction::RequestReceived,
                         &format!("r{i}"),
                         serde_json::json!({"n": i}),
                     ),
@@ -321,7 +455,7 @@ mod tests {
         check(
             &c,
             (4, &head),
-            Some((2, "entry 2 (request.created r2) was altered")),
+            Some((2, "entry 2 (request.received r2) was altered")),
         );
         let mut c = chain(5);
         c[3].event.actor = "someone else".into();

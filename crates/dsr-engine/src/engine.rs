@@ -3,7 +3,7 @@
 //! applies the pure functions of [`crate::state`], [`crate::deadline`] and
 //! [`crate::policy`], and writes the result in one conditional [`Change`].
 
-use crate::audit::{self, AuditEvent};
+use crate::audit::{self, AuditAction, AuditEvent};
 use crate::clock::Clock;
 use crate::deadline::{self, Targets};
 use crate::error::Candidate;
@@ -15,7 +15,7 @@ use crate::state::{self, RequestEffect, RequestEvent, TaskEvent};
 use crate::store::{Change, DuplicateGuard, ErasureWrite, RequestWrite, Store, TaskWrite};
 use crate::types::{
     Decision, Extension, HandOver, Hold, Replacement, Request, RequestFilter, RequestId,
-    RequestStatus, Task, TaskStatus,
+    RequestStatus, Task, TaskStatus, Verdict,
 };
 use crate::{Error, Result};
 use chrono::{DateTime, Utc};
@@ -476,7 +476,7 @@ impl Engine {
             change.audit.push(
                 AuditEvent::request(
                     &opts.requested_by,
-                    "request.received",
+                    AuditAction::RequestReceived,
                     req.id.as_str(),
                     json!({
                         "type": ty.as_str(),
@@ -518,7 +518,7 @@ impl Engine {
                 });
                 change.audit.push(AuditEvent::request(
                     "engine",
-                    "request.on_hold",
+                    AuditAction::RequestStatus(RequestStatus::OnHold),
                     req.id.as_str(),
                     json!({"reason": reason}),
                 ));
@@ -576,7 +576,7 @@ impl Engine {
         }
         change.audit.push(AuditEvent::request(
             "engine",
-            "request.in_progress",
+            AuditAction::RequestStatus(RequestStatus::InProgress),
             req.id.as_str(),
             json!({"services": names}),
         ));
@@ -701,7 +701,7 @@ impl Engine {
             }
             change.audit.push(AuditEvent::request(
                 by,
-                "request.cancelled",
+                AuditAction::RequestStatus(RequestStatus::Cancelled),
                 req.id.as_str(),
                 json!({"from": req.status.as_str()}),
             ));
@@ -717,20 +717,23 @@ impl Engine {
     pub async fn decide(
         &self,
         id: &RequestId,
-        proceed: bool,
+        verdict: Verdict,
         reason: &str,
         by: &str,
     ) -> Result<Request> {
+        let proceed = verdict == Verdict::Proceed;
         if reason.trim().is_empty() {
-            return Err(Error::Invalid(if proceed {
-                "proceeding needs a recorded justification (--reason)".into()
-            } else {
-                "refusing needs the legal ground (--reason), e.g. \"art. 17(3)(b): legal obligation\"".into()
+            return Err(Error::Invalid(match verdict {
+                Verdict::Proceed => "proceeding needs a recorded justification (a reason)".into(),
+                Verdict::Refuse => "refusing needs the legal ground as its reason, e.g. \"art. 17(3)(b): legal obligation\"".into(),
             }));
         }
         self.update(id, |req, _tasks, now, change| {
-            let event = if proceed { RequestEvent::Proceed } else { RequestEvent::Refuse };
-            let (to, effects) = Self::transition(req, &event, if proceed { "proceed" } else { "refuse" })?;
+            let event = match verdict {
+                Verdict::Proceed => RequestEvent::Proceed,
+                Verdict::Refuse => RequestEvent::Refuse,
+            };
+            let (to, effects) = Self::transition(req, &event, verdict.as_str())?;
             req.decision = Some(Decision {
                 proceed,
                 reason: reason.to_owned(),
@@ -739,9 +742,9 @@ impl Engine {
             });
             change.audit.push(AuditEvent::request(
                 by,
-                "request.decided",
+                AuditAction::RequestDecided,
                 req.id.as_str(),
-                json!({"decision": if proceed {"proceed"} else {"refuse"}, "reason": reason, "hold": req.hold.as_ref().map(|h| &h.reason)}),
+                json!({"decision": verdict.as_str(), "reason": reason, "hold": req.hold.as_ref().map(|h| &h.reason)}),
             ));
             req.status = to;
             if effects.contains(&RequestEffect::CreateTasks) {
@@ -784,7 +787,7 @@ impl Engine {
             });
             change.audit.push(AuditEvent::request(
                 by,
-                "request.extended",
+                AuditAction::RequestExtended,
                 req.id.as_str(),
                 json!({"days": days, "reason": reason, "legal_deadline": legal, "due_at": req.due_at}),
             ));
@@ -836,7 +839,7 @@ impl Engine {
             }
             change.audit.push(AuditEvent::request(
                 by,
-                "request.retried",
+                AuditAction::RequestRetried,
                 req.id.as_str(),
                 json!({"services": rearmed, "from": req.status.as_str()}),
             ));
@@ -903,7 +906,7 @@ impl Engine {
         change.packages.push((req.id.clone(), text));
         change.audit.push(AuditEvent::request(
             "engine",
-            "package.generated",
+            AuditAction::PackageGenerated,
             req.id.as_str(),
             json!({"manifest_sha256": digest, "public_key": self.signer.public_key_hex()}),
         ));
@@ -930,7 +933,7 @@ impl Engine {
             });
             change.audit.push(AuditEvent::request(
                 by,
-                "package.handed_over",
+                AuditAction::PackageHandedOver,
                 req.id.as_str(),
                 json!({"to": to, "manifest_sha256": digest}),
             ));
@@ -1085,7 +1088,7 @@ impl Engine {
             }
             change.audit.push(AuditEvent::request(
                 "engine",
-                "request.erased_from_dsr",
+                AuditAction::RequestErasedFromDsr,
                 req.id.as_str(),
                 json!({"erased_by": d.id.as_str()}),
             ));
@@ -1171,7 +1174,7 @@ impl Engine {
         privacy::redact_request(req, Some(&sref), removal);
         change.audit.push(AuditEvent::request(
             "engine",
-            "subject.erased_from_dsr",
+            AuditAction::SubjectErasedFromDsr,
             req.id.as_str(),
             json!({
                 "requests_redacted": redacted,
@@ -1274,7 +1277,7 @@ impl Engine {
                     change.remove_packages.push(req.id.clone());
                     change.audit.push(AuditEvent::request(
                         "engine",
-                        "package.purged",
+                        AuditAction::PackagePurged,
                         req.id.as_str(),
                         json!({"why": pkg_why}),
                     ));
@@ -1294,7 +1297,7 @@ impl Engine {
                     }
                     change.audit.push(AuditEvent::request(
                         "engine",
-                        "request.purged",
+                        AuditAction::RequestPurged,
                         req.id.as_str(),
                         json!({"why": data_why}),
                     ));
@@ -1309,16 +1312,14 @@ impl Engine {
 
     /// Records a tenant-wide event in the audit log (a key rotation, a setting changed):
     /// not about any request or subject, so nothing in it is sealed.
-    pub async fn note(&self, actor: &str, action: &str, detail: serde_json::Value) -> Result<()> {
+    pub async fn note(
+        &self,
+        actor: &str,
+        action: AuditAction,
+        detail: serde_json::Value,
+    ) -> Result<()> {
         let mut change = Change::new(self.tenant.clone(), self.clock.now());
-        change.audit.push(AuditEvent {
-            actor: actor.to_owned(),
-            action: action.to_owned(),
-            request_id: None,
-            service: None,
-            subject_id: None,
-            detail,
-        });
+        change.audit.push(AuditEvent::tenant(actor, action, detail));
         self.commit(change).await
     }
 

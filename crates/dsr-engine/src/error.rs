@@ -116,6 +116,11 @@ pub enum Error {
     /// process); the caller may retry.
     #[error("{0} changed meanwhile; try again")]
     Conflict(String),
+    /// The store is busy for now (another writer holds a lock longer than the wait
+    /// allowed, or the database aborted a transaction that raced another): the same
+    /// call later may succeed. The message is the backend's.
+    #[error("the database is busy ({0}); try again")]
+    Busy(String),
     /// The store failed.
     /// (The backend's error is shown once, not repeated as a cause.)
     #[error("store: {0}")]
@@ -153,6 +158,11 @@ impl Error {
     /// Wraps a store backend's error.
     pub fn store(e: impl std::error::Error + Send + Sync + 'static) -> Self {
         Error::Store(Box::new(e))
+    }
+    /// Whether the same call may succeed later unchanged ([`Error::Busy`],
+    /// [`Error::Conflict`]): a worker waits and retries, a server answers 503.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Error::Busy(_) | Error::Conflict(_))
     }
     pub(crate) fn not_allowed(
         what: impl fmt::Display,

@@ -22,19 +22,25 @@
 //! a service was called twice (services must be idempotent: erasing twice is fine).
 //!
 //! Boundaries (public traits a host implements): [`Service`] (a system that holds
-//! personal data), [`Store`] (durable state; `dsr-store-sqlite` ships the embedded one)
-//! and [`Clock`] (time, so deadlines and leases are testable without waiting).
+//! personal data), [`Store`] (durable state; [`MemoryStore`] here, `dsr-store-sqlite`
+//! ships the embedded one, `dsr-store-postgres` the shared one) and [`Clock`] (time, so
+//! deadlines and leases are testable without waiting). A store decides nothing: what a
+//! claim does to a task ([`store::ClaimSpec::claim`]), which statuses are finished
+//! ([`RequestStatus::FINISHED`]) and every audit event ([`audit::AuditAction`]) come
+//! from here, and [`conformance`] is the contract every store passes.
 
 #![forbid(unsafe_code)]
 
 pub mod audit;
 pub mod clock;
 pub mod config;
+pub mod conformance;
 pub mod deadline;
 mod engine;
 mod error;
 pub mod keyring;
 pub mod memory;
+mod memory_store;
 pub mod package;
 pub mod policy;
 pub mod privacy;
@@ -51,12 +57,13 @@ pub use engine::{
     check_hand_over,
 };
 pub use error::{Candidate, Error, Result};
+pub use memory_store::MemoryStore;
 pub use service::{
     BlindSpot, Category, ErasureMode, Service, ServiceCall, ServiceError, ServiceInfo, Services,
 };
 pub use store::Store;
 pub use types::{
     Action, Attachment, Decision, ExportRecord, Extension, HandOver, Hold, Kept, Outcome,
-    Replacement, Request, RequestFilter, RequestId, RequestStatus, Task, TaskStatus,
+    Replacement, Request, RequestFilter, RequestId, RequestStatus, Task, TaskStatus, Verdict,
 };
 pub use worker::{Worker, WorkerConfig, WorkerStats};

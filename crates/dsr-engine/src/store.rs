@@ -2,8 +2,10 @@
 //! `dsr-store-sqlite` implements it) and the [`Change`] it commits atomically.
 
 use crate::Result;
-use crate::audit::{AuditEntry, AuditEvent};
+use crate::audit::{AuditAction, AuditEntry, AuditEvent};
 use crate::privacy::Key;
+use crate::state::{self, TaskEvent};
+use crate::types::TaskStatus;
 use crate::types::{Request, RequestFilter, RequestId, Task};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -131,6 +133,88 @@ pub struct ClaimSpec<'a> {
     pub lease: Duration,
 }
 
+/// A task leased by a claim, as the engine decided it: the store writes `task` only if
+/// the stored version still equals `expected_version` (else it skips the task: another
+/// node took it), and appends `event` to the audit chain in the same transaction.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    /// The task as it must be stored: running, leased to the worker, one more attempt.
+    pub task: Task,
+    /// The version read.
+    pub expected_version: u64,
+    /// The `task.claimed` audit event.
+    pub event: AuditEvent,
+}
+
+impl ClaimSpec<'_> {
+    /// Statuses a claim takes when their time has come (`next_at <= now`).
+    pub const DUE: [TaskStatus; 2] = [TaskStatus::Pending, TaskStatus::RetryWait];
+    /// The status a claim takes back when its lease expired (`lease_expires <= now`):
+    /// its worker died or stalled.
+    pub const EXPIRED: TaskStatus = TaskStatus::Running;
+
+    /// When a lease taken now ends (a lease too long to represent is capped at 60 s).
+    pub fn lease_until(&self) -> DateTime<Utc> {
+        chrono::Duration::from_std(self.lease)
+            .ok()
+            .and_then(|l| self.now.checked_add_signed(l))
+            .unwrap_or(self.now + chrono::Duration::seconds(60))
+    }
+
+    /// Whether this claim wants `t`: the filter each backend's query implements (the
+    /// in-memory store applies it as is). Candidates are taken oldest `next_at` first.
+    pub fn wants(&self, t: &Task) -> bool {
+        t.tenant == *self.tenant
+            && self.services.contains(&t.service)
+            && match t.status {
+                s if Self::DUE.contains(&s) => t.next_at <= self.now,
+                s if s == Self::EXPIRED => t.lease_expires.is_none_or(|l| l <= self.now),
+                _ => false,
+            }
+    }
+
+    /// Leases a task the store found: `None` when it may not be claimed (finished, or
+    /// running under a lease that has not expired).
+    pub fn claim(&self, t: &Task) -> Option<Claimed> {
+        if !self.wants(t) {
+            return None;
+        }
+        let expired = t.status == Self::EXPIRED;
+        let (to, _) = state::task(
+            t.status,
+            TaskEvent::Claim {
+                lease_expired: expired,
+            },
+        )
+        .ok()?;
+        let lease_until = self.lease_until();
+        let mut task = t.clone();
+        let previous_owner = task.lease_owner.take();
+        task.status = to;
+        task.attempt += 1;
+        task.version += 1;
+        task.lease_owner = Some(self.owner.to_owned());
+        task.lease_expires = Some(lease_until);
+        task.updated_at = self.now;
+        let mut detail = serde_json::json!({"attempt": task.attempt, "lease_until": lease_until});
+        if expired {
+            detail["reclaimed_from"] = serde_json::Value::from(previous_owner);
+        }
+        let event = AuditEvent::request(
+            &format!("worker:{}", self.owner),
+            AuditAction::TaskClaimed,
+            task.request_id.as_str(),
+            detail,
+        )
+        .with_service(&task.service);
+        Some(Claimed {
+            task,
+            expected_version: t.version,
+            event,
+        })
+    }
+}
+
 /// Durable state: requests, tasks, the audit chain and export packages. Implementations
 /// must make [`Store::commit`] and [`Store::claim`] atomic and safe across processes.
 #[async_trait]
@@ -138,10 +222,10 @@ pub trait Store: Send + Sync {
     /// Commits a change atomically (see [`Change`]).
     async fn commit(&self, change: Change) -> Result<()>;
 
-    /// Claims up to `limit` tasks of the given services that are pending, waiting for a
-    /// retry whose time has come, or running with an expired lease (their worker died):
-    /// each gets `status = running`, the owner, a lease until `now + lease`, `attempt + 1`
-    /// and `version + 1`, and a `task.claimed` audit entry, in one transaction.
+    /// Claims up to `limit` tasks that [`ClaimSpec::wants`], oldest `next_at` first, in
+    /// one transaction: for each, writes what [`ClaimSpec::claim`] returns (conditional
+    /// on the version read; a task another node took meanwhile is skipped, never
+    /// claimed twice) and appends its audit event. Returns the claimed tasks.
     async fn claim(&self, spec: ClaimSpec<'_>) -> Result<Vec<Task>>;
 
     /// One request.

@@ -100,16 +100,19 @@ wire_enum!(
 );
 
 impl RequestStatus {
+    /// The finished statuses ([`RequestStatus::is_finished`]): a store filters on these
+    /// (the duplicate guard, overdue lists) without deciding them.
+    pub const FINISHED: [RequestStatus; 5] = [
+        RequestStatus::Completed,
+        RequestStatus::PartiallyFailed,
+        RequestStatus::Failed,
+        RequestStatus::Cancelled,
+        RequestStatus::Refused,
+    ];
+
     /// Whether nothing more will happen (unless retried).
     pub fn is_finished(self) -> bool {
-        matches!(
-            self,
-            RequestStatus::Completed
-                | RequestStatus::PartiallyFailed
-                | RequestStatus::Failed
-                | RequestStatus::Cancelled
-                | RequestStatus::Refused
-        )
+        Self::FINISHED.contains(&self)
     }
 }
 
@@ -132,6 +135,13 @@ wire_enum!(
 );
 
 impl TaskStatus {
+    /// The statuses of unfinished tasks (counted by [`Store::open_tasks`](crate::store::Store::open_tasks)).
+    pub const OPEN: [TaskStatus; 3] = [
+        TaskStatus::Pending,
+        TaskStatus::Running,
+        TaskStatus::RetryWait,
+    ];
+
     /// Whether the task is settled.
     pub fn is_finished(self) -> bool {
         matches!(
@@ -240,6 +250,16 @@ pub struct Hold {
     pub since: DateTime<Utc>,
 }
 
+wire_enum!(
+    /// What a decision on a held request says (G-16).
+    Verdict {
+        /// Carry the request out (with a recorded justification).
+        Proceed = "proceed",
+        /// Refuse it (citing the legal ground).
+        Refuse = "refuse",
+    }
+);
+
 /// The decision that released or refused a held request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Decision {
@@ -251,6 +271,17 @@ pub struct Decision {
     pub by: String,
     /// When.
     pub at: DateTime<Utc>,
+}
+
+impl Decision {
+    /// The verdict (stored as `proceed`, a boolean, in released versions).
+    pub fn verdict(&self) -> Verdict {
+        if self.proceed {
+            Verdict::Proceed
+        } else {
+            Verdict::Refuse
+        }
+    }
 }
 
 /// An extension of the deadline (art. 12(3)).

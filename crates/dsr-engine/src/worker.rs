@@ -8,7 +8,7 @@
 //! (idempotent) service again; if the first worker was only slow, its late commit fails
 //! and is dropped. Either way the task is recorded done exactly once.
 
-use crate::audit::AuditEvent;
+use crate::audit::{AuditAction, AuditEvent};
 use crate::config::WorkerSettings;
 use crate::engine::Engine;
 use crate::service::{ErasureMode, ServiceCall, ServiceError};
@@ -370,7 +370,7 @@ fn apply_outcome(
             change.audit.push(
                 AuditEvent::request(
                     &actor,
-                    "task.done",
+                    AuditAction::TaskDone,
                     &rid,
                     json!({"action": o.action.as_str(), "records": o.records, "attachments": o.attachments, "kept": o.kept, "attempt": claimed.attempt}),
                 )
@@ -393,7 +393,7 @@ fn apply_outcome(
                 change.audit.push(
                     AuditEvent::request(
                         &actor,
-                        "task.retry_scheduled",
+                        AuditAction::TaskRetryScheduled,
                         &rid,
                         json!({"error": e.message, "attempt": claimed.attempt, "next_at": t.next_at}),
                     )
@@ -411,7 +411,7 @@ fn apply_outcome(
                 change.audit.push(
                     AuditEvent::request(
                         &actor,
-                        "task.failed",
+                        AuditAction::TaskFailed,
                         &rid,
                         json!({"error": e.message, "attempts": claimed.attempt, "transient": e.transient}),
                     )
@@ -423,25 +423,51 @@ fn apply_outcome(
     Ok((t, effects))
 }
 
+/// What settling a request did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Settled {
+    /// Some task is still open (or the request was already finished): nothing changed.
+    Open,
+    /// The request finished now (its status derives from its tasks).
+    Finished {
+        /// It is an export or portability request that completed: its package is built.
+        build_package: bool,
+    },
+}
+
+impl Settled {
+    fn finished(self) -> bool {
+        matches!(self, Settled::Finished { .. })
+    }
+    fn build_package(self) -> bool {
+        matches!(
+            self,
+            Settled::Finished {
+                build_package: true
+            }
+        )
+    }
+}
+
 /// Settles a request whose tasks (`tasks`, already updated) may all be finished: its
-/// status derives from them. Returns whether it finished and whether it needs a package.
+/// status derives from them, and the audit event recording it is pushed to `change`.
 fn settle(
     req: &mut Request,
     tasks: &[Task],
     now: chrono::DateTime<chrono::Utc>,
     change: &mut Change,
-) -> Result<(bool, bool)> {
+) -> Result<Settled> {
     if req.status.is_finished() {
-        return Ok((false, false));
+        return Ok(Settled::Open);
     }
     let statuses: Vec<TaskStatus> = tasks.iter().map(|x| x.status).collect();
     let Some(ev) = state::settle(&statuses) else {
-        return Ok((false, false));
+        return Ok(Settled::Open);
     };
     let (rs, rfx) = state::request(req.status, &ev).map_err(|e| Error::Invalid(e.to_string()))?;
     change.audit.push(AuditEvent::request(
         "engine",
-        &format!("request.{}", rs.as_str()),
+        AuditAction::RequestStatus(rs),
         req.id.as_str(),
         json!({"tasks": statuses.iter().map(|s| s.as_str()).collect::<Vec<_>>()}),
     ));
@@ -449,7 +475,7 @@ fn settle(
     req.finished_at = Some(now);
     let build_package = rfx.contains(&RequestEffect::BuildPackage)
         && matches!(req.ty, RequestType::Export | RequestType::Portability);
-    Ok((true, build_package))
+    Ok(Settled::Finished { build_package })
 }
 
 /// Whether a request that just finished erases its subject from dsr's own copies: a
@@ -516,11 +542,12 @@ async fn record_batch(
             tasks[pos] = t;
         }
         let expected = req.version;
-        let (finished, build_package) = if needs_settle {
+        let settled = if needs_settle {
             settle(&mut req, &tasks, now, &mut change)?
         } else {
-            (false, false)
+            Settled::Open
         };
+        let (finished, build_package) = (settled.finished(), settled.build_package());
         stats.requests_finished += u64::from(finished);
         if finished && erases(&req) {
             engine.add_erasure(&mut req, now, &mut change).await?;
@@ -573,11 +600,12 @@ async fn record(
         // The request row is always bumped, so two workers finishing sibling tasks at
         // once conflict and the second one re-reads: the last one settles the request.
         let expected = req.version;
-        let (finished, build_package) = if effects.contains(&TaskEffect::SettleRequest) {
+        let settled = if effects.contains(&TaskEffect::SettleRequest) {
             settle(&mut req, &tasks, now, &mut change)?
         } else {
-            (false, false)
+            Settled::Open
         };
+        let (finished, build_package) = (settled.finished(), settled.build_package());
         if finished && erases(&req) {
             engine.add_erasure(&mut req, now, &mut change).await?;
         }

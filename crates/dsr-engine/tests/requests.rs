@@ -9,6 +9,7 @@ use dsr_engine::package;
 use dsr_engine::store::{Change, ClaimSpec, Store, TaskWrite};
 use dsr_engine::{
     Action, CreateOptions, Error, OnDuplicate, Replacement, RequestStatus, Target, TaskStatus,
+    Verdict,
 };
 use dsr_model::{RequestType, SubjectId, Term};
 use std::time::Duration;
@@ -216,7 +217,7 @@ async fn erasing_an_active_employee_waits_for_a_decision() {
     assert_eq!(f.status(&out.request).await, RequestStatus::OnHold);
     let err = f
         .engine
-        .decide(&out.request.id, true, " ", "dpo")
+        .decide(&out.request.id, Verdict::Proceed, " ", "dpo")
         .await
         .unwrap_err();
     assert!(err.to_string().contains("justification"), "{err}");
@@ -224,7 +225,7 @@ async fn erasing_an_active_employee_waits_for_a_decision() {
         .engine
         .decide(
             &out.request.id,
-            true,
+            Verdict::Proceed,
             "employee left on 2026-02-28; HR confirmed",
             "dpo",
         )
@@ -236,7 +237,7 @@ async fn erasing_an_active_employee_waits_for_a_decision() {
     assert_eq!(f.status(&out.request).await, RequestStatus::Completed);
     let err = f
         .engine
-        .decide(&out.request.id, false, "x", "dpo")
+        .decide(&out.request.id, Verdict::Refuse, "x", "dpo")
         .await
         .unwrap_err();
     assert!(err.to_string().contains("completed"), "{err}");
@@ -251,7 +252,7 @@ async fn erasing_an_active_employee_waits_for_a_decision() {
         .engine
         .decide(
             &held.request.id,
-            false,
+            Verdict::Refuse,
             "art. 17(3)(b): payroll records kept 5 years",
             "dpo",
         )
@@ -460,11 +461,7 @@ async fn a_lost_lease_is_taken_over_and_the_late_outcome_dropped() {
         f.store.commit(change).await,
         Err(Error::Conflict(_))
     ));
-    for (_, _, n) in f
-        .store
-        .audit_action_counts(f.engine.tenant(), "task.done")
-        .unwrap()
-    {
+    for (_, _, n) in f.action_counts("task.done").await {
         assert_eq!(n, 1, "each task recorded done exactly once");
     }
 }
@@ -653,7 +650,7 @@ async fn requests_of_one_tenant_are_invisible_to_another() {
     let out = f.create(RequestType::Export, "id=c-9").await.unwrap();
     let other = dsr_engine::Engine::new(
         dsr_model::TenantId::new("other").unwrap(),
-        std::sync::Arc::new(f.store.clone()),
+        f.store.clone(),
         f.engine.services().clone(),
         f.clock.clone(),
     )
@@ -713,10 +710,7 @@ async fn concurrent_workers_record_each_task_once() {
         assert_eq!(r.status, RequestStatus::Completed, "{id}");
         assert!(tasks.iter().all(|t| t.status == TaskStatus::Done));
     }
-    let counts = f
-        .store
-        .audit_action_counts(f.engine.tenant(), "task.done")
-        .unwrap();
+    let counts = f.action_counts("task.done").await;
     assert_eq!(counts.len(), 18);
     assert!(counts.iter().all(|(_, _, n)| *n == 1), "{counts:?}");
     assert!(f.engine.verify_audit().await.unwrap().ok());

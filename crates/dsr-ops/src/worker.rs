@@ -8,13 +8,7 @@ use tokio::sync::watch;
 
 /// Whether an engine error is passing: the same call later may succeed.
 pub fn is_transient(e: &dsr_engine::Error) -> bool {
-    match e {
-        dsr_engine::Error::Store(b) => b
-            .downcast_ref::<dsr_store_sqlite::Error>()
-            .is_some_and(dsr_store_sqlite::Error::is_busy),
-        dsr_engine::Error::Conflict(_) => true,
-        _ => false,
-    }
+    e.is_transient()
 }
 
 /// Runs `worker` until `stop` turns true (or, with `until_idle`, no task is open).

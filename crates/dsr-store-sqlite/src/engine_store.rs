@@ -13,12 +13,13 @@ use crate::SqliteStore;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dsr_engine::audit::{self, AuditEntry, AuditEvent};
-use dsr_engine::state::{self, TaskEvent};
 use dsr_engine::store::{Change, ClaimSpec, Store, Suppressed};
-use dsr_engine::{Error, Outcome, Request, RequestFilter, RequestId, Result, Task, TaskStatus};
+use dsr_engine::{
+    Error, Outcome, Request, RequestFilter, RequestId, RequestStatus, Result, Task, TaskStatus,
+};
 use dsr_model::TenantId;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 mod services;
 pub use services::{ConversationsService, SubjectsService, TableService, build_services};
@@ -35,22 +36,39 @@ const CLAIM_EXPIRED_SQL: &str = "SELECT * FROM tasks INDEXED BY tasks_claim
        AND service IN (SELECT value FROM json_each(?4))
      ORDER BY next_us LIMIT ?5";
 
+/// `('completed', …)`: the engine's finished request statuses as an SQL list.
+fn sql_list(names: impl IntoIterator<Item = &'static str>) -> String {
+    let quoted: Vec<String> = names.into_iter().map(|n| format!("'{n}'")).collect();
+    format!("({})", quoted.join(","))
+}
+
+/// The engine's finished request statuses ([`RequestStatus::FINISHED`]), as SQL.
+static FINISHED: LazyLock<String> =
+    LazyLock::new(|| sql_list(RequestStatus::FINISHED.iter().map(|s| s.as_str())));
+
+/// The engine's open task statuses ([`TaskStatus::OPEN`]), as SQL.
+static OPEN_TASKS: LazyLock<String> =
+    LazyLock::new(|| sql_list(TaskStatus::OPEN.iter().map(|s| s.as_str())));
+
 /// The duplicate check by subject (index requests_by_subject).
-const DUPLICATE_BY_SUBJECT_SQL: &str =
-    "SELECT id, status, subject_id, created_us FROM requests INDEXED BY requests_by_subject
-     WHERE tenant = ?1 AND subject_id = ?2 AND type = ?3
-       AND status NOT IN ('completed','partially_failed','failed','cancelled','refused')
-     ORDER BY created_us LIMIT 1";
+static DUPLICATE_BY_SUBJECT_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT id, status, subject_id, created_us FROM requests INDEXED BY requests_by_subject
+         WHERE tenant = ?1 AND subject_id = ?2 AND type = ?3 AND status NOT IN {}
+         ORDER BY created_us LIMIT 1",
+        *FINISHED
+    )
+});
 
 /// The duplicate check by merge set (index requests_by_merge_set).
-const DUPLICATE_BY_MERGE_SET_SQL: &str =
-    "SELECT id, status, subject_id, created_us FROM requests INDEXED BY requests_by_merge_set
-     WHERE tenant = ?1 AND merge_set = ?2 AND type = ?3
-       AND status NOT IN ('completed','partially_failed','failed','cancelled','refused')
-     ORDER BY created_us LIMIT 1";
-
-/// The statuses of finished requests, as SQL.
-const FINISHED: &str = "('completed','partially_failed','failed','cancelled','refused')";
+static DUPLICATE_BY_MERGE_SET_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT id, status, subject_id, created_us FROM requests INDEXED BY requests_by_merge_set
+         WHERE tenant = ?1 AND merge_set = ?2 AND type = ?3 AND status NOT IN {}
+         ORDER BY created_us LIMIT 1",
+        *FINISHED
+    )
+});
 
 fn us(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
@@ -61,7 +79,11 @@ fn from_us(v: i64) -> DateTime<Utc> {
 }
 
 fn store_err(e: crate::Error) -> Error {
-    Error::store(e)
+    if e.is_busy() {
+        Error::Busy(e.to_string())
+    } else {
+        Error::store(e)
+    }
 }
 
 /// An error inside a transaction: SQLite's, or the engine's (conflict, duplicate).
@@ -311,7 +333,8 @@ impl SqliteEngineStore {
             }
             if filter.overdue_at.is_some() {
                 sql.push_str(&format!(
-                    " AND status NOT IN {FINISHED} AND (due_us < ?3 OR legal_us < ?3)"
+                    " AND status NOT IN {} AND (due_us < ?3 OR legal_us < ?3)",
+                    *FINISHED
                 ));
             }
             if filter.subject.is_some() {
@@ -559,14 +582,14 @@ impl Store for SqliteEngineStore {
                 let row = |r: &rusqlite::Row<'_>| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?));
                 for subject in &g.subjects {
                     consider(
-                        tx.prepare_cached(DUPLICATE_BY_SUBJECT_SQL)?
+                        tx.prepare_cached(&DUPLICATE_BY_SUBJECT_SQL)?
                             .query_row(params![tenant.as_str(), subject.as_str(), g.ty.as_str()], row)
                             .optional()?,
                     );
                 }
                 if let Some(m) = &g.merge_set {
                     consider(
-                        tx.prepare_cached(DUPLICATE_BY_MERGE_SET_SQL)?
+                        tx.prepare_cached(&DUPLICATE_BY_MERGE_SET_SQL)?
                             .query_row(params![tenant.as_str(), m.as_str(), g.ty.as_str()], row)
                             .optional()?,
                     );
@@ -697,80 +720,59 @@ impl Store for SqliteEngineStore {
 
     async fn claim(&self, spec: ClaimSpec<'_>) -> Result<Vec<Task>> {
         let now = us(spec.now);
-        let lease_until = chrono::Duration::from_std(spec.lease)
-            .ok()
-            .and_then(|l| spec.now.checked_add_signed(l))
-            .unwrap_or(spec.now + chrono::Duration::seconds(60));
         let services = json(&spec.services);
-        let tenant = spec.tenant.clone();
-        let owner = spec.owner.to_owned();
         let limit = spec.limit as i64;
         let rows = self.write(move |tx| {
             // One indexed range per status (tasks_claim: tenant, status, next_us), each
             // already in order and limited, merged here: the cost of a claim does not grow
             // with the number of tasks waiting.
             let mut found: Vec<(Task, Option<String>)> = Vec::new();
-            for sql in [CLAIM_DUE_SQL, CLAIM_EXPIRED_SQL] {
-                for status in ["pending", "retry_wait", "running"] {
-                    if (sql == CLAIM_EXPIRED_SQL) != (status == "running") {
-                        continue;
-                    }
-                    let mut st = tx.prepare_cached(sql)?;
-                    let rows = st.query_map(
-                        params![tenant.as_str(), status, now, services, limit],
-                        task_from_row,
-                    )?;
-                    for r in rows {
-                        found.push(r?);
-                    }
+            let ranges = ClaimSpec::DUE
+                .iter()
+                .map(|s| (CLAIM_DUE_SQL, *s))
+                .chain([(CLAIM_EXPIRED_SQL, ClaimSpec::EXPIRED)]);
+            for (sql, status) in ranges {
+                let mut st = tx.prepare_cached(sql)?;
+                let rows = st.query_map(
+                    params![spec.tenant.as_str(), status.as_str(), now, services, limit],
+                    task_from_row,
+                )?;
+                for r in rows {
+                    found.push(r?);
                 }
             }
             found.sort_by_key(|(t, _)| t.next_at);
             found.truncate(spec.limit);
             let mut out = Vec::with_capacity(found.len());
             let mut events = Vec::with_capacity(found.len());
-            for (mut t, outcome) in found {
-                let expired = t.status == TaskStatus::Running;
-                let Ok((to, _)) = state::task(t.status, TaskEvent::Claim { lease_expired: expired }) else {
+            for (t, outcome) in found {
+                let Some(c) = spec.claim(&t) else {
                     continue;
                 };
-                let expected = t.version;
-                let previous_owner = t.lease_owner.take();
-                t.status = to;
-                t.attempt += 1;
-                t.version += 1;
-                t.lease_owner = Some(owner.clone());
-                t.lease_expires = Some(lease_until);
-                t.updated_at = spec.now;
-                tx.prepare_cached(
-                    "UPDATE tasks SET status = ?4, attempt = ?5, version = ?6, lease_owner = ?7, lease_us = ?8, updated_us = ?9
-                     WHERE tenant = ?1 AND request_id = ?2 AND service = ?3 AND version = ?10",
-                )?
-                .execute(
-                    params![
-                        tenant.as_str(),
+                let t = c.task;
+                let n = tx
+                    .prepare_cached(
+                        "UPDATE tasks SET status = ?4, attempt = ?5, version = ?6, lease_owner = ?7, lease_us = ?8, updated_us = ?9
+                         WHERE tenant = ?1 AND request_id = ?2 AND service = ?3 AND version = ?10",
+                    )?
+                    .execute(params![
+                        t.tenant.as_str(),
                         t.request_id.as_str(),
                         t.service,
                         t.status.as_str(),
                         t.attempt as i64,
                         t.version as i64,
-                        owner,
-                        us(lease_until),
-                        now,
-                        expected as i64
-                    ],
-                )?;
-                let mut detail = serde_json::json!({"attempt": t.attempt, "lease_until": lease_until});
-                if expired {
-                    detail["reclaimed_from"] = serde_json::Value::from(previous_owner);
+                        t.lease_owner,
+                        t.lease_expires.map(us),
+                        us(t.updated_at),
+                        c.expected_version as i64
+                    ])?;
+                if n == 1 {
+                    events.push(c.event);
+                    out.push((t, outcome));
                 }
-                events.push(
-                    AuditEvent::request(&format!("worker:{owner}"), "task.claimed", t.request_id.as_str(), detail)
-                        .with_service(&t.service),
-                );
-                out.push((t, outcome));
             }
-            append_audit(tx, &tenant, spec.now, events)?;
+            append_audit(tx, spec.tenant, spec.now, events)?;
             Ok(out)
         })?;
         rows.into_iter().map(decode_task).collect()
@@ -810,8 +812,12 @@ impl Store for SqliteEngineStore {
     async fn open_tasks(&self, tenant: &TenantId) -> Result<(u64, Option<DateTime<Utc>>)> {
         self.read(|c| {
             c.query_row(
-                "SELECT count(*), min(CASE WHEN status = 'running' THEN lease_us ELSE next_us END)
-                 FROM tasks WHERE tenant = ?1 AND status IN ('pending', 'retry_wait', 'running')",
+                &format!(
+                    "SELECT count(*), min(CASE WHEN status = '{}' THEN lease_us ELSE next_us END)
+                     FROM tasks WHERE tenant = ?1 AND status IN {}",
+                    ClaimSpec::EXPIRED.as_str(),
+                    *OPEN_TASKS
+                ),
                 params![tenant.as_str()],
                 |r| {
                     Ok((
@@ -903,8 +909,12 @@ mod tests {
         for (sql, n, index) in [
             (CLAIM_DUE_SQL, 5, "tasks_claim"),
             (CLAIM_EXPIRED_SQL, 5, "tasks_claim"),
-            (DUPLICATE_BY_SUBJECT_SQL, 3, "requests_by_subject"),
-            (DUPLICATE_BY_MERGE_SET_SQL, 3, "requests_by_merge_set"),
+            (DUPLICATE_BY_SUBJECT_SQL.as_str(), 3, "requests_by_subject"),
+            (
+                DUPLICATE_BY_MERGE_SET_SQL.as_str(),
+                3,
+                "requests_by_merge_set",
+            ),
         ] {
             let p = plan(&store, sql, n);
             assert!(p.contains(&format!("INDEX {index}")), "{sql}\n{p}");

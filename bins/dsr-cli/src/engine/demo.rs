@@ -443,7 +443,12 @@ pub(super) async fn demo(ctx: &Ctx, a: DemoArgs) -> anyhow::Result<ExitCode> {
     let ground = "GDPR art. 17(3)(b) and art. 6(1)(b): employment contract in force; payroll records kept as labour law requires";
     let decided = env
         .engine
-        .decide(&held.request.id, false, ground, "DPO Marie Curie")
+        .decide(
+            &held.request.id,
+            dsr_engine::Verdict::Refuse,
+            ground,
+            "DPO Marie Curie",
+        )
         .await?;
     if !quiet {
         outln!(

@@ -100,7 +100,7 @@ pub(super) async fn key(ctx: &Ctx, a: KeyArgs) -> anyhow::Result<ExitCode> {
             env.engine
                 .note(
                     &by,
-                    "key.rotated",
+                    dsr_engine::audit::AuditAction::KeyRotated,
                     json!({"old_public_key": old, "new_public_key": new}),
                 )
                 .await?;

@@ -40,7 +40,7 @@ pub(super) async fn suppression(ctx: &Ctx, a: SuppressionArgs) -> anyhow::Result
             env.engine
                 .note(
                     "operator",
-                    "suppression.mode",
+                    dsr_engine::audit::AuditAction::SuppressionMode,
                     json!({"mode": if refuse { "refuse" } else { "warn" }}),
                 )
                 .await?;

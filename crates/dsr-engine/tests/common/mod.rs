@@ -1,10 +1,12 @@
-//! Shared fixture: an engine on an in-memory SQLite store, a manual clock, two in-memory
+//! Shared fixture: an engine on the in-memory store, a manual clock, two in-memory
 //! services (one deleting, one anonymizing) and a small directory.
 
 #![allow(dead_code, missing_docs)]
 
 use chrono::TimeZone;
+use dsr_engine::MemoryStore;
 use dsr_engine::memory::{MemoryRecord, MemoryService};
+use dsr_engine::store::Store as _;
 use dsr_engine::{
     Category, CreateOptions, CreateOutcome, Engine, ErasureMode, ManualClock, Request,
     RequestStatus, ServiceInfo, Services, Target, Worker, WorkerConfig,
@@ -13,15 +15,13 @@ use dsr_match::{Directory, MatchConfig};
 use dsr_model::{
     Employment, MergeSetId, RequestType, Subject, SubjectId, SubjectKind, TenantId, Term,
 };
-use dsr_store_sqlite::SqliteStore;
-use dsr_store_sqlite::engine_store::SqliteEngineStore;
 use std::sync::Arc;
 use std::time::Duration;
 
 pub struct Fixture {
     pub engine: Arc<Engine>,
     pub dir: Directory,
-    pub store: SqliteEngineStore,
+    pub store: Arc<MemoryStore>,
     pub clock: Arc<ManualClock>,
     pub crm: Arc<MemoryService>,
     pub chat: Arc<MemoryService>,
@@ -89,8 +89,7 @@ pub fn fixture() -> Fixture {
 pub fn fixture_with(
     tweak: impl FnOnce(MemoryService, MemoryService) -> (MemoryService, MemoryService),
 ) -> Fixture {
-    let db = Arc::new(SqliteStore::open_in_memory().unwrap());
-    let store = SqliteEngineStore::new(db);
+    let store = Arc::new(MemoryStore::new());
     let clock = Arc::new(ManualClock::new(
         chrono::Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap(),
     ));
@@ -126,7 +125,7 @@ pub fn fixture_with(
         .unwrap()
         .with(chat.clone())
         .unwrap();
-    let engine = Engine::new(tenant(), Arc::new(store.clone()), services, clock.clone()).unwrap();
+    let engine = Engine::new(tenant(), store.clone(), services, clock.clone()).unwrap();
     let mut dir = Directory::new(MatchConfig {
         default_region: Some("FR".into()),
     })
@@ -148,7 +147,7 @@ impl Fixture {
     pub fn rebuild(&mut self, f: impl FnOnce(Engine) -> Engine) {
         let e = Engine::new(
             tenant(),
-            Arc::new(self.store.clone()),
+            self.store.clone(),
             self.engine.services().clone(),
             self.clock.clone(),
         )
@@ -179,6 +178,20 @@ impl Fixture {
         self.engine
             .create(&self.dir, CreateOptions::new(ty, t))
             .await
+    }
+
+    /// How many entries with `action` each (request, service) has in the audit log.
+    pub async fn action_counts(&self, action: &str) -> Vec<(String, String, u64)> {
+        let (entries, _) = self.store.audit(&tenant()).await.unwrap();
+        let mut counts: std::collections::BTreeMap<(String, String), u64> = Default::default();
+        for e in entries.iter().filter(|e| e.event.action == action) {
+            let key = (
+                e.event.request_id.clone().unwrap_or_default(),
+                e.event.service.clone().unwrap_or_default(),
+            );
+            *counts.entry(key).or_default() += 1;
+        }
+        counts.into_iter().map(|((r, s), n)| (r, s, n)).collect()
     }
 
     pub async fn status(&self, r: &Request) -> RequestStatus {

@@ -1,19 +1,70 @@
-//! The audit chain in the SQLite store: append-only by trigger, and an entry altered,
-//! removed or reordered behind SQLite's back is found and named by verification.
+//! The SQLite store: it keeps the store contract (the conformance suite every backend
+//! runs), its audit log is append-only by trigger, and an entry altered, removed or
+//! reordered behind SQLite's back is found and named by verification.
 
-mod common;
+use chrono::TimeZone;
+use dsr_engine::audit::{self, AuditAction, AuditEvent};
+use dsr_engine::conformance;
+use dsr_engine::store::{Change, Store};
+use dsr_model::{RequestType, TenantId};
+use dsr_store_sqlite::SqliteStore;
+use dsr_store_sqlite::engine_store::SqliteEngineStore;
+use std::sync::Arc;
 
-use common::*;
-use dsr_model::RequestType;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keeps_the_store_contract_in_memory_and_in_a_file() {
+    let mem = SqliteEngineStore::new(Arc::new(SqliteStore::open_in_memory().unwrap()));
+    conformance::run(&mem).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = SqliteEngineStore::new(Arc::new(
+        SqliteStore::open(dir.path().join("dsr.db")).unwrap(),
+    ));
+    conformance::run(&file).await;
+    // Several connections (as several processes would have) racing on one file.
+    let racing = SqliteEngineStore::new(Arc::new(
+        SqliteStore::open(dir.path().join("dsr.db")).unwrap(),
+    ));
+    conformance::run_concurrent(Arc::new(racing)).await;
+}
 
+struct Fixture {
+    store: SqliteEngineStore,
+    tenant: TenantId,
+}
+
+impl Fixture {
+    async fn verify(&self) -> audit::Report {
+        let (entries, head) = self.store.audit(&self.tenant).await.unwrap();
+        audit::verify(&entries, head.as_ref().map(|(i, h)| (*i, h.as_str())))
+    }
+}
+
+/// Thirty entries over several commits, as requests being carried out write them.
 async fn with_history() -> Fixture {
-    let f = fixture();
-    f.create(RequestType::Export, "id=c-9").await.unwrap();
-    f.create(RequestType::Delete, "id=c-1").await.unwrap();
-    f.run().await;
-    let report = f.engine.verify_audit().await.unwrap();
+    let store = SqliteEngineStore::new(Arc::new(SqliteStore::open_in_memory().unwrap()));
+    let tenant = TenantId::new("acme").unwrap();
+    let at = chrono::Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap();
+    for i in 0..10 {
+        let r = conformance::sample_request(&tenant, &format!("s-{i}"), RequestType::Export, at);
+        let mut c = Change::new(tenant.clone(), at);
+        for action in [
+            AuditAction::RequestReceived,
+            AuditAction::TaskDone,
+            AuditAction::PackageGenerated,
+        ] {
+            c.audit.push(AuditEvent::request(
+                "test",
+                action,
+                r.id.as_str(),
+                serde_json::json!({"records": i}),
+            ));
+        }
+        store.commit(c).await.unwrap();
+    }
+    let f = Fixture { store, tenant };
+    let report = f.verify().await;
     assert!(report.ok(), "{:?}", report.problems);
-    assert!(report.entries > 20, "{}", report.entries);
+    assert_eq!(report.entries, 30);
     f
 }
 
@@ -27,7 +78,7 @@ fn sql(f: &Fixture, statements: &str) -> Result<(), String> {
 const DROP_GUARDS: &str = "DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;";
 
 async fn first_problem(f: &Fixture) -> (u64, String) {
-    let r = f.engine.verify_audit().await.unwrap();
+    let r = f.verify().await;
     let p = r.problems.first().expect("verification must fail");
     (p.index, p.reason.clone())
 }

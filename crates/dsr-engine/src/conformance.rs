@@ -1,0 +1,896 @@
+//! The [`Store`] contract, written once as a test suite every backend runs: the
+//! in-memory store (this crate's tests), SQLite (`dsr-store-sqlite`'s tests) and
+//! PostgreSQL (`dsr-store-postgres`'s tests), so a second backend cannot quietly keep a
+//! weaker contract than the first.
+//!
+//! [`run`] takes a store (empty or not: every case works in tenants of its own, named
+//! afresh on each run) and panics, naming the case and what broke, at the first
+//! violation. Run it on a multi-threaded runtime so the concurrency cases really race:
+//!
+//! ```
+//! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+//! # async fn main() {
+//! let store = std::sync::Arc::new(dsr_engine::MemoryStore::new());
+//! dsr_engine::conformance::run(store.as_ref()).await;
+//! dsr_engine::conformance::run_concurrent(store).await;
+//! # }
+//! ```
+//!
+//! What it covers: commits (all or nothing), version conflicts, duplicate guards (by
+//! subject and by merge set, finished requests not counting), claims (due time,
+//! services, limit, order, lease expiry and reclaim, no task claimed twice), the audit
+//! chain (one valid chain per tenant, also under concurrent writers), packages (the
+//! first stays), request filters, open-task counts, keys and the suppression list, and
+//! tenant isolation on every read.
+
+use crate::audit::{self, AuditAction, AuditEvent};
+use crate::store::{
+    Change, ClaimSpec, DuplicateGuard, ErasureWrite, RequestWrite, Store, TaskWrite,
+};
+use crate::types::{Request, RequestFilter, RequestId, RequestStatus, Task, TaskStatus};
+use crate::{Error, Outcome};
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use dsr_model::{MergeSetId, RequestType, Subject, SubjectId, SubjectKind, TenantId};
+use std::sync::Arc;
+
+/// A tenant name of this run: unique across runs on one database.
+fn tenant(case: &str) -> TenantId {
+    let n = crate::privacy::random_key().expect("random bytes");
+    TenantId::new(format!("conf-{case}-{}", hex::encode(&n[..6]))).expect("tenant id")
+}
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap()
+}
+
+/// A request for `subject` as the engine would create it.
+pub fn sample_request(
+    tenant: &TenantId,
+    subject: &str,
+    ty: RequestType,
+    at: DateTime<Utc>,
+) -> Request {
+    let mut s = Subject::new(
+        SubjectKind::ExternalContact,
+        SubjectId::new(subject).expect("subject id"),
+    );
+    s.names.push("Conformance Subject".into());
+    Request {
+        id: RequestId::generate(),
+        tenant: tenant.clone(),
+        ty,
+        status: RequestStatus::InProgress,
+        version: 0,
+        subject: s,
+        term: None,
+        requested_by: "conformance".into(),
+        parent: None,
+        related: Vec::new(),
+        merge_set: None,
+        replacements: Vec::new(),
+        created_at: at,
+        updated_at: at,
+        due_at: at + Duration::days(30),
+        legal_deadline: at + Duration::days(30),
+        extensions: Vec::new(),
+        hold: None,
+        decision: None,
+        handed_over: None,
+        finished_at: None,
+        retries: 0,
+        redacted: None,
+        package_removed: None,
+    }
+}
+
+fn event(action: AuditAction, r: &Request) -> AuditEvent {
+    AuditEvent::request(
+        "conformance",
+        action,
+        r.id.as_str(),
+        serde_json::json!({"n": 1}),
+    )
+}
+
+/// A change inserting `r` with tasks for `services`.
+fn insert(r: &Request, services: &[&str], at: DateTime<Utc>) -> Change {
+    let mut c = Change::new(r.tenant.clone(), at);
+    c.requests.push(RequestWrite {
+        request: r.clone(),
+        expected_version: None,
+    });
+    for s in services {
+        c.tasks.push(TaskWrite {
+            task: Task::new(r, s, at),
+            expected_version: None,
+        });
+    }
+    c.audit.push(event(AuditAction::RequestReceived, r));
+    c
+}
+
+fn spec<'a>(
+    tenant: &'a TenantId,
+    owner: &'a str,
+    services: &'a [String],
+    limit: usize,
+    now: DateTime<Utc>,
+) -> ClaimSpec<'a> {
+    ClaimSpec {
+        tenant,
+        owner,
+        services,
+        limit,
+        now,
+        lease: std::time::Duration::from_secs(30),
+    }
+}
+
+async fn verify(store: &dyn Store, tenant: &TenantId, case: &str) -> u64 {
+    let (entries, head) = store.audit(tenant).await.expect("audit");
+    let report = audit::verify(&entries, head.as_ref().map(|(i, h)| (*i, h.as_str())));
+    assert!(
+        report.ok(),
+        "{case}: audit chain broken: {:?}",
+        report.problems
+    );
+    report.entries
+}
+
+/// Runs every sequential case of the contract on `store`.
+pub async fn run(store: &dyn Store) {
+    commits_are_read_back(store).await;
+    a_change_is_all_or_nothing(store).await;
+    duplicate_guards(store).await;
+    claims(store).await;
+    lease_expiry(store).await;
+    packages(store).await;
+    filters_and_counts(store).await;
+    keys_and_suppression(store).await;
+    tenants_are_isolated(store).await;
+}
+
+async fn commits_are_read_back(store: &dyn Store) {
+    let case = "commits_are_read_back";
+    let t = tenant("commit");
+    let r = sample_request(&t, "s-1", RequestType::Export, t0());
+    store
+        .commit(insert(&r, &["crm", "chat"], t0()))
+        .await
+        .expect(case);
+    let got = store
+        .request(&t, &r.id)
+        .await
+        .expect(case)
+        .expect("request stored");
+    assert_eq!(got, r, "{case}: the request reads back as written");
+    let tasks = store.tasks(&t, &r.id).await.expect(case);
+    let names: Vec<&str> = tasks.iter().map(|x| x.service.as_str()).collect();
+    assert_eq!(names, ["chat", "crm"], "{case}: tasks by service name");
+    assert!(
+        tasks
+            .iter()
+            .all(|x| x.status == TaskStatus::Pending && x.version == 0)
+    );
+    // An update conditional on the version read.
+    let mut next = got.clone();
+    next.version = 1;
+    next.status = RequestStatus::Completed;
+    let mut c = Change::new(t.clone(), t0());
+    c.requests.push(RequestWrite {
+        request: next.clone(),
+        expected_version: Some(0),
+    });
+    let mut task = tasks[0].clone();
+    task.version = 1;
+    task.status = TaskStatus::Done;
+    task.outcome = Some(Outcome {
+        action: crate::Action::Exported,
+        records: 2,
+        attachments: 0,
+        kept: Vec::new(),
+        data: Vec::new(),
+        error: None,
+    });
+    c.tasks.push(TaskWrite {
+        task: task.clone(),
+        expected_version: Some(0),
+    });
+    c.audit.push(event(AuditAction::TaskDone, &r));
+    store.commit(c).await.expect(case);
+    assert_eq!(
+        store.request(&t, &r.id).await.unwrap().unwrap(),
+        next,
+        "{case}"
+    );
+    assert_eq!(
+        store.tasks(&t, &r.id).await.unwrap()[0],
+        task,
+        "{case}: outcome kept"
+    );
+    assert_eq!(
+        verify(store, &t, case).await,
+        2,
+        "{case}: two audit entries"
+    );
+    // A stale writer gets a conflict.
+    let mut stale = Change::new(t.clone(), t0());
+    stale.requests.push(RequestWrite {
+        request: r.clone(),
+        expected_version: Some(0),
+    });
+    assert!(
+        matches!(store.commit(stale).await, Err(Error::Conflict(_))),
+        "{case}: a stale version is a conflict"
+    );
+    // Inserting an id that exists is a conflict too, not an overwrite.
+    let again = insert(&r, &[], t0());
+    assert!(
+        matches!(store.commit(again).await, Err(Error::Conflict(_))),
+        "{case}: a second insert of one id is a conflict"
+    );
+    assert_eq!(store.request(&t, &r.id).await.unwrap().unwrap(), next);
+    assert!(
+        store
+            .request(&t, &RequestId::generate())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn a_change_is_all_or_nothing(store: &dyn Store) {
+    let case = "a_change_is_all_or_nothing";
+    let t = tenant("atomic");
+    let r = sample_request(&t, "s-1", RequestType::Export, t0());
+    store.commit(insert(&r, &["crm"], t0())).await.expect(case);
+    let before = verify(store, &t, case).await;
+    // A valid request update, a new package and audit entries, with one stale task write.
+    let mut next = r.clone();
+    next.version = 1;
+    next.status = RequestStatus::Completed;
+    let mut c = Change::new(t.clone(), t0());
+    c.requests.push(RequestWrite {
+        request: next,
+        expected_version: Some(0),
+    });
+    let mut task = Task::new(&r, "crm", t0());
+    task.version = 8;
+    c.tasks.push(TaskWrite {
+        task,
+        expected_version: Some(7),
+    });
+    c.packages.push((r.id.clone(), "{\"p\":1}".into()));
+    c.audit.push(event(AuditAction::TaskDone, &r));
+    assert!(
+        matches!(store.commit(c).await, Err(Error::Conflict(_))),
+        "{case}"
+    );
+    assert_eq!(
+        store.request(&t, &r.id).await.unwrap().unwrap(),
+        r,
+        "{case}: request unchanged"
+    );
+    assert!(
+        store.package(&t, &r.id).await.unwrap().is_none(),
+        "{case}: no package"
+    );
+    assert_eq!(
+        verify(store, &t, case).await,
+        before,
+        "{case}: no audit entry"
+    );
+    // A change that mixes tenants is refused whole.
+    let other = sample_request(&tenant("atomic-other"), "s-2", RequestType::Export, t0());
+    let mut c = insert(
+        &sample_request(&t, "s-3", RequestType::Export, t0()),
+        &[],
+        t0(),
+    );
+    c.requests.push(RequestWrite {
+        request: other,
+        expected_version: None,
+    });
+    assert!(
+        store.commit(c).await.is_err(),
+        "{case}: mixed tenants refused"
+    );
+    assert_eq!(
+        store
+            .requests(&t, &RequestFilter::default())
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "{case}: nothing of the mixed change landed"
+    );
+}
+
+async fn duplicate_guards(store: &dyn Store) {
+    let case = "duplicate_guards";
+    let t = tenant("dup");
+    let ms = MergeSetId::new("ms-1").unwrap();
+    let mut parent = sample_request(&t, "a", RequestType::Delete, t0());
+    parent.merge_set = Some(ms.clone());
+    let mut related = sample_request(&t, "b", RequestType::Delete, t0() + Duration::seconds(1));
+    related.merge_set = Some(ms.clone());
+    related.parent = Some(parent.id.clone());
+    parent.related = vec![related.id.clone()];
+    let guard = |subjects: &[&str], merge_set: Option<&MergeSetId>, ty| DuplicateGuard {
+        ty,
+        subjects: subjects
+            .iter()
+            .map(|s| SubjectId::new(*s).unwrap())
+            .collect(),
+        merge_set: merge_set.cloned(),
+    };
+    let mut c = insert(&parent, &["crm"], t0());
+    c.requests.push(RequestWrite {
+        request: related.clone(),
+        expected_version: None,
+    });
+    c.guard = Some(guard(&["a", "b"], Some(&ms), RequestType::Delete));
+    store.commit(c).await.expect(case);
+    // Same type, one of the subjects: refused, naming the family's parent.
+    let r2 = sample_request(&t, "b", RequestType::Delete, t0());
+    let mut c = insert(&r2, &["crm"], t0());
+    c.guard = Some(guard(&["b"], None, RequestType::Delete));
+    match store.commit(c).await {
+        Err(Error::Duplicate { existing, ty, .. }) => {
+            assert_eq!(existing, parent.id.as_str(), "{case}: names the parent");
+            assert_eq!(ty, "delete");
+        }
+        other => panic!("{case}: expected a duplicate, got {other:?}"),
+    }
+    assert!(
+        store.request(&t, &r2.id).await.unwrap().is_none(),
+        "{case}: nothing written"
+    );
+    // By merge set, for a member not yet asked about.
+    let r3 = sample_request(&t, "c", RequestType::Delete, t0());
+    let mut c = insert(&r3, &[], t0());
+    c.guard = Some(guard(&["c"], Some(&ms), RequestType::Delete));
+    assert!(
+        matches!(store.commit(c).await, Err(Error::Duplicate { .. })),
+        "{case}: merge set"
+    );
+    // Another type is not a duplicate.
+    let r4 = sample_request(&t, "b", RequestType::Export, t0());
+    let mut c = insert(&r4, &[], t0());
+    c.guard = Some(guard(&["b"], Some(&ms), RequestType::Export));
+    store.commit(c).await.expect(case);
+    // Once the family is finished, a new request goes through.
+    for r in [&parent, &related] {
+        let mut done = r.clone();
+        done.version = 1;
+        done.status = RequestStatus::Completed;
+        let mut c = Change::new(t.clone(), t0());
+        c.requests.push(RequestWrite {
+            request: done,
+            expected_version: Some(0),
+        });
+        store.commit(c).await.expect(case);
+    }
+    let r5 = sample_request(&t, "b", RequestType::Delete, t0());
+    let mut c = insert(&r5, &[], t0());
+    c.guard = Some(guard(&["b"], Some(&ms), RequestType::Delete));
+    store
+        .commit(c)
+        .await
+        .expect("a finished request does not block a new one");
+}
+
+async fn claims(store: &dyn Store) {
+    let case = "claims";
+    let t = tenant("claim");
+    let crm = ["crm".to_owned()];
+    let both = ["crm".to_owned(), "chat".to_owned()];
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let at = t0() + Duration::seconds(i);
+        let r = sample_request(&t, &format!("s-{i}"), RequestType::Export, at);
+        store
+            .commit(insert(&r, &["crm", "chat"], at))
+            .await
+            .expect(case);
+        ids.push(r.id);
+    }
+    // Not yet due: nothing.
+    let early = store
+        .claim(spec(&t, "w1", &crm, 10, t0() - Duration::seconds(1)))
+        .await
+        .unwrap();
+    assert!(early.is_empty(), "{case}: tasks not due are not claimed");
+    // Limit, order, services.
+    let now = t0() + Duration::seconds(10);
+    let got = store.claim(spec(&t, "w1", &crm, 3, now)).await.expect(case);
+    assert_eq!(got.len(), 3, "{case}: the limit");
+    assert!(
+        got.iter().all(|x| x.service == "crm"),
+        "{case}: only the services asked"
+    );
+    let order: Vec<&RequestId> = got.iter().map(|x| &x.request_id).collect();
+    assert_eq!(
+        order,
+        ids[..3].iter().collect::<Vec<_>>(),
+        "{case}: oldest first"
+    );
+    for x in &got {
+        assert_eq!(x.status, TaskStatus::Running);
+        assert_eq!(x.attempt, 1);
+        assert_eq!(x.version, 1);
+        assert_eq!(x.lease_owner.as_deref(), Some("w1"));
+        assert_eq!(x.lease_expires, Some(now + Duration::seconds(30)));
+        let stored = store.tasks(&t, &x.request_id).await.unwrap();
+        assert!(
+            stored.contains(x),
+            "{case}: the claim is stored as returned"
+        );
+    }
+    // The rest, then nothing.
+    let rest = store
+        .claim(spec(&t, "w2", &both, 100, now))
+        .await
+        .expect(case);
+    assert_eq!(rest.len(), 7, "{case}: 2 crm + 5 chat left");
+    assert!(
+        store
+            .claim(spec(&t, "w3", &both, 100, now))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Each claim wrote one task.claimed entry, and the chain holds.
+    let (entries, _) = store.audit(&t).await.unwrap();
+    let claimed = entries
+        .iter()
+        .filter(|e| e.event.action == "task.claimed")
+        .count();
+    assert_eq!(claimed, 10, "{case}: one task.claimed per claim");
+    verify(store, &t, case).await;
+    // A retry waits for its time.
+    let x = &got[0];
+    let mut retry = x.clone();
+    retry.status = TaskStatus::RetryWait;
+    retry.version += 1;
+    retry.lease_owner = None;
+    retry.lease_expires = None;
+    retry.next_at = now + Duration::seconds(10);
+    let mut c = Change::new(t.clone(), now);
+    c.tasks.push(TaskWrite {
+        task: retry,
+        expected_version: Some(x.version),
+    });
+    store.commit(c).await.expect(case);
+    assert!(
+        store
+            .claim(spec(&t, "w1", &crm, 10, now))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // (Before the other leases, taken at `now` for 30 s, expire.)
+    let again = store
+        .claim(spec(&t, "w1", &crm, 10, now + Duration::seconds(11)))
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1, "{case}: the retry is claimed when due");
+    assert_eq!(again[0].attempt, 2);
+    // Finished tasks are never claimed, whatever the time.
+    let later = now + Duration::days(1);
+    let (n, _) = store.open_tasks(&t).await.unwrap();
+    assert_eq!(n, 10, "{case}: all ten tasks are open (running)");
+    for x in store
+        .claim(spec(&t, "w9", &both, 100, later))
+        .await
+        .unwrap()
+    {
+        let mut d = x.clone();
+        d.status = TaskStatus::Done;
+        d.version += 1;
+        let mut c = Change::new(t.clone(), later);
+        c.tasks.push(TaskWrite {
+            task: d,
+            expected_version: Some(x.version),
+        });
+        store.commit(c).await.expect(case);
+    }
+    assert!(
+        store
+            .claim(spec(&t, "w9", &both, 100, later + Duration::days(1)))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.open_tasks(&t).await.unwrap(),
+        (0, None),
+        "{case}: none open"
+    );
+}
+
+async fn lease_expiry(store: &dyn Store) {
+    let case = "lease_expiry";
+    let t = tenant("lease");
+    let crm = ["crm".to_owned()];
+    let r = sample_request(&t, "s", RequestType::Delete, t0());
+    store.commit(insert(&r, &["crm"], t0())).await.expect(case);
+    let a = store.claim(spec(&t, "dead", &crm, 1, t0())).await.unwrap();
+    assert_eq!(a.len(), 1);
+    // Held: nobody else gets it before expiry.
+    let held = store
+        .claim(spec(&t, "other", &crm, 1, t0() + Duration::seconds(29)))
+        .await
+        .unwrap();
+    assert!(held.is_empty(), "{case}: a held lease is not claimed");
+    let (_, first) = store.open_tasks(&t).await.unwrap();
+    assert_eq!(
+        first,
+        Some(t0() + Duration::seconds(30)),
+        "{case}: the earliest claimable"
+    );
+    // Expired: reclaimed once, with the previous owner recorded.
+    let b = store
+        .claim(spec(&t, "other", &crm, 1, t0() + Duration::seconds(31)))
+        .await
+        .unwrap();
+    assert_eq!(b.len(), 1, "{case}: an expired lease is reclaimed");
+    assert_eq!(
+        (b[0].attempt, b[0].lease_owner.as_deref()),
+        (2, Some("other"))
+    );
+    let (entries, _) = store.audit(&t).await.unwrap();
+    let last = entries.last().unwrap();
+    assert_eq!(last.event.action, "task.claimed");
+    assert_eq!(last.event.detail["reclaimed_from"], "dead", "{case}");
+    // The first worker's late outcome is refused.
+    let mut late = a[0].clone();
+    late.status = TaskStatus::Done;
+    late.version += 1;
+    let mut c = Change::new(t.clone(), t0());
+    c.tasks.push(TaskWrite {
+        task: late,
+        expected_version: Some(a[0].version),
+    });
+    assert!(
+        matches!(store.commit(c).await, Err(Error::Conflict(_))),
+        "{case}: stale worker"
+    );
+}
+
+async fn packages(store: &dyn Store) {
+    let case = "packages";
+    let t = tenant("pkg");
+    let r = sample_request(&t, "s", RequestType::Export, t0());
+    let mut c = insert(&r, &[], t0());
+    c.packages.push((r.id.clone(), "{\"first\":true}".into()));
+    store.commit(c).await.expect(case);
+    let mut c = Change::new(t.clone(), t0());
+    c.packages.push((r.id.clone(), "{\"second\":true}".into()));
+    store.commit(c).await.expect(case);
+    assert_eq!(
+        store.package(&t, &r.id).await.unwrap().as_deref(),
+        Some("{\"first\":true}"),
+        "{case}: the first package stays"
+    );
+    let mut c = Change::new(t.clone(), t0());
+    c.remove_packages.push(r.id.clone());
+    store.commit(c).await.expect(case);
+    assert!(
+        store.package(&t, &r.id).await.unwrap().is_none(),
+        "{case}: removed"
+    );
+}
+
+async fn filters_and_counts(store: &dyn Store) {
+    let case = "filters_and_counts";
+    let t = tenant("filter");
+    let mut made = Vec::new();
+    for i in 0..4i64 {
+        let at = t0() + Duration::days(i);
+        let mut r = sample_request(
+            &t,
+            if i % 2 == 0 { "even" } else { "odd" },
+            RequestType::Export,
+            at,
+        );
+        r.due_at = at + Duration::days(3);
+        r.legal_deadline = at + Duration::days(30);
+        if i == 3 {
+            r.status = RequestStatus::Completed;
+        }
+        store.commit(insert(&r, &["crm"], at)).await.expect(case);
+        made.push(r);
+    }
+    let all = store.requests(&t, &RequestFilter::default()).await.unwrap();
+    assert_eq!(all, made, "{case}: every request, oldest first");
+    let f = |status, overdue_at, subject: Option<&str>, limit| RequestFilter {
+        status,
+        overdue_at,
+        subject: subject.map(|s| SubjectId::new(s).unwrap()),
+        limit,
+    };
+    let ids = |v: Vec<Request>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    let done = store
+        .requests(&t, &f(Some(RequestStatus::Completed), None, None, 0))
+        .await
+        .unwrap();
+    assert_eq!(ids(done), [made[3].id.clone()], "{case}: by status");
+    let even = store
+        .requests(&t, &f(None, None, Some("even"), 0))
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(even),
+        [made[0].id.clone(), made[2].id.clone()],
+        "{case}: by subject"
+    );
+    let limited = store.requests(&t, &f(None, None, None, 2)).await.unwrap();
+    assert_eq!(
+        ids(limited),
+        [made[0].id.clone(), made[1].id.clone()],
+        "{case}: limit"
+    );
+    // Overdue at day 4.5: requests 0 and 1 (due days 3 and 4); 3 is finished.
+    let at = t0() + Duration::hours(4 * 24 + 12);
+    let late = store
+        .requests(&t, &f(None, Some(at), None, 0))
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(late),
+        [made[0].id.clone(), made[1].id.clone()],
+        "{case}: overdue"
+    );
+    let (n, first) = store.open_tasks(&t).await.unwrap();
+    assert_eq!(
+        (n, first),
+        (4, Some(t0())),
+        "{case}: open tasks and the earliest"
+    );
+}
+
+async fn keys_and_suppression(store: &dyn Store) {
+    let case = "keys_and_suppression";
+    let t = tenant("keys");
+    let u = tenant("keys-other");
+    let s1 = store.tenant_secret(&t).await.expect(case);
+    assert_eq!(
+        store.tenant_secret(&t).await.unwrap(),
+        s1,
+        "{case}: the secret is stable"
+    );
+    assert_ne!(
+        store.tenant_secret(&u).await.unwrap(),
+        s1,
+        "{case}: one per tenant"
+    );
+    assert!(
+        store
+            .subject_key(&t, "ref-1", false)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let k = store
+        .subject_key(&t, "ref-1", true)
+        .await
+        .unwrap()
+        .expect("created");
+    assert_eq!(
+        store.subject_key(&t, "ref-1", false).await.unwrap(),
+        Some(k)
+    );
+    assert_eq!(
+        store.subject_key(&t, "ref-1", true).await.unwrap(),
+        Some(k),
+        "{case}: kept"
+    );
+    assert!(
+        store
+            .subject_key(&u, "ref-1", false)
+            .await
+            .unwrap()
+            .is_none(),
+        "{case}: isolated"
+    );
+    // An erasure destroys the key and lists the identifiers.
+    let r = sample_request(&t, "s", RequestType::Delete, t0());
+    let mut c = insert(&r, &[], t0());
+    c.erasures.push(ErasureWrite {
+        subject_ref: "ref-1".into(),
+        request_id: r.id.clone(),
+        suppress: vec!["h1".into(), "h2".into()],
+    });
+    store.commit(c).await.expect(case);
+    assert!(
+        store
+            .subject_key(&t, "ref-1", false)
+            .await
+            .unwrap()
+            .is_none(),
+        "{case}: shredded"
+    );
+    let hits = store
+        .suppressed(&t, &["h2".into(), "h3".into()])
+        .await
+        .unwrap();
+    assert_eq!(hits.len(), 1, "{case}");
+    assert_eq!((hits[0].hash.as_str(), &hits[0].request_id), ("h2", &r.id));
+    assert_eq!(hits[0].erased_at, t0());
+    assert!(
+        store
+            .suppressed(&u, &["h2".into()])
+            .await
+            .unwrap()
+            .is_empty(),
+        "{case}: isolated"
+    );
+    store
+        .default_region(&t)
+        .await
+        .expect("default region readable");
+}
+
+async fn tenants_are_isolated(store: &dyn Store) {
+    let case = "tenants_are_isolated";
+    let a = tenant("iso-a");
+    let b = tenant("iso-b");
+    let r = sample_request(&a, "s", RequestType::Export, t0());
+    let mut c = insert(&r, &["crm"], t0());
+    c.packages.push((r.id.clone(), "{}".into()));
+    store.commit(c).await.expect(case);
+    assert!(
+        store.request(&b, &r.id).await.unwrap().is_none(),
+        "{case}: request"
+    );
+    assert!(
+        store
+            .requests(&b, &RequestFilter::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store.tasks(&b, &r.id).await.unwrap().is_empty(),
+        "{case}: tasks"
+    );
+    assert!(
+        store.package(&b, &r.id).await.unwrap().is_none(),
+        "{case}: package"
+    );
+    assert_eq!(store.audit(&b).await.unwrap().0.len(), 0, "{case}: audit");
+    assert_eq!(
+        store.open_tasks(&b).await.unwrap().0,
+        0,
+        "{case}: open tasks"
+    );
+    let crm = ["crm".to_owned()];
+    assert!(
+        store
+            .claim(spec(&b, "w", &crm, 10, t0()))
+            .await
+            .unwrap()
+            .is_empty(),
+        "{case}: claim"
+    );
+    // A write in b's name to a's request id creates nothing in a.
+    let mut forged = r.clone();
+    forged.tenant = b.clone();
+    forged.version = 1;
+    let mut c = Change::new(b.clone(), t0());
+    c.requests.push(RequestWrite {
+        request: forged,
+        expected_version: Some(0),
+    });
+    assert!(
+        store.commit(c).await.is_err(),
+        "{case}: no cross-tenant update"
+    );
+    assert_eq!(
+        store.request(&a, &r.id).await.unwrap().unwrap(),
+        r,
+        "{case}"
+    );
+}
+
+/// The cases that need real concurrency (run on a multi-threaded runtime): several
+/// claimers over the same tasks take each exactly once; concurrent commits keep one
+/// valid audit chain; concurrent guarded creations let exactly one request through.
+pub async fn run_concurrent(store: Arc<dyn Store>) {
+    let case = "run_concurrent";
+    let t = tenant("race");
+    let services = vec!["crm".to_owned(), "chat".to_owned()];
+    let n = 60;
+    for i in 0..n {
+        let r = sample_request(&t, &format!("s-{i}"), RequestType::Export, t0());
+        store
+            .commit(insert(&r, &["crm", "chat"], t0()))
+            .await
+            .expect(case);
+    }
+    let mut claimers = Vec::new();
+    for w in 0..4 {
+        let (store, t, services) = (store.clone(), t.clone(), services.clone());
+        claimers.push(tokio::spawn(async move {
+            let owner = format!("w{w}");
+            let mut got = Vec::new();
+            loop {
+                let batch = retrying(|| store.claim(spec(&t, &owner, &services, 7, t0())))
+                    .await
+                    .expect("claim");
+                if batch.is_empty() {
+                    return got;
+                }
+                got.extend(batch.into_iter().map(|x| (x.request_id, x.service)));
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for c in claimers {
+        all.extend(c.await.expect("claimer"));
+    }
+    let total = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(total, 2 * n, "{case}: every task claimed");
+    assert_eq!(all.len(), total, "{case}: no task claimed twice");
+    verify(store.as_ref(), &t, case).await;
+    // Concurrent guarded creations for one subject: exactly one wins.
+    let g = tenant("race-dup");
+    let mut creators = Vec::new();
+    for _ in 0..8 {
+        let (store, g) = (store.clone(), g.clone());
+        creators.push(tokio::spawn(async move {
+            let r = sample_request(&g, "same", RequestType::Delete, t0());
+            let mut c = insert(&r, &["crm"], t0());
+            c.guard = Some(DuplicateGuard {
+                ty: RequestType::Delete,
+                subjects: vec![SubjectId::new("same").unwrap()],
+                merge_set: None,
+            });
+            retrying(|| store.commit(c.clone())).await
+        }));
+    }
+    let mut ok = 0;
+    for c in creators {
+        match c.await.expect("creator") {
+            Ok(()) => ok += 1,
+            Err(Error::Duplicate { .. }) => {}
+            Err(e) => panic!("{case}: unexpected error {e}"),
+        }
+    }
+    assert_eq!(
+        ok, 1,
+        "{case}: one creation wins, the others are duplicates"
+    );
+    assert_eq!(
+        store
+            .requests(&g, &RequestFilter::default())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    verify(store.as_ref(), &g, case).await;
+}
+
+/// Retries what a backend reports as a transient conflict of concurrent transactions
+/// (a serialization failure): the engine does the same.
+async fn retrying<T, F, Fut>(mut f: F) -> crate::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = crate::Result<T>>,
+{
+    let mut last = None;
+    for _ in 0..50 {
+        match f().await {
+            Err(Error::Busy(e)) => {
+                last = Some(Error::Busy(e));
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            other => return other,
+        }
+    }
+    Err(last.expect("tried"))
+}
