@@ -1,0 +1,142 @@
+//! Numbered migrations: each runs once, in order, in its own transaction, under an
+//! advisory lock so that nodes starting together do not race.
+
+use crate::{Error, Result};
+
+/// The schema, one entry per version. Never edit a released entry: add one.
+const MIGRATIONS: &[&str] = &[
+    // 1: everything the SQLite store holds that the engine and the directory need.
+    "CREATE TABLE tenants (
+        name TEXT PRIMARY KEY,
+        created_us BIGINT NOT NULL,
+        default_region TEXT,
+        refuse_erased BOOLEAN NOT NULL DEFAULT FALSE,
+        secret BYTEA
+     );
+     CREATE TABLE subjects (
+        tenant TEXT NOT NULL,
+        id TEXT NOT NULL,
+        doc TEXT NOT NULL,
+        updated_us BIGINT NOT NULL,
+        PRIMARY KEY (tenant, id)
+     );
+     -- The change feed every node's index follows (insert-only).
+     CREATE TABLE subject_changes (
+        seq BIGSERIAL PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        subject_id TEXT NOT NULL,
+        deleted BOOLEAN NOT NULL
+     );
+     CREATE INDEX subject_changes_by_tenant ON subject_changes (tenant, seq);
+     CREATE TABLE requests (
+        tenant TEXT NOT NULL,
+        id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        status TEXT NOT NULL,
+        subject_id TEXT NOT NULL,
+        merge_set TEXT,
+        parent_id TEXT,
+        created_us BIGINT NOT NULL,
+        due_us BIGINT NOT NULL,
+        legal_us BIGINT NOT NULL,
+        version BIGINT NOT NULL,
+        doc TEXT NOT NULL,
+        PRIMARY KEY (tenant, id)
+     );
+     CREATE INDEX requests_by_created ON requests (tenant, created_us, id);
+     CREATE INDEX requests_by_subject ON requests (tenant, subject_id, type);
+     CREATE INDEX requests_by_merge_set ON requests (tenant, merge_set, type) WHERE merge_set IS NOT NULL;
+     CREATE TABLE tasks (
+        tenant TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        service TEXT NOT NULL,
+        status TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        version BIGINT NOT NULL,
+        lease_owner TEXT,
+        lease_us BIGINT,
+        next_us BIGINT NOT NULL,
+        updated_us BIGINT NOT NULL,
+        last_error TEXT,
+        outcome TEXT,
+        PRIMARY KEY (tenant, request_id, service)
+     );
+     -- Claims: due tasks in next_us order, running tasks by lease end. Partial, so an
+     -- index holds only the tasks a claim can take.
+     CREATE INDEX tasks_due ON tasks (tenant, next_us) WHERE status IN ('pending', 'retry_wait');
+     CREATE INDEX tasks_leased ON tasks (tenant, lease_us) WHERE status = 'running';
+     CREATE TABLE audit_log (
+        tenant TEXT NOT NULL,
+        idx BIGINT NOT NULL,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        request_id TEXT,
+        service TEXT,
+        subject_id TEXT,
+        detail TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        PRIMARY KEY (tenant, idx)
+     );
+     CREATE FUNCTION dsr_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$;
+     CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE ON audit_log
+        FOR EACH ROW EXECUTE FUNCTION dsr_audit_append_only();
+     CREATE TABLE packages (
+        tenant TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        doc TEXT NOT NULL,
+        created_us BIGINT NOT NULL,
+        PRIMARY KEY (tenant, request_id)
+     );
+     CREATE TABLE subject_keys (
+        tenant TEXT NOT NULL,
+        subject_ref TEXT NOT NULL,
+        key BYTEA NOT NULL,
+        PRIMARY KEY (tenant, subject_ref)
+     );
+     CREATE TABLE suppression (
+        tenant TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        erased_us BIGINT NOT NULL,
+        PRIMARY KEY (tenant, hash)
+     );",
+];
+
+/// Applies the migrations not applied yet.
+pub(crate) async fn apply(client: &mut deadpool_postgres::Object) -> Result<()> {
+    let tx = client.transaction().await?;
+    // One migrator at a time across nodes (the lock ends with the transaction).
+    tx.execute("SELECT pg_advisory_xact_lock(7262637300001)", &[])
+        .await?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS dsr_migrations (
+            version INTEGER PRIMARY KEY,
+            applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+         )",
+    )
+    .await?;
+    let row = tx
+        .query_one("SELECT coalesce(max(version), 0) FROM dsr_migrations", &[])
+        .await?;
+    let current: i32 = row.get(0);
+    let known = MIGRATIONS.len() as i32;
+    if current > known {
+        return Err(Error::TooNew {
+            found: current,
+            known,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        tx.batch_execute(sql).await?;
+        tx.execute(
+            "INSERT INTO dsr_migrations (version) VALUES ($1)",
+            &[&(i as i32 + 1)],
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}

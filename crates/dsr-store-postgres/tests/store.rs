@@ -1,0 +1,92 @@
+//! The PostgreSQL store keeps the store contract: the conformance suite every backend
+//! runs, on a database created for the run (from `DSR_TEST_POSTGRES`, a URL to a
+//! server where the user may create databases; `.ci/run` starts one). Without it the
+//! tests say so and pass locally; under CI (`CI` set) they fail instead.
+
+use dsr_engine::conformance;
+use dsr_store_postgres::PgStore;
+use std::sync::Arc;
+
+/// A fresh database on the test server, or `None` (with a visible message) when no
+/// server is configured outside CI.
+pub async fn fresh_database(name: &str) -> Option<String> {
+    let Ok(admin) = std::env::var("DSR_TEST_POSTGRES") else {
+        if std::env::var_os("CI").is_some() {
+            panic!("CI must run the PostgreSQL tests: set DSR_TEST_POSTGRES (see .ci/postgres)");
+        }
+        eprintln!(
+            "SKIPPED {name}: no PostgreSQL (set DSR_TEST_POSTGRES, e.g. with `eval \"$(bash .ci/postgres start /tmp/dsr-pg)\"`)"
+        );
+        return None;
+    };
+    let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+        .await
+        .expect("connect to DSR_TEST_POSTGRES");
+    tokio::spawn(conn);
+    let db = format!("dsr_test_{name}_{}", std::process::id());
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {db}"),
+        format!("CREATE DATABASE {db}"),
+    ] {
+        client
+            .batch_execute(&sql)
+            .await
+            .expect("create the test database");
+    }
+    let base = admin.rsplit_once('/').expect("a URL with a database").0;
+    Some(format!("{base}/{db}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keeps_the_store_contract() {
+    let Some(url) = fresh_database("contract").await else {
+        return;
+    };
+    let store = PgStore::connect(&url, 8).await.expect("connect");
+    conformance::run(&store).await;
+    conformance::run_concurrent(Arc::new(store.clone())).await;
+    // Two stores (as two nodes would have) racing on one database.
+    let other = PgStore::connect(&url, 8).await.expect("second node");
+    conformance::run_concurrent(Arc::new(other)).await;
+}
+
+#[tokio::test]
+async fn migrations_apply_once_and_refuse_a_newer_schema() {
+    let Some(url) = fresh_database("migrations").await else {
+        return;
+    };
+    let (a, b) = tokio::join!(PgStore::connect(&url, 2), PgStore::connect(&url, 2));
+    a.expect("first node");
+    b.expect("second node starting at the same time");
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client
+        .execute("INSERT INTO dsr_migrations (version) VALUES (999)", &[])
+        .await
+        .unwrap();
+    let err = PgStore::connect(&url, 2).await.unwrap_err().to_string();
+    assert!(err.contains("newer") && err.contains("upgrade"), "{err}");
+}
+
+#[tokio::test]
+async fn a_wrong_url_or_a_missing_database_is_said_plainly() {
+    let err = PgStore::connect("mysql://x/y", 1)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("postgres://"), "{err}");
+    let Some(url) = fresh_database("missing").await else {
+        return;
+    };
+    let base = url.rsplit_once('/').unwrap().0;
+    let err = PgStore::connect(&format!("{base}/no_such_db_here"), 1)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("no_such_db_here") && err.contains("does not exist"),
+        "{err}"
+    );
+}
