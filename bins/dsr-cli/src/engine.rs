@@ -332,6 +332,52 @@ pub fn run(ctx: &Ctx, cmd: EngineCommand) -> anyhow::Result<ExitCode> {
 }
 
 /// Opens the engine of the tenant named by the options (database and tenant must exist).
+/// The engine whatever the database (what `worker` needs of an environment).
+struct EngineRef {
+    engine: std::sync::Arc<dsr_engine::Engine>,
+}
+
+/// A tenant's engine on either database, for the request commands.
+pub(crate) struct Opened {
+    pub(crate) engine: std::sync::Arc<dsr_engine::Engine>,
+    config: dsr_engine::WorkerConfig,
+    sqlite: Option<EngineEnv>,
+    pg: Option<dsr_ops::pg::PgEnv>,
+}
+
+impl Opened {
+    fn worker_config(&self) -> dsr_engine::WorkerConfig {
+        self.config.clone()
+    }
+}
+
+impl From<EngineEnv> for Opened {
+    fn from(e: EngineEnv) -> Self {
+        Opened {
+            engine: e.engine.clone(),
+            config: e.worker_config(),
+            sqlite: Some(e),
+            pg: None,
+        }
+    }
+}
+
+async fn open_any(ctx: &Ctx, common: &CommonArgs, signing: Signing) -> anyhow::Result<Opened> {
+    match ctx.postgres(&common.store)? {
+        Some((url, tenant)) => {
+            let config = load_config(ctx.config(&common.config).as_deref())?;
+            let e = dsr_ops::pg::PgEnv::open(&url, &tenant, config, signing).await?;
+            Ok(Opened {
+                engine: e.engine.clone(),
+                config: e.worker_config(),
+                sqlite: None,
+                pg: Some(e),
+            })
+        }
+        None => Ok(env(ctx, common, signing)?.into()),
+    }
+}
+
 fn env(ctx: &Ctx, common: &CommonArgs, signing: Signing) -> anyhow::Result<EngineEnv> {
     let loc = ctx.location(&common.store)?;
     let config = load_config(ctx.config(&common.config).as_deref())?;
@@ -456,7 +502,8 @@ async fn show(engine: &Engine, id: &RequestId, json_out: bool) -> anyhow::Result
 /// Carries out (or watches) requests until each is finished or waits for a decision,
 /// with a progress bar on a terminal.
 pub(crate) async fn settle(
-    env: &EngineEnv,
+    engine: &std::sync::Arc<Engine>,
+    config: dsr_engine::WorkerConfig,
     ids: &[RequestId],
     work: bool,
     progress: bool,
@@ -471,8 +518,8 @@ pub(crate) async fn settle(
         );
         b
     });
-    let worker = work.then(|| env.worker_config());
-    let result = wait_for(&env.engine, worker, ids, timeout, |p| {
+    let worker = work.then_some(config);
+    let result = wait_for(engine, worker, ids, timeout, |p| {
         if let Some(b) = &bar {
             b.set_length(p.tasks);
             b.set_position(p.settled);
@@ -552,7 +599,7 @@ async fn request(ctx: &Ctx, a: RequestArgs) -> anyhow::Result<ExitCode> {
         }
         _ => Signing::IfPresent,
     };
-    let env = env(ctx, &a.common, signing)?;
+    let env = open_any(ctx, &a.common, signing).await?;
     let engine = env.engine.clone();
     let json_out = a.common.json;
     let now = || engine.clock().now();
@@ -572,7 +619,11 @@ async fn request(ctx: &Ctx, a: RequestArgs) -> anyhow::Result<ExitCode> {
             if let Some(region) = &c.region {
                 dsr_match::normalize::parse_region(region).map_err(anyhow::Error::msg)?;
             }
-            let dir = load_directory(env.store.db(), engine.tenant())?;
+            let dir = match (&env.sqlite, &env.pg) {
+                (Some(e), _) => load_directory(e.store.db(), engine.tenant())?,
+                (None, Some(p)) => p.directory().await?,
+                (None, None) => unreachable!("an environment is open"),
+            };
             let mut opts = CreateOptions::new(ty, target);
             opts.subject = c.subject.as_deref().map(SubjectId::new).transpose()?;
             opts.replacements = replacements;
@@ -596,7 +647,17 @@ async fn request(ctx: &Ctx, a: RequestArgs) -> anyhow::Result<ExitCode> {
             let mut ids = vec![created.request.id.clone()];
             ids.extend(created.related.iter().map(|r| r.id.clone()));
             let settled = if c.wait {
-                Some(settle(&env, &ids, true, !json_out && !c.quiet, None).await?)
+                Some(
+                    settle(
+                        &env.engine,
+                        env.worker_config(),
+                        &ids,
+                        true,
+                        !json_out && !c.quiet,
+                        None,
+                    )
+                    .await?,
+                )
             } else {
                 None
             };
@@ -648,9 +709,10 @@ async fn request(ctx: &Ctx, a: RequestArgs) -> anyhow::Result<ExitCode> {
                 subject: None,
                 limit,
             };
-            let (list, unreadable) = env
-                .store
-                .requests_and_unreadable(engine.tenant(), &filter)?;
+            let (list, unreadable) = match &env.sqlite {
+                Some(e) => e.store.requests_and_unreadable(engine.tenant(), &filter)?,
+                None => (engine.list(&filter).await?, Vec::new()),
+            };
             for u in &unreadable {
                 eprintln!(
                     "warning: stored request {} is unreadable ({}); it is left out of this list — restore it from a backup or contact support",
@@ -741,7 +803,8 @@ async fn request(ctx: &Ctx, a: RequestArgs) -> anyhow::Result<ExitCode> {
             let mut all = vec![id.clone()];
             all.extend(r.related.iter().cloned());
             let settled = settle(
-                &env,
+                &env.engine,
+                env.worker_config(),
                 &all,
                 !no_work,
                 !json_out,
@@ -847,8 +910,19 @@ fn write_private(path: &Path, bytes: &[u8], replace: bool) -> anyhow::Result<()>
 }
 
 async fn worker(ctx: &Ctx, a: WorkerArgs) -> anyhow::Result<ExitCode> {
-    let env = env(ctx, &a.common, Signing::LoadOrCreate)?;
-    let mut cfg = env.worker_config();
+    let (engine, mut cfg) = match ctx.postgres(&a.common.store)? {
+        Some((url, tenant)) => {
+            let config = load_config(ctx.config(&a.common.config).as_deref())?;
+            let env =
+                dsr_ops::pg::PgEnv::open(&url, &tenant, config, Signing::LoadOrCreate).await?;
+            (env.engine.clone(), env.worker_config())
+        }
+        None => {
+            let env = env(ctx, &a.common, Signing::LoadOrCreate)?;
+            (env.engine.clone(), env.worker_config())
+        }
+    };
+    let env = EngineRef { engine };
     if let Some(c) = a.concurrency {
         if c == 0 || c > 1024 {
             bail!("--concurrency: {c} is not accepted (1 to 1024)");

@@ -114,6 +114,16 @@ impl Ctx {
         Ok(Location { db, tenant })
     }
 
+    /// The PostgreSQL URL when `--db` names one (`postgres://…`) rather than a file.
+    pub fn postgres(&self, a: &StoreArgs) -> anyhow::Result<Option<(String, TenantId)>> {
+        let loc = self.location(a)?;
+        Ok(loc
+            .db
+            .to_str()
+            .filter(|p| dsr_ops::pg::is_postgres_url(p))
+            .map(|u| (u.to_owned(), loc.tenant.clone())))
+    }
+
     /// Whether a tenant was named (by option or environment) rather than defaulted.
     pub fn tenant_given(&self, a: &StoreArgs) -> bool {
         a.tenant.is_some() || self.tenant.is_some()

@@ -188,7 +188,13 @@ pub fn import(ctx: &Ctx, args: ImportArgs) -> anyhow::Result<ExitCode> {
         let len = f.metadata().ok().map(|m| m.len());
         (Box::new(f), len)
     };
-    let store = open_store(&loc.db, OpenMode::Create)?;
+    // PostgreSQL: the same pipeline (validation, per-line report, merge sets) into a
+    // scratch database, then written to PostgreSQL in one transaction per batch.
+    let pg = ctx.postgres(&args.store)?;
+    let store = match &pg {
+        Some(_) => dsr_store_sqlite::SqliteStore::open_in_memory()?,
+        None => open_store(&loc.db, OpenMode::Create)?,
+    };
     let bar = if std::io::stderr().is_terminal() && !args.json {
         let bar = match total {
             Some(t) => indicatif::ProgressBar::new(t),
@@ -210,6 +216,21 @@ pub fn import(ctx: &Ctx, args: ImportArgs) -> anyhow::Result<ExitCode> {
         ..ImportOptions::default()
     };
     tracing::info!(file = %args.file.display(), tenant = %loc.tenant, "import started");
+    let rt = match &pg {
+        Some((url, tenant)) => {
+            let rt = tokio::runtime::Runtime::new()?;
+            let region = rt.block_on(async {
+                let s = dsr_ops::pg::connect(url, tenant, true, None).await?;
+                dsr_engine::Store::default_region(&s, tenant)
+                    .await
+                    .map_err(dsr_ops::Error::from)
+            })?;
+            store.create_tenant(tenant)?;
+            store.set_default_region(tenant, region.as_deref())?;
+            Some(rt)
+        }
+        None => None,
+    };
     let report = dsr_ops::import::import_jsonl(
         &store,
         &loc.tenant,
@@ -222,6 +243,17 @@ pub fn import(ctx: &Ctx, args: ImportArgs) -> anyhow::Result<ExitCode> {
         },
     )
     .with_context(|| format!("importing {}", args.file.display()))?;
+    if let (Some((url, tenant)), Some(rt)) = (&pg, &rt) {
+        let subjects = store.load_subjects(tenant)?;
+        rt.block_on(async {
+            let s = dsr_ops::pg::connect(url, tenant, true, None).await?;
+            for chunk in subjects.chunks(1000) {
+                dsr_ops::pg::upsert(&s, tenant, chunk).await?;
+            }
+            Ok::<_, dsr_ops::Error>(())
+        })
+        .with_context(|| format!("writing the subjects to {}", dsr_ops::pg::redact_url(url)))?;
+    }
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
@@ -776,6 +808,28 @@ pub fn tenant(ctx: &Ctx, args: TenantArgs) -> anyhow::Result<ExitCode> {
             }
             let loc = ctx.location(&store_args)?;
             let region = region.as_deref().map(parse_region_arg).transpose()?;
+            if let Some((url, tenant)) = ctx.postgres(&store_args)? {
+                let rt = tokio::runtime::Runtime::new()?;
+                let created = rt.block_on(async {
+                    let store = dsr_ops::pg::PgStore::connect(&url, 1)
+                        .await
+                        .map_err(dsr_engine::Error::store)?;
+                    store
+                        .create_tenant(&tenant, region.flatten().as_deref())
+                        .await
+                        .map_err(dsr_engine::Error::store)
+                })?;
+                if json {
+                    out::json(&serde_json::json!({"tenant": tenant.as_str(), "created": created}))?;
+                } else {
+                    outln!(
+                        "{} tenant {tenant} in {}",
+                        if created { "created" } else { "already had" },
+                        dsr_ops::pg::redact_url(&url)
+                    );
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
             let db = open_store(&loc.db, OpenMode::Create)?;
             let created = db.create_tenant(&loc.tenant)?;
             if let Some(r) = region {

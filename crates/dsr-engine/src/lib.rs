@@ -36,6 +36,7 @@ pub mod clock;
 pub mod config;
 pub mod conformance;
 pub mod deadline;
+pub mod directory;
 mod engine;
 mod error;
 pub mod keyring;

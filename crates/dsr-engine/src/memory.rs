@@ -98,6 +98,29 @@ pub struct MemoryService {
 pub const ANONYMIZED: &str = "[anonymized]";
 
 impl MemoryService {
+    /// From a `kind = "memory"` entry of `dsr.toml` (latency and failures simulated as
+    /// configured).
+    pub fn from_config(c: &crate::config::ServiceConfig) -> Self {
+        let mut info = ServiceInfo::from_config(
+            c,
+            &["(simulated)"],
+            &[Category::CustomerRelationship],
+            false,
+        );
+        info.description = if c.description.is_empty() {
+            "in-memory service (holds nothing across restarts)".into()
+        } else {
+            c.description.clone()
+        };
+        let mut m = MemoryService::new(info)
+            .with_latency(Duration::from_millis(c.latency_ms))
+            .with_transient_failures(c.transient_failures);
+        if let Some(p) = &c.permanent_failure {
+            m = m.with_permanent_failure(p);
+        }
+        m
+    }
+
     /// An empty service.
     pub fn new(info: ServiceInfo) -> Self {
         MemoryService {

@@ -125,6 +125,31 @@ pub struct ServiceInfo {
 }
 
 impl ServiceInfo {
+    /// The description a `[[services]]` entry gives, with the kind's defaults for what
+    /// it leaves out (fields, categories).
+    pub fn from_config(
+        c: &crate::config::ServiceConfig,
+        default_fields: &[&str],
+        default_categories: &[Category],
+        attachments: bool,
+    ) -> Self {
+        let mut info = ServiceInfo::new(c.name.clone(), c.erasure);
+        info.description = c.description.clone();
+        info.fields = if c.fields.is_empty() {
+            default_fields.iter().map(|s| (*s).to_owned()).collect()
+        } else {
+            c.fields.clone()
+        };
+        info.categories = if c.categories.is_empty() {
+            default_categories.to_vec()
+        } else {
+            c.categories.clone()
+        };
+        info.attachments = attachments;
+        info.unsearchable = c.unsearchable.clone();
+        info
+    }
+
     /// A service description with the required parts; add fields and categories.
     pub fn new(name: impl Into<String>, erasure: ErasureMode) -> Self {
         ServiceInfo {
@@ -186,6 +211,15 @@ impl KeepRule {
     /// Whether a record of `category` is kept.
     pub fn keeps(&self, category: Category) -> bool {
         self.category.is_none_or(|c| c == category)
+    }
+
+    /// What a service reports kept under this rule.
+    pub fn kept(&self, records: u64) -> crate::Kept {
+        crate::Kept {
+            what: self.category.map_or("all".to_owned(), |c| c.to_string()),
+            records,
+            ground: self.ground.clone(),
+        }
     }
 }
 

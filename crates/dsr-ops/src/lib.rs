@@ -24,6 +24,7 @@ pub mod env;
 pub mod ids;
 pub mod import;
 pub mod open;
+pub mod pg;
 pub mod wait;
 pub mod wire;
 pub mod worker;
@@ -51,6 +52,14 @@ pub enum Error {
         path: String,
         /// The tenants that exist.
         known: Vec<String>,
+    },
+    /// The command works on a SQLite file only.
+    #[error(
+        "this command works on a SQLite database file; with a PostgreSQL database ({url}) dsr runs: import, tenant create, request create | show | list, worker"
+    )]
+    PostgresUnsupported {
+        /// The database URL (password hidden).
+        url: String,
     },
     /// The store failed.
     #[error(transparent)]

@@ -25,6 +25,11 @@ pub enum OpenMode {
 /// `DSR_BUSY_TIMEOUT_MS` sets how long a statement waits for another process's write
 /// lock before it fails (default 30 000); long-running workers retry after that anyway.
 pub fn open_store(path: &Path, mode: OpenMode) -> Result<SqliteStore> {
+    if let Some(url) = path.to_str().filter(|p| crate::pg::is_postgres_url(p)) {
+        return Err(Error::PostgresUnsupported {
+            url: crate::pg::redact_url(url),
+        });
+    }
     if mode == OpenMode::Existing && !path.exists() {
         return Err(Error::NoDatabase {
             path: path.display().to_string(),

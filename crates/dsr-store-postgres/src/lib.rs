@@ -23,9 +23,11 @@
 //! Everything is in one schema created by numbered migrations ([`PgStore::connect`]).
 
 mod migrations;
+mod services;
 mod store;
 mod subjects;
 
+pub use services::build_services;
 pub use subjects::{SubjectChange, TenantRow};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};

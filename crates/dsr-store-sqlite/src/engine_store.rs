@@ -22,7 +22,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use std::sync::{Arc, LazyLock};
 
 mod services;
-pub use services::{ConversationsService, SubjectsService, TableService, build_services};
+pub use dsr_engine::directory::SubjectsService;
+pub use services::{ConversationsService, TableService, build_services};
 
 /// Tasks of one status due by `?3` (pending, retry_wait), oldest first.
 const CLAIM_DUE_SQL: &str = "SELECT * FROM tasks INDEXED BY tasks_claim

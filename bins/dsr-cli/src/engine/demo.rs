@@ -330,7 +330,7 @@ pub(super) async fn demo(ctx: &Ctx, a: DemoArgs) -> anyhow::Result<ExitCode> {
             ids.len()
         );
     }
-    settle(&env, &ids, true, !quiet, None).await?;
+    settle(&env.engine, env.worker_config(), &ids, true, !quiet, None).await?;
     let mut deleted = Vec::new();
     for id in &ids {
         let (r, tasks) = env.engine.get(id).await?;
@@ -366,7 +366,8 @@ pub(super) async fn demo(ctx: &Ctx, a: DemoArgs) -> anyhow::Result<ExitCode> {
     opts.requested_by = "demo operator".into();
     let exp = env.engine.create(&dirx, opts).await?;
     settle(
-        &env,
+        &env.engine,
+        env.worker_config(),
         std::slice::from_ref(&exp.request.id),
         true,
         !quiet,
@@ -465,7 +466,8 @@ pub(super) async fn demo(ctx: &Ctx, a: DemoArgs) -> anyhow::Result<ExitCode> {
     opts.requested_by = "demo operator".into();
     let former = env.engine.create(&dirx, opts).await?;
     settle(
-        &env,
+        &env.engine,
+        env.worker_config(),
         std::slice::from_ref(&former.request.id),
         true,
         false,

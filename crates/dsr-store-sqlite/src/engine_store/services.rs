@@ -6,13 +6,14 @@ use super::SqliteEngineStore;
 use async_trait::async_trait;
 use base64::Engine as _;
 use dsr_engine::config::{Config, ServiceConfig, ServiceKind};
+use dsr_engine::directory::{SubjectRecords, SubjectsService};
 use dsr_engine::memory::MemoryService;
 use dsr_engine::service::{Erased, KeepRule};
 use dsr_engine::{
     Attachment, Category, ErasureMode, ExportRecord, Kept, Replacement, Service, ServiceCall,
     ServiceError, ServiceInfo, Services,
 };
-use dsr_model::Subject;
+use dsr_model::{Subject, SubjectId, TenantId};
 use rusqlite::params;
 use rusqlite::types::ValueRef;
 use serde_json::{Value, json};
@@ -37,183 +38,34 @@ fn info_from(
     categories: &[Category],
     attachments: bool,
 ) -> ServiceInfo {
-    let mut info = ServiceInfo::new(c.name.clone(), c.erasure);
-    info.description = c.description.clone();
-    info.fields = if c.fields.is_empty() {
-        fields.iter().map(|s| (*s).to_owned()).collect()
-    } else {
-        c.fields.clone()
-    };
-    info.categories = if c.categories.is_empty() {
-        categories.to_vec()
-    } else {
-        c.categories.clone()
-    };
-    info.attachments = attachments;
-    info.unsearchable = c.unsearchable.clone();
-    info
+    ServiceInfo::from_config(c, fields, categories, attachments)
 }
 
 fn kept(rule: &KeepRule, records: u64) -> Kept {
-    Kept {
-        what: rule.category.map_or("all".to_owned(), |c| c.to_string()),
-        records,
-        ground: rule.ground.clone(),
-    }
+    rule.kept(records)
 }
 
-/// The engine's own subjects directory as a service: export returns the stored subject
-/// (custom attributes included), update rectifies its fields, erase deletes the subject
-/// (or, in anonymize mode, keeps only its id and kind).
-#[derive(Debug)]
-pub struct SubjectsService {
-    info: ServiceInfo,
-    store: SqliteEngineStore,
-}
-
-impl SubjectsService {
-    /// From a `kind = "subjects"` entry.
-    pub fn new(store: SqliteEngineStore, c: &ServiceConfig) -> Self {
-        SubjectsService {
-            info: info_from(
-                c,
-                &[
-                    "names",
-                    "emails",
-                    "phones",
-                    "addresses",
-                    "handles",
-                    "external_ids",
-                    "custom",
-                ],
-                &[Category::CustomerRelationship],
-                false,
-            ),
-            store,
-        }
-    }
-    fn category(s: &Subject) -> Category {
-        if s.kind == dsr_model::SubjectKind::User {
-            Category::Employment
-        } else {
-            Category::CustomerRelationship
-        }
-    }
-}
-
-fn replace_values(values: &mut [String], old: &str, new: &str) -> bool {
-    let mut changed = false;
-    for v in values.iter_mut().filter(|v| v.as_str() == old) {
-        *v = new.to_owned();
-        changed = true;
-    }
-    changed
-}
-
+/// The subject directory in this SQLite file, for [`SubjectsService`].
 #[async_trait]
-impl Service for SubjectsService {
-    fn info(&self) -> &ServiceInfo {
-        &self.info
-    }
-
-    async fn export(&self, call: &ServiceCall) -> Result<Vec<ExportRecord>, ServiceError> {
-        let s = self
-            .store
-            .db()
-            .get_subject(&call.tenant, &call.subject.id)
-            .map_err(transient)?;
-        Ok(s.map(|s| ExportRecord {
-            category: Self::category(&s),
-            provided: true,
-            data: serde_json::to_value(&s).unwrap_or(Value::Null),
-            attachments: Vec::new(),
-        })
-        .into_iter()
-        .collect())
-    }
-
-    async fn update(
+impl SubjectRecords for SqliteEngineStore {
+    async fn get(
         &self,
-        call: &ServiceCall,
-        replacements: &[Replacement],
-    ) -> Result<u64, ServiceError> {
-        let Some(mut s) = self
-            .store
-            .db()
-            .get_subject(&call.tenant, &call.subject.id)
-            .map_err(transient)?
-        else {
-            return Ok(0);
-        };
-        let mut changed = false;
-        for r in replacements {
-            changed |= match r.field.as_str() {
-                "name" => replace_values(&mut s.names, &r.old, &r.new),
-                "email" => replace_values(&mut s.emails, &r.old, &r.new),
-                "phone" => replace_values(&mut s.phones, &r.old, &r.new),
-                "address" => replace_values(&mut s.addresses, &r.old, &r.new),
-                "external_id" => replace_values(&mut s.external_ids, &r.old, &r.new),
-                "handle" => {
-                    let mut c = false;
-                    for h in s.handles.iter_mut().filter(|h| h.value == r.old) {
-                        h.value = r.new.clone();
-                        c = true;
-                    }
-                    c
-                }
-                f => match f.strip_prefix("custom.").and_then(|k| s.custom.get_mut(k)) {
-                    Some(v) if *v == r.old => {
-                        *v = r.new.clone();
-                        true
-                    }
-                    _ => false,
-                },
-            };
-        }
-        if !changed {
-            return Ok(0);
-        }
-        s.validate().map_err(|e| {
-            ServiceError::permanent(format!("the rectified subject is not valid: {e}"))
-        })?;
-        self.store
-            .db()
-            .upsert_subjects(&call.tenant, &[s])
-            .map_err(transient)?;
-        Ok(1)
+        tenant: &TenantId,
+        id: &SubjectId,
+    ) -> Result<Option<Subject>, ServiceError> {
+        self.db().get_subject(tenant, id).map_err(transient)
     }
-
-    async fn erase(&self, call: &ServiceCall, keep: &[KeepRule]) -> Result<Erased, ServiceError> {
-        let db = self.store.db();
-        let Some(s) = db
-            .get_subject(&call.tenant, &call.subject.id)
-            .map_err(transient)?
-        else {
-            return Ok(Erased::default());
-        };
-        if let Some(rule) = keep.iter().find(|k| k.keeps(Self::category(&s))) {
-            return Ok(Erased {
-                kept: vec![kept(rule, 1)],
-                ..Erased::default()
-            });
-        }
-        match self.info.erasure {
-            ErasureMode::Delete => {
-                db.delete_subject(&call.tenant, &s.id).map_err(transient)?;
-            }
-            ErasureMode::Anonymize => {
-                let mut a = Subject::new(s.kind, s.id.clone());
-                a.merge_set = s.merge_set.clone();
-                a.canonical = s.canonical;
-                a.employment = s.employment;
-                a.contact_list = s.contact_list.clone();
-                db.upsert_subjects(&call.tenant, &[a]).map_err(transient)?;
-            }
-        }
-        Ok(Erased {
-            records: 1,
-            ..Erased::default()
-        })
+    async fn put(&self, tenant: &TenantId, subject: Subject) -> Result<(), ServiceError> {
+        self.db()
+            .upsert_subjects(tenant, &[subject])
+            .map(|_| ())
+            .map_err(transient)
+    }
+    async fn delete(&self, tenant: &TenantId, id: &SubjectId) -> Result<(), ServiceError> {
+        self.db()
+            .delete_subject(tenant, id)
+            .map(|_| ())
+            .map_err(transient)
     }
 }
 
@@ -584,29 +436,10 @@ pub fn build_services(config: &Config, store: &SqliteEngineStore) -> dsr_engine:
     let mut out = Services::new();
     for c in config.services() {
         let s: Arc<dyn Service> = match c.kind {
-            ServiceKind::Subjects => Arc::new(SubjectsService::new(store.clone(), &c)),
+            ServiceKind::Subjects => Arc::new(SubjectsService::new(Arc::new(store.clone()), &c)),
             ServiceKind::Conversations => Arc::new(ConversationsService::new(store.clone(), &c)),
             ServiceKind::Table => Arc::new(TableService::new(store.clone(), &c)),
-            ServiceKind::Memory => {
-                let mut info = info_from(
-                    &c,
-                    &["(simulated)"],
-                    &[Category::CustomerRelationship],
-                    false,
-                );
-                info.description = if c.description.is_empty() {
-                    "in-memory service (holds nothing across restarts)".into()
-                } else {
-                    c.description.clone()
-                };
-                let mut m = MemoryService::new(info)
-                    .with_latency(std::time::Duration::from_millis(c.latency_ms))
-                    .with_transient_failures(c.transient_failures);
-                if let Some(p) = &c.permanent_failure {
-                    m = m.with_permanent_failure(p);
-                }
-                Arc::new(m)
-            }
+            ServiceKind::Memory => Arc::new(MemoryService::from_config(&c)),
         };
         out.register(s)?;
     }
