@@ -9,6 +9,7 @@ mod erasure;
 mod faults;
 mod harness;
 mod imports;
+mod multinode;
 mod readme;
 mod requests;
 mod shapes;

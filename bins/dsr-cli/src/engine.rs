@@ -1077,7 +1077,7 @@ async fn services(ctx: &Ctx, c: CommonArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn audit(ctx: &Ctx, a: AuditArgs) -> anyhow::Result<ExitCode> {
-    let env = env(ctx, &a.common, Signing::IfPresent)?;
+    let env = open_any(ctx, &a.common, Signing::IfPresent).await?;
     let tenant = env.engine.tenant().clone();
     match a.cmd {
         AuditCommand::Verify => {
