@@ -88,6 +88,11 @@ pub struct ServerConfig {
     pub max_page_size: usize,
     /// Callbacks may go to loopback or private addresses.
     pub allow_private_callbacks: bool,
+    /// CA certificates (PEM) trusted for https callbacks besides the system's (a
+    /// private CA), relative to the configuration file.
+    pub callback_ca_file: Option<PathBuf>,
+    /// Attempts before a callback delivery is given up (`failed`).
+    pub callback_max_attempts: u32,
     /// TLS (rustls).
     pub tls: Option<Tls>,
     /// Rate limits.
@@ -113,6 +118,8 @@ impl Default for ServerConfig {
             request_timeout_seconds: s.request_timeout.as_secs(),
             max_page_size: s.max_page_size,
             allow_private_callbacks: false,
+            callback_ca_file: None,
+            callback_max_attempts: s.callback_max_attempts as u32,
             tls: None,
             rate_limits: RateLimits::default(),
         }
@@ -156,6 +163,12 @@ impl ServerConfig {
                 "[server] max_body_bytes must be at least 1024 and max_import_bytes at least max_body_bytes"
             );
         }
+        if !(1..=100).contains(&self.callback_max_attempts) {
+            bail!(
+                "[server] callback_max_attempts = {}: give 1 to 100",
+                self.callback_max_attempts
+            );
+        }
         if self.request_timeout_seconds == 0 {
             bail!("[server] request_timeout_seconds must be at least 1");
         }
@@ -180,7 +193,13 @@ const ENV_KEYS: &[&str] = &[
     "request_timeout_seconds",
     "max_page_size",
     "allow_private_callbacks",
+    "callback_ca_file",
+    "callback_max_attempts",
 ];
+
+/// The keys whose environment value is always text (a path that looks like a number
+/// stays a path).
+const ENV_TEXT_KEYS: &[&str] = &["listen", "database", "callback_ca_file"];
 
 fn env_value(text: &str) -> toml::Value {
     // A number or boolean as such, anything else as text.
@@ -217,7 +236,7 @@ pub fn load(path: Option<&Path>) -> anyhow::Result<(ServerConfig, dsr_engine::Co
     for key in ENV_KEYS {
         let var = format!("DSR_SERVER_{}", key.to_ascii_uppercase());
         if let Ok(v) = std::env::var(&var) {
-            let value = if *key == "listen" || *key == "database" {
+            let value = if ENV_TEXT_KEYS.contains(key) {
                 toml::Value::String(v)
             } else {
                 env_value(&v)

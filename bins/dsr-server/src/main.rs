@@ -81,6 +81,8 @@ fn settings(cfg: &ServerConfig, engine: dsr_engine::Config, base: &Path) -> Sett
     s.workers = cfg.workers;
     s.allow_private_callbacks = cfg.allow_private_callbacks;
     s.hipaa = cfg.hipaa;
+    s.callback_ca_file = cfg.callback_ca_file.as_ref().map(|p| base.join(p));
+    s.callback_max_attempts = i64::from(cfg.callback_max_attempts);
     s
 }
 

@@ -47,6 +47,10 @@ pub struct Settings {
     pub allow_private_callbacks: bool,
     /// HIPAA mode (callbacks must use https; static tokens refused).
     pub hipaa: bool,
+    /// CA certificates (PEM) trusted for https callbacks besides the system's.
+    pub callback_ca_file: Option<PathBuf>,
+    /// Attempts before a callback delivery is `failed` (at least 1).
+    pub callback_max_attempts: i64,
 }
 
 impl Settings {
@@ -65,6 +69,8 @@ impl Settings {
             workers: 1,
             allow_private_callbacks: false,
             hipaa: false,
+            callback_ca_file: None,
+            callback_max_attempts: crate::callbacks::MAX_ATTEMPTS,
         }
     }
 }
@@ -102,6 +108,7 @@ pub(crate) struct Inner {
     pub imports: Semaphore,
     pub creating: tokio::sync::Mutex<()>,
     pub callback_key: ed25519_dalek::SigningKey,
+    pub callback_tls: tokio_rustls::TlsConnector,
 }
 
 impl std::fmt::Debug for Inner {
@@ -124,6 +131,8 @@ impl App {
         let auth = Auth::new(store.clone(), clock.clone(), settings.auth.clone())?;
         let seed = store.server_key("callback-ed25519", &dsr_ops::clients::random_bytes()?)?;
         let seed: [u8; 32] = seed.try_into().map_err(|_| ApiError::internal())?;
+        let callback_tls = crate::callbacks::tls_connector(settings.callback_ca_file.as_deref())
+            .map_err(|m| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "config", m))?;
         Ok(App {
             inner: Arc::new(Inner {
                 limiter: Limiter::new(settings.rates),
@@ -136,6 +145,7 @@ impl App {
                 ready: AtomicBool::new(false),
                 creating: tokio::sync::Mutex::new(()),
                 callback_key: ed25519_dalek::SigningKey::from_bytes(&seed),
+                callback_tls,
             }),
         })
     }
