@@ -6,6 +6,7 @@ mod harness;
 mod auth;
 mod callbacks;
 mod errors;
+mod import;
 mod isolation;
 mod limits;
 mod tenants;

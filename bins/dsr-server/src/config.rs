@@ -80,6 +80,8 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Largest import body, bytes.
     pub max_import_bytes: usize,
+    /// Longest line of an import, bytes.
+    pub max_import_line_bytes: usize,
     /// Imports at once.
     pub max_concurrent_imports: usize,
     /// Longest a request may take, seconds.
@@ -114,6 +116,7 @@ impl Default for ServerConfig {
             basic_auth: false,
             max_body_bytes: s.max_body_bytes,
             max_import_bytes: s.max_import_bytes,
+            max_import_line_bytes: s.max_import_line_bytes,
             max_concurrent_imports: s.max_concurrent_imports,
             request_timeout_seconds: s.request_timeout.as_secs(),
             max_page_size: s.max_page_size,
@@ -169,6 +172,12 @@ impl ServerConfig {
                 self.callback_max_attempts
             );
         }
+        if self.max_import_line_bytes < 1024 {
+            bail!(
+                "[server] max_import_line_bytes = {}: give at least 1024",
+                self.max_import_line_bytes
+            );
+        }
         if self.request_timeout_seconds == 0 {
             bail!("[server] request_timeout_seconds must be at least 1");
         }
@@ -189,6 +198,7 @@ const ENV_KEYS: &[&str] = &[
     "basic_auth",
     "max_body_bytes",
     "max_import_bytes",
+    "max_import_line_bytes",
     "max_concurrent_imports",
     "request_timeout_seconds",
     "max_page_size",

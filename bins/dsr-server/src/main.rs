@@ -75,6 +75,7 @@ fn settings(cfg: &ServerConfig, engine: dsr_engine::Config, base: &Path) -> Sett
     };
     s.max_body_bytes = cfg.max_body_bytes;
     s.max_import_bytes = cfg.max_import_bytes;
+    s.max_import_line_bytes = cfg.max_import_line_bytes;
     s.max_concurrent_imports = cfg.max_concurrent_imports;
     s.request_timeout = Duration::from_secs(cfg.request_timeout_seconds);
     s.max_page_size = cfg.max_page_size;

@@ -35,6 +35,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Largest import body, bytes (413 above).
     pub max_import_bytes: usize,
+    /// Longest line of an import, bytes (an error for that line above).
+    pub max_import_line_bytes: usize,
     /// Imports running at once (429 above).
     pub max_concurrent_imports: usize,
     /// Longest a request may take (503 after).
@@ -63,6 +65,7 @@ impl Settings {
             rates: Rates::default(),
             max_body_bytes: 64 * 1024,
             max_import_bytes: 32 * 1024 * 1024,
+            max_import_line_bytes: 1024 * 1024,
             max_concurrent_imports: 2,
             request_timeout: Duration::from_secs(30),
             max_page_size: 200,

@@ -17,6 +17,7 @@ pub mod auth;
 pub mod body;
 pub mod callbacks;
 pub mod error;
+pub mod import;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;

@@ -4,7 +4,7 @@
 
 use crate::app::{App, Tenant};
 use crate::auth::Principal;
-use crate::body::{JsonBody, parse, read_limited, too_large};
+use crate::body::{JsonBody, parse, too_large};
 use crate::callbacks;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::limits::Class;
@@ -284,10 +284,10 @@ pub async fn delete_subject(
     ), description = "One subject per line (JSON Lines, docs/import-format.md)"),
     responses(
         (status = 200, description = "The per-line report", body = ImportReportView),
-        (status = 400, description = "The body is empty", body = ErrorBody),
+        (status = 400, description = "The body is empty, or could not be read to its end", body = ErrorBody),
         (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "Missing scope subjects:write", body = ErrorBody),
-        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 413, description = "Body too large (`details.report`: what landed before the limit, when it was streamed)", body = ErrorBody),
         (status = 429, description = "Rate limited, or too many imports at once", body = ErrorBody),
     ),
     security(("oauth2" = ["subjects:write"]), ("apiToken" = [])))]
@@ -308,51 +308,10 @@ pub async fn import(
         )
         .header(header::RETRY_AFTER, "5"));
     };
-    let limit = app.settings().max_import_bytes;
-    let bytes = read_limited(req.into_body(), limit).await?;
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "empty_body",
-            "the body is empty: send JSON Lines, one subject per line (docs/import-format.md)",
-        ));
-    }
     let t = app.tenant(&p).await?;
-    // The ids of the lines, to bring the live index to what landed.
-    let ids: Vec<SubjectId> = bytes
-        .split(|b| *b == b'\n')
-        .filter_map(|l| std::str::from_utf8(l).ok())
-        .filter_map(|l| dsr_ops::import::parse_line(l.trim_end_matches('\r')).ok())
-        .map(|x| x.subject.id)
-        .collect();
-    let mut dir = t.dir.write().await;
-    let db = t.env.store.db().clone();
-    let tenant = p.tenant.clone();
-    let (report, landed) = tokio::task::spawn_blocking(move || -> ApiResult<_> {
-        let opts = dsr_ops::import::ImportOptions {
-            max_bytes: Some(limit as u64),
-            ..Default::default()
-        };
-        let report = dsr_ops::import::import_jsonl(&db, &tenant, &bytes[..], &opts, |_| {})?;
-        let mut landed = Vec::new();
-        for id in ids {
-            landed.push((id.clone(), db.get_subject(&tenant, &id)?));
-        }
-        Ok((report, landed))
-    })
-    .await
-    .map_err(|_| ApiError::internal())??;
-    for (id, s) in landed {
-        match s {
-            Some(s) => {
-                dir.upsert(s)?;
-            }
-            None => {
-                dir.remove(&id);
-            }
-        }
-    }
-    Ok(Json(ImportReportView::from(&report)))
+    let (parts, body) = req.into_parts();
+    let report = crate::import::run(&app, t, p.tenant.clone(), &parts.headers, body).await?;
+    Ok(Json(report))
 }
 
 fn check_callback_url(app: &App, url: &str) -> ApiResult<()> {
