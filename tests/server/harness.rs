@@ -309,6 +309,44 @@ impl Server {
         }
     }
 
+    /// The operator's listener (`metrics_listen`), from the server's log.
+    pub fn metrics_base(&self) -> String {
+        let started = Instant::now();
+        loop {
+            for line in self.logs.lock().unwrap().iter() {
+                if let Ok(v) = serde_json::from_str::<Value>(line)
+                    && let Some(a) = v["fields"]["metrics_address"].as_str()
+                {
+                    return format!("http://{a}");
+                }
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "no metrics listener"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `GET /metrics` on the operator's listener, with a token or none.
+    pub fn scrape(&self, token: Option<&str>) -> Answer {
+        let mut b = ureq::http::Request::builder()
+            .method("GET")
+            .uri(format!("{}/metrics", self.metrics_base()));
+        if let Some(t) = token {
+            b = b.header("authorization", format!("Bearer {t}"));
+        }
+        let mut resp = self
+            .agent
+            .run(b.body(String::new()).unwrap())
+            .expect("scrape");
+        Answer {
+            status: resp.status().as_u16(),
+            headers: Vec::new(),
+            body: resp.body_mut().read_to_string().unwrap_or_default(),
+        }
+    }
+
     /// Every log line so far.
     pub fn log_text(&self) -> String {
         self.logs.lock().unwrap().join("\n")

@@ -9,6 +9,7 @@ mod errors;
 mod import;
 mod isolation;
 mod limits;
+mod metrics;
 mod tenants;
 mod tls;
 mod workflow;

@@ -95,6 +95,11 @@ pub struct ServerConfig {
     pub callback_ca_file: Option<PathBuf>,
     /// Attempts before a callback delivery is given up (`failed`).
     pub callback_max_attempts: u32,
+    /// Address and port of the operator's listener (`GET /metrics`, plain HTTP, no
+    /// client token); none: no metrics.
+    pub metrics_listen: Option<String>,
+    /// A token the metrics listener asks for (`Authorization: Bearer …`).
+    pub metrics_token: Option<String>,
     /// TLS (rustls).
     pub tls: Option<Tls>,
     /// Rate limits.
@@ -123,6 +128,8 @@ impl Default for ServerConfig {
             allow_private_callbacks: false,
             callback_ca_file: None,
             callback_max_attempts: s.callback_max_attempts as u32,
+            metrics_listen: None,
+            metrics_token: None,
             tls: None,
             rate_limits: RateLimits::default(),
         }
@@ -178,6 +185,15 @@ impl ServerConfig {
                 self.max_import_line_bytes
             );
         }
+        if self
+            .metrics_token
+            .as_ref()
+            .is_some_and(|t| t.len() < 16 || !t.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            bail!(
+                "[server] metrics_token: give at least 16 visible ASCII characters (e.g. `openssl rand -hex 32`)"
+            );
+        }
         if self.request_timeout_seconds == 0 {
             bail!("[server] request_timeout_seconds must be at least 1");
         }
@@ -205,11 +221,19 @@ const ENV_KEYS: &[&str] = &[
     "allow_private_callbacks",
     "callback_ca_file",
     "callback_max_attempts",
+    "metrics_listen",
+    "metrics_token",
 ];
 
 /// The keys whose environment value is always text (a path that looks like a number
 /// stays a path).
-const ENV_TEXT_KEYS: &[&str] = &["listen", "database", "callback_ca_file"];
+const ENV_TEXT_KEYS: &[&str] = &[
+    "listen",
+    "database",
+    "callback_ca_file",
+    "metrics_listen",
+    "metrics_token",
+];
 
 fn env_value(text: &str) -> toml::Value {
     // A number or boolean as such, anything else as text.

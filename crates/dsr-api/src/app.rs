@@ -21,7 +21,7 @@ use std::time::Duration;
 use tokio::sync::{RwLock, Semaphore};
 
 /// What the HTTP layer is configured with.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Settings {
     /// The SQLite database.
     pub db: PathBuf,
@@ -51,6 +51,8 @@ pub struct Settings {
     pub hipaa: bool,
     /// CA certificates (PEM) trusted for https callbacks besides the system's.
     pub callback_ca_file: Option<PathBuf>,
+    /// A token the metrics listener asks for (`Authorization: Bearer …`); `None`: open.
+    pub metrics_token: Option<String>,
     /// Attempts before a callback delivery is `failed` (at least 1).
     pub callback_max_attempts: i64,
 }
@@ -73,6 +75,7 @@ impl Settings {
             allow_private_callbacks: false,
             hipaa: false,
             callback_ca_file: None,
+            metrics_token: None,
             callback_max_attempts: crate::callbacks::MAX_ATTEMPTS,
         }
     }
@@ -112,6 +115,18 @@ pub(crate) struct Inner {
     pub creating: tokio::sync::Mutex<()>,
     pub callback_key: ed25519_dalek::SigningKey,
     pub callback_tls: tokio_rustls::TlsConnector,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Everything but the metrics token.
+        f.debug_struct("Settings")
+            .field("db", &self.db)
+            .field("hipaa", &self.hipaa)
+            .field("workers", &self.workers)
+            .field("metrics_token", &self.metrics_token.as_ref().map(|_| "…"))
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for Inner {

@@ -109,8 +109,8 @@ async fn authenticated(State(app): State<App>, mut req: Request, next: Next) -> 
     }
 }
 
-/// The whole API: `/api/v1/…`, `/oauth/token`, `/openapi.json`, `/healthz`, `/readyz`,
-/// `/metrics`.
+/// The whole API: `/api/v1/…`, `/oauth/token`, `/openapi.json`, `/healthz`, `/readyz`.
+/// Metrics are on [`metrics_router`], for a listener of the operator's.
 pub fn router(app: App) -> Router {
     let protected = Router::new()
         .route("/api/v1/subjects", get(routes::search))
@@ -135,7 +135,6 @@ pub fn router(app: App) -> Router {
         .route("/api/v1/compliance/check", post(routes::compliance))
         .route("/api/v1/audit/verify", get(routes::audit_verify))
         .route("/api/v1/callbacks/key", get(routes::callback_key))
-        .route("/metrics", get(routes::metrics))
         .route_layer(middleware::from_fn_with_state(app.clone(), authenticated));
     Router::new()
         .merge(protected)
@@ -149,5 +148,16 @@ pub fn router(app: App) -> Router {
         // Bodies are read by our own extractors with their own limits (JSON, import);
         // axum's default limit would answer before them with a plain-text 413.
         .layer(axum::extract::DefaultBodyLimit::disable())
+        .with_state(app)
+}
+
+/// The operator's listener: `GET /metrics` (Prometheus text) of every tenant, without
+/// a client token (a scraper is not a client of a tenant) — behind `metrics_token` when
+/// the settings have one. Meant for an address only the monitoring network reaches; it
+/// is not part of the API or its OpenAPI document.
+pub fn metrics_router(app: App) -> Router {
+    Router::new()
+        .route("/metrics", get(routes::metrics))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "only GET /metrics here\n") })
         .with_state(app)
 }
