@@ -40,7 +40,6 @@ fn every_endpoint_but_health_readiness_and_openapi_needs_authentication() {
         ("GET", "/api/v1/services"),
         ("POST", "/api/v1/compliance/check"),
         ("GET", "/api/v1/audit/verify"),
-        ("GET", "/metrics"),
     ] {
         let a = s.call(m, p, None, Some("{}"), &[]);
         assert_eq!(a.status, 401, "{m} {p}: {}", a.body);

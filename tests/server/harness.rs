@@ -93,6 +93,44 @@ impl Db {
     }
 }
 
+/// A certificate authority made for one test (rcgen), issuing certificates for
+/// `localhost` and `127.0.0.1`.
+pub struct Pki {
+    /// The CA certificate, PEM.
+    pub ca_pem: String,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+}
+
+impl Pki {
+    pub fn new(name: &str) -> Pki {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, format!("dsr test CA {name}"));
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+        ];
+        let ca = params.self_signed(&key).unwrap();
+        Pki {
+            ca_pem: ca.pem(),
+            issuer: rcgen::Issuer::new(params, key),
+        }
+    }
+
+    /// A leaf certificate and its key (PEM) for `localhost` and `127.0.0.1`.
+    pub fn leaf(&self) -> (String, String) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let params =
+            rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+                .unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+}
+
 /// A running server.
 pub struct Server {
     pub db: Db,
@@ -112,6 +150,16 @@ impl Server {
     }
 
     pub fn start_on(db: Db, extra: &str) -> Server {
+        Server::start_with(db, extra, None)
+    }
+
+    /// Starts the server over TLS (`extra` names the certificate in `[server.tls]`),
+    /// with a client that trusts only `ca_pem`.
+    pub fn start_https(db: Db, extra: &str, ca_pem: &str) -> Server {
+        Server::start_with(db, extra, Some(ca_pem))
+    }
+
+    fn start_with(db: Db, extra: &str, ca_pem: Option<&str>) -> Server {
         let cfg = db.dir.path().join("dsr.toml");
         std::fs::write(
             &cfg,
@@ -147,15 +195,27 @@ impl Server {
         let addr = rx
             .recv_timeout(Duration::from_secs(60))
             .unwrap_or_else(|_| panic!("the server did not start: {:?}", logs.lock().unwrap()));
-        let agent: ureq::Agent = ureq::Agent::config_builder()
+        let mut config = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(30)))
-            .build()
-            .into();
+            .timeout_global(Some(Duration::from_secs(30)));
+        if let Some(pem) = ca_pem {
+            let ca = ureq::tls::Certificate::from_pem(pem.as_bytes()).unwrap();
+            config = config.tls_config(
+                ureq::tls::TlsConfig::builder()
+                    .provider(ureq::tls::TlsProvider::Rustls)
+                    .root_certs(ureq::tls::RootCerts::new_with_certs(&[ca]))
+                    .unversioned_rustls_crypto_provider(Arc::new(
+                        tokio_rustls::rustls::crypto::ring::default_provider(),
+                    ))
+                    .build(),
+            );
+        }
+        let agent: ureq::Agent = config.build().into();
+        let scheme = if ca_pem.is_some() { "https" } else { "http" };
         let s = Server {
             db,
             child,
-            base: format!("http://{addr}"),
+            base: format!("{scheme}://{addr}"),
             logs,
             agent,
         };
@@ -208,6 +268,22 @@ impl Server {
         }
     }
 
+    /// An access token of the OAuth client of `acme` (client credentials).
+    pub fn oauth_token(&self) -> String {
+        let (id, secret) = &self.db.oauth;
+        let a = self.call(
+            "POST",
+            "/oauth/token",
+            None,
+            Some(&format!(
+                "grant_type=client_credentials&client_id={id}&client_secret={secret}"
+            )),
+            &[("content-type", "application/x-www-form-urlencoded")],
+        );
+        assert_eq!(a.status, 200, "{}", a.body);
+        a.json()["access_token"].as_str().unwrap().to_owned()
+    }
+
     pub fn get(&self, path: &str, token: &str) -> Answer {
         self.call("GET", path, Some(token), None, &[])
     }
@@ -230,6 +306,44 @@ impl Server {
                 "request {id} did not settle: {r}"
             );
             std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The operator's listener (`metrics_listen`), from the server's log.
+    pub fn metrics_base(&self) -> String {
+        let started = Instant::now();
+        loop {
+            for line in self.logs.lock().unwrap().iter() {
+                if let Ok(v) = serde_json::from_str::<Value>(line)
+                    && let Some(a) = v["fields"]["metrics_address"].as_str()
+                {
+                    return format!("http://{a}");
+                }
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "no metrics listener"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `GET /metrics` on the operator's listener, with a token or none.
+    pub fn scrape(&self, token: Option<&str>) -> Answer {
+        let mut b = ureq::http::Request::builder()
+            .method("GET")
+            .uri(format!("{}/metrics", self.metrics_base()));
+        if let Some(t) = token {
+            b = b.header("authorization", format!("Bearer {t}"));
+        }
+        let mut resp = self
+            .agent
+            .run(b.body(String::new()).unwrap())
+            .expect("scrape");
+        Answer {
+            status: resp.status().as_u16(),
+            headers: Vec::new(),
+            body: resp.body_mut().read_to_string().unwrap_or_default(),
         }
     }
 

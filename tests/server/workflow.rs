@@ -22,7 +22,7 @@ const PERSONAL: &[&str] = &[
 
 #[test]
 fn g13_lookup_per_identifier_correlate_one_request_per_subject_related_requests() {
-    let s = Server::start(OPEN_LIMITS);
+    let s = Server::start(&format!("metrics_listen = \"127.0.0.1:0\"\n{OPEN_LIMITS}"));
     let t = s.db.acme.clone();
     // (1) one lookup per identifier.
     let by_email = s.get(
@@ -133,7 +133,7 @@ fn g13_lookup_per_identifier_correlate_one_request_per_subject_related_requests(
     assert!(page2["nextCursor"].is_null());
     let v = s.get("/api/v1/audit/verify", &t).json();
     assert_eq!(v["ok"], true, "{v}");
-    let m = s.get("/metrics", &t);
+    let m = s.scrape(None);
     assert!(
         m.body.contains(
             "dsr_http_request_duration_seconds_bucket{method=\"POST\",route=\"/api/v1/requests\""
@@ -141,7 +141,11 @@ fn g13_lookup_per_identifier_correlate_one_request_per_subject_related_requests(
         "{}",
         m.body
     );
-    assert!(m.body.contains("dsr_index_subjects 18"), "{}", m.body);
+    assert!(
+        m.body.contains("dsr_index_subjects{tenant=\"acme\"} 18"),
+        "{}",
+        m.body
+    );
 
     // An update by term with replacement terms, then the live index.
     let u = s.post(

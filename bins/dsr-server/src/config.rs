@@ -80,6 +80,8 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Largest import body, bytes.
     pub max_import_bytes: usize,
+    /// Longest line of an import, bytes.
+    pub max_import_line_bytes: usize,
     /// Imports at once.
     pub max_concurrent_imports: usize,
     /// Longest a request may take, seconds.
@@ -88,6 +90,16 @@ pub struct ServerConfig {
     pub max_page_size: usize,
     /// Callbacks may go to loopback or private addresses.
     pub allow_private_callbacks: bool,
+    /// CA certificates (PEM) trusted for https callbacks besides the system's (a
+    /// private CA), relative to the configuration file.
+    pub callback_ca_file: Option<PathBuf>,
+    /// Attempts before a callback delivery is given up (`failed`).
+    pub callback_max_attempts: u32,
+    /// Address and port of the operator's listener (`GET /metrics`, plain HTTP, no
+    /// client token); none: no metrics.
+    pub metrics_listen: Option<String>,
+    /// A token the metrics listener asks for (`Authorization: Bearer …`).
+    pub metrics_token: Option<String>,
     /// TLS (rustls).
     pub tls: Option<Tls>,
     /// Rate limits.
@@ -109,10 +121,15 @@ impl Default for ServerConfig {
             basic_auth: false,
             max_body_bytes: s.max_body_bytes,
             max_import_bytes: s.max_import_bytes,
+            max_import_line_bytes: s.max_import_line_bytes,
             max_concurrent_imports: s.max_concurrent_imports,
             request_timeout_seconds: s.request_timeout.as_secs(),
             max_page_size: s.max_page_size,
             allow_private_callbacks: false,
+            callback_ca_file: None,
+            callback_max_attempts: s.callback_max_attempts as u32,
+            metrics_listen: None,
+            metrics_token: None,
             tls: None,
             rate_limits: RateLimits::default(),
         }
@@ -156,6 +173,27 @@ impl ServerConfig {
                 "[server] max_body_bytes must be at least 1024 and max_import_bytes at least max_body_bytes"
             );
         }
+        if !(1..=100).contains(&self.callback_max_attempts) {
+            bail!(
+                "[server] callback_max_attempts = {}: give 1 to 100",
+                self.callback_max_attempts
+            );
+        }
+        if self.max_import_line_bytes < 1024 {
+            bail!(
+                "[server] max_import_line_bytes = {}: give at least 1024",
+                self.max_import_line_bytes
+            );
+        }
+        if self
+            .metrics_token
+            .as_ref()
+            .is_some_and(|t| t.len() < 16 || !t.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            bail!(
+                "[server] metrics_token: give at least 16 visible ASCII characters (e.g. `openssl rand -hex 32`)"
+            );
+        }
         if self.request_timeout_seconds == 0 {
             bail!("[server] request_timeout_seconds must be at least 1");
         }
@@ -176,10 +214,25 @@ const ENV_KEYS: &[&str] = &[
     "basic_auth",
     "max_body_bytes",
     "max_import_bytes",
+    "max_import_line_bytes",
     "max_concurrent_imports",
     "request_timeout_seconds",
     "max_page_size",
     "allow_private_callbacks",
+    "callback_ca_file",
+    "callback_max_attempts",
+    "metrics_listen",
+    "metrics_token",
+];
+
+/// The keys whose environment value is always text (a path that looks like a number
+/// stays a path).
+const ENV_TEXT_KEYS: &[&str] = &[
+    "listen",
+    "database",
+    "callback_ca_file",
+    "metrics_listen",
+    "metrics_token",
 ];
 
 fn env_value(text: &str) -> toml::Value {
@@ -217,7 +270,7 @@ pub fn load(path: Option<&Path>) -> anyhow::Result<(ServerConfig, dsr_engine::Co
     for key in ENV_KEYS {
         let var = format!("DSR_SERVER_{}", key.to_ascii_uppercase());
         if let Ok(v) = std::env::var(&var) {
-            let value = if *key == "listen" || *key == "database" {
+            let value = if ENV_TEXT_KEYS.contains(key) {
                 toml::Value::String(v)
             } else {
                 env_value(&v)

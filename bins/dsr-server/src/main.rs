@@ -75,12 +75,16 @@ fn settings(cfg: &ServerConfig, engine: dsr_engine::Config, base: &Path) -> Sett
     };
     s.max_body_bytes = cfg.max_body_bytes;
     s.max_import_bytes = cfg.max_import_bytes;
+    s.max_import_line_bytes = cfg.max_import_line_bytes;
     s.max_concurrent_imports = cfg.max_concurrent_imports;
     s.request_timeout = Duration::from_secs(cfg.request_timeout_seconds);
     s.max_page_size = cfg.max_page_size;
     s.workers = cfg.workers;
     s.allow_private_callbacks = cfg.allow_private_callbacks;
     s.hipaa = cfg.hipaa;
+    s.callback_ca_file = cfg.callback_ca_file.as_ref().map(|p| base.join(p));
+    s.callback_max_attempts = i64::from(cfg.callback_max_attempts);
+    s.metrics_token = cfg.metrics_token.clone();
     s
 }
 
@@ -248,6 +252,29 @@ async fn serve(
         })
     };
 
+    // The operator's listener (metrics), plain HTTP on its own address.
+    let metrics = match &cfg.metrics_listen {
+        Some(listen) => {
+            let addr: SocketAddr = listen.parse().with_context(|| {
+                format!("[server] metrics_listen = {listen:?} is not an address:port")
+            })?;
+            let l = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (metrics_listen)"))?;
+            tracing::info!(metrics_address = %l.local_addr()?, token = cfg.metrics_token.is_some(), "metrics listening (GET /metrics)");
+            let router = dsr_api::metrics_router(app.clone());
+            let mut stop = stop_rx.clone();
+            Some(tokio::spawn(async move {
+                let _ = axum::serve(l, router)
+                    .with_graceful_shutdown(async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    })
+                    .await;
+            }))
+        }
+        None => None,
+    };
+
     // Loading the indexes (readiness).
     let started = std::time::Instant::now();
     app.load_all()
@@ -316,6 +343,9 @@ async fn serve(
         let _ = tokio::time::timeout(Duration::from_secs(30), w).await;
     }
     let _ = callbacks.await;
+    if let Some(m) = metrics {
+        let _ = m.await;
+    }
     app.auth().flush();
     tracing::info!("stopped");
     served

@@ -21,7 +21,7 @@ use std::time::Duration;
 use tokio::sync::{RwLock, Semaphore};
 
 /// What the HTTP layer is configured with.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Settings {
     /// The SQLite database.
     pub db: PathBuf,
@@ -35,6 +35,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Largest import body, bytes (413 above).
     pub max_import_bytes: usize,
+    /// Longest line of an import, bytes (an error for that line above).
+    pub max_import_line_bytes: usize,
     /// Imports running at once (429 above).
     pub max_concurrent_imports: usize,
     /// Longest a request may take (503 after).
@@ -47,6 +49,12 @@ pub struct Settings {
     pub allow_private_callbacks: bool,
     /// HIPAA mode (callbacks must use https; static tokens refused).
     pub hipaa: bool,
+    /// CA certificates (PEM) trusted for https callbacks besides the system's.
+    pub callback_ca_file: Option<PathBuf>,
+    /// A token the metrics listener asks for (`Authorization: Bearer …`); `None`: open.
+    pub metrics_token: Option<String>,
+    /// Attempts before a callback delivery is `failed` (at least 1).
+    pub callback_max_attempts: i64,
 }
 
 impl Settings {
@@ -59,12 +67,16 @@ impl Settings {
             rates: Rates::default(),
             max_body_bytes: 64 * 1024,
             max_import_bytes: 32 * 1024 * 1024,
+            max_import_line_bytes: 1024 * 1024,
             max_concurrent_imports: 2,
             request_timeout: Duration::from_secs(30),
             max_page_size: 200,
             workers: 1,
             allow_private_callbacks: false,
             hipaa: false,
+            callback_ca_file: None,
+            metrics_token: None,
+            callback_max_attempts: crate::callbacks::MAX_ATTEMPTS,
         }
     }
 }
@@ -102,6 +114,19 @@ pub(crate) struct Inner {
     pub imports: Semaphore,
     pub creating: tokio::sync::Mutex<()>,
     pub callback_key: ed25519_dalek::SigningKey,
+    pub callback_tls: tokio_rustls::TlsConnector,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Everything but the metrics token.
+        f.debug_struct("Settings")
+            .field("db", &self.db)
+            .field("hipaa", &self.hipaa)
+            .field("workers", &self.workers)
+            .field("metrics_token", &self.metrics_token.as_ref().map(|_| "…"))
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for Inner {
@@ -124,6 +149,8 @@ impl App {
         let auth = Auth::new(store.clone(), clock.clone(), settings.auth.clone())?;
         let seed = store.server_key("callback-ed25519", &dsr_ops::clients::random_bytes()?)?;
         let seed: [u8; 32] = seed.try_into().map_err(|_| ApiError::internal())?;
+        let callback_tls = crate::callbacks::tls_connector(settings.callback_ca_file.as_deref())
+            .map_err(|m| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "config", m))?;
         Ok(App {
             inner: Arc::new(Inner {
                 limiter: Limiter::new(settings.rates),
@@ -136,6 +163,7 @@ impl App {
                 ready: AtomicBool::new(false),
                 creating: tokio::sync::Mutex::new(()),
                 callback_key: ed25519_dalek::SigningKey::from_bytes(&seed),
+                callback_tls,
             }),
         })
     }

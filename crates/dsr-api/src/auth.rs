@@ -198,12 +198,17 @@ impl Auth {
         let now = self.clock.now().timestamp_micros();
         let due = {
             let mut t = self.touched.lock().unwrap_or_else(|p| p.into_inner());
-            match t.get(id).map(|x| x.1) {
-                Some(at) if at.elapsed() < TOUCH_EVERY => {
-                    t.insert(id.to_owned(), (now, at));
+            // In place: no allocation on the hot path (every authenticated request).
+            match t.get_mut(id) {
+                Some(e) if e.1.elapsed() < TOUCH_EVERY => {
+                    e.0 = now;
                     false
                 }
-                _ => {
+                Some(e) => {
+                    *e = (now, Instant::now());
+                    true
+                }
+                None => {
                     t.insert(id.to_owned(), (now, Instant::now()));
                     true
                 }

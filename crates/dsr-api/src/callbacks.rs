@@ -12,11 +12,16 @@
 //!   receiver can refuse anything older than 5 minutes. `Dsr-Delivery` identifies the
 //!   delivery (a receiver dedupes on it: "at least once").
 //! - The body names the request, its type and status, never the subject.
-//! - Retries: 1 s doubling up to 10 minutes, 12 attempts, then `failed`.
+//! - Retries: 1 s doubling up to 10 minutes, 12 attempts (`callback_max_attempts`),
+//!   then `failed`; every failed attempt records its error on the delivery.
 //! - URLs: http(s) only; https only in HIPAA mode; loopback, private and link-local
 //!   literal addresses and `localhost` are refused unless the server allows them
 //!   (`allow_private_callbacks`, for tests and demos). Host names are checked again at
-//!   delivery after resolution.
+//!   delivery after resolution, before connecting.
+//! - https: rustls (the `ring` provider, as the server's own TLS), trusting the
+//!   operating system's roots plus the operator's `callback_ca_file` (a private CA);
+//!   the receiver's certificate must name the URL's host. A certificate that is not
+//!   trusted is a failed attempt whose error says so and how to fix it.
 
 use crate::app::App;
 use ed25519_dalek::Signer as _;
@@ -24,10 +29,82 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use serde_json::json;
 use std::net::IpAddr;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
 
-/// Attempts before a delivery is `failed`.
+/// Attempts before a delivery is `failed` (the default of `callback_max_attempts`).
 pub const MAX_ATTEMPTS: i64 = 12;
+
+/// The TLS client of https callbacks: the operating system's roots (where it has any)
+/// and the certificates of `ca_file` (PEM), for receivers behind a private CA.
+///
+/// Fails if `ca_file` cannot be read or holds no certificate, so a mistyped path is
+/// found at start-up rather than as failed deliveries.
+pub fn tls_connector(ca_file: Option<&Path>) -> Result<TlsConnector, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    for e in &native.errors {
+        tracing::warn!(error = %e, "callbacks: some of the system's CA certificates could not be read");
+    }
+    let (system, _) = roots.add_parsable_certificates(native.certs);
+    let mut own = 0;
+    if let Some(p) = ca_file {
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(p)
+            .map_err(|e| format!("callback_ca_file: cannot read {}: {e}", p.display()))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("callback_ca_file: {} is not PEM: {e}", p.display()))?;
+        if certs.is_empty() {
+            return Err(format!(
+                "callback_ca_file: {} holds no certificate (give the CA's certificates, PEM)",
+                p.display()
+            ));
+        }
+        for c in certs {
+            roots.add(c).map_err(|e| {
+                format!(
+                    "callback_ca_file: {} holds a certificate rustls refuses as a CA: {e}",
+                    p.display()
+                )
+            })?;
+            own += 1;
+        }
+    }
+    if system + own == 0 {
+        tracing::warn!(
+            "callbacks: no CA certificate (none from the system, no callback_ca_file): https callbacks will fail"
+        );
+    } else {
+        tracing::debug!(system, own, "callbacks: TLS roots loaded");
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsConnector::from(Arc::new(config)))
+}
+
+/// What a failed TLS handshake means for the operator.
+fn tls_error(host: &str, e: &std::io::Error) -> String {
+    let rustls_error = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+    match rustls_error {
+        Some(rustls::Error::InvalidCertificate(c)) => format!(
+            "TLS: the receiver's certificate for {host} is not trusted ({c:?}); if it is issued by a private CA, give that CA in [server] callback_ca_file"
+        ),
+        Some(r) => format!("TLS handshake with {host} failed: {r}"),
+        None => format!("TLS handshake with {host} failed: {e}"),
+    }
+}
 
 fn private(ip: IpAddr) -> bool {
     match ip {
@@ -108,9 +185,6 @@ pub fn check_url(url: &str, allow_private: bool, hipaa: bool) -> Result<(), Stri
     if hipaa && !u.https {
         return Err(format!("{url:?}: callbacks must use https in HIPAA mode"));
     }
-    if !u.https {
-        // Delivered over plain HTTP: fine for a receiver on the same host or network.
-    }
     if !allow_private {
         let literal = u.host.parse::<IpAddr>().ok();
         if literal.is_some_and(private) || u.host.eq_ignore_ascii_case("localhost") {
@@ -119,9 +193,10 @@ pub fn check_url(url: &str, allow_private: bool, hipaa: bool) -> Result<(), Stri
             ));
         }
     }
-    if u.https {
+    if u.https && ServerName::try_from(u.host.as_str()).is_err() {
         return Err(format!(
-            "{url:?}: https callbacks are not supported by this build yet; use an http receiver behind your own TLS proxy"
+            "{url:?}: {:?} is not a host name or address a TLS certificate can name",
+            u.host
         ));
     }
     Ok(())
@@ -184,6 +259,8 @@ async fn post(app: &App, url: &str, body: &str, delivery: &str) -> Result<u16, S
         .map_err(|e| format!("cannot resolve the host: {e}"))?
         .collect();
     let addr = addrs.first().ok_or("the host has no address")?;
+    // Checked on the address actually connected to, after resolution (a public name
+    // may resolve to a private address).
     if !app.settings().allow_private_callbacks && private(addr.ip()) {
         return Err("the host resolves to a loopback or private address".into());
     }
@@ -191,23 +268,16 @@ async fn post(app: &App, url: &str, body: &str, delivery: &str) -> Result<u16, S
         .await
         .map_err(|_| "connecting timed out".to_owned())?
         .map_err(|e| format!("cannot connect: {e}"))?;
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .map_err(|e| format!("HTTP handshake failed: {e}"))?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
     let ts = chrono::Utc::now().timestamp();
+    let default_port = if u.https { 443 } else { 80 };
+    let host_header = match (u.host.contains(':'), u.port == default_port) {
+        (false, true) => u.host.clone(),
+        (false, false) => format!("{}:{}", u.host, u.port),
+        (true, true) => format!("[{}]", u.host),
+        (true, false) => format!("[{}]:{}", u.host, u.port),
+    };
     let req = hyper::Request::post(u.path.as_str())
-        .header(
-            hyper::header::HOST,
-            if u.port == 80 {
-                u.host.clone()
-            } else {
-                format!("{}:{}", u.host, u.port)
-            },
-        )
+        .header(hyper::header::HOST, host_header)
         .header(hyper::header::CONTENT_TYPE, "application/json")
         .header(hyper::header::USER_AGENT, "dsr-callbacks")
         .header("dsr-timestamp", ts.to_string())
@@ -215,6 +285,32 @@ async fn post(app: &App, url: &str, body: &str, delivery: &str) -> Result<u16, S
         .header("dsr-delivery", delivery)
         .body(Full::new(Bytes::from(body.to_owned())))
         .map_err(|e| e.to_string())?;
+    if !u.https {
+        return send(hyper_util::rt::TokioIo::new(stream), req).await;
+    }
+    let name = ServerName::try_from(u.host.clone())
+        .map_err(|_| format!("{:?} cannot be named by a TLS certificate", u.host))?;
+    let tls = tokio::time::timeout(
+        Duration::from_secs(10),
+        app.inner.callback_tls.connect(name, stream),
+    )
+    .await
+    .map_err(|_| "the TLS handshake timed out".to_owned())?
+    .map_err(|e| tls_error(&u.host, &e))?;
+    send(hyper_util::rt::TokioIo::new(tls), req).await
+}
+
+/// One HTTP/1.1 exchange on a connected stream (plain or TLS); the receiver's status.
+async fn send<I>(io: I, req: hyper::Request<Full<Bytes>>) -> Result<u16, String>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
+        .await
+        .map_err(|e| format!("HTTP handshake failed: {e}"))?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
     let resp = tokio::time::timeout(Duration::from_secs(10), sender.send_request(req))
         .await
         .map_err(|_| "the receiver did not answer within 10 s".to_owned())?
@@ -251,7 +347,7 @@ pub async fn deliver_due(app: &App) -> usize {
                     Ok(s) => format!("the receiver answered {s}"),
                     Err(e) => e,
                 });
-                if d.attempts >= MAX_ATTEMPTS {
+                if d.attempts >= app.settings().callback_max_attempts {
                     d.state = "failed".into();
                 } else {
                     let wait = (1i64 << (d.attempts - 1).min(10)).min(600) * 1_000_000;
@@ -297,5 +393,26 @@ mod tests {
         assert!(check_url("http://hooks.example.com/cb", false, true).is_err());
         assert!(check_url("ftp://x/cb", true, false).is_err());
         assert!(check_url("http://user:pw@x/cb", true, false).is_err());
+        // https, also in HIPAA mode.
+        assert!(check_url("https://hooks.example.com/cb", false, true).is_ok());
+        assert!(check_url("https://[::1]:8443/cb", true, true).is_ok());
+        assert!(check_url("https://10.0.0.1/cb", false, true).is_err());
+    }
+
+    #[test]
+    fn a_ca_file_is_checked_when_the_client_is_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.pem");
+        let Err(e) = tls_connector(Some(&missing)) else {
+            panic!("a missing file")
+        };
+        assert!(e.contains("cannot read"), "{e}");
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        let Err(e) = tls_connector(Some(&empty)) else {
+            panic!("no certificate")
+        };
+        assert!(e.contains("no certificate"), "{e}");
+        assert!(tls_connector(None).is_ok());
     }
 }

@@ -17,6 +17,7 @@ pub mod auth;
 pub mod body;
 pub mod callbacks;
 pub mod error;
+pub mod import;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;
@@ -40,13 +41,12 @@ use std::time::Instant;
 /// bounds its duration.
 async fn observe(State(app): State<App>, req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = req.method().as_str().to_owned();
+    // A standard method's clone and the matched path's (an Arc) do not allocate.
+    let method = req.method().clone();
     // The route template, never the path sent: ids and values stay out of logs and
     // metrics.
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let matched = req.extensions().get::<MatchedPath>().cloned();
+    let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
     let timeout = app.settings().request_timeout;
     let resp = match tokio::time::timeout(timeout, next.run(req)).await {
         Ok(r) => r,
@@ -62,7 +62,7 @@ async fn observe(State(app): State<App>, req: Request, next: Next) -> Response {
     };
     let took = started.elapsed();
     let status = resp.status().as_u16();
-    app.metrics().observe(&method, &route, status, took);
+    app.metrics().observe(method.as_str(), route, status, took);
     tracing::info!(
         target: "dsr_api::access",
         method = %method,
@@ -108,8 +108,8 @@ async fn authenticated(State(app): State<App>, mut req: Request, next: Next) -> 
     }
 }
 
-/// The whole API: `/api/v1/…`, `/oauth/token`, `/openapi.json`, `/healthz`, `/readyz`,
-/// `/metrics`.
+/// The whole API: `/api/v1/…`, `/oauth/token`, `/openapi.json`, `/healthz`, `/readyz`.
+/// Metrics are on [`metrics_router`], for a listener of the operator's.
 pub fn router(app: App) -> Router {
     let protected = Router::new()
         .route("/api/v1/subjects", get(routes::search))
@@ -134,7 +134,6 @@ pub fn router(app: App) -> Router {
         .route("/api/v1/compliance/check", post(routes::compliance))
         .route("/api/v1/audit/verify", get(routes::audit_verify))
         .route("/api/v1/callbacks/key", get(routes::callback_key))
-        .route("/metrics", get(routes::metrics))
         .route_layer(middleware::from_fn_with_state(app.clone(), authenticated));
     Router::new()
         .merge(protected)
@@ -148,5 +147,16 @@ pub fn router(app: App) -> Router {
         // Bodies are read by our own extractors with their own limits (JSON, import);
         // axum's default limit would answer before them with a plain-text 413.
         .layer(axum::extract::DefaultBodyLimit::disable())
+        .with_state(app)
+}
+
+/// The operator's listener: `GET /metrics` (Prometheus text) of every tenant, without
+/// a client token (a scraper is not a client of a tenant) — behind `metrics_token` when
+/// the settings have one. Meant for an address only the monitoring network reaches; it
+/// is not part of the API or its OpenAPI document.
+pub fn metrics_router(app: App) -> Router {
+    Router::new()
+        .route("/metrics", get(routes::metrics))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "only GET /metrics here\n") })
         .with_state(app)
 }

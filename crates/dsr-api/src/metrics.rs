@@ -6,7 +6,7 @@
 //! not want; routes are labelled by their template (`/api/v1/requests/{id}`), never by
 //! the path a caller sent, so no id or personal value can appear in a label.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -23,27 +23,43 @@ struct Histogram {
     sum: f64,
 }
 
+/// One route template and method: its latency and its answers by status.
+#[derive(Debug, Default, Clone)]
+struct Series {
+    latency: Histogram,
+    statuses: Vec<(u16, u64)>,
+}
+
 /// The server's metrics.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
-    latency: Mutex<BTreeMap<(String, String), Histogram>>,
+    /// By route template, then method. Looked up by `&str`: recording a request does
+    /// not allocate once its route has been seen.
+    series: Mutex<HashMap<String, Vec<(String, Series)>>>,
 }
 
 impl Metrics {
     /// Records one answered request.
     pub fn observe(&self, method: &str, route: &str, status: u16, took: Duration) {
-        *self
-            .requests
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry((method.to_owned(), route.to_owned(), status))
-            .or_default() += 1;
         let secs = took.as_secs_f64();
-        let mut lat = self.latency.lock().unwrap_or_else(|p| p.into_inner());
-        let h = lat
-            .entry((method.to_owned(), route.to_owned()))
-            .or_default();
+        let mut all = self.series.lock().unwrap_or_else(|p| p.into_inner());
+        let by_method = match all.get_mut(route) {
+            Some(v) => v,
+            None => all.entry(route.to_owned()).or_default(),
+        };
+        let i = match by_method.iter().position(|(m, _)| m == method) {
+            Some(i) => i,
+            None => {
+                by_method.push((method.to_owned(), Series::default()));
+                by_method.len() - 1
+            }
+        };
+        let s = &mut by_method[i].1;
+        match s.statuses.iter_mut().find(|(st, _)| *st == status) {
+            Some((_, n)) => *n += 1,
+            None => s.statuses.push((status, 1)),
+        }
+        let h = &mut s.latency;
         h.count += 1;
         h.sum += secs;
         for (i, b) in BUCKETS.iter().enumerate() {
@@ -53,28 +69,36 @@ impl Metrics {
         }
     }
 
+    /// Every series, sorted by method and route (a stable exposition).
+    fn snapshot(&self) -> BTreeMap<(String, String), Series> {
+        let all = self.series.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = BTreeMap::new();
+        for (route, v) in all.iter() {
+            for (m, s) in v {
+                let mut s = s.clone();
+                s.statuses.sort_unstable();
+                out.insert((m.clone(), route.clone()), s);
+            }
+        }
+        out
+    }
+
     /// The text exposition, with `extra` (already formatted families) appended.
     pub fn render(&self, extra: &str) -> String {
         let mut out = String::new();
         out.push_str("# HELP dsr_http_requests_total HTTP requests answered, by route template and status.\n# TYPE dsr_http_requests_total counter\n");
-        for ((m, r, s), n) in self
-            .requests
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
-            let _ = writeln!(
-                out,
-                "dsr_http_requests_total{{method=\"{m}\",route=\"{r}\",status=\"{s}\"}} {n}"
-            );
+        let series = self.snapshot();
+        for ((m, r), s) in &series {
+            for (st, n) in &s.statuses {
+                let _ = writeln!(
+                    out,
+                    "dsr_http_requests_total{{method=\"{m}\",route=\"{r}\",status=\"{st}\"}} {n}"
+                );
+            }
         }
         out.push_str("# HELP dsr_http_request_duration_seconds Time to answer, by route template.\n# TYPE dsr_http_request_duration_seconds histogram\n");
-        for ((m, r), h) in self
-            .latency
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
+        for ((m, r), s) in &series {
+            let h = &s.latency;
             for (i, b) in BUCKETS.iter().enumerate() {
                 let _ = writeln!(
                     out,

@@ -52,7 +52,7 @@ impl Modify for Security {
         routes::create_request, routes::list_requests, routes::get_request, routes::cancel, routes::decide,
         routes::extend, routes::retry, routes::package, routes::events, routes::services,
         routes::compliance, routes::audit_verify, routes::callback_key, routes::token,
-        routes::healthz, routes::readyz, routes::metrics,
+        routes::healthz, routes::readyz,
     ),
     components(schemas(
         crate::error::ErrorBody, SearchType, SearchResponse, Entity, SubjectView, HandleView, EvidenceView,
@@ -75,7 +75,7 @@ impl Modify for Security {
         (name = "compliance", description = "HIPAA / HDS configuration checks"),
         (name = "audit", description = "The hash-chained audit log"),
         (name = "auth", description = "OAuth 2.0 client credentials"),
-        (name = "operations", description = "Health, readiness, metrics"),
+        (name = "operations", description = "Health and readiness (metrics are on the operator's listener, `metrics_listen`)"),
     )
 )]
 pub struct ApiDoc;

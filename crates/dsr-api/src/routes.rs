@@ -4,7 +4,7 @@
 
 use crate::app::{App, Tenant};
 use crate::auth::Principal;
-use crate::body::{JsonBody, parse, read_limited, too_large};
+use crate::body::{JsonBody, parse, too_large};
 use crate::callbacks;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::limits::Class;
@@ -284,10 +284,10 @@ pub async fn delete_subject(
     ), description = "One subject per line (JSON Lines, docs/import-format.md)"),
     responses(
         (status = 200, description = "The per-line report", body = ImportReportView),
-        (status = 400, description = "The body is empty", body = ErrorBody),
+        (status = 400, description = "The body is empty, or could not be read to its end", body = ErrorBody),
         (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "Missing scope subjects:write", body = ErrorBody),
-        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 413, description = "Body too large (`details.report`: what landed before the limit, when it was streamed)", body = ErrorBody),
         (status = 429, description = "Rate limited, or too many imports at once", body = ErrorBody),
     ),
     security(("oauth2" = ["subjects:write"]), ("apiToken" = [])))]
@@ -308,51 +308,10 @@ pub async fn import(
         )
         .header(header::RETRY_AFTER, "5"));
     };
-    let limit = app.settings().max_import_bytes;
-    let bytes = read_limited(req.into_body(), limit).await?;
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "empty_body",
-            "the body is empty: send JSON Lines, one subject per line (docs/import-format.md)",
-        ));
-    }
     let t = app.tenant(&p).await?;
-    // The ids of the lines, to bring the live index to what landed.
-    let ids: Vec<SubjectId> = bytes
-        .split(|b| *b == b'\n')
-        .filter_map(|l| std::str::from_utf8(l).ok())
-        .filter_map(|l| dsr_ops::import::parse_line(l.trim_end_matches('\r')).ok())
-        .map(|x| x.subject.id)
-        .collect();
-    let mut dir = t.dir.write().await;
-    let db = t.env.store.db().clone();
-    let tenant = p.tenant.clone();
-    let (report, landed) = tokio::task::spawn_blocking(move || -> ApiResult<_> {
-        let opts = dsr_ops::import::ImportOptions {
-            max_bytes: Some(limit as u64),
-            ..Default::default()
-        };
-        let report = dsr_ops::import::import_jsonl(&db, &tenant, &bytes[..], &opts, |_| {})?;
-        let mut landed = Vec::new();
-        for id in ids {
-            landed.push((id.clone(), db.get_subject(&tenant, &id)?));
-        }
-        Ok((report, landed))
-    })
-    .await
-    .map_err(|_| ApiError::internal())??;
-    for (id, s) in landed {
-        match s {
-            Some(s) => {
-                dir.upsert(s)?;
-            }
-            None => {
-                dir.remove(&id);
-            }
-        }
-    }
-    Ok(Json(ImportReportView::from(&report)))
+    let (parts, body) = req.into_parts();
+    let report = crate::import::run(&app, t, p.tenant.clone(), &parts.headers, body).await?;
+    Ok(Json(report))
 }
 
 fn check_callback_url(app: &App, url: &str) -> ApiResult<()> {
@@ -1148,52 +1107,98 @@ pub async fn readyz(State(app): State<App>) -> Response {
     }
 }
 
-/// Prometheus metrics.
-#[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses(
-        (status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain"),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
-        (status = 403, description = "Missing scope audit:read", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
-    ),
-    security(("oauth2" = ["audit:read"]), ("apiToken" = [])))]
-pub async fn metrics(
-    State(app): State<App>,
-    Extension(principal): Extension<Principal>,
-) -> ApiResult<Response> {
-    let p = app.permit(&principal, Scope::AuditRead, Class::Read)?;
-    let t = app.tenant(&p).await?;
-    let (open, _) = t.env.engine.store().open_tasks(&p.tenant).await?;
-    let size = t.dir.read().await.len();
-    let mut extra = String::new();
-    extra.push_str(&format!(
-        "# HELP dsr_queue_depth Tasks not finished, of the caller's tenant.\n# TYPE dsr_queue_depth gauge\ndsr_queue_depth {open}\n# HELP dsr_index_subjects Subjects in the caller's tenant's index.\n# TYPE dsr_index_subjects gauge\ndsr_index_subjects {size}\n"
-    ));
-    let db = t.env.store.clone();
-    let tenant = p.tenant.clone();
-    let outcomes = tokio::task::spawn_blocking(move || {
-        ["task.done", "task.dead", "task.retry"]
-            .iter()
-            .map(|a| {
-                let n: u64 = db
-                    .audit_action_counts(&tenant, a)
-                    .map(|v| v.iter().map(|x| x.2).sum())
-                    .unwrap_or(0);
-                (a.to_string(), n)
-            })
-            .collect::<Vec<_>>()
-    })
-    .await
-    .map_err(|_| ApiError::internal())?;
-    extra.push_str("# HELP dsr_task_outcomes_total Task outcomes recorded in the caller's tenant's audit log.\n# TYPE dsr_task_outcomes_total counter\n");
-    for (a, n) in outcomes {
-        extra.push_str(&format!("dsr_task_outcomes_total{{outcome=\"{a}\"}} {n}\n"));
+/// Prometheus metrics of every tenant, for the operator's listener
+/// (`metrics_listen`): request counts and latencies by route template, and per tenant
+/// (label `tenant`) the queue depth, the index size and the task outcomes.
+pub async fn metrics(State(app): State<App>, headers: HeaderMap) -> Response {
+    if let Some(expected) = &app.settings().metrics_token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        let same: bool = subtle::ConstantTimeEq::ct_eq(
+            Sha256::digest(given).as_slice(),
+            Sha256::digest(expected).as_slice(),
+        )
+        .into();
+        if !same {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer realm=\"dsr-metrics\"")],
+                "the metrics token (metrics_token) is needed: Authorization: Bearer TOKEN\n",
+            )
+                .into_response();
+        }
     }
-    Ok((
+    let mut tenants = app.tenants().await;
+    tenants.sort_by(|a, b| {
+        a.env
+            .engine
+            .tenant()
+            .as_str()
+            .cmp(b.env.engine.tenant().as_str())
+    });
+    let mut rows = Vec::with_capacity(tenants.len());
+    for t in &tenants {
+        let id = t.env.engine.tenant().clone();
+        let open = match t.env.engine.store().open_tasks(&id).await {
+            Ok((open, _)) => Some(open),
+            Err(e) => {
+                tracing::warn!(error = %e, tenant = %id, "metrics: cannot count open tasks");
+                None
+            }
+        };
+        let size = t.dir.read().await.len();
+        let db = t.env.store.clone();
+        let tenant = id.clone();
+        let outcomes = tokio::task::spawn_blocking(move || {
+            ["task.done", "task.dead", "task.retry"]
+                .iter()
+                .map(|a| {
+                    let n: u64 = db
+                        .audit_action_counts(&tenant, a)
+                        .map(|v| v.iter().map(|x| x.2).sum())
+                        .unwrap_or(0);
+                    (*a, n)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default();
+        rows.push((id, open, size, outcomes));
+    }
+    let mut extra = String::new();
+    // Tenant names are validated ids (no quote, backslash or newline to escape).
+    extra.push_str(
+        "# HELP dsr_queue_depth Tasks not finished, per tenant.\n# TYPE dsr_queue_depth gauge\n",
+    );
+    for (id, open, _, _) in &rows {
+        if let Some(open) = open {
+            extra.push_str(&format!("dsr_queue_depth{{tenant=\"{id}\"}} {open}\n"));
+        }
+    }
+    extra.push_str("# HELP dsr_index_subjects Subjects in the tenant's index.\n# TYPE dsr_index_subjects gauge\n");
+    for (id, _, size, _) in &rows {
+        extra.push_str(&format!("dsr_index_subjects{{tenant=\"{id}\"}} {size}\n"));
+    }
+    extra.push_str("# HELP dsr_task_outcomes_total Task outcomes recorded in the tenant's audit log.\n# TYPE dsr_task_outcomes_total counter\n");
+    for (id, _, _, outcomes) in &rows {
+        for (a, n) in outcomes {
+            extra.push_str(&format!(
+                "dsr_task_outcomes_total{{tenant=\"{id}\",outcome=\"{a}\"}} {n}\n"
+            ));
+        }
+    }
+    extra.push_str(&format!(
+        "# HELP dsr_tenants_loaded Tenants whose index is loaded.\n# TYPE dsr_tenants_loaded gauge\ndsr_tenants_loaded {}\n",
+        rows.len()
+    ));
+    (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         app.metrics().render(&extra),
     )
-        .into_response())
+        .into_response()
 }
 
 /// 413 for the import route's own limit (exported for the router).

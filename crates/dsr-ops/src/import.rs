@@ -39,6 +39,10 @@ pub struct ImportOptions {
     pub batch_size: usize,
     /// Stop reading after this many bytes (a bound for network inputs); `None` reads all.
     pub max_bytes: Option<u64>,
+    /// Longest line, bytes (its line ending not counted): a longer line is an error for
+    /// that line, its text skipped as it is read (never held whole), and the import goes
+    /// on with the next line (a bound for network inputs); `None`: no bound.
+    pub max_line_bytes: Option<usize>,
 }
 
 impl Default for ImportOptions {
@@ -47,6 +51,7 @@ impl Default for ImportOptions {
             all_or_nothing: false,
             batch_size: 2000,
             max_bytes: None,
+            max_line_bytes: None,
         }
     }
 }
@@ -324,6 +329,46 @@ impl Suppression {
     }
 }
 
+/// Reads one line (up to and with its `\n`) into `line`, keeping at most `max` bytes of
+/// its text; returns the bytes consumed and whether the line was longer than `max`.
+fn read_line_bounded(
+    input: &mut impl BufRead,
+    line: &mut Vec<u8>,
+    max: Option<usize>,
+) -> std::io::Result<(usize, bool)> {
+    let max = max.unwrap_or(usize::MAX);
+    let (mut consumed, mut long) = (0, false);
+    loop {
+        let buf = match input.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            return Ok((consumed, long));
+        }
+        let (take, ends) = match buf.iter().position(|b| *b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (buf.len(), false),
+        };
+        if !long {
+            let text = &buf[..take - usize::from(ends)];
+            let text = text.strip_suffix(b"\r").filter(|_| ends).unwrap_or(text);
+            if line.len() + text.len() > max {
+                long = true;
+                line.clear();
+            } else {
+                line.extend_from_slice(&buf[..take]);
+            }
+        }
+        input.consume(take);
+        consumed += take;
+        if ends {
+            return Ok((consumed, long));
+        }
+    }
+}
+
 /// Imports JSON Lines from `input` into the tenant (creating the tenant if needed).
 ///
 /// `progress` is called with the bytes read so far after each line. An error reading
@@ -333,9 +378,23 @@ impl Suppression {
 pub fn import_jsonl(
     store: &SqliteStore,
     tenant: &TenantId,
+    input: impl BufRead,
+    opts: &ImportOptions,
+    progress: impl FnMut(u64),
+) -> Result<ImportReport> {
+    import_jsonl_batches(store, tenant, input, opts, progress, |_| Ok(()))
+}
+
+/// [`import_jsonl`], calling `landed` with each batch of subjects right after it is
+/// committed (a server brings its live index up to date batch by batch while the
+/// input is still arriving). An error from `landed` stops the import.
+pub fn import_jsonl_batches(
+    store: &SqliteStore,
+    tenant: &TenantId,
     mut input: impl BufRead,
     opts: &ImportOptions,
     mut progress: impl FnMut(u64),
+    mut landed: impl FnMut(&[Subject]) -> Result<()>,
 ) -> Result<ImportReport> {
     store.create_tenant(tenant)?;
     let region = store.default_region(tenant)?;
@@ -355,22 +414,26 @@ pub fn import_jsonl(
     let mut bytes = 0u64;
     let mut line = Vec::new();
     let batch_size = opts.batch_size.max(1);
-    let flush = |batch: &mut Vec<Subject>, report: &mut ImportReport| -> Result<()> {
+    let mut flush = |batch: &mut Vec<Subject>, report: &mut ImportReport| -> Result<()> {
         if batch.is_empty() {
             return Ok(());
         }
         let c = store.upsert_subjects_counted(tenant, batch)?;
         report.created += c.created;
         report.updated += c.updated;
+        landed(batch)?;
         batch.clear();
         Ok(())
     };
     loop {
         line.clear();
-        let n = input.read_until(b'\n', &mut line).map_err(|e| Error::Io {
-            what: format!("reading line {}", report.lines + 1),
-            source: e,
-        })?;
+        let (n, long) =
+            read_line_bounded(&mut input, &mut line, opts.max_line_bytes).map_err(|e| {
+                Error::Io {
+                    what: format!("reading line {}", report.lines + 1),
+                    source: e,
+                }
+            })?;
         if n == 0 {
             break;
         }
@@ -388,6 +451,16 @@ pub fn import_jsonl(
                 ),
             });
             break;
+        }
+        if long {
+            report.errors.push(LineIssue {
+                line: line_no,
+                message: format!(
+                    "the line is longer than {} bytes and was not read (one subject per line; is this JSON Lines?)",
+                    opts.max_line_bytes.unwrap_or_default()
+                ),
+            });
+            continue;
         }
         let text = match line_text(&line, line_no) {
             Ok(t) => t,
@@ -499,6 +572,69 @@ mod tests {
             |_| {},
         )
         .unwrap()
+    }
+
+    #[test]
+    fn a_line_over_the_bound_is_an_error_for_it_and_the_next_lines_land_in_batches() {
+        let long = format!(
+            "{{\"type\":\"external_contact\",\"id\":\"c-long\",\"name\":\"{}\"}}",
+            "x".repeat(300)
+        );
+        let mut input = String::new();
+        for i in 0..5 {
+            input.push_str(&format!(
+                "{{\"type\":\"external_contact\",\"id\":\"c{i}\"}}\r\n"
+            ));
+        }
+        input.push_str(&long);
+        input.push('\n');
+        input.push_str("{\"type\":\"external_contact\",\"id\":\"c-last\"}");
+        let store = SqliteStore::open_in_memory().unwrap();
+        let opts = ImportOptions {
+            batch_size: 2,
+            max_line_bytes: Some(100),
+            ..ImportOptions::default()
+        };
+        let mut batches = Vec::new();
+        // A small read buffer: lines span several reads.
+        let r = import_jsonl_batches(
+            &store,
+            &TenantId::default(),
+            std::io::BufReader::with_capacity(7, input.as_bytes()),
+            &opts,
+            |_| {},
+            |b| {
+                batches.push(b.iter().map(|s| s.id.to_string()).collect::<Vec<_>>());
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!((r.lines, r.imported), (7, 6), "{r:?}");
+        assert_eq!(r.errors.len(), 1, "{r:?}");
+        assert_eq!(r.errors[0].line, 6);
+        assert!(
+            r.errors[0].message.contains("longer than 100 bytes"),
+            "{r:?}"
+        );
+        assert_eq!(
+            batches,
+            [vec!["c0", "c1"], vec!["c2", "c3"], vec!["c4", "c-last"]]
+        );
+        // Exactly at the bound (line ending not counted) is read.
+        let at = format!(
+            "{{\"type\":\"external_contact\",\"id\":\"{}\"}}",
+            "a".repeat(100 - 35)
+        );
+        assert_eq!(at.len(), 100);
+        let r = import_jsonl(
+            &store,
+            &TenantId::default(),
+            format!("{at}\r\n").as_bytes(),
+            &opts,
+            |_| {},
+        )
+        .unwrap();
+        assert_eq!((r.imported, r.errors.len()), (1, 0), "{r:?}");
     }
 
     #[test]
