@@ -1,6 +1,7 @@
 //! The directory: the subjects of one tenant with their index, answering lookups with
 //! evidence that quotes the stored values.
 
+use crate::confidence::confidence_of;
 use crate::index::{ExactHit, SubjectIndex, TokenField, TokenHit};
 use crate::normalize::Region;
 use crate::normalize::{self, ExactKey, KeyKind, TokenForm};
@@ -750,22 +751,5 @@ impl Directory {
     }
 }
 
-/// Lowest score of a `strong` result.
-const STRONG_FROM: f32 = 0.93;
-/// Lowest score of a `probable` result.
-const PROBABLE_FROM: f32 = 0.75;
 /// Score of a name that matches only with its words split or joined: probable.
 const JOINED_NAME_SCORE: f32 = 0.9;
-
-/// The confidence of one piece of evidence: strong only when complete, high-scoring and
-/// resting on nothing a human should check.
-fn confidence_of(score: f32, method: Method, complete: bool, review: bool) -> Confidence {
-    let fuzzyish = matches!(method, Method::Fuzzy | Method::Phonetic);
-    if score >= STRONG_FROM && !fuzzyish && complete && !review {
-        Confidence::Strong
-    } else if score >= PROBABLE_FROM {
-        Confidence::Probable
-    } else {
-        Confidence::Weak
-    }
-}

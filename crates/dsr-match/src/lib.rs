@@ -21,6 +21,7 @@
 #![forbid(unsafe_code)]
 
 mod classify;
+mod confidence;
 mod directory;
 mod index;
 mod multimap;
