@@ -20,6 +20,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod calibration;
 mod classify;
 mod confidence;
 mod directory;

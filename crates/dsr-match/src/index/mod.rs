@@ -79,6 +79,8 @@ pub(crate) struct Pair {
     pub stored: String,
     pub method: Method,
     pub dist: u8,
+    /// Matched through a short or pet form of a given name.
+    pub hypocoristic: bool,
 }
 
 /// A hit on a name or an address.
@@ -93,6 +95,19 @@ pub(crate) struct TokenHit {
     pub numbers_matched: usize,
     /// A number one digit off, or a query number the record lacks.
     pub numbers_off: bool,
+    /// How rare the matched stored words are (see [`rarity`]), averaged.
+    pub rarity: f32,
+}
+
+/// How rare a word is that `df` of `n` subjects have: ln(n / df) / ln(n), 1 for a word
+/// only one subject has, 0 for a word all have (the inverse document frequency that
+/// Fellegi–Sunter agreement weights are made of, scaled to the directory).
+fn rarity(df: usize, n: usize) -> f32 {
+    if n < 2 {
+        return 1.0;
+    }
+    let (df, n) = (df.clamp(1, n) as f32, n as f32);
+    (n / df).ln() / n.ln()
 }
 
 /// Which token index.
@@ -486,6 +501,15 @@ impl SubjectIndex {
                     .values(field, s.slot)
                     .find(|r| r[0].value as usize == s.value)?;
                 let v = scorer.score(refs, &mut scratch, true)?;
+                let rarity = if v.pairs.is_empty() {
+                    0.0
+                } else {
+                    v.pairs
+                        .iter()
+                        .map(|a| rarity(ix.postings[a.tok as usize].len(), self.live))
+                        .sum::<f32>()
+                        / v.pairs.len() as f32
+                };
                 let pairs = v
                     .pairs
                     .iter()
@@ -494,6 +518,7 @@ impl SubjectIndex {
                         stored: ix.texts[a.tok as usize].to_string(),
                         method: a.method,
                         dist: a.dist,
+                        hypocoristic: false,
                     })
                     .collect();
                 Some(TokenHit {
@@ -505,6 +530,7 @@ impl SubjectIndex {
                     pairs,
                     numbers_matched: v.numbers,
                     numbers_off: v.numbers_off,
+                    rarity,
                 })
             })
             .collect()
