@@ -688,6 +688,9 @@ impl Directory {
             .pairs
             .iter()
             .map(|p| match p.method {
+                Method::Fuzzy if p.hypocoristic => {
+                    format!("{}≈{} (short or pet form)", p.query, p.stored)
+                }
                 Method::Fuzzy if p.dist == 0 => format!("{}≈{} (initial)", p.query, p.stored),
                 Method::Fuzzy => format!(
                     "{}~{} ({} edit{})",

@@ -24,6 +24,7 @@ pub mod calibration;
 mod classify;
 mod confidence;
 mod directory;
+mod hypocoristics;
 mod index;
 mod multimap;
 pub mod normalize;

@@ -464,13 +464,8 @@ impl SubjectIndex {
         min_score: f32,
     ) -> Vec<TokenHit> {
         let ix = self.tokens(field);
-        let plan = QueryPlan::new(ix, form);
-        let scorer = Scorer {
-            ix,
-            plan: &plan,
-            form,
-            field,
-        };
+        let plan = QueryPlan::new(ix, field, form);
+        let scorer = Scorer::new(ix, &plan, form, field);
         let mut scratch = Scratch::default();
         let mut scored: Vec<Scored> = Vec::new();
         for slot in candidates::select(ix, &plan) {
@@ -518,7 +513,7 @@ impl SubjectIndex {
                         stored: ix.texts[a.tok as usize].to_string(),
                         method: a.method,
                         dist: a.dist,
-                        hypocoristic: false,
+                        hypocoristic: a.hypocoristic,
                     })
                     .collect();
                 Some(TokenHit {

@@ -4,7 +4,10 @@
 //! [`ValueScore`]: the ranking score and the facts it rests on, from which the
 //! directory's confidence is computed ([`crate::calibration`]) — never from wording.
 
-use super::tokens::{Cand, F_LANG, F_NUMBER, F_OPTIONAL, F_TRANSLIT, TokRef, TokenIndex};
+use super::tokens::{
+    Cand, F_LANG, F_NUMBER, F_OPTIONAL, F_TRANSLIT, ONE_EDIT_WEIGHT, TWO_EDIT_WEIGHT, TokRef,
+    TokenIndex,
+};
 use super::{MAX_POSITIONS, MAX_QUERY_TOKENS, TokenField};
 use crate::Method;
 use crate::normalize::{Position, TokenForm};
@@ -76,14 +79,14 @@ pub(super) struct QueryPlan {
 }
 
 impl QueryPlan {
-    pub fn new(ix: &TokenIndex, form: &TokenForm) -> QueryPlan {
+    pub fn new(ix: &TokenIndex, field: TokenField, form: &TokenForm) -> QueryPlan {
         let words: Vec<&Position> = form.words.iter().take(MAX_QUERY_TOKENS).collect();
         let any_required = words.iter().any(|w| !w.optional);
         let mut cands = Vec::with_capacity(words.len());
         let mut required = Vec::with_capacity(words.len());
         let mut buf = Vec::new();
         for w in &words {
-            ix.expand(w, &mut buf);
+            ix.expand(w, field == TokenField::Name, &mut buf);
             cands.push(buf.clone());
             required.push(!w.optional || !any_required);
         }
@@ -121,6 +124,7 @@ struct Pairing {
     tok: u32,
     method: Method,
     dist: u8,
+    hypocoristic: bool,
 }
 
 /// A pairing kept by the assignment.
@@ -130,6 +134,7 @@ pub(super) struct Assigned {
     pub tok: u32,
     pub method: Method,
     pub dist: u8,
+    pub hypocoristic: bool,
 }
 
 /// Buffers reused across the candidates of one lookup.
@@ -137,6 +142,9 @@ pub(super) struct Assigned {
 pub(super) struct Scratch {
     pairs: Vec<Pairing>,
     numbers: Vec<u32>,
+    /// (query position, stored token) → confusion distance, for the words left over:
+    /// the same stored words recur across candidates.
+    near: HashMap<(u8, u32), Option<f32>, foldhash::fast::RandomState>,
 }
 
 /// The score of one stored value and what it rests on.
@@ -158,13 +166,36 @@ pub(super) struct ValueScore {
 
 /// Scores stored values against one query.
 pub(super) struct Scorer<'a> {
-    pub ix: &'a TokenIndex,
-    pub plan: &'a QueryPlan,
-    pub form: &'a TokenForm,
-    pub field: TokenField,
+    ix: &'a TokenIndex,
+    plan: &'a QueryPlan,
+    form: &'a TokenForm,
+    field: TokenField,
+    /// The query words' characters, for the closer look at left-over words.
+    chars: Vec<Vec<char>>,
 }
 
-impl Scorer<'_> {
+impl<'a> Scorer<'a> {
+    pub fn new(
+        ix: &'a TokenIndex,
+        plan: &'a QueryPlan,
+        form: &'a TokenForm,
+        field: TokenField,
+    ) -> Self {
+        let chars = form
+            .words
+            .iter()
+            .take(plan.cands.len())
+            .map(|w| w.primary.chars().collect())
+            .collect();
+        Scorer {
+            ix,
+            plan,
+            form,
+            field,
+            chars,
+        }
+    }
+
     /// Scores one stored value. `None` when it cannot be the same value (a house number
     /// or postcode differs). Order-independent: the assignment of query to stored
     /// positions is by weight, ties broken by token text. `pairs` is filled only when
@@ -276,6 +307,7 @@ impl Scorer<'_> {
                     tok: r.tok,
                     method: c.method.max(sm),
                     dist: c.dist,
+                    hypocoristic: c.hypocoristic,
                 });
             }
         }
@@ -308,6 +340,7 @@ impl Scorer<'_> {
                         tok: r.tok,
                         method: Method::Fuzzy,
                         dist: 0,
+                        hypocoristic: false,
                     });
                 }
             }
@@ -344,7 +377,54 @@ impl Scorer<'_> {
                     tok: p.tok,
                     method: p.method,
                     dist: p.dist,
+                    hypocoristic: p.hypocoristic,
                 });
+            }
+        }
+        // Words left over on both sides get a closer look: an edit distance in which OCR
+        // and keyboard confusions cost less, and two edits are tolerated from six
+        // letters (the neighbourhoods above find two only from eight). Only words the
+        // candidate has, so the cost is bounded by the candidates already chosen.
+        for (qi, q) in self.chars.iter().enumerate() {
+            if !plan.required[qi] || q_used[qi] {
+                continue;
+            }
+            let mut best: Option<(f32, &TokRef)> = None;
+            for r in refs.iter().filter(|r| {
+                r.flags & (F_NUMBER | F_LANG | F_TRANSLIT) == 0
+                    && (r.pos as usize) < MAX_POSITIONS
+                    && !s_used[r.pos as usize]
+            }) {
+                let d = *scratch.near.entry((qi as u8, r.tok)).or_insert_with(|| {
+                    let t: Vec<char> = ix.texts[r.tok as usize].chars().collect();
+                    text::confusion_distance(q, &t, text::max_confusion(q.len().min(t.len())))
+                });
+                if let Some(d) = d
+                    && best.is_none_or(|b| d < b.0)
+                {
+                    best = Some((d, r));
+                }
+            }
+            if let Some((d, r)) = best {
+                q_used[qi] = true;
+                s_used[r.pos as usize] = true;
+                let (w, dist) = if d <= 1.0 {
+                    (ONE_EDIT_WEIGHT, 1)
+                } else {
+                    (TWO_EDIT_WEIGHT, 2)
+                };
+                qsum += w;
+                worst = worst.max(Method::Fuzzy);
+                loose |= dist >= 2;
+                if explain {
+                    assigned.push(Assigned {
+                        query: qi,
+                        tok: r.tok,
+                        method: Method::Fuzzy,
+                        dist,
+                        hypocoristic: false,
+                    });
+                }
             }
         }
         let nreq = plan.required.iter().filter(|r| **r).count();

@@ -4,6 +4,7 @@
 //! normalizer adds (language folds, transliterations, hypocoristics).
 
 use crate::Method;
+use crate::hypocoristics;
 use crate::multimap::MultiMap;
 use crate::normalize::Position;
 use crate::text;
@@ -31,6 +32,9 @@ pub(super) const ONE_EDIT_WEIGHT: f32 = 0.85;
 pub(super) const TWO_EDIT_WEIGHT: f32 = 0.7;
 /// Weight of a token that only sounds the same.
 pub(super) const PHONETIC_WEIGHT: f32 = 0.8;
+/// Weight of a short or pet form of the query's given name ("Gosia" / "Małgorzata"): as
+/// telling as a sound-alike, and like it for a human to confirm (two Williams, one Bill).
+pub(super) const HYPOCORISTIC_WEIGHT: f32 = 0.8;
 
 fn hash_str(tag: u8, s: &str) -> u64 {
     foldhash::fast::FixedState::with_seed(0x7465_7874).hash_one((tag, s))
@@ -73,6 +77,8 @@ pub(super) struct Cand {
     pub method: Method,
     /// Edits between the query spelling and the token (0 unless fuzzy).
     pub dist: u8,
+    /// A short or pet form of the query word (method `Fuzzy`, no edits).
+    pub hypocoristic: bool,
 }
 
 /// Token vocabulary with postings and typo / phonetic neighbourhoods.
@@ -132,14 +138,32 @@ impl TokenIndex {
         }
     }
 
-    /// Every vocabulary token a query position can match, with its weight.
-    pub fn expand(&self, q: &Position, out: &mut Vec<Cand>) {
+    /// Every vocabulary token a query position can match, with its weight. `names`:
+    /// the field is names, so short and pet forms of given names count.
+    pub fn expand(&self, q: &Position, names: bool, out: &mut Vec<Cand>) {
         out.clear();
         let push = |c: Cand, out: &mut Vec<Cand>| match out.iter_mut().find(|x| x.tok == c.tok) {
             Some(x) if x.w < c.w => *x = c,
             Some(_) => {}
             None => out.push(c),
         };
+        if names {
+            // Exact lookups only: a typo in a pet form is two steps from the name.
+            for r in hypocoristics::related(&q.primary) {
+                if let Some(&tok) = self.vocab.get(&**r) {
+                    push(
+                        Cand {
+                            tok,
+                            w: HYPOCORISTIC_WEIGHT,
+                            method: Method::Fuzzy,
+                            dist: 0,
+                            hypocoristic: true,
+                        },
+                        out,
+                    );
+                }
+            }
+        }
         let variants = std::iter::once((q.primary.as_str(), Method::Normalized, 1.0f32)).chain(
             q.alts.iter().map(|(t, m)| {
                 (
@@ -161,6 +185,7 @@ impl TokenIndex {
                         w,
                         method,
                         dist: 0,
+                        hypocoristic: false,
                     },
                     out,
                 );
@@ -193,6 +218,7 @@ impl TokenIndex {
                                 w: w * fw,
                                 method: Method::Fuzzy,
                                 dist: d,
+                                hypocoristic: false,
                             },
                             out,
                         );
@@ -207,6 +233,7 @@ impl TokenIndex {
                             w: w * PHONETIC_WEIGHT,
                             method: Method::Phonetic,
                             dist: 0,
+                            hypocoristic: false,
                         },
                         out,
                     );

@@ -223,7 +223,7 @@ fn main() {
         queries.len()
     );
     for (name, v) in FEATURE_NAMES.iter().zip(wf) {
-        let _ = writeln!(src, "    {v:?}, // {name}");
+        let _ = writeln!(src, "    // {name}\n    {v:?},");
     }
     src.push_str("];\n\n/// `(logistic output, share right)`, increasing: the isotonic map of\n/// [`super::recalibrate`].\npub const KNOTS: [(f32, f32); ");
     let _ = writeln!(src, "{}] = [", knots.len());
