@@ -30,6 +30,7 @@ mod multimap;
 pub mod normalize;
 pub mod phone;
 mod result;
+mod romanize;
 pub mod text;
 
 pub use classify::classify;

@@ -222,8 +222,14 @@ fn main() {
         xs.len(),
         queries.len()
     );
+    // Trailing comments aligned as rustfmt aligns them.
+    let width = wf
+        .iter()
+        .map(|v| format!("{v:?},").len())
+        .max()
+        .unwrap_or(0);
     for (name, v) in FEATURE_NAMES.iter().zip(wf) {
-        let _ = writeln!(src, "    // {name}\n    {v:?},");
+        let _ = writeln!(src, "    {:<width$} // {name}", format!("{v:?},"));
     }
     src.push_str("];\n\n/// `(logistic output, share right)`, increasing: the isotonic map of\n/// [`super::recalibrate`].\npub const KNOTS: [(f32, f32); ");
     let _ = writeln!(src, "{}] = [", knots.len());
