@@ -1,6 +1,8 @@
 //! The directory: the subjects of one tenant with their index, answering lookups with
 //! evidence that quotes the stored values.
 
+use crate::calibration::{Facts, Features};
+use crate::confidence::{calibrated_confidence, confidence_of};
 use crate::index::{ExactHit, SubjectIndex, TokenField, TokenHit};
 use crate::normalize::Region;
 use crate::normalize::{self, ExactKey, KeyKind, TokenForm};
@@ -416,6 +418,7 @@ impl Directory {
                 Some(m)
             })
             .collect();
+        self.calibrate(&mut matches);
         // A typo- or sound-alike neighbour of a name that exists as written is most
         // likely someone else: demote it to weak when a strong match exists.
         let strong_exists = matches.iter().any(|m| m.confidence == Confidence::Strong);
@@ -449,6 +452,33 @@ impl Directory {
             matches,
             warnings,
         })
+    }
+
+    /// Replaces the score of every name or address result by the model's probability
+    /// that it is the person ([`crate::calibration`]), and its confidence by what that
+    /// probability supports: `strong` still needs the strong rule, `probable` more likely
+    /// than not.
+    fn calibrate(&self, matches: &mut [Match]) {
+        let sims: Vec<f32> = matches
+            .iter()
+            .filter_map(|m| m.evidence.first()?.facts.map(|f| f.similarity))
+            .collect();
+        let best = sims.iter().copied().fold(0.0f32, f32::max);
+        for m in matches.iter_mut() {
+            let Some(ev) = m.evidence.first_mut() else {
+                continue;
+            };
+            let Some(facts) = ev.facts else {
+                continue;
+            };
+            let at_least = sims.iter().filter(|s| **s >= facts.similarity).count();
+            let features = Features::new(&facts, best, at_least);
+            let p = features.probability();
+            ev.features = Some(features);
+            m.score = (p * 1000.0).round() / 1000.0;
+            m.confidence = calibrated_confidence(m.confidence, p);
+            m.needs_review |= m.confidence == Confidence::Weak;
+        }
     }
 
     fn to_match(
@@ -622,14 +652,27 @@ impl Directory {
         } else {
             Method::Normalized
         };
+        let confidence = confidence_of(score, method, true, review);
+        // A name found through its letters without spaces is a name result: modelled.
+        let facts = (key.kind == KeyKind::NameCompact).then(|| Facts {
+            similarity: score,
+            complete: true,
+            joined: review,
+            rarity: 1.0,
+            query_words: 1,
+            strong_gate: confidence == Confidence::Strong,
+            ..Facts::default()
+        });
         Some(Evidence {
             field,
             stored,
             method,
             score,
             detail,
-            confidence: confidence_of(score, method, true, review),
+            confidence,
             review,
+            facts,
+            features: None,
         })
     }
 
@@ -645,6 +688,9 @@ impl Directory {
             .pairs
             .iter()
             .map(|p| match p.method {
+                Method::Fuzzy if p.hypocoristic => {
+                    format!("{}≈{} (short or pet form)", p.query, p.stored)
+                }
                 Method::Fuzzy if p.dist == 0 => format!("{}≈{} (initial)", p.query, p.stored),
                 Method::Fuzzy => format!(
                     "{}~{} ({} edit{})",
@@ -678,14 +724,33 @@ impl Directory {
         };
         let fuzzyish = matches!(method, Method::Fuzzy | Method::Phonetic);
         let review = fuzzyish || hit.numbers_off;
+        let confidence = confidence_of(hit.score, method, hit.complete, review);
+        let query_words = hit.pairs.len().max(1);
+        let facts = Facts {
+            similarity: hit.score,
+            fuzzy: hit.pairs.iter().any(|p| p.method == Method::Fuzzy),
+            phonetic: hit.pairs.iter().any(|p| p.method == Method::Phonetic),
+            transliterated: hit.pairs.iter().any(|p| p.method == Method::Transliterated),
+            hypocoristic: hit.pairs.iter().any(|p| p.hypocoristic),
+            two_edits: hit.pairs.iter().any(|p| p.dist >= 2),
+            complete: hit.complete,
+            numbers_off: hit.numbers_off,
+            address: field == TokenField::Address,
+            joined: false,
+            rarity: hit.rarity,
+            query_words,
+            strong_gate: confidence == Confidence::Strong,
+        };
         Evidence {
             field: f,
             stored,
             method,
             score: (hit.score * 1000.0).round() / 1000.0,
             detail: parts.join(", "),
-            confidence: confidence_of(hit.score, method, hit.complete, review),
+            confidence,
             review,
+            facts: Some(facts),
+            features: None,
         }
     }
 
@@ -750,22 +815,5 @@ impl Directory {
     }
 }
 
-/// Lowest score of a `strong` result.
-const STRONG_FROM: f32 = 0.93;
-/// Lowest score of a `probable` result.
-const PROBABLE_FROM: f32 = 0.75;
 /// Score of a name that matches only with its words split or joined: probable.
 const JOINED_NAME_SCORE: f32 = 0.9;
-
-/// The confidence of one piece of evidence: strong only when complete, high-scoring and
-/// resting on nothing a human should check.
-fn confidence_of(score: f32, method: Method, complete: bool, review: bool) -> Confidence {
-    let fuzzyish = matches!(method, Method::Fuzzy | Method::Phonetic);
-    if score >= STRONG_FROM && !fuzzyish && complete && !review {
-        Confidence::Strong
-    } else if score >= PROBABLE_FROM {
-        Confidence::Probable
-    } else {
-        Confidence::Weak
-    }
-}

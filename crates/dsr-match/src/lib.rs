@@ -20,13 +20,17 @@
 
 #![forbid(unsafe_code)]
 
+pub mod calibration;
 mod classify;
+mod confidence;
 mod directory;
+mod hypocoristics;
 mod index;
 mod multimap;
 pub mod normalize;
 pub mod phone;
 mod result;
+mod romanize;
 pub mod text;
 
 pub use classify::classify;

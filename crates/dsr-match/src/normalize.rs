@@ -521,6 +521,12 @@ fn position(primary: String, lower: &str, optional: bool) -> Position {
         && t != primary
     {
         alts.push((t, crate::Method::Transliterated));
+        // Russian names are written in five romanization systems; each is a key.
+        for r in crate::romanize::romanizations(lower) {
+            if !alts.iter().any(|(a, _)| *a == r) {
+                alts.push((r, crate::Method::Transliterated));
+            }
+        }
     }
     Position {
         primary,

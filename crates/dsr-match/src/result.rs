@@ -134,12 +134,24 @@ pub struct Evidence {
     /// number a digit off, words split or joined).
     #[serde(skip)]
     pub(crate) review: bool,
+    /// What the calibration model is told about a name or address match.
+    #[serde(skip)]
+    pub(crate) facts: Option<crate::calibration::Facts>,
+    /// The model's input, once the other results are known (best evidence only).
+    #[serde(skip)]
+    pub(crate) features: Option<crate::calibration::Features>,
 }
 
 impl Evidence {
     /// How sure this piece of evidence is on its own.
     pub fn confidence(&self) -> Confidence {
         self.confidence
+    }
+
+    /// The calibration model's input for a name or address result's best evidence
+    /// (`None` for identifiers and other evidence): to fit or check the model.
+    pub fn features(&self) -> Option<&crate::calibration::Features> {
+        self.features.as_ref()
     }
 }
 
@@ -152,7 +164,9 @@ pub struct Match {
     pub kind: SubjectKind,
     /// Its first name value, to tell results apart.
     pub display_name: Option<String>,
-    /// 0 to 1; comparable across term kinds.
+    /// 0 to 1; comparable across term kinds. For a name or address, the calibrated
+    /// probability that this is the person searched for ([`crate::calibration`]); for an
+    /// identifier, its best evidence's score.
     pub score: f32,
     /// How sure the match is.
     pub confidence: Confidence,

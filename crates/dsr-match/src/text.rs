@@ -225,6 +225,147 @@ pub fn osa_distance(a: &[char], b: &[char], max: u8) -> Option<u8> {
     (d <= max).then_some(d as u8)
 }
 
+/// OCR confusions of one character with another (Esakov, Lopresti & Sandberg 1994;
+/// Kukich 1992), folded to lower case.
+const OCR_PAIRS: &[(char, char)] = &[
+    ('l', '1'),
+    ('o', '0'),
+    ('i', 'l'),
+    ('s', '5'),
+    ('b', '8'),
+    ('c', 'e'),
+    ('h', 'b'),
+];
+/// OCR confusions of two characters with one (same sources): "rn" read for "m", …
+const OCR_SPLITS: &[(char, [char; 2])] = &[
+    ('m', ['r', 'n']),
+    ('d', ['c', 'l']),
+    ('w', ['v', 'v']),
+    ('u', ['i', 'i']),
+    ('h', ['l', 'i']),
+];
+/// Rows of the QWERTY layout (QWERTZ and AZERTY differ by a few swaps, added below):
+/// a key's neighbours are the keys beside it and the keys above and below it.
+const KEY_ROWS: [&str; 3] = ["qwertyuiop", "asdfghjkl", "zxcvbnm"];
+/// Cost of an OCR confusion: half an edit, the commonest misreadings.
+pub const OCR_COST: f32 = 0.5;
+/// Cost of a neighbouring key struck instead (GeCo's keyboard model): most substitution
+/// typos are these.
+pub const KEYBOARD_COST: f32 = 0.75;
+/// Cost of a letter doubled or undoubled ("Muller" / "Mueller" aside, "Hanna" / "Hannah"
+/// aside: "Mülller", "Jansen" / "Janssen").
+pub const DOUBLING_COST: f32 = 0.5;
+
+fn ocr_pair(a: char, b: char) -> bool {
+    OCR_PAIRS
+        .iter()
+        .any(|&(x, y)| (x == a && y == b) || (x == b && y == a))
+}
+
+fn key_neighbours(a: char, b: char) -> bool {
+    let at = |c: char| {
+        KEY_ROWS
+            .iter()
+            .enumerate()
+            .find_map(|(r, row)| row.find(c).map(|i| (r as i32, i as i32)))
+    };
+    // QWERTZ swaps y and z, AZERTY a/q and z/w.
+    if matches!(
+        (a, b),
+        ('y', 'z') | ('z', 'y') | ('a', 'q') | ('q', 'a') | ('z', 'w') | ('w', 'z')
+    ) {
+        return true;
+    }
+    match (at(a), at(b)) {
+        (Some((ra, ia)), Some((rb, ib))) => {
+            (ra == rb && (ia - ib).abs() == 1)
+                || ((ra - rb).abs() == 1 && (ia - ib == 0 || ia - ib == -1 || ia - ib == 1))
+        }
+        _ => false,
+    }
+}
+
+fn substitution_cost(a: char, b: char) -> f32 {
+    if a == b {
+        0.0
+    } else if ocr_pair(a, b) {
+        OCR_COST
+    } else if key_neighbours(a, b) {
+        KEYBOARD_COST
+    } else {
+        1.0
+    }
+}
+
+/// Longest token [`confusion_distance`] compares (longer ones are not names).
+const CONFUSION_MAX_LEN: usize = 31;
+
+/// An edit distance in which the commonest slips cost less than an edit: an OCR
+/// confusion ("rn" for "m", "l" for "1") [`OCR_COST`], a neighbouring key
+/// [`KEYBOARD_COST`], a doubled or undoubled letter [`DOUBLING_COST`]; other insertions,
+/// deletions, substitutions and adjacent transpositions cost 1. `None` above `max`.
+pub fn confusion_distance(a: &[char], b: &[char], max: f32) -> Option<f32> {
+    if a.len() > CONFUSION_MAX_LEN || b.len() > CONFUSION_MAX_LEN {
+        return None;
+    }
+    if (a.len().abs_diff(b.len()) as f32) * DOUBLING_COST > max {
+        return None;
+    }
+    const W: usize = CONFUSION_MAX_LEN + 1;
+    let mut d = [[0.0f32; W]; W];
+    let indel = |s: &[char], k: usize| {
+        if k >= 2 && s[k - 1] == s[k - 2] {
+            DOUBLING_COST
+        } else {
+            1.0
+        }
+    };
+    for i in 1..=a.len() {
+        d[i][0] = d[i - 1][0] + indel(a, i);
+    }
+    for j in 1..=b.len() {
+        d[0][j] = d[0][j - 1] + indel(b, j);
+    }
+    for i in 1..=a.len() {
+        let mut row_min = f32::MAX;
+        for j in 1..=b.len() {
+            let mut v = (d[i - 1][j] + indel(a, i))
+                .min(d[i][j - 1] + indel(b, j))
+                .min(d[i - 1][j - 1] + substitution_cost(a[i - 1], b[j - 1]));
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1.0);
+            }
+            for &(one, two) in OCR_SPLITS {
+                if i > 1 && a[i - 2] == two[0] && a[i - 1] == two[1] && b[j - 1] == one {
+                    v = v.min(d[i - 2][j - 1] + OCR_COST);
+                }
+                if j > 1 && b[j - 2] == two[0] && b[j - 1] == two[1] && a[i - 1] == one {
+                    v = v.min(d[i - 1][j - 2] + OCR_COST);
+                }
+            }
+            d[i][j] = v;
+            row_min = row_min.min(v);
+        }
+        if row_min > max + 1.0 {
+            return None;
+        }
+    }
+    let v = d[a.len()][b.len()];
+    (v <= max).then_some(v)
+}
+
+/// The [`confusion_distance`] tolerated between words whose shorter has `len`
+/// characters: two edits from six characters (Damerau's multi-error fifth of
+/// misspellings), one and a half at five, one at four, one OCR confusion below.
+pub fn max_confusion(len: usize) -> f32 {
+    match len {
+        0..=3 => OCR_COST,
+        4 => 1.0,
+        5 => 1.5,
+        _ => 2.0,
+    }
+}
+
 /// Calls `f` with every string obtained by deleting up to `max` characters from `chars`
 /// (the original included), each distinct variant at least once. Used on both sides of a
 /// typo lookup (the symmetric-delete method): two tokens within `max` edits share a
@@ -416,6 +557,26 @@ mod tests {
         assert!(keyboard_digit_slip("12", "13") && keyboard_digit_slip("12", "21"));
         assert!(!keyboard_digit_slip("12", "18") && !keyboard_digit_slip("128", "12"));
         assert!(near_number("12", "18"));
+    }
+
+    #[test]
+    fn confusions_cost_less_than_edits() {
+        let d = |a: &str, b: &str| confusion_distance(&chars(a), &chars(b), 3.0);
+        assert_eq!(d("rnuller", "muller"), Some(OCR_COST));
+        assert_eq!(d("muller", "rnuller"), Some(OCR_COST));
+        assert_eq!(d("1ukas", "lukas"), Some(OCR_COST));
+        assert_eq!(d("dupomt", "dupont"), Some(KEYBOARD_COST));
+        assert_eq!(d("jansen", "janssen"), Some(DOUBLING_COST));
+        assert_eq!(d("dupont", "dupotn"), Some(1.0));
+        assert_eq!(d("dupont", "dupont"), Some(0.0));
+        assert_eq!(
+            confusion_distance(&chars("dupont"), &chars("durand"), 2.0),
+            None
+        );
+        assert_eq!(
+            confusion_distance(&chars("kozolwa"), &chars("kozlowak"), 2.0),
+            Some(2.0)
+        );
     }
 
     #[test]

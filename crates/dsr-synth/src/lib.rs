@@ -6,6 +6,7 @@
 //! Names are built from per-locale syllables so the vocabulary grows with the corpus the
 //! way real surnames do (a few very common, a long tail of rare ones).
 
+pub mod corpus;
 pub mod corrupt;
 
 use dsr_model::{Handle, Subject, SubjectId, SubjectKind, Term, TermType};

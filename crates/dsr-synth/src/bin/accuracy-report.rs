@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release -p dsr-synth --bin accuracy-report -- \
-//!     [--subjects N] [--queries Q] [--seed S] [--python PATH] [--out FILE]
+//!     [--subjects N] [--queries Q] [--seed S] [--python PATH] [--no-peers] [--out FILE]
 //! ```
 //!
 //! The corruptions come from [`dsr_synth::corrupt`] (published error models, sharing no
@@ -31,7 +31,8 @@
 //! tokenizer (diacritics removed), the query's trigrams OR-ed and ranked by bm25.
 
 use dsr_match::{Confidence, Directory, MatchConfig, SearchOptions};
-use dsr_model::{Term, TermType};
+use dsr_model::Term;
+use dsr_synth::corpus::{self, OMISSIONS, stored_value};
 use dsr_synth::corrupt::{self, KINDS, Target, same_value_key};
 use dsr_synth::{LOCALES, Person, Rng, person};
 use std::collections::BTreeMap;
@@ -41,8 +42,6 @@ use std::time::Instant;
 
 /// Most results per query, as a user would ask for.
 const LIMIT: usize = 200;
-/// Corruptions that leave a part out (deterministic in the person: no draw).
-const OMISSIONS: &[&str] = &["initial", "no house number", "no postcode", "no city"];
 /// RapidFuzz results below this WRatio are not results.
 const RF_CUTOFF: f64 = 60.0;
 /// RapidFuzz results at or above this WRatio look certain to a user.
@@ -115,14 +114,6 @@ fn pct(a: usize, b: usize) -> String {
 
 fn person_index(id: &str) -> Option<usize> {
     id.split_once('-')?.1.parse().ok()
-}
-
-fn stored_value(p: &Person, field: &str) -> String {
-    match field {
-        "name" => p.subject.names[0].clone(),
-        "address" => p.subject.addresses[0].clone(),
-        _ => String::new(),
-    }
 }
 
 /// Scores one system's results for one query. `calib` collects (score, confidence,
@@ -353,7 +344,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
         println!(
-            "accuracy-report [--subjects N] [--queries Q per corruption kind] [--seed S] [--python PATH] [--out FILE]"
+            "accuracy-report [--subjects N] [--queries Q per corruption kind] [--seed S] [--python PATH] [--no-peers] [--out FILE]"
         );
         return;
     }
@@ -387,42 +378,16 @@ fn main() {
     let mut rng = Rng::new(seed ^ 0xACC);
     let mut queries: Vec<Q> = Vec::new();
     let absent_person = |rng: &mut Rng| person(seed, n + rng.below(qn.max(1) * 1000) as u64);
-    for k in KINDS {
-        let field = match k.target {
-            Target::Name => "name",
-            Target::Address => "address",
-        };
-        let total = qn + qn / 4;
-        let (mut done, mut tries) = (0, 0);
-        while done < total && tries < total * 50 {
-            tries += 1;
-            let present = done < qn;
-            let (p, target) = if present {
-                let i = rng.below(n as usize);
-                (people[i].clone(), Some(i))
-            } else {
-                (absent_person(&mut rng), None)
-            };
-            let v = match k.target {
-                Target::Name => corrupt::corrupt_name(&mut rng, &p, k.name),
-                Target::Address => corrupt::corrupt_address(&mut rng, &p, k.name),
-            };
-            let Some(v) = v else { continue };
-            let ty = match k.target {
-                Target::Name => TermType::Name,
-                Target::Address => TermType::Address,
-            };
-            done += 1;
-            queries.push(Q {
-                field,
-                corruption: k.name,
-                term: Term::typed(ty, v).expect("non-empty"),
-                region: None,
-                target,
-                truth_key: same_value_key(&stored_value(&p, field)),
-                locale: p.locale,
-            });
-        }
+    for q in corpus::queries(&mut rng, seed, &people, qn) {
+        queries.push(Q {
+            field: q.field,
+            corruption: q.corruption,
+            term: q.term,
+            region: None,
+            target: q.target,
+            truth_key: q.truth_key,
+            locale: q.locale,
+        });
     }
     type Gen = fn(&mut Rng, &Person) -> Option<dsr_synth::Query>;
     let exact: [(&str, Gen); 3] = [
@@ -487,12 +452,22 @@ fn main() {
         .collect();
     let dsr_secs = t.elapsed().as_secs_f64();
     eprintln!("dsr: {dsr_secs:.1}s");
+    let no_peers = args.iter().any(|a| a == "--no-peers");
     let t = Instant::now();
-    let fts = run_fts(&people, &queries);
+    let fts = if no_peers {
+        vec![None; queries.len()]
+    } else {
+        run_fts(&people, &queries)
+    };
     let fts_secs = t.elapsed().as_secs_f64();
     eprintln!("FTS5: {fts_secs:.1}s");
     let t = Instant::now();
-    let (rf, rf_note) = match run_rapidfuzz(&python, &people, &queries) {
+    let rf_run = if no_peers {
+        Err("--no-peers was given".to_string())
+    } else {
+        run_rapidfuzz(&python, &people, &queries)
+    };
+    let (rf, rf_note) = match rf_run {
         Ok(r) => (r, None),
         Err(e) => {
             eprintln!("RapidFuzz columns skipped: {e}");
@@ -694,9 +669,9 @@ fn main() {
     // Calibration of dsr's scores and labels.
     let _ = writeln!(
         out,
-        "\n## Calibration of dsr's scores (every result of every name and address query)\n\nA result is *right* when it is equivalent to the person asked for (see above).\n\n| score | results | right |\n|---|---:|---:|"
+        "\n## Calibration of dsr's scores (every result of every name and address query)\n\nA name or address result's score is the probability, from `dsr_match::calibration`'s logistic model, that it is the person asked for. The model was fitted on another seed's subjects and queries (`fit-calibration`, see `crates/dsr-match/src/calibration/model.rs`); these are held-out queries. A result is *right* when it is equivalent to the person asked for (see above). Calibrated means the two right-hand columns agree.\n\n| score | results | mean score | right |\n|---|---:|---:|---:|"
     );
-    for b in (5..10).rev() {
+    for b in (0..10).rev() {
         let lo = b as f32 / 10.0;
         let hi = lo + 0.1;
         let inb: Vec<_> = calib
@@ -704,15 +679,24 @@ fn main() {
             .filter(|c| c.0 >= lo && (c.0 < hi || b == 9))
             .collect();
         let right = inb.iter().filter(|c| c.2).count();
+        let mean = inb.iter().map(|c| f64::from(c.0)).sum::<f64>() / inb.len().max(1) as f64;
         let _ = writeln!(
             out,
-            "| {lo:.1}–{:.1} | {} | {}% |",
+            "| {lo:.1}–{:.1} | {} | {} | {}% |",
             hi.min(1.0),
             inb.len(),
+            if inb.is_empty() {
+                "–".to_string()
+            } else {
+                format!("{:.1}%", 100.0 * mean)
+            },
             pct(right, inb.len())
         );
     }
-    let _ = writeln!(out, "\n| confidence | results | right |\n|---|---:|---:|");
+    let _ = writeln!(
+        out,
+        "\nPrecision of each confidence label (share of the results with that label that are right):\n\n| confidence | results | right |\n|---|---:|---:|"
+    );
     for c in [Confidence::Strong, Confidence::Probable, Confidence::Weak] {
         let inb: Vec<_> = calib.iter().filter(|x| x.1 == c).collect();
         let right = inb.iter().filter(|x| x.2).count();

@@ -1,0 +1,572 @@
+//! The subject index of one tenant: exact keys as fingerprints in a hash multimap, names
+//! and addresses through a token index with typo (symmetric delete) and phonetic
+//! neighbourhoods. Updated in place on every upsert and removal; no rebuild.
+//!
+//! The index keeps no subject text except ids and the token vocabulary: evidence refers
+//! to a field and a value position, and the [`crate::Directory`] quotes the stored value.
+//!
+//! Parts: [`tokens`] (the vocabulary, postings and neighbourhoods of one field),
+//! [`candidates`] (which subjects a query scores at all), [`score`] (scoring one stored
+//! value, with the caps that keep an uncertain match from looking certain). This module
+//! holds the slots and keeps them and the indexes in step.
+
+mod candidates;
+mod score;
+mod tokens;
+
+use crate::Method;
+use crate::multimap::MultiMap;
+use crate::normalize::Region;
+use crate::normalize::{self, ExactKey, KeyKind, TokenForm};
+use dsr_model::{Subject, SubjectKind};
+use score::{QueryPlan, Scorer, Scratch};
+use tokens::{F_LANG, F_NUMBER, F_OPTIONAL, F_TRANSLIT, TokRef, TokenIndex};
+
+/// Exact-key meta bit: the key came from a handle (a WhatsApp number), not its own field.
+pub(crate) const META_FROM_HANDLE: u8 = 0x40;
+/// Exact-key meta bits holding the value index (names[i], emails[i], …).
+const META_IDX: u8 = 0x3F;
+/// Query words scored: more is a sentence, not a name or an address; the rest are
+/// ignored so that a lookup's work stays bounded.
+const MAX_QUERY_TOKENS: usize = 12;
+/// Word positions indexed per stored value (a position fits a `u8`; real names and
+/// addresses have far fewer).
+const MAX_POSITIONS: usize = 24;
+
+/// One scored candidate: its best value.
+#[derive(Debug, Clone, Copy)]
+struct Scored {
+    score: f32,
+    slot: u32,
+    value: usize,
+}
+
+struct Slot {
+    id: Box<str>,
+    kind: SubjectKind,
+    live: bool,
+    /// `(fingerprint & !0xFF) | meta`, meta = value index (+ [`META_FROM_HANDLE`]).
+    exact: Box<[u64]>,
+    /// Every name's tokens in one allocation, grouped by value (`TokRef::value`).
+    names: Box<[TokRef]>,
+    /// Every address's tokens, likewise.
+    addrs: Box<[TokRef]>,
+}
+
+/// A hit on an exact key.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ExactHit {
+    pub slot: u32,
+    /// Index into the query keys.
+    pub key: usize,
+    /// Value index and source bit.
+    pub meta: u8,
+}
+
+impl ExactHit {
+    pub fn value_index(&self) -> usize {
+        (self.meta & META_IDX) as usize
+    }
+    pub fn is_from_handle(&self) -> bool {
+        self.meta & META_FROM_HANDLE != 0
+    }
+}
+
+/// One token pairing behind a name or address hit.
+#[derive(Debug, Clone)]
+pub(crate) struct Pair {
+    pub query: String,
+    pub stored: String,
+    pub method: Method,
+    pub dist: u8,
+    /// Matched through a short or pet form of a given name.
+    pub hypocoristic: bool,
+}
+
+/// A hit on a name or an address.
+#[derive(Debug, Clone)]
+pub(crate) struct TokenHit {
+    pub slot: u32,
+    pub value: usize,
+    pub score: f32,
+    pub method: Method,
+    pub complete: bool,
+    pub pairs: Vec<Pair>,
+    pub numbers_matched: usize,
+    /// A number one digit off, or a query number the record lacks.
+    pub numbers_off: bool,
+    /// How rare the matched stored words are (see [`rarity`]), averaged.
+    pub rarity: f32,
+}
+
+/// How rare a word is that `df` of `n` subjects have: ln(n / df) / ln(n), 1 for a word
+/// only one subject has, 0 for a word all have (the inverse document frequency that
+/// Fellegi–Sunter agreement weights are made of, scaled to the directory).
+fn rarity(df: usize, n: usize) -> f32 {
+    if n < 2 {
+        return 1.0;
+    }
+    let (df, n) = (df.clamp(1, n) as f32, n as f32);
+    (n / df).ln() / n.ln()
+}
+
+/// Which token index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TokenField {
+    Name,
+    Address,
+}
+
+/// Memory use of an index, by part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct MemoryReport {
+    /// Live subjects.
+    pub subjects: usize,
+    /// Exact keys.
+    pub exact_keys: usize,
+    /// Bytes in the exact-key table.
+    pub exact_bytes: usize,
+    /// Bytes in per-subject slots.
+    pub slot_bytes: usize,
+    /// Bytes in the name token index.
+    pub name_bytes: usize,
+    /// Bytes in the address token index.
+    pub address_bytes: usize,
+}
+
+impl MemoryReport {
+    /// All bytes.
+    pub fn total(&self) -> usize {
+        self.exact_bytes + self.slot_bytes + self.name_bytes + self.address_bytes
+    }
+}
+
+/// The subject index of one tenant. See the module docs.
+pub struct SubjectIndex {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    exact: MultiMap,
+    names: TokenIndex,
+    addrs: TokenIndex,
+    region: Option<Region>,
+    live: usize,
+}
+
+impl SubjectIndex {
+    /// An empty index; `region` places national-format phone numbers of stored subjects.
+    pub fn new(region: Option<Region>) -> Self {
+        SubjectIndex {
+            slots: Vec::new(),
+            free: Vec::new(),
+            exact: MultiMap::default(),
+            names: TokenIndex::default(),
+            addrs: TokenIndex::default(),
+            region,
+            live: 0,
+        }
+    }
+
+    /// Live subjects.
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    /// Whether the index is empty.
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    /// The slot of a subject id, if indexed.
+    pub fn slot_of(&self, id: &str, kind_hint: Option<SubjectKind>) -> Option<u32> {
+        let key_text = normalize::id_text(id);
+        let kinds: &[SubjectKind] = match kind_hint {
+            Some(SubjectKind::User) => &[SubjectKind::User],
+            Some(SubjectKind::ExternalContact) => &[SubjectKind::ExternalContact],
+            Some(SubjectKind::DialerContact) => &[SubjectKind::DialerContact],
+            None => &[
+                SubjectKind::User,
+                SubjectKind::ExternalContact,
+                SubjectKind::DialerContact,
+            ],
+        };
+        for kind in kinds {
+            let fp = normalize::fingerprint(KeyKind::for_subject(*kind), &key_text) & !0xFF;
+            for &slot in self.exact.get(fp) {
+                let s = &self.slots[slot as usize];
+                if s.live && &*s.id == id {
+                    return Some(slot);
+                }
+            }
+        }
+        None
+    }
+
+    /// The id and kind in a slot.
+    pub fn slot_subject(&self, slot: u32) -> Option<(&str, SubjectKind)> {
+        self.slots
+            .get(slot as usize)
+            .filter(|s| s.live)
+            .map(|s| (&*s.id, s.kind))
+    }
+
+    /// Adds or replaces a subject; returns its slot and warnings for stored values that
+    /// cannot be searched (an email without `@`, …).
+    pub fn upsert(&mut self, s: &Subject) -> (u32, Vec<String>) {
+        let slot = match self.slot_of(s.id.as_str(), Some(s.kind)) {
+            Some(slot) => {
+                self.clear_slot(slot);
+                slot
+            }
+            None => {
+                // The same id under another kind is another subject in the index only if
+                // the directory allows it; the directory removes it first.
+                self.live += 1;
+                match self.free.pop() {
+                    Some(slot) => slot,
+                    None => {
+                        self.slots.push(Slot {
+                            id: "".into(),
+                            kind: s.kind,
+                            live: false,
+                            exact: Box::new([]),
+                            names: Box::new([]),
+                            addrs: Box::new([]),
+                        });
+                        (self.slots.len() - 1) as u32
+                    }
+                }
+            }
+        };
+        let mut warnings = Vec::new();
+        let mut exact: Vec<u64> = Vec::new();
+        let add = |key: &ExactKey, meta: u8, exact: &mut Vec<u64>| {
+            let packed = (key.fingerprint() & !0xFF) | u64::from(meta);
+            if !exact.contains(&packed) {
+                exact.push(packed);
+            }
+        };
+        add(
+            &ExactKey {
+                kind: KeyKind::for_subject(s.kind),
+                text: normalize::id_text(s.id.as_str()),
+            },
+            0,
+            &mut exact,
+        );
+        for (i, e) in s.emails.iter().enumerate().take(64) {
+            match normalize::email_keys(e) {
+                Ok(keys) => {
+                    for k in &keys {
+                        if k.kind == KeyKind::Email
+                            && keys
+                                .iter()
+                                .any(|o| o.kind == KeyKind::EmailCanonical && o.text == k.text)
+                        {
+                            continue;
+                        }
+                        add(k, i as u8, &mut exact);
+                    }
+                }
+                Err(w) => warnings.push(format!("emails[{i}]: {w}; stored but not searchable")),
+            }
+        }
+        for (i, p) in s.phones.iter().enumerate().take(64) {
+            match normalize::phone_keys(p, self.region) {
+                Ok(keys) => {
+                    for k in &keys {
+                        if k.kind == KeyKind::PhoneDigits {
+                            warnings.push(format!(
+                                "phones[{i}]: {p:?} has no country (write it as +CC… or set a default region); found only by the same digits"
+                            ));
+                        }
+                        add(k, i as u8, &mut exact);
+                    }
+                }
+                Err(w) => warnings.push(format!("phones[{i}]: {w}; stored but not searchable")),
+            }
+        }
+        for (i, h) in s.handles.iter().enumerate().take(64) {
+            match normalize::handle_keys(Some(&h.platform), &h.value, self.region) {
+                Ok(keys) => {
+                    for k in &keys {
+                        let meta = if matches!(k.kind, KeyKind::PhoneE164 | KeyKind::PhoneDigits) {
+                            i as u8 | META_FROM_HANDLE
+                        } else {
+                            i as u8
+                        };
+                        add(k, meta, &mut exact);
+                    }
+                }
+                Err(w) => warnings.push(format!("handles[{i}]: {w}; stored but not searchable")),
+            }
+        }
+        for (i, x) in s.external_ids.iter().enumerate().take(64) {
+            add(
+                &ExactKey {
+                    kind: KeyKind::ExternalId,
+                    text: normalize::id_text(x),
+                },
+                i as u8,
+                &mut exact,
+            );
+        }
+        let mut names = Vec::new();
+        for (i, n) in s.names.iter().enumerate().take(64) {
+            let form = normalize::name_form(n);
+            if form.words.is_empty() {
+                warnings.push(format!(
+                    "names[{i}]: {n:?} has no letters; stored but not searchable"
+                ));
+            }
+            for c in form.compact.iter().chain(&normalize::joined_keys(&form)) {
+                add(
+                    &ExactKey {
+                        kind: KeyKind::NameCompact,
+                        text: c.clone(),
+                    },
+                    i as u8,
+                    &mut exact,
+                );
+            }
+            Self::intern_form(&mut self.names, &form, i as u8, &mut names);
+        }
+        let mut addrs = Vec::new();
+        for (i, a) in s.addresses.iter().enumerate().take(64) {
+            let form = normalize::address_form(a);
+            Self::intern_form(&mut self.addrs, &form, i as u8, &mut addrs);
+        }
+        for &packed in &exact {
+            self.exact.insert(packed & !0xFF, slot);
+        }
+        Self::post(&mut self.names, &names, slot);
+        Self::post(&mut self.addrs, &addrs, slot);
+        self.slots[slot as usize] = Slot {
+            id: s.id.as_str().into(),
+            kind: s.kind,
+            live: true,
+            exact: exact.into_boxed_slice(),
+            names: names.into_boxed_slice(),
+            addrs: addrs.into_boxed_slice(),
+        };
+        (slot, warnings)
+    }
+
+    fn intern_form(ix: &mut TokenIndex, form: &TokenForm, value: u8, refs: &mut Vec<TokRef>) {
+        for (p, w) in form.words.iter().enumerate().take(MAX_POSITIONS) {
+            let opt = if w.optional { F_OPTIONAL } else { 0 };
+            refs.push(TokRef {
+                tok: ix.intern(&w.primary, true),
+                pos: p as u8,
+                flags: opt,
+                value,
+            });
+            for (alt, m) in &w.alts {
+                let flag = if *m == Method::Transliterated {
+                    F_TRANSLIT
+                } else {
+                    F_LANG
+                };
+                refs.push(TokRef {
+                    tok: ix.intern(alt, true),
+                    pos: p as u8,
+                    flags: flag | opt,
+                    value,
+                });
+            }
+        }
+        let base = form.words.len().min(MAX_POSITIONS);
+        for (k, n) in form.numbers.iter().enumerate().take(MAX_POSITIONS) {
+            refs.push(TokRef {
+                tok: ix.intern(n, false),
+                pos: (base + k).min(255) as u8,
+                flags: F_NUMBER,
+                value,
+            });
+        }
+    }
+
+    fn post(ix: &mut TokenIndex, refs: &[TokRef], slot: u32) {
+        let mut toks: Vec<u32> = refs.iter().map(|r| r.tok).collect();
+        toks.sort_unstable();
+        toks.dedup();
+        for t in toks {
+            ix.add_posting(t, slot);
+        }
+    }
+
+    fn unpost(ix: &mut TokenIndex, refs: &[TokRef], slot: u32) {
+        let mut toks: Vec<u32> = refs.iter().map(|r| r.tok).collect();
+        toks.sort_unstable();
+        toks.dedup();
+        for t in toks {
+            ix.remove_posting(t, slot);
+        }
+    }
+
+    fn clear_slot(&mut self, slot: u32) {
+        let s = &mut self.slots[slot as usize];
+        let exact = std::mem::take(&mut s.exact);
+        let names = std::mem::take(&mut s.names);
+        let addrs = std::mem::take(&mut s.addrs);
+        for packed in exact.iter() {
+            self.exact.remove(packed & !0xFF, slot);
+        }
+        Self::unpost(&mut self.names, &names, slot);
+        Self::unpost(&mut self.addrs, &addrs, slot);
+    }
+
+    /// Removes a subject by id; returns whether it was indexed.
+    pub fn remove(&mut self, id: &str, kind: Option<SubjectKind>) -> bool {
+        let Some(slot) = self.slot_of(id, kind) else {
+            return false;
+        };
+        self.clear_slot(slot);
+        let s = &mut self.slots[slot as usize];
+        s.live = false;
+        s.id = "".into();
+        self.free.push(slot);
+        self.live -= 1;
+        true
+    }
+
+    /// Subjects having any of `keys`, with the key and value index that matched.
+    /// Fingerprints are compared on 56 bits; the directory re-checks text where cheap.
+    pub(crate) fn exact_hits(&self, keys: &[ExactKey]) -> Vec<ExactHit> {
+        let mut out = Vec::new();
+        for (ki, key) in keys.iter().enumerate() {
+            let fp = key.fingerprint() & !0xFF;
+            for &slot in self.exact.get(fp) {
+                let s = &self.slots[slot as usize];
+                if !s.live {
+                    continue;
+                }
+                for &packed in s.exact.iter() {
+                    if packed & !0xFF == fp {
+                        out.push(ExactHit {
+                            slot,
+                            key: ki,
+                            meta: (packed & 0xFF) as u8,
+                        });
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Subjects whose names (or addresses) match the token form, scored, best first, at
+    /// most `limit`, each at least `min_score`.
+    pub(crate) fn token_hits(
+        &self,
+        field: TokenField,
+        form: &TokenForm,
+        limit: usize,
+        min_score: f32,
+    ) -> Vec<TokenHit> {
+        let ix = self.tokens(field);
+        let plan = QueryPlan::new(ix, field, form);
+        let scorer = Scorer::new(ix, &plan, form, field);
+        let mut scratch = Scratch::default();
+        let mut scored: Vec<Scored> = Vec::new();
+        for slot in candidates::select(ix, &plan) {
+            let mut best: Option<Scored> = None;
+            for refs in self.values(field, slot) {
+                if let Some(sc) = scorer.score(refs, &mut scratch, false)
+                    && best.is_none_or(|b| sc.score > b.score)
+                {
+                    best = Some(Scored {
+                        score: sc.score,
+                        slot,
+                        value: refs[0].value as usize,
+                    });
+                }
+            }
+            if let Some(b) = best
+                && b.score >= min_score
+            {
+                scored.push(b);
+            }
+        }
+        scored.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.slot.cmp(&b.slot)));
+        scored.truncate(limit);
+        scored
+            .into_iter()
+            .filter_map(|s| {
+                let refs = self
+                    .values(field, s.slot)
+                    .find(|r| r[0].value as usize == s.value)?;
+                let v = scorer.score(refs, &mut scratch, true)?;
+                let rarity = if v.pairs.is_empty() {
+                    0.0
+                } else {
+                    v.pairs
+                        .iter()
+                        .map(|a| rarity(ix.postings[a.tok as usize].len(), self.live))
+                        .sum::<f32>()
+                        / v.pairs.len() as f32
+                };
+                let pairs = v
+                    .pairs
+                    .iter()
+                    .map(|a| Pair {
+                        query: form.words[a.query].primary.clone(),
+                        stored: ix.texts[a.tok as usize].to_string(),
+                        method: a.method,
+                        dist: a.dist,
+                        hypocoristic: a.hypocoristic,
+                    })
+                    .collect();
+                Some(TokenHit {
+                    slot: s.slot,
+                    value: s.value,
+                    score: s.score,
+                    method: v.method,
+                    complete: v.complete,
+                    pairs,
+                    numbers_matched: v.numbers,
+                    numbers_off: v.numbers_off,
+                    rarity,
+                })
+            })
+            .collect()
+    }
+
+    fn tokens(&self, field: TokenField) -> &TokenIndex {
+        match field {
+            TokenField::Name => &self.names,
+            TokenField::Address => &self.addrs,
+        }
+    }
+
+    /// The stored values of one field of a slot, each as its token references.
+    fn values(&self, field: TokenField, slot: u32) -> impl Iterator<Item = &[TokRef]> {
+        let s = &self.slots[slot as usize];
+        let all = match field {
+            TokenField::Name => &s.names,
+            TokenField::Address => &s.addrs,
+        };
+        all.chunk_by(|a, b| a.value == b.value)
+    }
+
+    /// Memory use by part (approximate heap bytes).
+    pub fn memory(&self) -> MemoryReport {
+        let slot_bytes = self.slots.capacity() * std::mem::size_of::<Slot>()
+            + self
+                .slots
+                .iter()
+                .map(|s| {
+                    s.id.len()
+                        + s.exact.len() * 8
+                        + (s.names.len() + s.addrs.len()) * std::mem::size_of::<TokRef>()
+                })
+                .sum::<usize>();
+        MemoryReport {
+            subjects: self.live,
+            exact_keys: self.exact.len(),
+            exact_bytes: self.exact.heap_bytes(),
+            slot_bytes,
+            name_bytes: self.names.heap_bytes(),
+            address_bytes: self.addrs.heap_bytes(),
+        }
+    }
+}

@@ -1,0 +1,512 @@
+//! Scoring one stored name or address against a query: which query word pairs with
+//! which stored word (order-independent, best weight first), whether the numbers agree,
+//! and the caps that keep an uncertain match from looking certain. The result is a
+//! [`ValueScore`]: the ranking score and the facts it rests on, from which the
+//! directory's confidence is computed ([`crate::calibration`]) — never from wording.
+
+use super::tokens::{
+    Cand, F_LANG, F_NUMBER, F_OPTIONAL, F_TRANSLIT, ONE_EDIT_WEIGHT, TWO_EDIT_WEIGHT, TokRef,
+    TokenIndex,
+};
+use super::{MAX_POSITIONS, MAX_QUERY_TOKENS, TokenField};
+use crate::Method;
+use crate::normalize::{Position, TokenForm};
+use crate::text;
+use std::collections::HashMap;
+
+/// Query numbers one digit off a stored one that an address may still have: one (a
+/// typo); two numbers wrong is another address.
+const MAX_NEAR_NUMBERS: usize = 1;
+/// Query numbers with no stored counterpart an address may still have: one (a flat or
+/// floor the record lacks), and only when every stored number is accounted for.
+const MAX_EXTRA_NUMBERS: usize = 1;
+/// Numbers off (near or extra) an address may still have: one in all.
+const MAX_NUMBERS_OFF: usize = 1;
+/// What a number one keyboard slip off (a swap, a neighbouring digit) counts for,
+/// against 1 for an exact one.
+const NEAR_NUMBER_CREDIT: f32 = 0.6;
+/// What another one-digit difference counts for.
+const OTHER_NUMBER_CREDIT: f32 = 0.4;
+/// Highest score of an address with a number off: probable at best, never strong.
+const NUMBERS_OFF_CAP: f32 = 0.8;
+/// What an agreeing number counts for against a word: a house number with a postcode
+/// singles out a building far better than a street name does.
+const NUMBER_WEIGHT: f32 = 1.5;
+/// Share of the score from how much of the query is matched (the rest: how much of the
+/// stored value). A query that is all found but leaves out a middle name is closer than
+/// one whose words are half unmatched.
+const QUERY_COVERAGE_SHARE: f32 = 0.8;
+/// What an initial matching a word ("J." for "Jean") counts for.
+const INITIAL_WEIGHT: f32 = 0.6;
+/// Highest score of a one-word query: a surname or a street name alone is never enough.
+const ONE_WORD_CAP: f32 = 0.7;
+/// Highest score of an address without house number agreement (one side has none):
+/// neighbours look alike.
+const NO_NUMBER_AGREEMENT_CAP: f32 = 0.85;
+/// Highest score of a match resting on two edits or a likeness of sound in a word: in a
+/// large directory that is as often a neighbour as a typo. Just under `probable`.
+const LOOSE_CAP: f32 = 0.74;
+/// Highest score of an address whose stored house or flat number the query leaves out:
+/// it may be a neighbour in the same building.
+const UNMATCHED_HOUSE_NUMBER_CAP: f32 = 0.85;
+/// Highest score of a name with a particle on one side only ("Daan de Boserg" / "Daan
+/// Boserg"): often another family.
+const PARTICLE_CAP: f32 = 0.85;
+/// Highest score of an address with a word on each side that matches nothing on the
+/// other: another street at the same number and postcode.
+const OTHER_STREET_CAP: f32 = 0.7;
+/// Highest score when only numbers agree (same postcode, another street).
+const NUMBERS_ONLY_CAP: f32 = 0.5;
+
+/// A candidate of one query position, by position and index in its list.
+#[derive(Debug, Clone, Copy)]
+struct CandRef {
+    query: u8,
+    cand: u16,
+}
+
+/// What a query becomes before any candidate is scored: the vocabulary tokens each word
+/// can match, which words are required, the numbers' token ids.
+pub(super) struct QueryPlan {
+    /// Per query position: candidate tokens.
+    pub cands: Vec<Vec<Cand>>,
+    /// Token → the query candidates it is.
+    by_tok: HashMap<u32, Vec<CandRef>, foldhash::fast::RandomState>,
+    /// Per query position: whether it counts (particles do not when there are others).
+    pub required: Vec<bool>,
+    /// Per query number: its token id, if any stored value has it.
+    pub numbers: Vec<Option<u32>>,
+}
+
+impl QueryPlan {
+    pub fn new(ix: &TokenIndex, field: TokenField, form: &TokenForm) -> QueryPlan {
+        let words: Vec<&Position> = form.words.iter().take(MAX_QUERY_TOKENS).collect();
+        let any_required = words.iter().any(|w| !w.optional);
+        let mut cands = Vec::with_capacity(words.len());
+        let mut required = Vec::with_capacity(words.len());
+        let mut buf = Vec::new();
+        for w in &words {
+            ix.expand(w, field == TokenField::Name, &mut buf);
+            cands.push(buf.clone());
+            required.push(!w.optional || !any_required);
+        }
+        let numbers: Vec<Option<u32>> = form
+            .numbers
+            .iter()
+            .take(MAX_QUERY_TOKENS)
+            .map(|n| ix.vocab.get(n.as_str()).copied())
+            .collect();
+        let mut by_tok: HashMap<u32, Vec<CandRef>, foldhash::fast::RandomState> =
+            HashMap::default();
+        for (qi, cs) in cands.iter().enumerate() {
+            for (ci, c) in cs.iter().enumerate() {
+                by_tok.entry(c.tok).or_default().push(CandRef {
+                    query: qi as u8,
+                    cand: ci as u16,
+                });
+            }
+        }
+        QueryPlan {
+            cands,
+            by_tok,
+            required,
+            numbers,
+        }
+    }
+}
+
+/// A possible pairing of a query word with a stored word.
+#[derive(Debug, Clone, Copy)]
+struct Pairing {
+    w: f32,
+    query: usize,
+    pos: usize,
+    tok: u32,
+    method: Method,
+    dist: u8,
+    hypocoristic: bool,
+}
+
+/// A pairing kept by the assignment.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Assigned {
+    pub query: usize,
+    pub tok: u32,
+    pub method: Method,
+    pub dist: u8,
+    pub hypocoristic: bool,
+}
+
+/// Buffers reused across the candidates of one lookup.
+#[derive(Default)]
+pub(super) struct Scratch {
+    pairs: Vec<Pairing>,
+    numbers: Vec<u32>,
+    /// (query position, stored token) → confusion distance, for the words left over:
+    /// the same stored words recur across candidates.
+    near: HashMap<(u8, u32), Option<f32>, foldhash::fast::RandomState>,
+}
+
+/// The score of one stored value and what it rests on.
+#[derive(Debug, Clone, Default)]
+pub(super) struct ValueScore {
+    /// The ranking score, 0 to 1, after the caps.
+    pub score: f32,
+    /// The pairings (only when asked for).
+    pub pairs: Vec<Assigned>,
+    /// The weakest method among the required words' pairings.
+    pub method: Method,
+    /// Every required query word and every required stored word matched.
+    pub complete: bool,
+    /// Numbers agreeing exactly.
+    pub numbers: usize,
+    /// A number one digit off, or a query number the record lacks.
+    pub numbers_off: bool,
+}
+
+/// Scores stored values against one query.
+pub(super) struct Scorer<'a> {
+    ix: &'a TokenIndex,
+    plan: &'a QueryPlan,
+    form: &'a TokenForm,
+    field: TokenField,
+    /// The query words' characters, for the closer look at left-over words.
+    chars: Vec<Vec<char>>,
+}
+
+impl<'a> Scorer<'a> {
+    pub fn new(
+        ix: &'a TokenIndex,
+        plan: &'a QueryPlan,
+        form: &'a TokenForm,
+        field: TokenField,
+    ) -> Self {
+        let chars = form
+            .words
+            .iter()
+            .take(plan.cands.len())
+            .map(|w| w.primary.chars().collect())
+            .collect();
+        Scorer {
+            ix,
+            plan,
+            form,
+            field,
+            chars,
+        }
+    }
+
+    /// Scores one stored value. `None` when it cannot be the same value (a house number
+    /// or postcode differs). Order-independent: the assignment of query to stored
+    /// positions is by weight, ties broken by token text. `pairs` is filled only when
+    /// `explain` is set.
+    pub fn score(
+        &self,
+        refs: &[TokRef],
+        scratch: &mut Scratch,
+        explain: bool,
+    ) -> Option<ValueScore> {
+        let (ix, plan, form) = (self.ix, self.plan, self.form);
+        // Numbers must agree: every query number present in the stored numbers.
+        let stored_numbers = &mut scratch.numbers;
+        stored_numbers.clear();
+        stored_numbers.extend(refs.iter().filter(|r| r.is_number()).map(|r| r.tok));
+        // As a multiset: "2-2-3" is not "178-2-3" although each of its numbers occurs.
+        // Exact agreement first; a query number left over may be one digit off a stored
+        // one (a mistyped postcode or house number: one substitution, transposition,
+        // insertion or deletion), or one number the record lacks (a flat, a floor). Two
+        // numbers off, or a left-over number on each side, is another address.
+        let mut numbers_matched = 0usize;
+        let mut numbers_near = 0usize;
+        let mut numbers_extra = 0usize;
+        let mut near_credit = 0.0f32;
+        let mut num_used = [false; MAX_POSITIONS];
+        if !plan.numbers.is_empty() && !stored_numbers.is_empty() {
+            let mut pending = [0usize; MAX_QUERY_TOKENS];
+            let mut npending = 0;
+            for (qn, n) in plan.numbers.iter().enumerate() {
+                let slot = n.and_then(|t| {
+                    stored_numbers
+                        .iter()
+                        .enumerate()
+                        .position(|(i, s)| *s == t && !num_used.get(i).copied().unwrap_or(true))
+                });
+                match slot {
+                    Some(i) => {
+                        num_used[i] = true;
+                        numbers_matched += 1;
+                    }
+                    None if npending < MAX_QUERY_TOKENS => {
+                        pending[npending] = qn;
+                        npending += 1;
+                    }
+                    None => return None,
+                }
+            }
+            for &qn in &pending[..npending] {
+                let q = form.numbers[qn].as_str();
+                let near = stored_numbers.iter().enumerate().position(|(i, s)| {
+                    !num_used.get(i).copied().unwrap_or(true)
+                        && text::near_number(q, &ix.texts[*s as usize])
+                });
+                match near {
+                    Some(i) => {
+                        num_used[i] = true;
+                        numbers_near += 1;
+                        near_credit += if text::keyboard_digit_slip(
+                            q,
+                            &ix.texts[stored_numbers[i] as usize],
+                        ) {
+                            NEAR_NUMBER_CREDIT
+                        } else {
+                            OTHER_NUMBER_CREDIT
+                        };
+                    }
+                    None => numbers_extra += 1,
+                }
+            }
+            let stored_left =
+                (0..stored_numbers.len()).any(|i| !num_used.get(i).copied().unwrap_or(false));
+            if numbers_near > MAX_NEAR_NUMBERS
+                || numbers_extra > MAX_EXTRA_NUMBERS
+                || numbers_near + numbers_extra > MAX_NUMBERS_OFF
+                || (numbers_extra > 0 && (stored_left || numbers_matched == 0))
+            {
+                return None;
+            }
+        }
+        let numbers_off = numbers_near + numbers_extra > 0;
+        // A stored house or flat number the query leaves out ("Flat 3, 12 High St" asked
+        // as "12 High St") may be a neighbour in the same building: never strong.
+        let short_unmatched = numbers_matched > 0
+            && stored_numbers.iter().enumerate().any(|(i, t)| {
+                !num_used.get(i).copied().unwrap_or(false)
+                    && is_house_number(&ix.texts[*t as usize])
+            });
+        // Best weight per (query position, stored position).
+        let nq = plan.cands.len();
+        let npos = refs
+            .iter()
+            .filter(|r| !r.is_number())
+            .map(|r| r.pos as usize + 1)
+            .max()
+            .unwrap_or(0);
+        let pairs = &mut scratch.pairs;
+        pairs.clear();
+        for r in refs.iter().filter(|r| !r.is_number()) {
+            let Some(hits) = plan.by_tok.get(&r.tok) else {
+                continue;
+            };
+            let (sw, sm) = r.weight();
+            for h in hits {
+                let c = plan.cands[h.query as usize][h.cand as usize];
+                pairs.push(Pairing {
+                    w: c.w * sw,
+                    query: h.query as usize,
+                    pos: r.pos as usize,
+                    tok: r.tok,
+                    method: c.method.max(sm),
+                    dist: c.dist,
+                    hypocoristic: c.hypocoristic,
+                });
+            }
+        }
+        // Initials: "J." matches any token starting with J (and the reverse), weakly.
+        let initial = |t: &str| {
+            let mut cs = t.chars();
+            match (cs.next(), cs.next()) {
+                (Some(c), None) if c.is_alphabetic() => Some(c),
+                _ => None,
+            }
+        };
+        for r in refs
+            .iter()
+            .filter(|r| r.flags & (F_NUMBER | F_LANG | F_TRANSLIT) == 0)
+        {
+            let stored = &*ix.texts[r.tok as usize];
+            let s_init = initial(stored);
+            for (qi, w) in form.words.iter().enumerate().take(nq) {
+                let q_init = initial(&w.primary);
+                let hit = match (q_init, s_init) {
+                    (Some(q), None) => stored.starts_with(q),
+                    (None, Some(s)) => w.primary.starts_with(s),
+                    _ => false,
+                };
+                if hit {
+                    pairs.push(Pairing {
+                        w: INITIAL_WEIGHT,
+                        query: qi,
+                        pos: r.pos as usize,
+                        tok: r.tok,
+                        method: Method::Fuzzy,
+                        dist: 0,
+                        hypocoristic: false,
+                    });
+                }
+            }
+        }
+        pairs.sort_by(|a, b| {
+            b.w.total_cmp(&a.w)
+                .then_with(|| {
+                    form.words[a.query]
+                        .primary
+                        .cmp(&form.words[b.query].primary)
+                })
+                .then(a.pos.cmp(&b.pos))
+        });
+        let mut q_used = [false; MAX_QUERY_TOKENS];
+        let mut s_used = [false; MAX_POSITIONS];
+        let mut qsum = 0.0f32;
+        let mut worst = Method::Exact;
+        let mut assigned: Vec<Assigned> = Vec::new();
+        let mut loose = false;
+        for p in pairs.iter() {
+            if q_used[p.query] || p.pos >= MAX_POSITIONS || s_used[p.pos] {
+                continue;
+            }
+            q_used[p.query] = true;
+            s_used[p.pos] = true;
+            if plan.required[p.query] {
+                qsum += p.w;
+                worst = worst.max(p.method);
+                loose |= p.method == Method::Phonetic || (p.method == Method::Fuzzy && p.dist >= 2);
+            }
+            if explain {
+                assigned.push(Assigned {
+                    query: p.query,
+                    tok: p.tok,
+                    method: p.method,
+                    dist: p.dist,
+                    hypocoristic: p.hypocoristic,
+                });
+            }
+        }
+        // Words left over on both sides get a closer look: an edit distance in which OCR
+        // and keyboard confusions cost less, and two edits are tolerated from six
+        // letters (the neighbourhoods above find two only from eight). Only words the
+        // candidate has, so the cost is bounded by the candidates already chosen.
+        for (qi, q) in self.chars.iter().enumerate() {
+            if !plan.required[qi] || q_used[qi] {
+                continue;
+            }
+            let mut best: Option<(f32, &TokRef)> = None;
+            for r in refs.iter().filter(|r| {
+                r.flags & (F_NUMBER | F_LANG | F_TRANSLIT) == 0
+                    && (r.pos as usize) < MAX_POSITIONS
+                    && !s_used[r.pos as usize]
+            }) {
+                let d = *scratch.near.entry((qi as u8, r.tok)).or_insert_with(|| {
+                    let t: Vec<char> = ix.texts[r.tok as usize].chars().collect();
+                    text::confusion_distance(q, &t, text::max_confusion(q.len().min(t.len())))
+                });
+                if let Some(d) = d
+                    && best.is_none_or(|b| d < b.0)
+                {
+                    best = Some((d, r));
+                }
+            }
+            if let Some((d, r)) = best {
+                q_used[qi] = true;
+                s_used[r.pos as usize] = true;
+                let (w, dist) = if d <= 1.0 {
+                    (ONE_EDIT_WEIGHT, 1)
+                } else {
+                    (TWO_EDIT_WEIGHT, 2)
+                };
+                qsum += w;
+                worst = worst.max(Method::Fuzzy);
+                loose |= dist >= 2;
+                if explain {
+                    assigned.push(Assigned {
+                        query: qi,
+                        tok: r.tok,
+                        method: Method::Fuzzy,
+                        dist,
+                        hypocoristic: false,
+                    });
+                }
+            }
+        }
+        let nreq = plan.required.iter().filter(|r| **r).count();
+        let stored_required: Vec<usize> = (0..npos)
+            .filter(|p| {
+                refs.iter()
+                    .any(|r| r.pos as usize == *p && r.flags & (F_OPTIONAL | F_NUMBER) == 0)
+            })
+            .collect();
+        let s_matched = stored_required.iter().filter(|p| s_used[**p]).count();
+        let nnum_q = plan.numbers.len();
+        let nnum_s = stored_numbers.len();
+        let q_total = nreq as f32 + NUMBER_WEIGHT * nnum_q as f32;
+        if q_total == 0.0 || (qsum == 0.0 && numbers_matched == 0) {
+            return None;
+        }
+        let num_score = numbers_matched as f32 + near_credit;
+        let qcov = (qsum + NUMBER_WEIGHT * num_score) / q_total;
+        let s_total = stored_required.len() as f32 + NUMBER_WEIGHT * nnum_s as f32;
+        let scov = if s_total == 0.0 {
+            1.0
+        } else {
+            (s_matched as f32 + NUMBER_WEIGHT * num_score) / s_total
+        };
+        let mut score = QUERY_COVERAGE_SHARE * qcov + (1.0 - QUERY_COVERAGE_SHARE) * scov;
+        let all_q = (0..nq).all(|qi| !plan.required[qi] || q_used[qi]);
+        if nreq + nnum_q <= 1 {
+            score = score.min(ONE_WORD_CAP);
+        }
+        if (!form.numbers.is_empty() || !stored_numbers.is_empty()) && (nnum_q == 0 || nnum_s == 0)
+        {
+            score = score.min(NO_NUMBER_AGREEMENT_CAP);
+        }
+        if loose {
+            score = score.min(LOOSE_CAP);
+        }
+        if short_unmatched {
+            score = score.min(UNMATCHED_HOUSE_NUMBER_CAP);
+        }
+        if numbers_off {
+            // A digit off or a number the record lacks: found, for a human to check.
+            // Scaled rather than capped, so a keyboard slip still ranks above another
+            // one-digit difference.
+            score = score.clamp(0.0, 1.0) * NUMBERS_OFF_CAP;
+        }
+        if self.field == TokenField::Name {
+            let q_particle = (0..nq).any(|qi| !plan.required[qi] && !q_used[qi]);
+            let s_particle = refs.iter().any(|r| {
+                r.flags & F_OPTIONAL != 0
+                    && !r.is_number()
+                    && (r.pos as usize) < MAX_POSITIONS
+                    && !s_used[r.pos as usize]
+            });
+            if q_particle || s_particle {
+                score = score.min(PARTICLE_CAP);
+            }
+        }
+        let q_missing = (0..nq).any(|qi| plan.required[qi] && !q_used[qi]);
+        if (nnum_q > 0 || nnum_s > 0) && q_missing && s_matched < stored_required.len() {
+            // An omission (no city, no street type) is not a disagreement; a word on
+            // each side matching nothing on the other is.
+            score = score.min(OTHER_STREET_CAP);
+        }
+        if nq > 0 && qsum == 0.0 && numbers_matched > 0 {
+            score = score.min(NUMBERS_ONLY_CAP);
+        }
+        Some(ValueScore {
+            score: score.clamp(0.0, 1.0),
+            pairs: assigned,
+            method: worst,
+            complete: all_q && s_matched == stored_required.len(),
+            numbers: numbers_matched,
+            numbers_off,
+        })
+    }
+}
+
+/// A house or flat number ("12", "7b"), as opposed to a postcode ("75002", "1000",
+/// "2511cv", "sw1a"): at most three digits and an optional letter.
+fn is_house_number(t: &str) -> bool {
+    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
+    let rest = &t.as_bytes()[digits..];
+    (1..=3).contains(&digits)
+        && (rest.is_empty() || (rest.len() == 1 && rest[0].is_ascii_alphabetic()))
+}

@@ -1,0 +1,257 @@
+//! The token index of one field (names or addresses): a vocabulary of folded tokens
+//! with sorted postings, and the neighbourhoods a query token is expanded through —
+//! typos (symmetric delete), sound-alikes (a phonetic skeleton) and the spellings the
+//! normalizer adds (language folds, transliterations, hypocoristics).
+
+use crate::Method;
+use crate::hypocoristics;
+use crate::multimap::MultiMap;
+use crate::normalize::Position;
+use crate::text;
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+
+/// Token flag: a language-fold spelling ("mueller" for "müller") or a hypocoristic.
+pub(super) const F_LANG: u8 = 1;
+/// Token flag: a transliteration to Latin script.
+pub(super) const F_TRANSLIT: u8 = 2;
+/// Token flag: a particle (von, de…): matched when present, not required.
+pub(super) const F_OPTIONAL: u8 = 4;
+/// Token flag: a number (house number, postcode), matched exactly or one digit off.
+pub(super) const F_NUMBER: u8 = 8;
+
+/// Weight of a match through a language-fold spelling: nearly as good as the spelling
+/// itself (the same name written by another convention), but the written form ranks first.
+pub(super) const LANG_FOLD_WEIGHT: f32 = 0.98;
+/// Weight of a match through a transliteration: the romanization systems disagree, so a
+/// shared transliteration is slightly less sure than a shared spelling.
+pub(super) const TRANSLIT_WEIGHT: f32 = 0.95;
+/// Weight of a token one edit away (a typo, Damerau's 80 % case).
+pub(super) const ONE_EDIT_WEIGHT: f32 = 0.85;
+/// Weight of a token two edits away: as often a neighbour as a typo in a large directory.
+pub(super) const TWO_EDIT_WEIGHT: f32 = 0.7;
+/// Weight of a token that only sounds the same.
+pub(super) const PHONETIC_WEIGHT: f32 = 0.8;
+/// Weight of a short or pet form of the query's given name ("Gosia" / "Małgorzata"): as
+/// telling as a sound-alike, and like it for a human to confirm (two Williams, one Bill).
+pub(super) const HYPOCORISTIC_WEIGHT: f32 = 0.8;
+
+fn hash_str(tag: u8, s: &str) -> u64 {
+    foldhash::fast::FixedState::with_seed(0x7465_7874).hash_one((tag, s))
+}
+
+/// A stored token occurrence: which token, at which position of the value, how it was
+/// derived.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct TokRef {
+    pub tok: u32,
+    pub pos: u8,
+    pub flags: u8,
+    /// Which stored value (names[i] / addresses[i]) this token belongs to.
+    pub value: u8,
+}
+
+impl TokRef {
+    /// How much a match on this stored spelling counts, and as which method.
+    pub fn weight(self) -> (f32, Method) {
+        if self.flags & F_TRANSLIT != 0 {
+            (TRANSLIT_WEIGHT, Method::Transliterated)
+        } else if self.flags & F_LANG != 0 {
+            (LANG_FOLD_WEIGHT, Method::Normalized)
+        } else {
+            (1.0, Method::Normalized)
+        }
+    }
+
+    pub fn is_number(self) -> bool {
+        self.flags & F_NUMBER != 0
+    }
+}
+
+/// One vocabulary token a query position can match.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Cand {
+    pub tok: u32,
+    /// How much the match counts (1 for the same spelling).
+    pub w: f32,
+    pub method: Method,
+    /// Edits between the query spelling and the token (0 unless fuzzy).
+    pub dist: u8,
+    /// A short or pet form of the query word (method `Fuzzy`, no edits).
+    pub hypocoristic: bool,
+}
+
+/// Token vocabulary with postings and typo / phonetic neighbourhoods.
+#[derive(Default)]
+pub(super) struct TokenIndex {
+    pub vocab: HashMap<Box<str>, u32, foldhash::fast::RandomState>,
+    pub texts: Vec<Box<str>>,
+    /// Slots having the token, sorted.
+    pub postings: Vec<Vec<u32>>,
+    deletes: MultiMap,
+    phonetic: MultiMap,
+}
+
+impl TokenIndex {
+    /// The id of a token, interned on first sight; `fuzzy` also files it in the typo
+    /// and phonetic neighbourhoods (numbers are not).
+    pub fn intern(&mut self, text: &str, fuzzy: bool) -> u32 {
+        if let Some(&id) = self.vocab.get(text) {
+            return id;
+        }
+        let id = self.texts.len() as u32;
+        self.vocab.insert(text.into(), id);
+        self.texts.push(text.into());
+        self.postings.push(Vec::new());
+        if fuzzy {
+            let chars: Vec<char> = text.chars().collect();
+            let max = text::max_edits(chars.len());
+            if max > 0 {
+                let deletes = &mut self.deletes;
+                text::for_each_delete(&chars, max, &mut |d| deletes.insert(hash_str(1, d), id));
+            }
+            if let Some(p) = text::phonetic(text) {
+                self.phonetic.insert(hash_str(2, &p), id);
+            }
+        }
+        id
+    }
+
+    /// Postings stay sorted by slot (appending is the common case: new slots grow), so
+    /// membership is a binary search.
+    pub fn add_posting(&mut self, tok: u32, slot: u32) {
+        let p = &mut self.postings[tok as usize];
+        match p.last() {
+            Some(&last) if last >= slot => {
+                if let Err(i) = p.binary_search(&slot) {
+                    p.insert(i, slot);
+                }
+            }
+            _ => p.push(slot),
+        }
+    }
+
+    pub fn remove_posting(&mut self, tok: u32, slot: u32) {
+        let p = &mut self.postings[tok as usize];
+        if let Ok(i) = p.binary_search(&slot) {
+            p.remove(i);
+        }
+    }
+
+    /// Every vocabulary token a query position can match, with its weight. `names`:
+    /// the field is names, so short and pet forms of given names count.
+    pub fn expand(&self, q: &Position, names: bool, out: &mut Vec<Cand>) {
+        out.clear();
+        let push = |c: Cand, out: &mut Vec<Cand>| match out.iter_mut().find(|x| x.tok == c.tok) {
+            Some(x) if x.w < c.w => *x = c,
+            Some(_) => {}
+            None => out.push(c),
+        };
+        if names {
+            // Exact lookups only: a typo in a pet form is two steps from the name.
+            for r in hypocoristics::related(&q.primary) {
+                if let Some(&tok) = self.vocab.get(&**r) {
+                    push(
+                        Cand {
+                            tok,
+                            w: HYPOCORISTIC_WEIGHT,
+                            method: Method::Fuzzy,
+                            dist: 0,
+                            hypocoristic: true,
+                        },
+                        out,
+                    );
+                }
+            }
+        }
+        let variants = std::iter::once((q.primary.as_str(), Method::Normalized, 1.0f32)).chain(
+            q.alts.iter().map(|(t, m)| {
+                (
+                    t.as_str(),
+                    *m,
+                    if *m == Method::Transliterated {
+                        TRANSLIT_WEIGHT
+                    } else {
+                        LANG_FOLD_WEIGHT
+                    },
+                )
+            }),
+        );
+        for (v, method, w) in variants {
+            if let Some(&tok) = self.vocab.get(v) {
+                push(
+                    Cand {
+                        tok,
+                        w,
+                        method,
+                        dist: 0,
+                        hypocoristic: false,
+                    },
+                    out,
+                );
+            }
+            let chars: Vec<char> = v.chars().collect();
+            let max = text::max_edits(chars.len());
+            if max > 0 {
+                let mut seen: Vec<u32> = Vec::new();
+                text::for_each_delete(&chars, max, &mut |d| {
+                    for &tok in self.deletes.get(hash_str(1, d)) {
+                        if !seen.contains(&tok) {
+                            seen.push(tok);
+                        }
+                    }
+                });
+                for tok in seen {
+                    let t: Vec<char> = self.texts[tok as usize].chars().collect();
+                    let allowed = text::max_edits(chars.len().min(t.len()));
+                    if let Some(d) = text::osa_distance(&chars, &t, allowed)
+                        && d > 0
+                    {
+                        let fw = if d == 1 {
+                            ONE_EDIT_WEIGHT
+                        } else {
+                            TWO_EDIT_WEIGHT
+                        };
+                        push(
+                            Cand {
+                                tok,
+                                w: w * fw,
+                                method: Method::Fuzzy,
+                                dist: d,
+                                hypocoristic: false,
+                            },
+                            out,
+                        );
+                    }
+                }
+            }
+            if let Some(p) = text::phonetic(v) {
+                for &tok in self.phonetic.get(hash_str(2, &p)) {
+                    push(
+                        Cand {
+                            tok,
+                            w: w * PHONETIC_WEIGHT,
+                            method: Method::Phonetic,
+                            dist: 0,
+                            hypocoristic: false,
+                        },
+                        out,
+                    );
+                }
+            }
+        }
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        let vocab = self.vocab.capacity() * (std::mem::size_of::<(Box<str>, u32)>() + 1) * 8 / 7;
+        let texts: usize = self.texts.iter().map(|t| t.len() * 2).sum::<usize>()
+            + self.texts.capacity() * std::mem::size_of::<Box<str>>();
+        let postings: usize = self.postings.capacity() * std::mem::size_of::<Vec<u32>>()
+            + self
+                .postings
+                .iter()
+                .map(|p| p.capacity() * 4)
+                .sum::<usize>();
+        vocab + texts + postings + self.deletes.heap_bytes() + self.phonetic.heap_bytes()
+    }
+}
