@@ -56,6 +56,19 @@ fn database() -> Option<String> {
     Some(format!("{}/{db}", admin.rsplit_once('/').unwrap().0))
 }
 
+/// Kills the workers however the test ends (a failed assertion must not leave them
+/// running against the database).
+struct Workers(Vec<Child>);
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for w in &mut self.0 {
+            let _ = w.kill();
+            let _ = w.wait();
+        }
+    }
+}
+
 #[test]
 fn several_workers_on_postgres_with_one_killed_lose_nothing() {
     let Some(url) = database() else { return };
@@ -103,7 +116,7 @@ fn several_workers_on_postgres_with_one_killed_lose_nothing() {
             .expect("start a worker")
     };
     let mut victim = spawn("victim");
-    let mut survivors = vec![spawn("w1"), spawn("w2")];
+    let survivors = Workers(vec![spawn("w1"), spawn("w2")]);
     // Three creators at once, every subject asked for twice (a duplicate must be refused).
     let creators: Vec<_> = (0..3)
         .map(|k| {
@@ -180,10 +193,7 @@ fn several_workers_on_postgres_with_one_killed_lose_nothing() {
         );
         std::thread::sleep(Duration::from_millis(300));
     }
-    for w in &mut survivors {
-        let _ = w.kill();
-        let _ = w.wait();
-    }
+    drop(survivors);
     // The chain verifies, and no task was recorded done twice.
     let out = run(&["audit", "verify"]);
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
