@@ -42,6 +42,32 @@ pub fn key_ring(config: &Config, loc: &Location) -> KeyRing {
     KeyRing::for_tenant(&config.signing_key_path(db_dir(&loc.db)), &loc.tenant)
 }
 
+/// The tenant's engine over `store` with the configuration's policy, deadlines,
+/// retention and the tenant's signing key (whatever the database).
+pub fn build_engine(
+    tenant: &TenantId,
+    store: Arc<dyn dsr_engine::Store>,
+    services: dsr_engine::Services,
+    config: &Config,
+    ring: &KeyRing,
+    signing: Signing,
+) -> Result<Engine> {
+    let signer = match signing {
+        Signing::LoadOrCreate => ring.load_or_create(chrono::Utc::now())?,
+        Signing::IfPresent => match ring.load()? {
+            Some(s) => s,
+            None => Signer::generate()?,
+        },
+    };
+    Ok(
+        Engine::new(tenant.clone(), store, services, Arc::new(SystemClock))?
+            .with_policy(config.policy.clone())
+            .with_targets(config.deadlines.clone())
+            .with_retention(config.retention.clone())
+            .with_signer(&config.organisation, signer),
+    )
+}
+
 /// Where the tenant's data is.
 #[derive(Debug, Clone)]
 pub struct Location {
@@ -83,24 +109,14 @@ impl EngineEnv {
         let store = SqliteEngineStore::new(db);
         let services = build_services(&config, &store)?;
         // Each tenant signs with its own key (dsr_engine::keyring).
-        let ring = key_ring(&config, loc);
-        let signer = match signing {
-            Signing::LoadOrCreate => ring.load_or_create(chrono::Utc::now())?,
-            Signing::IfPresent => match ring.load()? {
-                Some(s) => s,
-                None => Signer::generate()?,
-            },
-        };
-        let engine = Engine::new(
-            loc.tenant.clone(),
+        let engine = build_engine(
+            &loc.tenant,
             Arc::new(store.clone()),
             services,
-            Arc::new(SystemClock),
-        )?
-        .with_policy(config.policy.clone())
-        .with_targets(config.deadlines.clone())
-        .with_retention(config.retention.clone())
-        .with_signer(&config.organisation, signer);
+            &config,
+            &key_ring(&config, loc),
+            signing,
+        )?;
         Ok(EngineEnv {
             store,
             engine: Arc::new(engine),

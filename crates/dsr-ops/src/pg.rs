@@ -6,8 +6,7 @@ use crate::env::Signing;
 use crate::{Error, Result};
 use dsr_engine::config::Config;
 use dsr_engine::keyring::KeyRing;
-use dsr_engine::package::Signer;
-use dsr_engine::{Engine, SystemClock, WorkerConfig};
+use dsr_engine::{Engine, WorkerConfig};
 use dsr_match::{Directory, MatchConfig};
 use dsr_model::{Subject, TenantId};
 pub use dsr_store_postgres::{PgStore, is_postgres_url, redact_url};
@@ -80,23 +79,14 @@ impl PgEnv {
         let store = connect(url, tenant, false, None).await?;
         let services = dsr_store_postgres::build_services(&config, &store)?;
         let ring = KeyRing::for_tenant(&config.signing_key_path(Path::new(".")), tenant);
-        let signer = match signing {
-            Signing::LoadOrCreate => ring.load_or_create(chrono::Utc::now())?,
-            Signing::IfPresent => match ring.load()? {
-                Some(s) => s,
-                None => Signer::generate()?,
-            },
-        };
-        let engine = Engine::new(
-            tenant.clone(),
+        let engine = crate::env::build_engine(
+            tenant,
             Arc::new(store.clone()),
             services,
-            Arc::new(SystemClock),
-        )?
-        .with_policy(config.policy.clone())
-        .with_targets(config.deadlines.clone())
-        .with_retention(config.retention.clone())
-        .with_signer(&config.organisation, signer);
+            &config,
+            &ring,
+            signing,
+        )?;
         Ok(PgEnv {
             store,
             engine: Arc::new(engine),
