@@ -159,6 +159,9 @@ pub fn phonetic(token: &str) -> Option<String> {
             b'd' | b't' => (b't', 1),
             b's' | b'z' | b'x' => (b's', 1),
             b'm' | b'n' => (b'n', 1),
+            // A j after a vowel is a glide, written y or i elsewhere (Dutch ij / y,
+            // German Majer / Maier / Mayer).
+            b'j' if i > 0 && matches!(b[i - 1], b'a' | b'e' | b'i' | b'o' | b'u' | b'y') => (0, 1),
             b'j' => (b'j', 1),
             b'h' => (b'h', 1),
             other => (other, 1),
@@ -355,14 +358,24 @@ pub fn confusion_distance(a: &[char], b: &[char], max: f32) -> Option<f32> {
 }
 
 /// The [`confusion_distance`] tolerated between words whose shorter has `len`
-/// characters: two edits from six characters (Damerau's multi-error fifth of
-/// misspellings), one and a half at five, one at four, one OCR confusion below.
+/// characters: two edits from five characters (Damerau's multi-error fifth of
+/// misspellings), one at three or four, one OCR confusion below.
 pub fn max_confusion(len: usize) -> f32 {
     match len {
-        0..=3 => OCR_COST,
-        4 => 1.0,
-        5 => 1.5,
+        0..=2 => OCR_COST,
+        3 | 4 => 1.0,
         _ => 2.0,
+    }
+}
+
+/// What a word `cost` ([`confusion_distance`]) away counts for against 1 for the same
+/// word: 0.85 at one edit and 0.7 at two (as in the typo neighbourhoods), linear in
+/// between, so an OCR or keyboard slip ranks above another edit.
+pub fn confusion_weight(cost: f32) -> f32 {
+    if cost <= 1.0 {
+        1.0 - 0.15 * cost
+    } else {
+        (0.85 - 0.15 * (cost - 1.0)).max(0.0)
     }
 }
 
@@ -506,6 +519,8 @@ mod tests {
         assert_eq!(phonetic("schmidt"), phonetic("schmitt"));
         assert_ne!(phonetic("dupont"), phonetic("durand"));
         assert_eq!(phonetic("al"), None);
+        assert_eq!(phonetic("thijs"), phonetic("thys"));
+        assert_eq!(phonetic("majer"), phonetic("maier"));
     }
 
     #[test]

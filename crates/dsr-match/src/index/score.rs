@@ -4,10 +4,7 @@
 //! [`ValueScore`]: the ranking score and the facts it rests on, from which the
 //! directory's confidence is computed ([`crate::calibration`]) — never from wording.
 
-use super::tokens::{
-    Cand, F_LANG, F_NUMBER, F_OPTIONAL, F_TRANSLIT, ONE_EDIT_WEIGHT, TWO_EDIT_WEIGHT, TokRef,
-    TokenIndex,
-};
+use super::tokens::{Cand, F_LANG, F_NUMBER, F_OPTIONAL, F_TRANSLIT, TokRef, TokenIndex};
 use super::{MAX_POSITIONS, MAX_QUERY_TOKENS, TokenField};
 use crate::Method;
 use crate::normalize::{Position, TokenForm};
@@ -408,11 +405,7 @@ impl<'a> Scorer<'a> {
             if let Some((d, r)) = best {
                 q_used[qi] = true;
                 s_used[r.pos as usize] = true;
-                let (w, dist) = if d <= 1.0 {
-                    (ONE_EDIT_WEIGHT, 1)
-                } else {
-                    (TWO_EDIT_WEIGHT, 2)
-                };
+                let (w, dist) = (text::confusion_weight(d), if d <= 1.0 { 1 } else { 2 });
                 qsum += w;
                 worst = worst.max(Method::Fuzzy);
                 loose |= dist >= 2;

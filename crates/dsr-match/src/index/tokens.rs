@@ -207,10 +207,16 @@ impl TokenIndex {
                     if let Some(d) = text::osa_distance(&chars, &t, allowed)
                         && d > 0
                     {
-                        let fw = if d == 1 {
-                            ONE_EDIT_WEIGHT
-                        } else {
-                            TWO_EDIT_WEIGHT
+                        // OCR, keyboard and doubled-letter slips cost less than other
+                        // edits: they rank first among the neighbours.
+                        // An OCR split ("rn" for "m") is two edits but one slip.
+                        let (fw, d) = match text::confusion_distance(&chars, &t, f32::from(d)) {
+                            Some(cost) => (
+                                text::confusion_weight(cost),
+                                if cost <= 1.0 { 1 } else { d },
+                            ),
+                            None if d == 1 => (ONE_EDIT_WEIGHT, d),
+                            None => (TWO_EDIT_WEIGHT, d),
                         };
                         push(
                             Cand {
