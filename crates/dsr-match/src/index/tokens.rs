@@ -233,13 +233,26 @@ impl TokenIndex {
             }
             if let Some(p) = text::phonetic(v) {
                 for &tok in self.phonetic.get(hash_str(2, &p)) {
+                    // A sound-alike that is also one slip away ("sme" / "sem", "nor" /
+                    // "noor": words too short for the typo neighbourhood) is a typo.
+                    let t: Vec<char> = self.texts[tok as usize].chars().collect();
+                    let slip = text::confusion_distance(&chars, &t, 1.0);
                     push(
-                        Cand {
-                            tok,
-                            w: w * PHONETIC_WEIGHT,
-                            method: Method::Phonetic,
-                            dist: 0,
-                            hypocoristic: false,
+                        match slip {
+                            Some(cost) if cost > 0.0 => Cand {
+                                tok,
+                                w: w * text::confusion_weight(cost),
+                                method: Method::Fuzzy,
+                                dist: 1,
+                                hypocoristic: false,
+                            },
+                            _ => Cand {
+                                tok,
+                                w: w * PHONETIC_WEIGHT,
+                                method: Method::Phonetic,
+                                dist: 0,
+                                hypocoristic: false,
+                            },
                         },
                         out,
                     );
