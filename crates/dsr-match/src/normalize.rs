@@ -517,6 +517,14 @@ fn position(primary: String, lower: &str, optional: bool) -> Position {
     {
         alts.push((f, crate::Method::Normalized));
     }
+    // Kanji names: their Japanese readings (deunicode would read them as Chinese).
+    if text::has_cjk(&primary) {
+        for r in crate::readings::readings(&primary) {
+            if r != primary && !alts.iter().any(|(a, _)| *a == r) {
+                alts.push((r, crate::Method::Transliterated));
+            }
+        }
+    }
     if let Some(t) = text::transliterate(&primary)
         && t != primary
     {
@@ -552,6 +560,14 @@ pub fn name_form(raw: &str) -> TokenForm {
     lower_tokens.retain(|t| !JA_SUFFIXES.contains(&t.as_str()));
     // A token of combining marks only ("ͺ" is a space and U+0345) folds to nothing.
     lower_tokens.retain(|t| !text::strip_diacritics(t).is_empty());
+    // A Japanese name written without a space ("山田太郎"): surname and given name, when
+    // the readings table knows both, so that each part has its readings.
+    if lower_tokens.len() == 1
+        && text::has_cjk(&lower_tokens[0])
+        && let Some((s, g)) = crate::readings::split_full_name(&lower_tokens[0])
+    {
+        lower_tokens = vec![s.to_owned(), g.to_owned()];
+    }
     let folded: Vec<String> = lower_tokens
         .iter()
         .map(|t| text::strip_diacritics(t))
