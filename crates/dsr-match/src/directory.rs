@@ -700,6 +700,9 @@ impl Directory {
                     if p.dist == 1 { "" } else { "s" }
                 ),
                 Method::Phonetic => format!("{}≈{} (sounds alike)", p.query, p.stored),
+                Method::Transliterated if p.reading => {
+                    format!("{}={} (a reading of the kanji)", p.query, p.stored)
+                }
                 Method::Transliterated => format!("{}={} (transliterated)", p.query, p.stored),
                 _ => format!("{}={}", p.query, p.stored),
             })
@@ -723,7 +726,8 @@ impl Directory {
             hit.method.max(Method::Normalized)
         };
         let fuzzyish = matches!(method, Method::Fuzzy | Method::Phonetic);
-        let review = fuzzyish || hit.numbers_off;
+        // A Japanese reading is one of several, and is written with other kanji too.
+        let review = fuzzyish || hit.numbers_off || hit.pairs.iter().any(|p| p.reading);
         let confidence = confidence_of(hit.score, method, hit.complete, review);
         let query_words = hit.pairs.len().max(1);
         let facts = Facts {

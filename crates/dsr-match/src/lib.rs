@@ -29,6 +29,7 @@ mod index;
 mod multimap;
 pub mod normalize;
 pub mod phone;
+mod readings;
 mod result;
 mod romanize;
 pub mod text;

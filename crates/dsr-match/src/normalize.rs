@@ -517,6 +517,14 @@ fn position(primary: String, lower: &str, optional: bool) -> Position {
     {
         alts.push((f, crate::Method::Normalized));
     }
+    // Kanji names: their Japanese readings (deunicode would read them as Chinese).
+    if text::has_cjk(&primary) {
+        for r in crate::readings::readings(&primary) {
+            if r != primary && !alts.iter().any(|(a, _)| *a == r) {
+                alts.push((r, crate::Method::Transliterated));
+            }
+        }
+    }
     if let Some(t) = text::transliterate(&primary)
         && t != primary
     {
@@ -552,6 +560,14 @@ pub fn name_form(raw: &str) -> TokenForm {
     lower_tokens.retain(|t| !JA_SUFFIXES.contains(&t.as_str()));
     // A token of combining marks only ("ͺ" is a space and U+0345) folds to nothing.
     lower_tokens.retain(|t| !text::strip_diacritics(t).is_empty());
+    // A Japanese name written without a space ("山田太郎"): surname and given name, when
+    // the readings table knows both, so that each part has its readings.
+    if lower_tokens.len() == 1
+        && text::has_cjk(&lower_tokens[0])
+        && let Some((s, g)) = crate::readings::split_full_name(&lower_tokens[0])
+    {
+        lower_tokens = vec![s.to_owned(), g.to_owned()];
+    }
     let folded: Vec<String> = lower_tokens
         .iter()
         .map(|t| text::strip_diacritics(t))
@@ -771,6 +787,28 @@ const STREET_SUFFIXES: &[(&str, &str)] = &[
     ("dijk", "dijk"),
 ];
 
+/// The word an OCR misreading of one letter as a digit (Esakov et al. 1994: l↔1, O↔0,
+/// S↔5, B↔8) left: one such digit among at least four letters.
+fn ocr_digit_word(folded: &str) -> Option<String> {
+    let letters = folded.chars().filter(|c| c.is_alphabetic()).count();
+    let digits: Vec<char> = folded.chars().filter(|c| c.is_ascii_digit()).collect();
+    if letters < 4 || digits.len() != 1 || !matches!(digits[0], '0' | '1' | '5' | '8') {
+        return None;
+    }
+    Some(
+        folded
+            .chars()
+            .map(|c| match c {
+                '0' => 'o',
+                '1' => 'l',
+                '5' => 's',
+                '8' => 'b',
+                c => c,
+            })
+            .collect(),
+    )
+}
+
 /// Normalizes a postal address: folded tokens, street types and other words canonical in
 /// the main European languages, German/Dutch compounds split (Hauptstraße → haupt str),
 /// noise words dropped, numbers (house numbers, postcodes) kept as exact tokens.
@@ -785,6 +823,13 @@ pub fn address_form(raw: &str) -> TokenForm {
         if folded.is_empty() {
             continue;
         }
+        // A word with one digit that OCR reads for a letter ("A1calá", "5okak",
+        // "Pi0trkowska") is that word; postcodes with letters have fewer than four
+        // letters ("sw1a", "1234ab") or more digits.
+        let (folded, tok) = match ocr_digit_word(&folded) {
+            Some(w) => (w.clone(), w),
+            None => (folded, tok),
+        };
         if folded.chars().any(|c| c.is_ascii_digit()) {
             // "12a", "75002", "1234ab", "sw1a": numbers are exact tokens.
             numbers.push(folded);
@@ -883,6 +928,29 @@ mod tests {
         keys.iter()
             .map(|k| format!("{}={}", k.kind.as_str(), k.text))
             .collect()
+    }
+
+    #[test]
+    fn an_ocr_digit_in_a_street_name_is_its_letter() {
+        let words = |a: &str| {
+            address_form(a)
+                .words
+                .iter()
+                .map(|w| w.primary.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(words("Calle A1calá 61"), words("Calle Alcalá 61"));
+        assert_eq!(words("Gül 5okak No: 180"), words("Gül Sokak No: 180"));
+        // Postcodes with letters stay numbers.
+        assert_eq!(
+            address_form("SW1A 1AA London").numbers.len(),
+            address_form("SW1A 1AA").numbers.len()
+        );
+        assert!(
+            address_form("2511CV Den Haag")
+                .numbers
+                .contains(&"2511cv".to_string())
+        );
     }
 
     #[test]

@@ -265,13 +265,19 @@ fn ocr_pair(a: char, b: char) -> bool {
         .any(|&(x, y)| (x == a && y == b) || (x == b && y == a))
 }
 
+/// Row and column of a letter on the QWERTY layout ([`KEY_ROWS`]).
+fn key_pos(c: char) -> Option<(i8, i8)> {
+    if !c.is_ascii_lowercase() {
+        return None;
+    }
+    KEY_ROWS.iter().enumerate().find_map(|(r, row)| {
+        row.bytes()
+            .position(|k| k == c as u8)
+            .map(|i| (r as i8, i as i8))
+    })
+}
+
 fn key_neighbours(a: char, b: char) -> bool {
-    let at = |c: char| {
-        KEY_ROWS
-            .iter()
-            .enumerate()
-            .find_map(|(r, row)| row.find(c).map(|i| (r as i32, i as i32)))
-    };
     // QWERTZ swaps y and z, AZERTY a/q and z/w.
     if matches!(
         (a, b),
@@ -279,10 +285,9 @@ fn key_neighbours(a: char, b: char) -> bool {
     ) {
         return true;
     }
-    match (at(a), at(b)) {
+    match (key_pos(a), key_pos(b)) {
         (Some((ra, ia)), Some((rb, ib))) => {
-            (ra == rb && (ia - ib).abs() == 1)
-                || ((ra - rb).abs() == 1 && (ia - ib == 0 || ia - ib == -1 || ia - ib == 1))
+            (ra == rb && (ia - ib).abs() == 1) || ((ra - rb).abs() == 1 && (ia - ib).abs() <= 1)
         }
         _ => false,
     }
@@ -291,6 +296,8 @@ fn key_neighbours(a: char, b: char) -> bool {
 fn substitution_cost(a: char, b: char) -> f32 {
     if a == b {
         0.0
+    } else if !a.is_ascii() || !b.is_ascii() {
+        1.0
     } else if ocr_pair(a, b) {
         OCR_COST
     } else if key_neighbours(a, b) {
@@ -314,8 +321,11 @@ pub fn confusion_distance(a: &[char], b: &[char], max: f32) -> Option<f32> {
     if (a.len().abs_diff(b.len()) as f32) * DOUBLING_COST > max {
         return None;
     }
+    if a == b {
+        return Some(0.0);
+    }
     const W: usize = CONFUSION_MAX_LEN + 1;
-    let mut d = [[0.0f32; W]; W];
+    let n = b.len();
     let indel = |s: &[char], k: usize| {
         if k >= 2 && s[k - 1] == s[k - 2] {
             DOUBLING_COST
@@ -323,37 +333,42 @@ pub fn confusion_distance(a: &[char], b: &[char], max: f32) -> Option<f32> {
             1.0
         }
     };
-    for i in 1..=a.len() {
-        d[i][0] = d[i - 1][0] + indel(a, i);
+    // Three rolling rows: i - 2 (transpositions, two-for-one OCR splits), i - 1, i.
+    let mut prev2 = [0.0f32; W];
+    let mut prev = [0.0f32; W];
+    let mut cur = [0.0f32; W];
+    for j in 1..=n {
+        prev[j] = prev[j - 1] + indel(b, j);
     }
-    for j in 1..=b.len() {
-        d[0][j] = d[0][j - 1] + indel(b, j);
-    }
     for i in 1..=a.len() {
-        let mut row_min = f32::MAX;
-        for j in 1..=b.len() {
-            let mut v = (d[i - 1][j] + indel(a, i))
-                .min(d[i][j - 1] + indel(b, j))
-                .min(d[i - 1][j - 1] + substitution_cost(a[i - 1], b[j - 1]));
+        cur[0] = prev[0] + indel(a, i);
+        let mut row_min = cur[0];
+        for j in 1..=n {
+            let mut v = (prev[j] + indel(a, i))
+                .min(cur[j - 1] + indel(b, j))
+                .min(prev[j - 1] + substitution_cost(a[i - 1], b[j - 1]));
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                v = v.min(d[i - 2][j - 2] + 1.0);
+                v = v.min(prev2[j - 2] + 1.0);
             }
             for &(one, two) in OCR_SPLITS {
                 if i > 1 && a[i - 2] == two[0] && a[i - 1] == two[1] && b[j - 1] == one {
-                    v = v.min(d[i - 2][j - 1] + OCR_COST);
+                    v = v.min(prev2[j - 1] + OCR_COST);
                 }
                 if j > 1 && b[j - 2] == two[0] && b[j - 1] == two[1] && a[i - 1] == one {
-                    v = v.min(d[i - 1][j - 2] + OCR_COST);
+                    v = v.min(prev[j - 2] + OCR_COST);
                 }
             }
-            d[i][j] = v;
+            cur[j] = v;
             row_min = row_min.min(v);
         }
+        // A two-row step (a split) can lower a later cell by at most one edit's worth.
         if row_min > max + 1.0 {
             return None;
         }
+        prev2[..=n].copy_from_slice(&prev[..=n]);
+        prev[..=n].copy_from_slice(&cur[..=n]);
     }
-    let v = d[a.len()][b.len()];
+    let v = prev[n];
     (v <= max).then_some(v)
 }
 

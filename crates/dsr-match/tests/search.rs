@@ -426,3 +426,51 @@ fn full_width_and_small_at_signs_are_emails() {
     );
     assert_eq!(ids(&d, "email:jean.dupont\u{FE6B}example.fr"), ["c1"]);
 }
+
+#[test]
+fn a_kanji_name_is_found_from_romaji_and_kana() {
+    let mut d = directory();
+    d.upsert(subject(SubjectKind::ExternalContact, "j1", "山田 太郎"))
+        .unwrap();
+    d.upsert(subject(SubjectKind::ExternalContact, "j2", "山田太郎"))
+        .unwrap();
+    for q in [
+        "name:Yamada Taro",
+        "name:Taro Yamada",
+        "name:やまだ たろう",
+        "name:Yamada Tarou",
+    ] {
+        let r = d
+            .search(&Term::parse(q).unwrap(), &SearchOptions::default())
+            .unwrap();
+        for id in ["j1", "j2"] {
+            let m = r
+                .matches
+                .iter()
+                .find(|m| m.subject_id.as_str() == id)
+                .unwrap_or_else(|| panic!("{q} finds {id}: {r:#?}"));
+            // A reading is a guess among several: never strong.
+            assert_ne!(m.confidence, Confidence::Strong, "{q}");
+        }
+    }
+}
+
+#[test]
+fn kanji_and_kana_of_one_reading_are_never_strong() {
+    let mut d = directory();
+    d.upsert(subject(SubjectKind::ExternalContact, "k1", "木中 ハナコ"))
+        .unwrap();
+    let r = d
+        .search(
+            &Term::parse("name:木中 花子").unwrap(),
+            &SearchOptions::default(),
+        )
+        .unwrap();
+    let m = r
+        .matches
+        .iter()
+        .find(|m| m.subject_id.as_str() == "k1")
+        .expect("found through the reading");
+    assert_ne!(m.confidence, Confidence::Strong);
+    assert!(m.needs_review);
+}

@@ -18,9 +18,10 @@ use crate::Method;
 use crate::multimap::MultiMap;
 use crate::normalize::Region;
 use crate::normalize::{self, ExactKey, KeyKind, TokenForm};
+use crate::text;
 use dsr_model::{Subject, SubjectKind};
 use score::{QueryPlan, Scorer, Scratch};
-use tokens::{F_LANG, F_NUMBER, F_OPTIONAL, F_TRANSLIT, TokRef, TokenIndex};
+use tokens::{F_LANG, F_NUMBER, F_OPTIONAL, F_READING, F_TRANSLIT, TokRef, TokenIndex};
 
 /// Exact-key meta bit: the key came from a handle (a WhatsApp number), not its own field.
 pub(crate) const META_FROM_HANDLE: u8 = 0x40;
@@ -81,6 +82,8 @@ pub(crate) struct Pair {
     pub dist: u8,
     /// Matched through a short or pet form of a given name.
     pub hypocoristic: bool,
+    /// Matched through a Japanese reading of a kanji name part.
+    pub reading: bool,
 }
 
 /// A hit on a name or an address.
@@ -360,8 +363,15 @@ impl SubjectIndex {
                 flags: opt,
                 value,
             });
+            let readings = if text::has_cjk(&w.primary) {
+                crate::readings::readings(&w.primary)
+            } else {
+                Vec::new()
+            };
             for (alt, m) in &w.alts {
-                let flag = if *m == Method::Transliterated {
+                let flag = if readings.contains(alt) {
+                    F_READING
+                } else if *m == Method::Transliterated {
                     F_TRANSLIT
                 } else {
                     F_LANG
@@ -514,6 +524,7 @@ impl SubjectIndex {
                         method: a.method,
                         dist: a.dist,
                         hypocoristic: a.hypocoristic,
+                        reading: a.reading,
                     })
                     .collect();
                 Some(TokenHit {

@@ -122,6 +122,7 @@ struct Pairing {
     method: Method,
     dist: u8,
     hypocoristic: bool,
+    reading: bool,
 }
 
 /// A pairing kept by the assignment.
@@ -132,6 +133,7 @@ pub(super) struct Assigned {
     pub method: Method,
     pub dist: u8,
     pub hypocoristic: bool,
+    pub reading: bool,
 }
 
 /// Buffers reused across the candidates of one lookup.
@@ -305,6 +307,7 @@ impl<'a> Scorer<'a> {
                     method: c.method.max(sm),
                     dist: c.dist,
                     hypocoristic: c.hypocoristic,
+                    reading: c.reading || r.is_reading(),
                 });
             }
         }
@@ -338,6 +341,7 @@ impl<'a> Scorer<'a> {
                         method: Method::Fuzzy,
                         dist: 0,
                         hypocoristic: false,
+                        reading: false,
                     });
                 }
             }
@@ -375,6 +379,7 @@ impl<'a> Scorer<'a> {
                     method: p.method,
                     dist: p.dist,
                     hypocoristic: p.hypocoristic,
+                    reading: p.reading,
                 });
             }
         }
@@ -416,6 +421,7 @@ impl<'a> Scorer<'a> {
                         method: Method::Fuzzy,
                         dist,
                         hypocoristic: false,
+                        reading: false,
                     });
                 }
             }

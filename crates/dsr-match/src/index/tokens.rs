@@ -7,6 +7,7 @@ use crate::Method;
 use crate::hypocoristics;
 use crate::multimap::MultiMap;
 use crate::normalize::Position;
+use crate::readings;
 use crate::text;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -19,6 +20,9 @@ pub(super) const F_TRANSLIT: u8 = 2;
 pub(super) const F_OPTIONAL: u8 = 4;
 /// Token flag: a number (house number, postcode), matched exactly or one digit off.
 pub(super) const F_NUMBER: u8 = 8;
+/// Token flags of a Japanese reading of a kanji name part (both alternative bits, a
+/// combination no other spelling has).
+pub(super) const F_READING: u8 = F_LANG | F_TRANSLIT;
 
 /// Weight of a match through a language-fold spelling: nearly as good as the spelling
 /// itself (the same name written by another convention), but the written form ranks first.
@@ -26,6 +30,10 @@ pub(super) const LANG_FOLD_WEIGHT: f32 = 0.98;
 /// Weight of a match through a transliteration: the romanization systems disagree, so a
 /// shared transliteration is slightly less sure than a shared spelling.
 pub(super) const TRANSLIT_WEIGHT: f32 = 0.95;
+/// Weight of a match through a Japanese reading of a kanji name part: one of several
+/// readings, and the same reading is written with other kanji — a guess for a human to
+/// confirm, ranked below a transliteration.
+pub(super) const READING_WEIGHT: f32 = 0.9;
 /// Weight of a token one edit away (a typo, Damerau's 80 % case).
 pub(super) const ONE_EDIT_WEIGHT: f32 = 0.85;
 /// Weight of a token two edits away: as often a neighbour as a typo in a large directory.
@@ -54,7 +62,9 @@ pub(super) struct TokRef {
 impl TokRef {
     /// How much a match on this stored spelling counts, and as which method.
     pub fn weight(self) -> (f32, Method) {
-        if self.flags & F_TRANSLIT != 0 {
+        if self.is_reading() {
+            (READING_WEIGHT, Method::Transliterated)
+        } else if self.flags & F_TRANSLIT != 0 {
             (TRANSLIT_WEIGHT, Method::Transliterated)
         } else if self.flags & F_LANG != 0 {
             (LANG_FOLD_WEIGHT, Method::Normalized)
@@ -65,6 +75,10 @@ impl TokRef {
 
     pub fn is_number(self) -> bool {
         self.flags & F_NUMBER != 0
+    }
+
+    pub fn is_reading(self) -> bool {
+        self.flags & F_READING == F_READING
     }
 }
 
@@ -79,6 +93,8 @@ pub(super) struct Cand {
     pub dist: u8,
     /// A short or pet form of the query word (method `Fuzzy`, no edits).
     pub hypocoristic: bool,
+    /// Through a Japanese reading of the query's kanji.
+    pub reading: bool,
 }
 
 /// Token vocabulary with postings and typo / phonetic neighbourhoods.
@@ -158,18 +174,26 @@ impl TokenIndex {
                             method: Method::Fuzzy,
                             dist: 0,
                             hypocoristic: true,
+                            reading: false,
                         },
                         out,
                     );
                 }
             }
         }
+        let readings = if text::has_cjk(&q.primary) {
+            readings::readings(&q.primary)
+        } else {
+            Vec::new()
+        };
         let variants = std::iter::once((q.primary.as_str(), Method::Normalized, 1.0f32)).chain(
             q.alts.iter().map(|(t, m)| {
                 (
                     t.as_str(),
                     *m,
-                    if *m == Method::Transliterated {
+                    if readings.contains(t) {
+                        READING_WEIGHT
+                    } else if *m == Method::Transliterated {
                         TRANSLIT_WEIGHT
                     } else {
                         LANG_FOLD_WEIGHT
@@ -178,6 +202,7 @@ impl TokenIndex {
             }),
         );
         for (v, method, w) in variants {
+            let reading = readings.iter().any(|r| r == v);
             if let Some(&tok) = self.vocab.get(v) {
                 push(
                     Cand {
@@ -186,6 +211,7 @@ impl TokenIndex {
                         method,
                         dist: 0,
                         hypocoristic: false,
+                        reading,
                     },
                     out,
                 );
@@ -225,6 +251,7 @@ impl TokenIndex {
                                 method: Method::Fuzzy,
                                 dist: d,
                                 hypocoristic: false,
+                                reading,
                             },
                             out,
                         );
@@ -233,13 +260,28 @@ impl TokenIndex {
             }
             if let Some(p) = text::phonetic(v) {
                 for &tok in self.phonetic.get(hash_str(2, &p)) {
+                    // A sound-alike that is also one slip away ("sme" / "sem", "nor" /
+                    // "noor": words too short for the typo neighbourhood) is a typo.
+                    let t: Vec<char> = self.texts[tok as usize].chars().collect();
+                    let slip = text::confusion_distance(&chars, &t, 1.0);
                     push(
-                        Cand {
-                            tok,
-                            w: w * PHONETIC_WEIGHT,
-                            method: Method::Phonetic,
-                            dist: 0,
-                            hypocoristic: false,
+                        match slip {
+                            Some(cost) if cost > 0.0 => Cand {
+                                tok,
+                                w: w * text::confusion_weight(cost),
+                                method: Method::Fuzzy,
+                                dist: 1,
+                                hypocoristic: false,
+                                reading,
+                            },
+                            _ => Cand {
+                                tok,
+                                w: w * PHONETIC_WEIGHT,
+                                method: Method::Phonetic,
+                                dist: 0,
+                                hypocoristic: false,
+                                reading,
+                            },
                         },
                         out,
                     );
