@@ -129,6 +129,11 @@ pub struct PurgeReport {
 }
 
 /// The engine of one tenant.
+///
+/// Build it with [`Engine::new`] (tenant, [`Store`], [`Services`], [`Clock`]) and the
+/// `with_…` methods; share it in an `Arc` with the [`Worker`](crate::Worker)s that carry
+/// the tasks out. The [crate documentation](crate#a-request-from-start-to-finish) runs
+/// an export request from creation to the verified package.
 pub struct Engine {
     pub(crate) tenant: TenantId,
     pub(crate) store: Arc<dyn Store>,
