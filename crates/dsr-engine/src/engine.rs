@@ -14,8 +14,8 @@ use crate::service::{BlindSpot, Services};
 use crate::state::{self, RequestEffect, RequestEvent, TaskEvent};
 use crate::store::{Change, DuplicateGuard, ErasureWrite, RequestWrite, Store, TaskWrite};
 use crate::types::{
-    Decision, Extension, HandOver, Hold, Replacement, Request, RequestFilter, RequestId,
-    RequestStatus, Task, TaskStatus, Verdict,
+    Decision, Extension, HandOver, Hold, Replacement, ReplacementField, Request, RequestFilter,
+    RequestId, RequestStatus, Task, TaskStatus, Verdict,
 };
 use crate::{Error, Result};
 use chrono::{DateTime, Utc};
@@ -172,17 +172,17 @@ pub(crate) fn candidate(m: &Match) -> Candidate {
     }
 }
 
-fn field_values<'a>(s: &'a Subject, field: &str) -> Vec<&'a str> {
+fn field_values<'a>(s: &'a Subject, field: &ReplacementField) -> Vec<&'a str> {
     match field {
-        "name" => s.names.iter().map(String::as_str).collect(),
-        "email" => s.emails.iter().map(String::as_str).collect(),
-        "phone" => s.phones.iter().map(String::as_str).collect(),
-        "address" => s.addresses.iter().map(String::as_str).collect(),
-        "handle" => s.handles.iter().map(|h| h.value.as_str()).collect(),
-        "external_id" => s.external_ids.iter().map(String::as_str).collect(),
-        f => f
-            .strip_prefix("custom.")
-            .and_then(|k| s.custom.get(k))
+        ReplacementField::Name => s.names.iter().map(String::as_str).collect(),
+        ReplacementField::Email => s.emails.iter().map(String::as_str).collect(),
+        ReplacementField::Phone => s.phones.iter().map(String::as_str).collect(),
+        ReplacementField::Address => s.addresses.iter().map(String::as_str).collect(),
+        ReplacementField::Handle => s.handles.iter().map(|h| h.value.as_str()).collect(),
+        ReplacementField::ExternalId => s.external_ids.iter().map(String::as_str).collect(),
+        ReplacementField::Custom(k) => s
+            .custom
+            .get(k)
             .map(|v| vec![v.as_str()])
             .unwrap_or_default(),
     }
@@ -1129,10 +1129,10 @@ impl Engine {
         let mut ids = req.subject.clone();
         for o in &others {
             for r in &o.replacements {
-                match r.field.as_str() {
-                    "email" => ids.emails.push(r.old.clone()),
-                    "phone" => ids.phones.push(r.old.clone()),
-                    "external_id" => ids.external_ids.push(r.old.clone()),
+                match r.field {
+                    ReplacementField::Email => ids.emails.push(r.old.clone()),
+                    ReplacementField::Phone => ids.phones.push(r.old.clone()),
+                    ReplacementField::ExternalId => ids.external_ids.push(r.old.clone()),
                     _ => {}
                 }
             }

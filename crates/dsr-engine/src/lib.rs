@@ -141,6 +141,7 @@ pub use service::{
 pub use store::Store;
 pub use types::{
     Action, Attachment, Decision, ExportRecord, Extension, HandOver, Hold, Kept, Outcome,
-    Replacement, Request, RequestFilter, RequestId, RequestStatus, Task, TaskStatus, Verdict,
+    Replacement, ReplacementField, Request, RequestFilter, RequestId, RequestStatus, Task,
+    TaskStatus, Verdict,
 };
 pub use worker::{Worker, WorkerConfig, WorkerStats};

@@ -278,8 +278,8 @@ impl ServiceError {
 /// use async_trait::async_trait;
 /// use dsr_engine::service::{Erased, KeepRule};
 /// use dsr_engine::{
-///     Category, ErasureMode, ExportRecord, Replacement, RequestId, Service, ServiceCall,
-///     ServiceError, ServiceInfo, Services,
+///     Category, ErasureMode, ExportRecord, Replacement, ReplacementField, RequestId, Service,
+///     ServiceCall, ServiceError, ServiceInfo, Services,
 /// };
 /// use dsr_model::{RequestType, Subject, SubjectId, SubjectKind, TenantId};
 /// use std::sync::{Arc, Mutex, MutexGuard};
@@ -336,7 +336,7 @@ impl ServiceError {
 ///         replacements: &[Replacement],
 ///     ) -> Result<u64, ServiceError> {
 ///         let mut changed = 0;
-///         for r in replacements.iter().filter(|r| r.field.as_str() == "email") {
+///         for r in replacements.iter().filter(|r| r.field == ReplacementField::Email) {
 ///             for e in self.emails().iter_mut().filter(|e| e.eq_ignore_ascii_case(&r.old)) {
 ///                 *e = r.new.clone();
 ///                 changed += 1;
