@@ -411,24 +411,13 @@ impl Engine {
                     .filter(|s| s.id != subject.id)
                     .map(|s| field_values(s, &r.field).len())
                     .sum();
-                return Err(Error::Invalid(format!(
-                    "replacement {}: {:?} is not a stored value of {} (stored: {}{})",
-                    r.field,
-                    r.old,
-                    subject.id,
-                    if stored.is_empty() {
-                        "none".to_owned()
-                    } else {
-                        stored.join(", ")
-                    },
-                    if others > 0 {
-                        format!(
-                            "; and {others} value(s) of other members of its merge set, not shown"
-                        )
-                    } else {
-                        String::new()
-                    }
-                )));
+                return Err(Error::ReplacementNotStored {
+                    field: r.field.clone(),
+                    old: r.old.clone(),
+                    subject: subject.id.to_string(),
+                    stored: stored.into_iter().map(str::to_owned).collect(),
+                    others,
+                });
             }
         }
 
@@ -728,7 +717,7 @@ impl Engine {
     ) -> Result<Request> {
         let proceed = verdict == Verdict::Proceed;
         if reason.trim().is_empty() {
-            return Err(Error::Invalid(match verdict {
+            return Err(Error::ReasonRequired(match verdict {
                 Verdict::Proceed => "proceeding needs a recorded justification (a reason)".into(),
                 Verdict::Refuse => "refusing needs the legal ground as its reason, e.g. \"art. 17(3)(b): legal obligation\"".into(),
             }));
@@ -776,8 +765,7 @@ impl Engine {
             if req.status.is_finished() {
                 return Err(Error::not_allowed(format!("request {}", req.id), req.status, "extend", "the request is finished"));
             }
-            let legal = deadline::extend(req.created_at, req.legal_deadline, days, reason)
-                .map_err(Error::Invalid)?;
+            let legal = deadline::extend(req.created_at, req.legal_deadline, days, reason)?;
             let added = chrono::Duration::days(i64::from(days));
             req.due_at = req
                 .due_at
