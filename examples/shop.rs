@@ -21,8 +21,8 @@ use dsr_engine::package;
 use dsr_engine::service::{Erased, KeepRule};
 use dsr_engine::{
     Attachment, Category, CreateOptions, Engine, ErasureMode, ExportRecord, Kept, Replacement,
-    Request, RequestId, RequestStatus, Service, ServiceCall, ServiceError, ServiceInfo, Services,
-    SystemClock, Target, Worker, WorkerConfig,
+    ReplacementField, Request, RequestId, RequestStatus, Service, ServiceCall, ServiceError,
+    ServiceInfo, Services, SystemClock, Target, Worker, WorkerConfig,
 };
 use dsr_match::{Directory, MatchConfig, SearchOptions};
 use dsr_model::{MergeSetId, RequestType, Subject, SubjectId, SubjectKind, TenantId, Term};
@@ -116,9 +116,11 @@ impl Service for Newsletter {
             .filter(|s| has_email(&call.subject, &s.email))
         {
             for r in replacements {
-                match r.field.as_str() {
-                    "email" if s.email.eq_ignore_ascii_case(&r.old) => s.email = r.new.clone(),
-                    "name" if s.name == r.old => s.name = r.new.clone(),
+                match r.field {
+                    ReplacementField::Email if s.email.eq_ignore_ascii_case(&r.old) => {
+                        s.email = r.new.clone()
+                    }
+                    ReplacementField::Name if s.name == r.old => s.name = r.new.clone(),
                     _ => continue,
                 }
                 n += 1;
@@ -271,10 +273,10 @@ impl Service for OrderBook {
             .filter(|o| Self::belongs(o, &call.subject))
         {
             for r in replacements {
-                let field = match r.field.as_str() {
-                    "email" => &mut o.email,
-                    "name" => &mut o.name,
-                    "address" => &mut o.address,
+                let field = match r.field {
+                    ReplacementField::Email => &mut o.email,
+                    ReplacementField::Name => &mut o.name,
+                    ReplacementField::Address => &mut o.address,
                     _ => continue,
                 };
                 if *field == r.old {

@@ -158,7 +158,7 @@ impl Fixture {
             o.requested_by = "durability-test".into();
             if let Some((field, old, new)) = replace {
                 o.replacements.push(Replacement {
-                    field: field.into(),
+                    field: field.parse().expect("a replaceable field"),
                     old,
                     new,
                 });

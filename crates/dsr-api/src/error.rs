@@ -148,6 +148,9 @@ impl From<dsr_engine::Error> for ApiError {
                 e.to_string(),
             ),
             E::Invalid(m) => ApiError::new(StatusCode::BAD_REQUEST, "invalid", m),
+            E::ReplacementNotStored { .. } | E::ReasonRequired(_) | E::ExtensionLimit { .. } => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid", e.to_string())
+            }
             E::Model(m) => ApiError::new(StatusCode::BAD_REQUEST, "invalid", m.to_string()),
             E::Match(m) => ApiError::new(StatusCode::BAD_REQUEST, "invalid", m.to_string()),
             E::Package(m) => ApiError::new(StatusCode::CONFLICT, "package", m),

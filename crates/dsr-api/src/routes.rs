@@ -14,7 +14,9 @@ use axum::body::Body;
 use axum::extract::{Extension, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use dsr_engine::{CreateOptions, OnDuplicate, Replacement, RequestFilter, RequestId, Target};
+use dsr_engine::{
+    CreateOptions, OnDuplicate, Replacement, ReplacementField, RequestFilter, RequestId, Target,
+};
 use dsr_match::SearchOptions;
 use dsr_model::{SubjectId, Term};
 use dsr_ops::clients::Scope;
@@ -416,8 +418,10 @@ pub async fn create_request(
         .iter()
         .enumerate()
         .map(|(i, r)| {
+            let field = ReplacementField::parse(r.ty.field())
+                .map_err(|e| ApiError::field(&format!("replacementTerms[{i}]"), e.to_string()))?;
             let x = Replacement {
-                field: r.ty.field().to_owned(),
+                field,
                 old: r.existing_value.clone(),
                 new: r.updated_value.clone(),
             };

@@ -75,12 +75,14 @@ pub fn extend(
     current: DateTime<Utc>,
     days: u32,
     reason: &str,
-) -> Result<DateTime<Utc>, String> {
+) -> crate::Result<DateTime<Utc>> {
     if reason.trim().is_empty() {
-        return Err("an extension needs a reason (art. 12(3): the subject is told why)".into());
+        return Err(crate::Error::ReasonRequired(
+            "an extension needs a reason (art. 12(3): the subject is told why)".into(),
+        ));
     }
     if days == 0 {
-        return Err("--days must be at least 1".into());
+        return Err(crate::Error::Invalid("--days must be at least 1".into()));
     }
     let limit = received
         .checked_add_months(Months::new(1 + MAX_EXTENSION_MONTHS))
@@ -88,11 +90,10 @@ pub fn extend(
         .unwrap_or(DateTime::<Utc>::MAX_UTC);
     let next = current.checked_add_signed(Duration::days(i64::from(days)));
     let Some(next) = next.filter(|n| *n <= limit) else {
-        let left = (limit - current).num_days().max(0);
-        return Err(format!(
-            "the deadline can be extended by at most two months in total (up to {}); {left} day(s) left",
-            limit.format("%Y-%m-%d")
-        ));
+        return Err(crate::Error::ExtensionLimit {
+            limit,
+            days_left: u64::try_from((limit - current).num_days()).unwrap_or(0),
+        });
     };
     Ok(next)
 }
@@ -130,12 +131,20 @@ mod tests {
     fn extensions_up_to_two_months_with_a_reason() {
         let r = at(2026, 3, 1);
         let legal = legal_deadline(r);
-        assert!(extend(r, legal, 30, "").unwrap_err().contains("reason"));
+        assert!(matches!(
+            extend(r, legal, 30, ""),
+            Err(crate::Error::ReasonRequired(m)) if m.contains("reason")
+        ));
         let once = extend(r, legal, 30, "complex request").unwrap();
         assert_eq!(once, at(2026, 5, 1));
         let twice = extend(r, once, 31, "many services").unwrap();
         assert_eq!(twice, at(2026, 6, 1));
         let err = extend(r, twice, 1, "more").unwrap_err();
+        assert!(matches!(
+            err,
+            crate::Error::ExtensionLimit { days_left: 0, .. }
+        ));
+        let err = err.to_string();
         assert!(
             err.contains("at most two months") && err.contains("0 day"),
             "{err}"
@@ -145,7 +154,9 @@ mod tests {
     #[test]
     fn absurd_numbers_of_days_are_refused_not_a_panic() {
         let r = at(2026, 3, 1);
-        let err = extend(r, legal_deadline(r), u32::MAX, "x").unwrap_err();
+        let err = extend(r, legal_deadline(r), u32::MAX, "x")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("at most two months"), "{err}");
         let huge = Targets {
             delete: Some(u32::MAX),

@@ -6,8 +6,8 @@
 use crate::config::ServiceConfig;
 use crate::service::{Erased, KeepRule};
 use crate::{
-    Category, ErasureMode, ExportRecord, Replacement, Service, ServiceCall, ServiceError,
-    ServiceInfo,
+    Category, ErasureMode, ExportRecord, Replacement, ReplacementField, Service, ServiceCall,
+    ServiceError, ServiceInfo,
 };
 use async_trait::async_trait;
 use dsr_model::{Subject, SubjectId, TenantId};
@@ -103,13 +103,13 @@ impl Service for SubjectsService {
         };
         let mut changed = false;
         for r in replacements {
-            changed |= match r.field.as_str() {
-                "name" => replace_values(&mut s.names, &r.old, &r.new),
-                "email" => replace_values(&mut s.emails, &r.old, &r.new),
-                "phone" => replace_values(&mut s.phones, &r.old, &r.new),
-                "address" => replace_values(&mut s.addresses, &r.old, &r.new),
-                "external_id" => replace_values(&mut s.external_ids, &r.old, &r.new),
-                "handle" => {
+            changed |= match &r.field {
+                ReplacementField::Name => replace_values(&mut s.names, &r.old, &r.new),
+                ReplacementField::Email => replace_values(&mut s.emails, &r.old, &r.new),
+                ReplacementField::Phone => replace_values(&mut s.phones, &r.old, &r.new),
+                ReplacementField::Address => replace_values(&mut s.addresses, &r.old, &r.new),
+                ReplacementField::ExternalId => replace_values(&mut s.external_ids, &r.old, &r.new),
+                ReplacementField::Handle => {
                     let mut c = false;
                     for h in s.handles.iter_mut().filter(|h| h.value == r.old) {
                         h.value = r.new.clone();
@@ -117,7 +117,7 @@ impl Service for SubjectsService {
                     }
                     c
                 }
-                f => match f.strip_prefix("custom.").and_then(|k| s.custom.get_mut(k)) {
+                ReplacementField::Custom(k) => match s.custom.get_mut(k) {
                     Some(v) if *v == r.old => {
                         *v = r.new.clone();
                         true

@@ -14,8 +14,8 @@ use crate::service::{BlindSpot, Services};
 use crate::state::{self, RequestEffect, RequestEvent, TaskEvent};
 use crate::store::{Change, DuplicateGuard, ErasureWrite, RequestWrite, Store, TaskWrite};
 use crate::types::{
-    Decision, Extension, HandOver, Hold, Replacement, Request, RequestFilter, RequestId,
-    RequestStatus, Task, TaskStatus, Verdict,
+    Decision, Extension, HandOver, Hold, Replacement, ReplacementField, Request, RequestFilter,
+    RequestId, RequestStatus, Task, TaskStatus, Verdict,
 };
 use crate::{Error, Result};
 use chrono::{DateTime, Utc};
@@ -129,6 +129,11 @@ pub struct PurgeReport {
 }
 
 /// The engine of one tenant.
+///
+/// Build it with [`Engine::new`] (tenant, [`Store`], [`Services`], [`Clock`]) and the
+/// `with_…` methods; share it in an `Arc` with the [`Worker`](crate::Worker)s that carry
+/// the tasks out. The [crate documentation](crate#a-request-from-start-to-finish) runs
+/// an export request from creation to the verified package.
 pub struct Engine {
     pub(crate) tenant: TenantId,
     pub(crate) store: Arc<dyn Store>,
@@ -167,17 +172,17 @@ pub(crate) fn candidate(m: &Match) -> Candidate {
     }
 }
 
-fn field_values<'a>(s: &'a Subject, field: &str) -> Vec<&'a str> {
+fn field_values<'a>(s: &'a Subject, field: &ReplacementField) -> Vec<&'a str> {
     match field {
-        "name" => s.names.iter().map(String::as_str).collect(),
-        "email" => s.emails.iter().map(String::as_str).collect(),
-        "phone" => s.phones.iter().map(String::as_str).collect(),
-        "address" => s.addresses.iter().map(String::as_str).collect(),
-        "handle" => s.handles.iter().map(|h| h.value.as_str()).collect(),
-        "external_id" => s.external_ids.iter().map(String::as_str).collect(),
-        f => f
-            .strip_prefix("custom.")
-            .and_then(|k| s.custom.get(k))
+        ReplacementField::Name => s.names.iter().map(String::as_str).collect(),
+        ReplacementField::Email => s.emails.iter().map(String::as_str).collect(),
+        ReplacementField::Phone => s.phones.iter().map(String::as_str).collect(),
+        ReplacementField::Address => s.addresses.iter().map(String::as_str).collect(),
+        ReplacementField::Handle => s.handles.iter().map(|h| h.value.as_str()).collect(),
+        ReplacementField::ExternalId => s.external_ids.iter().map(String::as_str).collect(),
+        ReplacementField::Custom(k) => s
+            .custom
+            .get(k)
             .map(|v| vec![v.as_str()])
             .unwrap_or_default(),
     }
@@ -406,24 +411,13 @@ impl Engine {
                     .filter(|s| s.id != subject.id)
                     .map(|s| field_values(s, &r.field).len())
                     .sum();
-                return Err(Error::Invalid(format!(
-                    "replacement {}: {:?} is not a stored value of {} (stored: {}{})",
-                    r.field,
-                    r.old,
-                    subject.id,
-                    if stored.is_empty() {
-                        "none".to_owned()
-                    } else {
-                        stored.join(", ")
-                    },
-                    if others > 0 {
-                        format!(
-                            "; and {others} value(s) of other members of its merge set, not shown"
-                        )
-                    } else {
-                        String::new()
-                    }
-                )));
+                return Err(Error::ReplacementNotStored {
+                    field: r.field.clone(),
+                    old: r.old.clone(),
+                    subject: subject.id.to_string(),
+                    stored: stored.into_iter().map(str::to_owned).collect(),
+                    others,
+                });
             }
         }
 
@@ -723,7 +717,7 @@ impl Engine {
     ) -> Result<Request> {
         let proceed = verdict == Verdict::Proceed;
         if reason.trim().is_empty() {
-            return Err(Error::Invalid(match verdict {
+            return Err(Error::ReasonRequired(match verdict {
                 Verdict::Proceed => "proceeding needs a recorded justification (a reason)".into(),
                 Verdict::Refuse => "refusing needs the legal ground as its reason, e.g. \"art. 17(3)(b): legal obligation\"".into(),
             }));
@@ -771,8 +765,7 @@ impl Engine {
             if req.status.is_finished() {
                 return Err(Error::not_allowed(format!("request {}", req.id), req.status, "extend", "the request is finished"));
             }
-            let legal = deadline::extend(req.created_at, req.legal_deadline, days, reason)
-                .map_err(Error::Invalid)?;
+            let legal = deadline::extend(req.created_at, req.legal_deadline, days, reason)?;
             let added = chrono::Duration::days(i64::from(days));
             req.due_at = req
                 .due_at
@@ -1124,10 +1117,10 @@ impl Engine {
         let mut ids = req.subject.clone();
         for o in &others {
             for r in &o.replacements {
-                match r.field.as_str() {
-                    "email" => ids.emails.push(r.old.clone()),
-                    "phone" => ids.phones.push(r.old.clone()),
-                    "external_id" => ids.external_ids.push(r.old.clone()),
+                match r.field {
+                    ReplacementField::Email => ids.emails.push(r.old.clone()),
+                    ReplacementField::Phone => ids.phones.push(r.old.clone()),
+                    ReplacementField::ExternalId => ids.external_ids.push(r.old.clone()),
                     _ => {}
                 }
             }

@@ -1,5 +1,7 @@
 //! The engine's error type.
 
+use crate::ReplacementField;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::fmt;
 
@@ -50,6 +52,47 @@ pub enum Error {
     /// An input is not accepted; the message says why and what would be.
     #[error("{0}")]
     Invalid(String),
+    /// A replacement's existing value is not one the subject has stored (G-6): nothing
+    /// was created. Ask the subject which value they meant; `stored` lists the subject's
+    /// own values of the field (another person's are never shown: the other members of
+    /// its merge set are only counted in `others`).
+    #[error(
+        "replacement {field}: {old:?} is not a stored value of {subject} (stored: {}{})",
+        if stored.is_empty() { "none".to_owned() } else { stored.join(", ") },
+        if *others > 0 {
+            format!("; and {others} value(s) of other members of its merge set, not shown")
+        } else {
+            String::new()
+        }
+    )]
+    ReplacementNotStored {
+        /// The field.
+        field: ReplacementField,
+        /// The existing value given.
+        old: String,
+        /// The subject resolved.
+        subject: String,
+        /// Its values of the field.
+        stored: Vec<String>,
+        /// How many values of the field the other members of its merge set have.
+        others: usize,
+    },
+    /// An action that must be justified was given no reason: proceeding with a held
+    /// request (a justification), refusing it (the legal ground) or extending a deadline
+    /// (art. 12(3): the subject is told why). The message says which.
+    #[error("{0}")]
+    ReasonRequired(String),
+    /// The legal deadline would be extended beyond two months in total (art. 12(3)).
+    #[error(
+        "the deadline can be extended by at most two months in total (up to {}); {days_left} day(s) left",
+        limit.format("%Y-%m-%d")
+    )]
+    ExtensionLimit {
+        /// The latest legal deadline: received + one month + two months.
+        limit: DateTime<Utc>,
+        /// Whole days still available.
+        days_left: u64,
+    },
     /// No subject matches the term or id.
     #[error(
         "no subject matches {0}: nothing to do (check the term, or look it up with `dsr subjects`)"

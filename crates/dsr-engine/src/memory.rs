@@ -4,7 +4,7 @@
 use crate::service::{
     Category, Erased, ErasureMode, KeepRule, Service, ServiceCall, ServiceError, ServiceInfo,
 };
-use crate::types::{Attachment, ExportRecord, Kept, Replacement};
+use crate::types::{Attachment, ExportRecord, Kept, Replacement, ReplacementField};
 use async_trait::async_trait;
 use dsr_model::Subject;
 use serde_json::Value;
@@ -248,7 +248,7 @@ impl Service for MemoryService {
             let mut changed = false;
             for rep in replacements {
                 changed |= replace_in(&mut r.data, &rep.old, &rep.new);
-                if rep.field == "email" {
+                if rep.field == ReplacementField::Email {
                     for e in r
                         .emails
                         .iter_mut()

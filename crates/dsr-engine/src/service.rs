@@ -265,6 +265,127 @@ impl ServiceError {
 /// systems into the engine. Every operation must be idempotent: after a crash the
 /// engine may call it again for the same request (erasing twice is fine; the second
 /// call simply finds less).
+///
+/// The trait is `async` through [`async_trait`](https://docs.rs/async-trait): put
+/// `#[async_trait::async_trait]` on the `impl` too.
+///
+/// # Example
+///
+/// A host's newsletter, which files subscribers by email and deletes them on erasure,
+/// registered in [`Services`] and called the way a [`Worker`](crate::Worker) calls it:
+///
+/// ```
+/// use async_trait::async_trait;
+/// use dsr_engine::service::{Erased, KeepRule};
+/// use dsr_engine::{
+///     Category, ErasureMode, ExportRecord, Replacement, ReplacementField, RequestId, Service,
+///     ServiceCall, ServiceError, ServiceInfo, Services,
+/// };
+/// use dsr_model::{RequestType, Subject, SubjectId, SubjectKind, TenantId};
+/// use std::sync::{Arc, Mutex, MutexGuard};
+///
+/// struct Newsletter {
+///     info: ServiceInfo,
+///     /// The subscribed addresses.
+///     emails: Mutex<Vec<String>>,
+/// }
+///
+/// impl Newsletter {
+///     fn new(emails: &[&str]) -> Self {
+///         let mut info = ServiceInfo::new("newsletter", ErasureMode::Delete);
+///         info.description = "newsletter subscriptions".into();
+///         info.fields = vec!["email".into()];
+///         info.categories = vec![Category::Traces];
+///         let emails = emails.iter().map(|e| e.to_string()).collect();
+///         Newsletter { info, emails: Mutex::new(emails) }
+///     }
+///     fn emails(&self) -> MutexGuard<'_, Vec<String>> {
+///         self.emails.lock().unwrap_or_else(|p| p.into_inner())
+///     }
+/// }
+///
+/// /// Whether `email` is the subject's: the call carries every known field of the
+/// /// subject, so a system finds its data by whichever it files it under.
+/// fn theirs(call: &ServiceCall, email: &str) -> bool {
+///     call.subject.emails.iter().any(|e| e.eq_ignore_ascii_case(email))
+/// }
+///
+/// #[async_trait]
+/// impl Service for Newsletter {
+///     fn info(&self) -> &ServiceInfo {
+///         &self.info
+///     }
+///
+///     async fn export(&self, call: &ServiceCall) -> Result<Vec<ExportRecord>, ServiceError> {
+///         Ok(self
+///             .emails()
+///             .iter()
+///             .filter(|e| theirs(call, e))
+///             .map(|e| ExportRecord {
+///                 category: Category::Traces,
+///                 provided: true,
+///                 data: serde_json::json!({ "subscribed": e }),
+///                 attachments: Vec::new(),
+///             })
+///             .collect())
+///     }
+///
+///     async fn update(
+///         &self,
+///         call: &ServiceCall,
+///         replacements: &[Replacement],
+///     ) -> Result<u64, ServiceError> {
+///         let mut changed = 0;
+///         for r in replacements.iter().filter(|r| r.field == ReplacementField::Email) {
+///             for e in self.emails().iter_mut().filter(|e| e.eq_ignore_ascii_case(&r.old)) {
+///                 *e = r.new.clone();
+///                 changed += 1;
+///             }
+///         }
+///         Ok(changed)
+///     }
+///
+///     async fn erase(&self, call: &ServiceCall, keep: &[KeepRule]) -> Result<Erased, ServiceError> {
+///         let mut emails = self.emails();
+///         if let Some(rule) = keep.iter().find(|k| k.keeps(Category::Traces)) {
+///             // A legal ground to keep them: nothing is erased, the ground is reported.
+///             let n = emails.iter().filter(|e| theirs(call, e)).count() as u64;
+///             return Ok(Erased { kept: vec![rule.kept(n)], ..Erased::default() });
+///         }
+///         // Idempotent: called again, it finds nothing left and erases 0.
+///         let before = emails.len();
+///         emails.retain(|e| !theirs(call, e));
+///         Ok(Erased { records: (before - emails.len()) as u64, ..Erased::default() })
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let services = Services::new()
+///     .with(Arc::new(Newsletter::new(&["jeanne@example.com", "paul@example.org"])))?;
+/// assert_eq!(services.names(), ["newsletter"]);
+///
+/// // What the engine hands a service: the resolved subject and the request.
+/// let mut jeanne = Subject::new(SubjectKind::ExternalContact, SubjectId::new("cust-1")?);
+/// jeanne.emails.push("Jeanne@example.com".into());
+/// let mut call = ServiceCall {
+///     tenant: TenantId::new("shop")?,
+///     request_id: RequestId::generate(),
+///     request_type: RequestType::Update,
+///     subject: jeanne,
+///     attempt: 1,
+/// };
+/// let newsletter = services.get("newsletter").expect("registered");
+/// let fix = Replacement::parse("email:jeanne@example.com=jeanne@new.example")?;
+/// assert_eq!(newsletter.update(&call, &[fix]).await?, 1);
+///
+/// call.subject.emails = vec!["jeanne@new.example".into()];
+/// assert_eq!(newsletter.export(&call).await?.len(), 1);
+/// assert_eq!(newsletter.erase(&call, &[]).await?.records, 1);
+/// assert_eq!(newsletter.erase(&call, &[]).await?.records, 0);
+/// # Ok(())
+/// # }
+/// ```
 #[async_trait]
 pub trait Service: Send + Sync {
     /// What the service declares about itself.

@@ -167,19 +167,45 @@ wire_enum!(
     }
 );
 
-/// A rectification: in `field`, replace `old` by `new` (G-6).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Replacement {
-    /// The subject field (`name`, `email`, `phone`, `address`, `handle`, `external_id`,
-    /// or a custom attribute key as `custom.KEY`).
-    pub field: String,
-    /// The value as stored now.
-    pub old: String,
-    /// The value to store instead.
-    pub new: String,
+/// The subject field a [`Replacement`] rectifies (G-6).
+///
+/// Written and stored as text, the same as before the type existed: `name`, `email`,
+/// `phone`, `address`, `handle`, `external_id`, or `custom.KEY` for a custom attribute
+/// (so stored requests and the HTTP and CLI shapes are unchanged).
+///
+/// ```
+/// use dsr_engine::ReplacementField;
+///
+/// assert_eq!(ReplacementField::parse("email")?, ReplacementField::Email);
+/// let plan = ReplacementField::parse("custom.loyalty_plan")?;
+/// assert_eq!(plan, ReplacementField::Custom("loyalty_plan".into()));
+/// assert_eq!(plan.to_string(), "custom.loyalty_plan");
+/// assert_eq!(serde_json::to_string(&plan)?, r#""custom.loyalty_plan""#);
+///
+/// let err = ReplacementField::parse("mail").unwrap_err().to_string();
+/// assert!(err.contains("name, email, phone, address, handle, external_id, custom.KEY"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum ReplacementField {
+    /// `name`: one of the subject's names.
+    Name,
+    /// `email`: one of its email addresses.
+    Email,
+    /// `phone`: one of its phone numbers.
+    Phone,
+    /// `address`: one of its postal addresses.
+    Address,
+    /// `handle`: one of its social handles (the value, whatever the network).
+    Handle,
+    /// `external_id`: one of its ids in other systems.
+    ExternalId,
+    /// `custom.KEY`: the custom attribute `KEY` (the key without the `custom.` prefix).
+    Custom(String),
 }
 
-/// The fields a replacement may name.
+/// The fields a replacement may name, as written ([`ReplacementField`]).
 pub const REPLACEABLE_FIELDS: &[&str] = &[
     "name",
     "email",
@@ -189,6 +215,94 @@ pub const REPLACEABLE_FIELDS: &[&str] = &[
     "external_id",
     "custom.KEY",
 ];
+
+impl ReplacementField {
+    /// Parses a field as written (exactly: `email`, not `Email`); an unknown one is
+    /// refused with the list of accepted fields.
+    pub fn parse(text: &str) -> crate::Result<Self> {
+        Ok(match text {
+            "name" => ReplacementField::Name,
+            "email" => ReplacementField::Email,
+            "phone" => ReplacementField::Phone,
+            "address" => ReplacementField::Address,
+            "handle" => ReplacementField::Handle,
+            "external_id" => ReplacementField::ExternalId,
+            f => match f.strip_prefix("custom.") {
+                Some(k) if !k.is_empty() => ReplacementField::Custom(k.to_owned()),
+                _ => {
+                    return Err(crate::Error::Invalid(format!(
+                        "unknown field {text:?} (fields: {})",
+                        REPLACEABLE_FIELDS.join(", ")
+                    )));
+                }
+            },
+        })
+    }
+
+    /// The field as written (`email`, `custom.KEY`).
+    pub fn as_str(&self) -> std::borrow::Cow<'_, str> {
+        std::borrow::Cow::Borrowed(match self {
+            ReplacementField::Name => "name",
+            ReplacementField::Email => "email",
+            ReplacementField::Phone => "phone",
+            ReplacementField::Address => "address",
+            ReplacementField::Handle => "handle",
+            ReplacementField::ExternalId => "external_id",
+            ReplacementField::Custom(k) => return format!("custom.{k}").into(),
+        })
+    }
+}
+
+impl fmt::Display for ReplacementField {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.as_str())
+    }
+}
+
+impl FromStr for ReplacementField {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> crate::Result<Self> {
+        ReplacementField::parse(s)
+    }
+}
+
+impl TryFrom<String> for ReplacementField {
+    type Error = crate::Error;
+    fn try_from(s: String) -> crate::Result<Self> {
+        ReplacementField::parse(&s)
+    }
+}
+
+impl From<ReplacementField> for String {
+    fn from(f: ReplacementField) -> String {
+        f.as_str().into_owned()
+    }
+}
+
+/// Compares with the field as written: `field == "email"`.
+impl PartialEq<str> for ReplacementField {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+/// Compares with the field as written: `field == "email"`.
+impl PartialEq<&str> for ReplacementField {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// A rectification: in `field`, replace `old` by `new` (G-6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Replacement {
+    /// The subject field.
+    pub field: ReplacementField,
+    /// The value as stored now.
+    pub old: String,
+    /// The value to store instead.
+    pub new: String,
+}
 
 impl Replacement {
     /// Parses `FIELD:OLD=NEW` (e.g. `email:jean@old.fr=jean@new.fr`).
@@ -205,8 +319,10 @@ impl Replacement {
         let (old, new) = rest
             .split_once('=')
             .ok_or_else(|| bad("no '=' between old and new"))?;
+        let field = field.trim();
         let r = Replacement {
-            field: field.trim().to_owned(),
+            field: ReplacementField::parse(field)
+                .map_err(|_| bad(&format!("unknown field {field:?}")))?,
             old: old.trim().to_owned(),
             new: new.trim().to_owned(),
         };
@@ -216,15 +332,10 @@ impl Replacement {
 
     /// Checks the field name and values; returns what is wrong.
     pub fn validate(&self) -> Result<(), String> {
-        let known = matches!(
-            self.field.as_str(),
-            "name" | "email" | "phone" | "address" | "handle" | "external_id"
-        ) || self
-            .field
-            .strip_prefix("custom.")
-            .is_some_and(|k| !k.is_empty());
-        if !known {
-            return Err(format!("unknown field {:?}", self.field));
+        if let ReplacementField::Custom(k) = &self.field
+            && k.is_empty()
+        {
+            return Err(format!("unknown field {:?}", self.field.as_str()));
         }
         if self.old.is_empty() {
             return Err("the existing value is empty".into());
@@ -493,4 +604,47 @@ pub struct RequestFilter {
     pub subject: Option<SubjectId>,
     /// Most rows (0: no limit).
     pub limit: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replacements_keep_their_stored_and_written_shape() {
+        // As stored before the field was typed, and as the wire carries it.
+        let stored = r#"[{"field":"email","old":"a@old.example","new":"a@new.example"},{"field":"custom.plan","old":"gold","new":"silver"}]"#;
+        let rs: Vec<Replacement> = serde_json::from_str(stored).unwrap();
+        assert_eq!(rs[0].field, ReplacementField::Email);
+        assert_eq!(rs[1].field, ReplacementField::Custom("plan".into()));
+        assert_eq!(serde_json::to_string(&rs).unwrap(), stored);
+        for f in &REPLACEABLE_FIELDS[..6] {
+            assert_eq!(ReplacementField::parse(f).unwrap().as_str(), *f);
+        }
+        assert_eq!(
+            Replacement::parse("custom.plan:gold=silver").unwrap(),
+            rs[1]
+        );
+    }
+
+    #[test]
+    fn an_unknown_field_is_refused_with_the_accepted_ones() {
+        let all = "name, email, phone, address, handle, external_id, custom.KEY";
+        for bad in ["colour", "custom.", "Email", ""] {
+            let e = ReplacementField::parse(bad).unwrap_err().to_string();
+            assert!(
+                e.contains(&format!("unknown field {bad:?}")) && e.contains(all),
+                "{e}"
+            );
+        }
+        let e = Replacement::parse("colour:a=b").unwrap_err().to_string();
+        assert!(
+            e.contains(r#"unknown field "colour" (expected FIELD:OLD=NEW"#) && e.contains(all),
+            "{e}"
+        );
+        let e = serde_json::from_str::<Replacement>(r#"{"field":"colour","old":"a","new":"b"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(all), "{e}");
+    }
 }

@@ -176,6 +176,10 @@ async fn replacements_belong_to_update_requests_only() {
     opts.replacements = vec![Replacement::parse("email:other@example.fr=x@example.fr").unwrap()];
     let err = f.engine.create(&f.dir, opts).await.unwrap_err();
     assert!(err.to_string().contains("stored: zoe@example.fr"), "{err}");
+    assert!(
+        matches!(&err, Error::ReplacementNotStored { stored, others: 0, .. } if stored == &["zoe@example.fr"]),
+        "{err:?}"
+    );
     for bad in ["email", "email:a", "colour:a=b", "email:a=a"] {
         assert!(Replacement::parse(bad).is_err(), "{bad}");
     }
@@ -221,6 +225,7 @@ async fn erasing_an_active_employee_waits_for_a_decision() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("justification"), "{err}");
+    assert!(matches!(err, Error::ReasonRequired(_)), "{err:?}");
     let r = f
         .engine
         .decide(
@@ -296,6 +301,7 @@ async fn deadlines_follow_a_moved_clock() {
     assert_eq!(f.engine.overdue().await.unwrap().len(), 2);
     let err = f.engine.extend(&held.id, 30, "", "dpo").await.unwrap_err();
     assert!(err.to_string().contains("reason"), "{err}");
+    assert!(matches!(err, Error::ReasonRequired(_)), "{err:?}");
     let r = f
         .engine
         .extend(&held.id, 30, "many services to reach", "dpo")
@@ -312,6 +318,7 @@ async fn deadlines_follow_a_moved_clock() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("at most two months"), "{err}");
+    assert!(matches!(err, Error::ExtensionLimit { .. }), "{err:?}");
     assert_eq!(
         f.engine.overdue().await.unwrap().len(),
         1,

@@ -280,7 +280,7 @@ impl RequestView {
                 .replacements
                 .iter()
                 .map(|x| ReplacementView {
-                    field: x.field.clone(),
+                    field: x.field.to_string(),
                     old: x.old.clone(),
                     new: x.new.clone(),
                 })

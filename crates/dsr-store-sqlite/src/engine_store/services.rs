@@ -344,7 +344,7 @@ impl Service for TableService {
         let (filter, mut args) = self.selector(&call.subject);
         let mut statements = Vec::new();
         for r in replacements {
-            for (col, _) in self.matches.iter().filter(|(_, f)| *f == r.field) {
+            for (col, _) in self.matches.iter().filter(|(_, f)| r.field == f.as_str()) {
                 let n = args.len();
                 statements.push((
                     format!(
