@@ -127,6 +127,9 @@ pub fn redact_url(url: &str) -> String {
 pub struct PgStore {
     pool: Pool,
     claims: std::sync::Arc<std::sync::Mutex<store::ClaimMarks>>,
+    secrets: std::sync::Arc<
+        std::sync::Mutex<std::collections::HashMap<dsr_model::TenantId, dsr_engine::privacy::Key>>,
+    >,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -165,6 +168,7 @@ impl PgStore {
         let store = PgStore {
             pool,
             claims: Default::default(),
+            secrets: Default::default(),
         };
         let mut client = store.client().await?;
         migrations::apply(&mut client).await?;

@@ -4,13 +4,13 @@
 use crate::{Error, PgStore, engine_err};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use deadpool_postgres::Transaction;
 use dsr_engine::audit::{self, AuditEntry, AuditEvent};
 use dsr_engine::privacy::Key;
 use dsr_engine::store::{Change, ClaimSpec, Store, Suppressed};
 use dsr_engine::{Outcome, Request, RequestFilter, RequestId, RequestStatus, Task, TaskStatus};
 use dsr_model::TenantId;
 use std::collections::HashMap;
-use tokio_postgres::Transaction;
 use tokio_postgres::types::ToSql;
 
 type EResult<T> = dsr_engine::Result<T>;
@@ -102,13 +102,17 @@ async fn append_audit(
         return Ok(());
     }
     tx.execute(
-        "SELECT pg_advisory_xact_lock($1)",
+        &tx.prepare_cached("SELECT pg_advisory_xact_lock($1)")
+            .await?,
         &[&lock_key(&["audit", tenant.as_str()])],
     )
     .await?;
     let tail = tx
         .query_opt(
-            "SELECT idx, hash FROM audit_log WHERE tenant = $1 ORDER BY idx DESC LIMIT 1",
+            &tx.prepare_cached(
+                "SELECT idx, hash FROM audit_log WHERE tenant = $1 ORDER BY idx DESC LIMIT 1",
+            )
+            .await?,
             &[&tenant.as_str()],
         )
         .await?;
@@ -116,34 +120,52 @@ async fn append_audit(
         Some(r) => (r.get::<_, i64>(0) as u64 + 1, r.get::<_, String>(1)),
         None => (0, audit::GENESIS.to_owned()),
     };
-    let ins = tx
-        .prepare(
-            "INSERT INTO audit_log (tenant, idx, at, actor, action, request_id, service, subject_id, detail, prev_hash, hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .await?;
+    // One statement for the whole batch (arrays unnested), not one round trip each.
+    let mut cols: (Vec<i64>, Vec<String>, Vec<String>, Vec<String>) = Default::default();
+    let mut refs: (
+        Vec<Option<String>>,
+        Vec<Option<String>>,
+        Vec<Option<String>>,
+    ) = Default::default();
+    let mut tail: (Vec<String>, Vec<String>, Vec<String>) = Default::default();
     for e in events {
         let entry = audit::seal(tenant, next, at, e, &prev);
-        tx.execute(
-            &ins,
-            &[
-                &tenant.as_str(),
-                &(entry.index as i64),
-                &entry.at,
-                &entry.event.actor,
-                &entry.event.action,
-                &entry.event.request_id,
-                &entry.event.service,
-                &entry.event.subject_id,
-                &audit::canonical_json(&entry.event.detail),
-                &entry.prev_hash,
-                &entry.hash,
-            ],
-        )
-        .await?;
-        prev = entry.hash;
+        cols.0.push(entry.index as i64);
+        cols.1.push(entry.at);
+        cols.2.push(entry.event.actor);
+        cols.3.push(entry.event.action);
+        refs.0.push(entry.event.request_id);
+        refs.1.push(entry.event.service);
+        refs.2.push(entry.event.subject_id);
+        tail.0.push(audit::canonical_json(&entry.event.detail));
+        tail.1.push(entry.prev_hash);
+        prev = entry.hash.clone();
+        tail.2.push(entry.hash);
         next += 1;
     }
+    let ins = tx
+        .prepare_cached(
+            "INSERT INTO audit_log (tenant, idx, at, actor, action, request_id, service, subject_id, detail, prev_hash, hash)
+             SELECT $1, * FROM UNNEST($2::BIGINT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::TEXT[], $10::TEXT[], $11::TEXT[])",
+        )
+        .await?;
+    tx.execute(
+        &ins,
+        &[
+            &tenant.as_str(),
+            &cols.0,
+            &cols.1,
+            &cols.2,
+            &cols.3,
+            &refs.0,
+            &refs.1,
+            &refs.2,
+            &tail.0,
+            &tail.1,
+            &tail.2,
+        ],
+    )
+    .await?;
     Ok(())
 }
 
@@ -188,17 +210,22 @@ async fn guard_check(
     keys.sort_unstable();
     keys.dedup();
     for k in keys {
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&k])
-            .await?;
+        tx.execute(
+            &tx.prepare_cached("SELECT pg_advisory_xact_lock($1)")
+                .await?,
+            &[&k],
+        )
+        .await?;
     }
     let subjects: Vec<&str> = g.subjects.iter().map(|s| s.as_str()).collect();
     let merge_set = g.merge_set.as_ref().map(|m| m.as_str());
-    let hit = tx
-        .query_opt(
-            "SELECT id, status, subject_id, parent_id FROM requests
-             WHERE tenant = $1 AND type = $2 AND NOT (status = ANY($3))
-               AND (subject_id = ANY($4) OR ($5::TEXT IS NOT NULL AND merge_set = $5))
-             ORDER BY created_us, id LIMIT 1",
+    let hit = tx.query_opt(&tx.prepare_cached("SELECT id, status, subject_id, parent_id, created_us FROM (
+                 (SELECT id, status, subject_id, parent_id, created_us FROM requests
+                   WHERE tenant = $1 AND subject_id = ANY($4) AND type = $2 AND NOT (status = ANY($3)))
+                 UNION ALL
+                 (SELECT id, status, subject_id, parent_id, created_us FROM requests
+                   WHERE tenant = $1 AND merge_set = $5 AND type = $2 AND NOT (status = ANY($3)))
+               ) hits ORDER BY created_us, id LIMIT 1").await?,
             &[
                 &tenant.as_str(),
                 &g.ty.as_str(),
@@ -249,19 +276,17 @@ async fn write_request(tx: &Transaction<'_>, r: &Request, expected: Option<u64>)
     let expected_v = expected.map(|v| v as i64);
     let n = match expected_v {
         None => {
-            tx.execute(
-                "INSERT INTO requests (tenant, id, type, status, subject_id, merge_set, parent_id, created_us, due_us, legal_us, version, doc)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING",
+            tx.execute(&tx.prepare_cached("INSERT INTO requests (tenant, id, type, status, subject_id, merge_set, parent_id, created_us, due_us, legal_us, version, doc)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING").await?,
                 &params,
             )
             .await?
         }
         Some(ref v) => {
             params.push(v);
-            tx.execute(
-                "UPDATE requests SET type = $3, status = $4, subject_id = $5, merge_set = $6, parent_id = $7,
+            tx.execute(&tx.prepare_cached("UPDATE requests SET type = $3, status = $4, subject_id = $5, merge_set = $6, parent_id = $7,
                    created_us = $8, due_us = $9, legal_us = $10, version = $11, doc = $12
-                 WHERE tenant = $1 AND id = $2 AND version = $13",
+                 WHERE tenant = $1 AND id = $2 AND version = $13").await?,
                 &params,
             )
             .await?
@@ -298,19 +323,17 @@ async fn write_task(tx: &Transaction<'_>, t: &Task, expected: Option<u64>) -> Re
     let expected_v = expected.map(|v| v as i64);
     let n = match expected_v {
         None => {
-            tx.execute(
-                "INSERT INTO tasks (tenant, request_id, service, status, attempt, version, lease_owner, lease_us, next_us, updated_us, last_error, outcome)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING",
+            tx.execute(&tx.prepare_cached("INSERT INTO tasks (tenant, request_id, service, status, attempt, version, lease_owner, lease_us, next_us, updated_us, last_error, outcome)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING").await?,
                 &params,
             )
             .await?
         }
         Some(ref v) => {
             params.push(v);
-            tx.execute(
-                "UPDATE tasks SET status = $4, attempt = $5, version = $6, lease_owner = $7, lease_us = $8,
+            tx.execute(&tx.prepare_cached("UPDATE tasks SET status = $4, attempt = $5, version = $6, lease_owner = $7, lease_us = $8,
                    next_us = $9, updated_us = $10, last_error = $11, outcome = $12
-                 WHERE tenant = $1 AND request_id = $2 AND service = $3 AND version = $13",
+                 WHERE tenant = $1 AND request_id = $2 AND service = $3 AND version = $13").await?,
                 &params,
             )
             .await?
@@ -348,30 +371,26 @@ impl Store for PgStore {
             }
             let at = us(change.at);
             for (id, doc) in &change.packages {
-                tx.execute(
-                    "INSERT INTO packages (tenant, request_id, doc, created_us) VALUES ($1, $2, $3, $4)
-                     ON CONFLICT DO NOTHING",
+                tx.execute(&tx.prepare_cached("INSERT INTO packages (tenant, request_id, doc, created_us) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT DO NOTHING").await?,
                     &[&tenant.as_str(), &id.as_str(), doc, &at],
                 )
                 .await?;
             }
             for id in &change.remove_packages {
-                tx.execute(
-                    "DELETE FROM packages WHERE tenant = $1 AND request_id = $2",
+                tx.execute(&tx.prepare_cached("DELETE FROM packages WHERE tenant = $1 AND request_id = $2").await?,
                     &[&tenant.as_str(), &id.as_str()],
                 )
                 .await?;
             }
             for e in &change.erasures {
-                tx.execute(
-                    "DELETE FROM subject_keys WHERE tenant = $1 AND subject_ref = $2",
+                tx.execute(&tx.prepare_cached("DELETE FROM subject_keys WHERE tenant = $1 AND subject_ref = $2").await?,
                     &[&tenant.as_str(), &e.subject_ref],
                 )
                 .await?;
                 for h in &e.suppress {
-                    tx.execute(
-                        "INSERT INTO suppression (tenant, hash, request_id, erased_us) VALUES ($1, $2, $3, $4)
-                         ON CONFLICT (tenant, hash) DO UPDATE SET request_id = excluded.request_id, erased_us = excluded.erased_us",
+                    tx.execute(&tx.prepare_cached("INSERT INTO suppression (tenant, hash, request_id, erased_us) VALUES ($1, $2, $3, $4)
+                         ON CONFLICT (tenant, hash) DO UPDATE SET request_id = excluded.request_id, erased_us = excluded.erased_us").await?,
                         &[&tenant.as_str(), h, &e.request_id.as_str(), &at],
                     )
                     .await?;
@@ -411,10 +430,13 @@ impl Store for PgStore {
         let result: Result<(Vec<Task>, Option<i64>), Tx> = async {
             let mut rows = tx
                 .query(
-                    "SELECT * FROM tasks
+                    &tx.prepare_cached(
+                        "SELECT * FROM tasks
                      WHERE tenant = $1 AND status = ANY($2) AND next_us <= $3 AND next_us >= $4
                        AND service = ANY($5)
                      ORDER BY next_us LIMIT $6 FOR UPDATE SKIP LOCKED",
+                    )
+                    .await?,
                     &[
                         &spec.tenant.as_str(),
                         &due,
@@ -428,9 +450,12 @@ impl Store for PgStore {
             if full && rows.len() < spec.limit {
                 rows.extend(
                     tx.query(
-                        "SELECT * FROM tasks
+                        &tx.prepare_cached(
+                            "SELECT * FROM tasks
                          WHERE tenant = $1 AND status = $2 AND lease_us <= $3 AND service = ANY($4)
                          ORDER BY lease_us LIMIT $5 FOR UPDATE SKIP LOCKED",
+                        )
+                        .await?,
                         &[
                             &spec.tenant.as_str(),
                             &ClaimSpec::EXPIRED.as_str(),
@@ -489,7 +514,10 @@ impl Store for PgStore {
         let client = self.client().await.map_err(engine_err)?;
         let row = client
             .query_opt(
-                "SELECT doc FROM requests WHERE tenant = $1 AND id = $2",
+                &client
+                    .prepare_cached("SELECT doc FROM requests WHERE tenant = $1 AND id = $2")
+                    .await
+                    .map_err(pg)?,
                 &[&tenant.as_str(), &id.as_str()],
             )
             .await
@@ -507,13 +535,11 @@ impl Store for PgStore {
         } else {
             i64::MAX
         };
-        let rows = client
-            .query(
-                "SELECT doc FROM requests WHERE tenant = $1
+        let rows = client.query(&client.prepare_cached("SELECT doc FROM requests WHERE tenant = $1
                    AND ($2::TEXT IS NULL OR status = $2)
                    AND ($3::BIGINT IS NULL OR (NOT (status = ANY($4)) AND (due_us < $3 OR legal_us < $3)))
                    AND ($5::TEXT IS NULL OR subject_id = $5)
-                 ORDER BY created_us, id LIMIT $6",
+                 ORDER BY created_us, id LIMIT $6").await.map_err(pg)?,
                 &[&tenant.as_str(), &status, &overdue, &finished(), &subject, &limit],
             )
             .await
@@ -523,9 +549,7 @@ impl Store for PgStore {
 
     async fn tasks(&self, tenant: &TenantId, id: &RequestId) -> EResult<Vec<Task>> {
         let client = self.client().await.map_err(engine_err)?;
-        let rows = client
-            .query(
-                "SELECT * FROM tasks WHERE tenant = $1 AND request_id = $2 ORDER BY service",
+        let rows = client.query(&client.prepare_cached("SELECT * FROM tasks WHERE tenant = $1 AND request_id = $2 ORDER BY service").await.map_err(pg)?,
                 &[&tenant.as_str(), &id.as_str()],
             )
             .await
@@ -538,8 +562,13 @@ impl Store for PgStore {
         let open: Vec<&str> = TaskStatus::OPEN.iter().map(|s| s.as_str()).collect();
         let r = client
             .query_one(
-                "SELECT count(*), min(CASE WHEN status = $3 THEN lease_us ELSE next_us END)
+                &client
+                    .prepare_cached(
+                        "SELECT count(*), min(CASE WHEN status = $3 THEN lease_us ELSE next_us END)
                  FROM tasks WHERE tenant = $1 AND status = ANY($2)",
+                    )
+                    .await
+                    .map_err(pg)?,
                 &[&tenant.as_str(), &open, &ClaimSpec::EXPIRED.as_str()],
             )
             .await
@@ -552,10 +581,8 @@ impl Store for PgStore {
 
     async fn audit(&self, tenant: &TenantId) -> EResult<(Vec<AuditEntry>, Option<(u64, String)>)> {
         let client = self.client().await.map_err(engine_err)?;
-        let rows = client
-            .query(
-                "SELECT idx, at, actor, action, request_id, service, subject_id, detail, prev_hash, hash
-                 FROM audit_log WHERE tenant = $1 ORDER BY idx",
+        let rows = client.query(&client.prepare_cached("SELECT idx, at, actor, action, request_id, service, subject_id, detail, prev_hash, hash
+                 FROM audit_log WHERE tenant = $1 ORDER BY idx").await.map_err(pg)?,
                 &[&tenant.as_str()],
             )
             .await
@@ -590,7 +617,12 @@ impl Store for PgStore {
         let client = self.client().await.map_err(engine_err)?;
         Ok(client
             .query_opt(
-                "SELECT doc FROM packages WHERE tenant = $1 AND request_id = $2",
+                &client
+                    .prepare_cached(
+                        "SELECT doc FROM packages WHERE tenant = $1 AND request_id = $2",
+                    )
+                    .await
+                    .map_err(pg)?,
                 &[&tenant.as_str(), &id.as_str()],
             )
             .await
@@ -599,21 +631,54 @@ impl Store for PgStore {
     }
 
     async fn tenant_secret(&self, tenant: &TenantId) -> EResult<Key> {
-        let fresh = dsr_engine::privacy::random_key()?;
+        // Created once and never changed: cached for the life of the process (it is
+        // asked for on every request creation and every sealed audit entry).
+        if let Some(k) = self
+            .secrets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(tenant)
+        {
+            return Ok(*k);
+        }
         let client = self.client().await.map_err(engine_err)?;
-        let now = us(Utc::now());
-        let row = client
-            .query_one(
-                "INSERT INTO tenants (name, created_us, secret) VALUES ($1, $2, $3)
-                 ON CONFLICT (name) DO UPDATE SET secret = coalesce(tenants.secret, excluded.secret)
-                 RETURNING secret",
-                &[&tenant.as_str(), &now, &&fresh[..]],
+        let found = client
+            .query_opt(
+                &client
+                    .prepare_cached(
+                        "SELECT secret FROM tenants WHERE name = $1 AND secret IS NOT NULL",
+                    )
+                    .await
+                    .map_err(pg)?,
+                &[&tenant.as_str()],
             )
             .await
             .map_err(pg)?;
-        let k: Vec<u8> = row.get(0);
-        k.try_into()
-            .map_err(|_| dsr_engine::Error::Invalid("stored tenant secret is not 32 bytes".into()))
+        let k: Vec<u8> = match found {
+            Some(r) => r.get(0),
+            None => {
+                let fresh = dsr_engine::privacy::random_key()?;
+                let now = us(Utc::now());
+                client
+                    .query_one(
+                        "INSERT INTO tenants (name, created_us, secret) VALUES ($1, $2, $3)
+                         ON CONFLICT (name) DO UPDATE SET secret = coalesce(tenants.secret, excluded.secret)
+                         RETURNING secret",
+                        &[&tenant.as_str(), &now, &&fresh[..]],
+                    )
+                    .await
+                    .map_err(pg)?
+                    .get(0)
+            }
+        };
+        let key: Key = k.try_into().map_err(|_| {
+            dsr_engine::Error::Invalid("stored tenant secret is not 32 bytes".into())
+        })?;
+        self.secrets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(tenant.clone(), key);
+        Ok(key)
     }
 
     async fn subject_key(
@@ -625,7 +690,12 @@ impl Store for PgStore {
         let client = self.client().await.map_err(engine_err)?;
         let found = client
             .query_opt(
-                "SELECT key FROM subject_keys WHERE tenant = $1 AND subject_ref = $2",
+                &client
+                    .prepare_cached(
+                        "SELECT key FROM subject_keys WHERE tenant = $1 AND subject_ref = $2",
+                    )
+                    .await
+                    .map_err(pg)?,
                 &[&tenant.as_str(), &subject_ref],
             )
             .await
@@ -635,17 +705,13 @@ impl Store for PgStore {
             (None, false) => None,
             (None, true) => {
                 let fresh = dsr_engine::privacy::random_key()?;
-                client
-                    .execute(
-                        "INSERT INTO subject_keys (tenant, subject_ref, key) VALUES ($1, $2, $3)
-                         ON CONFLICT DO NOTHING",
+                client.execute(&client.prepare_cached("INSERT INTO subject_keys (tenant, subject_ref, key) VALUES ($1, $2, $3)
+                         ON CONFLICT DO NOTHING").await.map_err(pg)?,
                         &[&tenant.as_str(), &subject_ref, &&fresh[..]],
                     )
                     .await
                     .map_err(pg)?;
-                client
-                    .query_opt(
-                        "SELECT key FROM subject_keys WHERE tenant = $1 AND subject_ref = $2",
+                client.query_opt(&client.prepare_cached("SELECT key FROM subject_keys WHERE tenant = $1 AND subject_ref = $2").await.map_err(pg)?,
                         &[&tenant.as_str(), &subject_ref],
                     )
                     .await
@@ -658,9 +724,7 @@ impl Store for PgStore {
 
     async fn suppressed(&self, tenant: &TenantId, hashes: &[String]) -> EResult<Vec<Suppressed>> {
         let client = self.client().await.map_err(engine_err)?;
-        let rows = client
-            .query(
-                "SELECT hash, erased_us, request_id FROM suppression WHERE tenant = $1 AND hash = ANY($2)",
+        let rows = client.query(&client.prepare_cached("SELECT hash, erased_us, request_id FROM suppression WHERE tenant = $1 AND hash = ANY($2)").await.map_err(pg)?,
                 &[&tenant.as_str(), &hashes],
             )
             .await
@@ -679,7 +743,10 @@ impl Store for PgStore {
         let client = self.client().await.map_err(engine_err)?;
         Ok(client
             .query_opt(
-                "SELECT default_region FROM tenants WHERE name = $1",
+                &client
+                    .prepare_cached("SELECT default_region FROM tenants WHERE name = $1")
+                    .await
+                    .map_err(pg)?,
                 &[&tenant.as_str()],
             )
             .await

@@ -35,8 +35,11 @@ impl PgStore {
         let c = self.client().await?;
         let n = c
             .execute(
-                "INSERT INTO tenants (name, created_us, default_region) VALUES ($1, $2, $3)
+                &c.prepare_cached(
+                    "INSERT INTO tenants (name, created_us, default_region) VALUES ($1, $2, $3)
                  ON CONFLICT (name) DO NOTHING",
+                )
+                .await?,
                 &[&tenant.as_str(), &us(Utc::now()), &region],
             )
             .await?;
@@ -46,20 +49,20 @@ impl PgStore {
     /// Whether the tenant exists.
     pub async fn tenant_exists(&self, tenant: &TenantId) -> Result<bool> {
         let c = self.client().await?;
-        Ok(
-            c.query_opt("SELECT 1 FROM tenants WHERE name = $1", &[&tenant.as_str()])
-                .await?
-                .is_some(),
+        Ok(c.query_opt(
+            &c.prepare_cached("SELECT 1 FROM tenants WHERE name = $1")
+                .await?,
+            &[&tenant.as_str()],
         )
+        .await?
+        .is_some())
     }
 
     /// Every tenant with its subject count, by name.
     pub async fn tenants(&self) -> Result<Vec<TenantRow>> {
         let c = self.client().await?;
-        let rows = c
-            .query(
-                "SELECT t.name, t.default_region, (SELECT count(*) FROM subjects s WHERE s.tenant = t.name)
-                 FROM tenants t ORDER BY t.name",
+        let rows = c.query(&c.prepare_cached("SELECT t.name, t.default_region, (SELECT count(*) FROM subjects s WHERE s.tenant = t.name)
+                 FROM tenants t ORDER BY t.name").await?,
                 &[],
             )
             .await?;
@@ -111,13 +114,13 @@ impl PgStore {
         let tx = c.transaction().await?;
         let n = tx
             .execute(
-                "DELETE FROM subjects WHERE tenant = $1 AND id = $2",
+                &tx.prepare_cached("DELETE FROM subjects WHERE tenant = $1 AND id = $2")
+                    .await?,
                 &[&tenant.as_str(), &id.as_str()],
             )
             .await?;
         if n > 0 {
-            tx.execute(
-                "INSERT INTO subject_changes (tenant, subject_id, deleted) VALUES ($1, $2, TRUE)",
+            tx.execute(&tx.prepare_cached("INSERT INTO subject_changes (tenant, subject_id, deleted) VALUES ($1, $2, TRUE)").await?,
                 &[&tenant.as_str(), &id.as_str()],
             )
             .await?;
@@ -130,7 +133,8 @@ impl PgStore {
     pub async fn get_subject(&self, tenant: &TenantId, id: &SubjectId) -> Result<Option<Subject>> {
         let c = self.client().await?;
         c.query_opt(
-            "SELECT doc FROM subjects WHERE tenant = $1 AND id = $2",
+            &c.prepare_cached("SELECT doc FROM subjects WHERE tenant = $1 AND id = $2")
+                .await?,
             &[&tenant.as_str(), &id.as_str()],
         )
         .await?
@@ -151,14 +155,18 @@ impl PgStore {
             .await?;
         let seq: i64 = tx
             .query_one(
-                "SELECT coalesce(max(seq), 0) FROM subject_changes WHERE tenant = $1",
+                &tx.prepare_cached(
+                    "SELECT coalesce(max(seq), 0) FROM subject_changes WHERE tenant = $1",
+                )
+                .await?,
                 &[&tenant.as_str()],
             )
             .await?
             .get(0);
         let rows = tx
             .query(
-                "SELECT doc FROM subjects WHERE tenant = $1 ORDER BY id",
+                &tx.prepare_cached("SELECT doc FROM subjects WHERE tenant = $1 ORDER BY id")
+                    .await?,
                 &[&tenant.as_str()],
             )
             .await?;
@@ -186,9 +194,12 @@ impl PgStore {
         let c = self.client().await?;
         let rows = c
             .query(
-                "SELECT ch.seq, ch.subject_id, s.doc FROM subject_changes ch
+                &c.prepare_cached(
+                    "SELECT ch.seq, ch.subject_id, s.doc FROM subject_changes ch
                  LEFT JOIN subjects s ON s.tenant = ch.tenant AND s.id = ch.subject_id
                  WHERE ch.tenant = $1 AND ch.seq > $2 ORDER BY ch.seq LIMIT $3",
+                )
+                .await?,
                 &[&tenant.as_str(), &after, &(limit as i64)],
             )
             .await?;
@@ -211,7 +222,8 @@ impl PgStore {
     pub async fn count_subjects(&self, tenant: &TenantId) -> Result<u64> {
         let c = self.client().await?;
         Ok(c.query_one(
-            "SELECT count(*) FROM subjects WHERE tenant = $1",
+            &c.prepare_cached("SELECT count(*) FROM subjects WHERE tenant = $1")
+                .await?,
             &[&tenant.as_str()],
         )
         .await?
