@@ -25,7 +25,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 #[derive(Parser, Debug)]
-#[command(name = "dsr-store-bench", about = "Requests/s end to end on SQLite and PostgreSQL with 1, 2 and 4 worker processes")]
+#[command(
+    name = "dsr-store-bench",
+    about = "Requests/s end to end on SQLite and PostgreSQL with 1, 2 and 4 worker processes"
+)]
 struct Args {
     /// A PostgreSQL server where the user may create databases (default:
     /// DSR_TEST_POSTGRES); without one only SQLite is measured.
@@ -69,7 +72,10 @@ fn dsr_bin() -> anyhow::Result<PathBuf> {
     let me = std::env::current_exe()?;
     let p = me.with_file_name(format!("dsr{}", std::env::consts::EXE_SUFFIX));
     if !p.exists() {
-        bail!("{} not found: build it with `cargo build --release -p dsr-cli`", p.display());
+        bail!(
+            "{} not found: build it with `cargo build --release -p dsr-cli`",
+            p.display()
+        );
     }
     Ok(p)
 }
@@ -93,9 +99,13 @@ async fn pg_admin(url: &str) -> anyhow::Result<tokio_postgres::Client> {
 
 async fn fresh_pg(admin: &str, name: &str) -> anyhow::Result<String> {
     let c = pg_admin(admin).await?;
-    c.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).await?;
+    c.batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+        .await?;
     c.batch_execute(&format!("CREATE DATABASE {name}")).await?;
-    let base = admin.rsplit_once('/').context("a URL ending in /DATABASE")?.0;
+    let base = admin
+        .rsplit_once('/')
+        .context("a URL ending in /DATABASE")?
+        .0;
     Ok(format!("{base}/{name}"))
 }
 
@@ -159,7 +169,12 @@ async fn one_run(
         Some(a) => fresh_pg(a, &format!("dsr_bench_{}_{workers}", std::process::id())).await?,
         None => tmp.path().join("bench.db").display().to_string(),
     };
-    dsr(bin, tmp.path(), &db, &["tenant", "create", "--region", "FR"])?;
+    dsr(
+        bin,
+        tmp.path(),
+        &db,
+        &["tenant", "create", "--region", "FR"],
+    )?;
     dsr(bin, tmp.path(), &db, &["import", "s.jsonl", "--quiet"])?;
     let tenant = TenantId::new("default")?;
     let config = load_config(Some(&tmp.path().join("dsr.toml")))?;
@@ -184,7 +199,12 @@ async fn one_run(
                 db: PathBuf::from(&db),
                 tenant: tenant.clone(),
             };
-            let env = EngineEnv::open(&loc, config, dsr_ops::OpenMode::Existing, Signing::IfPresent)?;
+            let env = EngineEnv::open(
+                &loc,
+                config,
+                dsr_ops::OpenMode::Existing,
+                Signing::IfPresent,
+            )?;
             let dir = dsr_ops::load_directory(env.store.db(), &tenant)?;
             (env.engine.clone(), dir)
         }
@@ -196,7 +216,15 @@ async fn one_run(
         children.push(
             Command::new(bin)
                 .current_dir(tmp.path())
-                .args(["--db", &db, "--config", "dsr.toml", "worker", "--until-idle", "--json"])
+                .args([
+                    "--db",
+                    &db,
+                    "--config",
+                    "dsr.toml",
+                    "worker",
+                    "--until-idle",
+                    "--json",
+                ])
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
                 .spawn()?,
@@ -215,19 +243,41 @@ async fn one_run(
     // Every request must have completed (a benchmark that loses work measures nothing).
     let out = Command::new(bin)
         .current_dir(tmp.path())
-        .args(["--db", &db, "--config", "dsr.toml", "request", "list", "--status", "in_progress", "--json"])
+        .args([
+            "--db",
+            &db,
+            "--config",
+            "dsr.toml",
+            "request",
+            "list",
+            "--status",
+            "in_progress",
+            "--json",
+        ])
         .output()?;
     let open: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
     if open.as_array().is_some_and(|a| !a.is_empty()) {
-        bail!("{} requests still in progress after the workers stopped", open.as_array().map_or(0, Vec::len));
+        bail!(
+            "{} requests still in progress after the workers stopped",
+            open.as_array().map_or(0, Vec::len)
+        );
     }
     if let Some(a) = pg_admin_url {
-        let name = db.rsplit_once('/').map(|(_, n)| n.to_owned()).unwrap_or_default();
+        let name = db
+            .rsplit_once('/')
+            .map(|(_, n)| n.to_owned())
+            .unwrap_or_default();
         let c = pg_admin(a).await?;
-        let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+        let _ = c
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .await;
     }
     Ok(Run {
-        store: if pg_admin_url.is_some() { "PostgreSQL" } else { "SQLite" },
+        store: if pg_admin_url.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        },
         workers,
         requests: n,
         create_s,
@@ -259,7 +309,9 @@ async fn main() -> anyhow::Result<()> {
         a.requests,
         a.workers
     );
-    println!("\n| store | worker processes | requests | creations/s | requests/s (workers) | drain |");
+    println!(
+        "\n| store | worker processes | requests | creations/s | requests/s (workers) | drain |"
+    );
     println!("|---|---:|---:|---:|---:|---:|");
     let mut runs = Vec::new();
     for &w in &a.workers {
@@ -286,7 +338,9 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     let ratio = |store: &str, from: usize, to: usize| {
-        let f = runs.iter().find(|r| r.store == store && r.workers == from)?;
+        let f = runs
+            .iter()
+            .find(|r| r.store == store && r.workers == from)?;
         let t = runs.iter().find(|r| r.store == store && r.workers == to)?;
         Some(f.drain_s / t.drain_s)
     };

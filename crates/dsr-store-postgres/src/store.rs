@@ -89,6 +89,21 @@ fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }
 
+/// The columns of a batch of audit entries, inserted by one statement.
+#[derive(Default)]
+struct AuditColumns {
+    idx: Vec<i64>,
+    at: Vec<String>,
+    actor: Vec<String>,
+    action: Vec<String>,
+    request_id: Vec<Option<String>>,
+    service: Vec<Option<String>>,
+    subject_id: Vec<Option<String>>,
+    detail: Vec<String>,
+    prev_hash: Vec<String>,
+    hash: Vec<String>,
+}
+
 /// Appends `events` to the tenant's chain. The chain's tail is read under a per-tenant
 /// advisory lock held to the end of the transaction, so concurrent writers on every
 /// node append one after the other and the chain stays one.
@@ -121,26 +136,20 @@ async fn append_audit(
         None => (0, audit::GENESIS.to_owned()),
     };
     // One statement for the whole batch (arrays unnested), not one round trip each.
-    let mut cols: (Vec<i64>, Vec<String>, Vec<String>, Vec<String>) = Default::default();
-    let mut refs: (
-        Vec<Option<String>>,
-        Vec<Option<String>>,
-        Vec<Option<String>>,
-    ) = Default::default();
-    let mut tail: (Vec<String>, Vec<String>, Vec<String>) = Default::default();
+    let mut c = AuditColumns::default();
     for e in events {
         let entry = audit::seal(tenant, next, at, e, &prev);
-        cols.0.push(entry.index as i64);
-        cols.1.push(entry.at);
-        cols.2.push(entry.event.actor);
-        cols.3.push(entry.event.action);
-        refs.0.push(entry.event.request_id);
-        refs.1.push(entry.event.service);
-        refs.2.push(entry.event.subject_id);
-        tail.0.push(audit::canonical_json(&entry.event.detail));
-        tail.1.push(entry.prev_hash);
+        c.idx.push(entry.index as i64);
+        c.at.push(entry.at);
+        c.actor.push(entry.event.actor);
+        c.action.push(entry.event.action);
+        c.request_id.push(entry.event.request_id);
+        c.service.push(entry.event.service);
+        c.subject_id.push(entry.event.subject_id);
+        c.detail.push(audit::canonical_json(&entry.event.detail));
+        c.prev_hash.push(entry.prev_hash);
         prev = entry.hash.clone();
-        tail.2.push(entry.hash);
+        c.hash.push(entry.hash);
         next += 1;
     }
     let ins = tx
@@ -153,16 +162,16 @@ async fn append_audit(
         &ins,
         &[
             &tenant.as_str(),
-            &cols.0,
-            &cols.1,
-            &cols.2,
-            &cols.3,
-            &refs.0,
-            &refs.1,
-            &refs.2,
-            &tail.0,
-            &tail.1,
-            &tail.2,
+            &c.idx,
+            &c.at,
+            &c.actor,
+            &c.action,
+            &c.request_id,
+            &c.service,
+            &c.subject_id,
+            &c.detail,
+            &c.prev_hash,
+            &c.hash,
         ],
     )
     .await?;
