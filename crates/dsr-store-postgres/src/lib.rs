@@ -55,7 +55,7 @@ pub enum Error {
         reason: String,
     },
     /// The server refused or failed a statement.
-    #[error("PostgreSQL: {0}")]
+    #[error("PostgreSQL: {}", pg_message(.0))]
     Postgres(#[from] tokio_postgres::Error),
     /// No connection could be had from the pool in time.
     #[error("PostgreSQL connection pool: {0}")]
@@ -97,6 +97,27 @@ impl Error {
             }
             _ => false,
         }
+    }
+}
+
+/// The server's own message (with its detail and hint) rather than the driver's
+/// summary ("db error"), so the person reading it learns what is wrong.
+fn pg_message(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => {
+            let mut m = format!("{} ({})", db.message(), db.code().code());
+            if let Some(d) = db.detail() {
+                m.push_str(&format!("; {d}"));
+            }
+            if let Some(h) = db.hint() {
+                m.push_str(&format!("; hint: {h}"));
+            }
+            m
+        }
+        None => match std::error::Error::source(e) {
+            Some(s) => format!("{e}: {s}"),
+            None => e.to_string(),
+        },
     }
 }
 
