@@ -331,33 +331,24 @@ pub fn run(ctx: &Ctx, cmd: EngineCommand) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Opens the engine of the tenant named by the options (database and tenant must exist).
-/// The engine whatever the database (what `worker` needs of an environment).
-struct EngineRef {
-    engine: std::sync::Arc<dsr_engine::Engine>,
-}
-
-/// A tenant's engine on either database, for the request commands.
-pub(crate) struct Opened {
-    pub(crate) engine: std::sync::Arc<dsr_engine::Engine>,
-    config: dsr_engine::WorkerConfig,
-    sqlite: Option<EngineEnv>,
-    pg: Option<dsr_ops::pg::PgEnv>,
+/// A tenant's engine on either database (SQLite file or PostgreSQL URL).
+pub(crate) enum Opened {
+    Sqlite(EngineEnv),
+    Postgres(dsr_ops::pg::PgEnv),
 }
 
 impl Opened {
-    fn worker_config(&self) -> dsr_engine::WorkerConfig {
-        self.config.clone()
+    fn engine(&self) -> &std::sync::Arc<Engine> {
+        match self {
+            Opened::Sqlite(e) => &e.engine,
+            Opened::Postgres(e) => &e.engine,
+        }
     }
-}
 
-impl From<EngineEnv> for Opened {
-    fn from(e: EngineEnv) -> Self {
-        Opened {
-            engine: e.engine.clone(),
-            config: e.worker_config(),
-            sqlite: Some(e),
-            pg: None,
+    fn worker_config(&self) -> dsr_engine::WorkerConfig {
+        match self {
+            Opened::Sqlite(e) => e.worker_config(),
+            Opened::Postgres(e) => e.worker_config(),
         }
     }
 }
@@ -367,17 +358,13 @@ async fn open_any(ctx: &Ctx, common: &CommonArgs, signing: Signing) -> anyhow::R
         Some((url, tenant)) => {
             let config = load_config(ctx.config(&common.config).as_deref())?;
             let e = dsr_ops::pg::PgEnv::open(&url, &tenant, config, signing).await?;
-            Ok(Opened {
-                engine: e.engine.clone(),
-                config: e.worker_config(),
-                sqlite: None,
-                pg: Some(e),
-            })
+            Ok(Opened::Postgres(e))
         }
-        None => Ok(env(ctx, common, signing)?.into()),
+        None => Ok(Opened::Sqlite(env(ctx, common, signing)?)),
     }
 }
 
+/// Opens the engine of the tenant named by the options (database and tenant must exist).
 fn env(ctx: &Ctx, common: &CommonArgs, signing: Signing) -> anyhow::Result<EngineEnv> {
     let loc = ctx.location(&common.store)?;
     let config = load_config(ctx.config(&common.config).as_deref())?;
@@ -600,7 +587,7 @@ async fn request(ctx: &Ctx, a: RequestArgs) -> anyhow::Result<ExitCode> {
         _ => Signing::IfPresent,
     };
     let env = open_any(ctx, &a.common, signing).await?;
-    let engine = env.engine.clone();
+    let engine = env.engine().clone();
     let json_out = a.common.json;
     let now = || engine.clock().now();
     match a.cmd {
@@ -619,10 +606,9 @@ async fn request(ctx: &Ctx, a: RequestArgs) -> anyhow::Result<ExitCode> {
             if let Some(region) = &c.region {
                 dsr_match::normalize::parse_region(region).map_err(anyhow::Error::msg)?;
             }
-            let dir = match (&env.sqlite, &env.pg) {
-                (Some(e), _) => load_directory(e.store.db(), engine.tenant())?,
-                (None, Some(p)) => p.directory().await?,
-                (None, None) => unreachable!("an environment is open"),
+            let dir = match &env {
+                Opened::Sqlite(e) => load_directory(e.store.db(), engine.tenant())?,
+                Opened::Postgres(p) => p.directory().await?,
             };
             let mut opts = CreateOptions::new(ty, target);
             opts.subject = c.subject.as_deref().map(SubjectId::new).transpose()?;
@@ -649,7 +635,7 @@ async fn request(ctx: &Ctx, a: RequestArgs) -> anyhow::Result<ExitCode> {
             let settled = if c.wait {
                 Some(
                     settle(
-                        &env.engine,
+                        env.engine(),
                         env.worker_config(),
                         &ids,
                         true,
@@ -709,9 +695,9 @@ async fn request(ctx: &Ctx, a: RequestArgs) -> anyhow::Result<ExitCode> {
                 subject: None,
                 limit,
             };
-            let (list, unreadable) = match &env.sqlite {
-                Some(e) => e.store.requests_and_unreadable(engine.tenant(), &filter)?,
-                None => (engine.list(&filter).await?, Vec::new()),
+            let (list, unreadable) = match &env {
+                Opened::Sqlite(e) => e.store.requests_and_unreadable(engine.tenant(), &filter)?,
+                Opened::Postgres(_) => (engine.list(&filter).await?, Vec::new()),
             };
             for u in &unreadable {
                 eprintln!(
@@ -803,7 +789,7 @@ async fn request(ctx: &Ctx, a: RequestArgs) -> anyhow::Result<ExitCode> {
             let mut all = vec![id.clone()];
             all.extend(r.related.iter().cloned());
             let settled = settle(
-                &env.engine,
+                env.engine(),
                 env.worker_config(),
                 &all,
                 !no_work,
@@ -910,19 +896,8 @@ fn write_private(path: &Path, bytes: &[u8], replace: bool) -> anyhow::Result<()>
 }
 
 async fn worker(ctx: &Ctx, a: WorkerArgs) -> anyhow::Result<ExitCode> {
-    let (engine, mut cfg) = match ctx.postgres(&a.common.store)? {
-        Some((url, tenant)) => {
-            let config = load_config(ctx.config(&a.common.config).as_deref())?;
-            let env =
-                dsr_ops::pg::PgEnv::open(&url, &tenant, config, Signing::LoadOrCreate).await?;
-            (env.engine.clone(), env.worker_config())
-        }
-        None => {
-            let env = env(ctx, &a.common, Signing::LoadOrCreate)?;
-            (env.engine.clone(), env.worker_config())
-        }
-    };
-    let env = EngineRef { engine };
+    let env = open_any(ctx, &a.common, Signing::LoadOrCreate).await?;
+    let mut cfg = env.worker_config();
     if let Some(c) = a.concurrency {
         if c == 0 || c > 1024 {
             bail!("--concurrency: {c} is not accepted (1 to 1024)");
@@ -930,12 +905,12 @@ async fn worker(ctx: &Ctx, a: WorkerArgs) -> anyhow::Result<ExitCode> {
         cfg.concurrency = c;
     }
     let id = cfg.id.clone();
-    let w = Worker::new(env.engine.clone(), cfg);
+    let w = Worker::new(env.engine().clone(), cfg);
     if !a.common.json {
         eprintln!(
             "worker {id}: tenant {}, services {}; {}",
-            env.engine.tenant(),
-            env.engine.services().names().join(", "),
+            env.engine().tenant(),
+            env.engine().services().names().join(", "),
             if a.until_idle {
                 "stops when no task is left"
             } else {
@@ -943,7 +918,7 @@ async fn worker(ctx: &Ctx, a: WorkerArgs) -> anyhow::Result<ExitCode> {
             }
         );
     }
-    tracing::info!(worker = %id, tenant = %env.engine.tenant(), "worker started");
+    tracing::info!(worker = %id, tenant = %env.engine().tenant(), "worker started");
     let (tx, rx) = tokio::sync::watch::channel(false);
     let stop_monitor = tx.clone();
     tokio::spawn(async move {
@@ -953,7 +928,7 @@ async fn worker(ctx: &Ctx, a: WorkerArgs) -> anyhow::Result<ExitCode> {
     // Progress while it runs: on a terminal a spinner with the open tasks, with -v a log
     // line when the number changes (never silent for minutes).
     let monitor = {
-        let engine = env.engine.clone();
+        let engine = env.engine().clone();
         let bar = (!a.common.json && std::io::stderr().is_terminal()).then(|| {
             let b = indicatif::ProgressBar::new_spinner();
             b.enable_steady_tick(Duration::from_millis(200));
@@ -1078,10 +1053,10 @@ async fn services(ctx: &Ctx, c: CommonArgs) -> anyhow::Result<ExitCode> {
 
 async fn audit(ctx: &Ctx, a: AuditArgs) -> anyhow::Result<ExitCode> {
     let env = open_any(ctx, &a.common, Signing::IfPresent).await?;
-    let tenant = env.engine.tenant().clone();
+    let tenant = env.engine().tenant().clone();
     match a.cmd {
         AuditCommand::Verify => {
-            let r = env.engine.verify_audit().await?;
+            let r = env.engine().verify_audit().await?;
             if a.common.json {
                 out::json(&r)?;
             } else if r.ok() {
@@ -1106,9 +1081,9 @@ async fn audit(ctx: &Ctx, a: AuditArgs) -> anyhow::Result<ExitCode> {
             })
         }
         AuditCommand::Show { request } => {
-            let (entries, _) = env.engine.store().audit(&tenant).await?;
+            let (entries, _) = env.engine().store().audit(&tenant).await?;
             let filter = match request {
-                Some(r) => Some(ids::resolve(&env.engine, &r).await?),
+                Some(r) => Some(ids::resolve(env.engine(), &r).await?),
                 None => None,
             };
             let shown: Vec<_> = entries

@@ -97,18 +97,6 @@ async fn pg_admin(url: &str) -> anyhow::Result<tokio_postgres::Client> {
     Ok(c)
 }
 
-async fn fresh_pg(admin: &str, name: &str) -> anyhow::Result<String> {
-    let c = pg_admin(admin).await?;
-    c.batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
-        .await?;
-    c.batch_execute(&format!("CREATE DATABASE {name}")).await?;
-    let base = admin
-        .rsplit_once('/')
-        .context("a URL ending in /DATABASE")?
-        .0;
-    Ok(format!("{base}/{name}"))
-}
-
 fn dsr(bin: &Path, dir: &Path, db: &str, args: &[&str]) -> anyhow::Result<()> {
     let out = Command::new(bin)
         .current_dir(dir)
@@ -166,7 +154,13 @@ async fn one_run(
         .collect();
     std::fs::write(tmp.path().join("s.jsonl"), lines)?;
     let db = match pg_admin_url {
-        Some(a) => fresh_pg(a, &format!("dsr_bench_{}_{workers}", std::process::id())).await?,
+        Some(a) => {
+            dsr_ops::pg::recreate_database(
+                a,
+                &format!("dsr_bench_{}_{workers}", std::process::id()),
+            )
+            .await?
+        }
         None => tmp.path().join("bench.db").display().to_string(),
     };
     dsr(

@@ -216,18 +216,18 @@ pub fn import(ctx: &Ctx, args: ImportArgs) -> anyhow::Result<ExitCode> {
         ..ImportOptions::default()
     };
     tracing::info!(file = %args.file.display(), tenant = %loc.tenant, "import started");
-    let rt = match &pg {
+    // One runtime and one connection pool for the whole import.
+    let target = match &pg {
         Some((url, tenant)) => {
             let rt = tokio::runtime::Runtime::new()?;
-            let region = rt.block_on(async {
+            let (pg_store, region) = rt.block_on(async {
                 let s = dsr_ops::pg::connect(url, tenant, true, None).await?;
-                dsr_engine::Store::default_region(&s, tenant)
-                    .await
-                    .map_err(dsr_ops::Error::from)
+                let region = dsr_engine::Store::default_region(&s, tenant).await?;
+                Ok::<_, dsr_ops::Error>((s, region))
             })?;
             store.create_tenant(tenant)?;
             store.set_default_region(tenant, region.as_deref())?;
-            Some(rt)
+            Some((rt, pg_store))
         }
         None => None,
     };
@@ -243,12 +243,11 @@ pub fn import(ctx: &Ctx, args: ImportArgs) -> anyhow::Result<ExitCode> {
         },
     )
     .with_context(|| format!("importing {}", args.file.display()))?;
-    if let (Some((url, tenant)), Some(rt)) = (&pg, &rt) {
+    if let (Some((url, tenant)), Some((rt, pg_store))) = (&pg, &target) {
         let subjects = store.load_subjects(tenant)?;
         rt.block_on(async {
-            let s = dsr_ops::pg::connect(url, tenant, true, None).await?;
             for chunk in subjects.chunks(1000) {
-                dsr_ops::pg::upsert(&s, tenant, chunk).await?;
+                dsr_ops::pg::upsert(pg_store, tenant, chunk).await?;
             }
             Ok::<_, dsr_ops::Error>(())
         })

@@ -9,7 +9,7 @@ use dsr_engine::keyring::KeyRing;
 use dsr_engine::{Engine, WorkerConfig};
 use dsr_match::{Directory, MatchConfig};
 use dsr_model::{Subject, TenantId};
-pub use dsr_store_postgres::{PgStore, is_postgres_url, redact_url};
+pub use dsr_store_postgres::{PgStore, is_postgres_url, recreate_database, redact_url};
 use std::path::Path;
 use std::sync::Arc;
 

@@ -17,8 +17,9 @@
 //!   locks (per tenant, type and subject or merge set; per tenant for the chain), so
 //!   concurrent creators on several nodes are serialized exactly where they conflict:
 //!   never read-then-write.
-//! - **Subjects** carry a change feed (`subject_changes`, a sequence per change) that
-//!   every node reads from its cursor to keep its index current.
+//! - **Subjects** carry a change feed (`subject_changes`, a sequence per change,
+//!   written in the same transaction) for nodes that keep an index in memory; commands
+//!   load the whole directory when they start.
 //!
 //! Everything is in one schema created by numbered migrations ([`PgStore::connect`]).
 
@@ -202,6 +203,29 @@ impl PgStore {
             other => Error::Pool(other.to_string()),
         })
     }
+}
+
+/// Drops (if present) and creates the database `name` on the server of `admin_url` (a
+/// URL whose user may create databases), and returns the URL of the new database: for
+/// tests and benchmarks that each want a database of their own.
+pub async fn recreate_database(admin_url: &str, name: &str) -> Result<String> {
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(Error::Url {
+            url: name.to_owned(),
+            reason: "a database name of letters, digits and _ only".into(),
+        });
+    }
+    let (client, conn) = tokio_postgres::connect(admin_url, NoTls).await?;
+    tokio::spawn(conn);
+    // One statement each: DROP / CREATE DATABASE refuse to run inside a transaction.
+    client
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await?;
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await?;
+    let base = admin_url.rsplit_once('/').map_or(admin_url, |(b, _)| b);
+    Ok(format!("{base}/{name}"))
 }
 
 pub(crate) fn engine_err(e: Error) -> dsr_engine::Error {

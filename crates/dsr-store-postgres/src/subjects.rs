@@ -182,9 +182,9 @@ impl PgStore {
     /// each with the subject's current value.
     ///
     /// A change whose sequence number was taken by a transaction still in flight can
-    /// commit after a later one: a follower that moved its cursor past it would miss
-    /// it. So only changes older than `settle` are final; a follower re-reads from its
-    /// last final position (see `docs/operations.md`, staleness bound).
+    /// commit after a later one, so a follower that moves its cursor to the highest
+    /// `seq` it saw may miss it: re-read a window behind the cursor (no follower in
+    /// this release does yet; commands load the whole directory when they start).
     pub async fn subject_changes(
         &self,
         tenant: &TenantId,

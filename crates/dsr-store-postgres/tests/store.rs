@@ -19,22 +19,12 @@ pub async fn fresh_database(name: &str) -> Option<String> {
         );
         return None;
     };
-    let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
-        .await
-        .expect("connect to DSR_TEST_POSTGRES");
-    tokio::spawn(conn);
     let db = format!("dsr_test_{name}_{}", std::process::id());
-    for sql in [
-        format!("DROP DATABASE IF EXISTS {db}"),
-        format!("CREATE DATABASE {db}"),
-    ] {
-        client
-            .batch_execute(&sql)
+    Some(
+        dsr_store_postgres::recreate_database(&admin, &db)
             .await
-            .expect("create the test database");
-    }
-    let base = admin.rsplit_once('/').expect("a URL with a database").0;
-    Some(format!("{base}/{db}"))
+            .expect("create the test database"),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
