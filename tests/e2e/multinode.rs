@@ -33,16 +33,16 @@ erasure = "delete"
 latency_ms = 30
 "#;
 
-fn database() -> Option<String> {
+fn database(name: &str) -> Option<String> {
     let Ok(admin) = std::env::var("DSR_TEST_POSTGRES") else {
         assert!(
             std::env::var_os("CI").is_none(),
             "CI must run the PostgreSQL tests: set DSR_TEST_POSTGRES (see .ci/postgres)"
         );
-        eprintln!("SKIPPED multinode: no PostgreSQL (set DSR_TEST_POSTGRES)");
+        eprintln!("SKIPPED {name}: no PostgreSQL (set DSR_TEST_POSTGRES)");
         return None;
     };
-    let db = format!("dsr_e2e_multinode_{}", std::process::id());
+    let db = format!("dsr_e2e_{name}_{}", std::process::id());
     for sql in [
         format!("DROP DATABASE IF EXISTS {db}"),
         format!("CREATE DATABASE {db}"),
@@ -71,7 +71,9 @@ impl Drop for Workers {
 
 #[test]
 fn several_workers_on_postgres_with_one_killed_lose_nothing() {
-    let Some(url) = database() else { return };
+    let Some(url) = database("multinode") else {
+        return;
+    };
     let mut d = Dsr::new();
     d.with_db = false;
     let cfg = d.file("dsr.toml", CONFIG);
@@ -227,4 +229,90 @@ fn several_workers_on_postgres_with_one_killed_lose_nothing() {
         done.len(),
         stdout(&reclaimed).trim()
     );
+}
+
+/// An erased person coming back in an import (from a backup, a sync) is caught on
+/// PostgreSQL as on SQLite: the tenant's suppression list is the database's own, a
+/// warning by default and a refused line in `refuse` mode (GDPR art. 17).
+#[test]
+fn an_import_on_postgres_consults_the_suppression_list() {
+    let Some(url) = database("suppression") else {
+        return;
+    };
+    let mut d = Dsr::new();
+    d.with_db = false;
+    let cfg = d.file(
+        "dsr.toml",
+        "[[services]]\nname = \"directory\"\nkind = \"subjects\"\nerasure = \"delete\"\n",
+    );
+    let run = |args: &[&str]| {
+        let mut a = vec!["--db", url.as_str(), "--config", cfg.as_str()];
+        a.extend_from_slice(args);
+        d.run(&a)
+    };
+    let ok = |args: &[&str]| {
+        let out = run(args);
+        assert!(out.status.success(), "dsr {args:?}: {}", stderr(&out));
+        format!("{}{}", stdout(&out), stderr(&out))
+    };
+    ok(&["tenant", "create", "--region", "FR"]);
+    let people = d.file(
+        "people.jsonl",
+        concat!(
+            r#"{"type":"external_contact","id":"c-1","names":["Zoé Marchetti"],"emails":["zoe.marchetti@example.org"],"phones":["+33 6 98 76 54 32"]}"#,
+            "\n",
+            r#"{"type":"external_contact","id":"c-2","names":["Paul Durand"],"emails":["paul.durand@example.com"]}"#,
+            "\n"
+        ),
+    );
+    let json = |args: &[&str]| -> serde_json::Value {
+        let out = run(args);
+        assert!(out.status.success(), "dsr {args:?}: {}", stderr(&out));
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(&out)))
+    };
+    let report = json(&["import", &people, "--json"]);
+    assert_eq!(report["created"], 2, "{report}");
+    ok(&[
+        "request", "create", "--type", "delete", "--id", "c-1", "--wait",
+    ]);
+    let shown = json(&["suppression", "show", "--json"]);
+    assert!(shown["identifiers"].as_u64().unwrap() >= 3, "{shown}");
+    assert_eq!(shown["mode"], "warn");
+
+    // She comes back in another written form: imported, with a warning naming it.
+    let back = d.file(
+        "backup.jsonl",
+        r#"{"type":"external_contact","id":"c-9000","emails":["Zoe.Marchetti@Example.ORG"]}"#,
+    );
+    let out = ok(&["import", &back]);
+    assert!(out.contains("erased on"), "{out}");
+    // Paul was never erased: no warning for him.
+    let paul = d.file(
+        "paul.jsonl",
+        r#"{"type":"external_contact","id":"c-2","names":["Paul Durand"],"emails":["paul.durand@example.com"]}"#,
+    );
+    let out = ok(&["import", &paul]);
+    assert!(!out.contains("erased on"), "{out}");
+
+    ok(&["suppression", "refuse"]);
+    let back2 = d.file(
+        "backup2.jsonl",
+        r#"{"type":"external_contact","id":"c-9001","phones":["06 98 76 54 32"]}"#,
+    );
+    let out = run(&["import", &back2]);
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        !out.status.success(),
+        "a refused line fails the import: {text}"
+    );
+    assert!(text.contains("not imported"), "{text}");
+    let out = std::process::Command::new("psql")
+        .args([
+            url.as_str(),
+            "-Atc",
+            "SELECT string_agg(id, ',' ORDER BY id) FROM subjects",
+        ])
+        .output()
+        .expect("psql");
+    assert_eq!(stdout(&out).trim(), "c-2,c-9000", "{}", stderr(&out));
 }

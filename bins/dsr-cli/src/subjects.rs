@@ -188,13 +188,9 @@ pub fn import(ctx: &Ctx, args: ImportArgs) -> anyhow::Result<ExitCode> {
         let len = f.metadata().ok().map(|m| m.len());
         (Box::new(f), len)
     };
-    // PostgreSQL: the same pipeline (validation, per-line report, merge sets) into a
-    // scratch database, then written to PostgreSQL in one transaction per batch.
+    // PostgreSQL: the same pipeline (validation, per-line report, the tenant's
+    // suppression list, merge sets), each batch written in one transaction.
     let pg = ctx.postgres(&args.store)?;
-    let store = match &pg {
-        Some(_) => dsr_store_sqlite::SqliteStore::open_in_memory()?,
-        None => open_store(&loc.db, OpenMode::Create)?,
-    };
     let bar = if std::io::stderr().is_terminal() && !args.json {
         let bar = match total {
             Some(t) => indicatif::ProgressBar::new(t),
@@ -216,43 +212,40 @@ pub fn import(ctx: &Ctx, args: ImportArgs) -> anyhow::Result<ExitCode> {
         ..ImportOptions::default()
     };
     tracing::info!(file = %args.file.display(), tenant = %loc.tenant, "import started");
-    // One runtime and one connection pool for the whole import.
-    let target = match &pg {
-        Some((url, tenant)) => {
-            let rt = tokio::runtime::Runtime::new()?;
-            let (pg_store, region) = rt.block_on(async {
-                let s = dsr_ops::pg::connect(url, tenant, true, None).await?;
-                let region = dsr_engine::Store::default_region(&s, tenant).await?;
-                Ok::<_, dsr_ops::Error>((s, region))
-            })?;
-            store.create_tenant(tenant)?;
-            store.set_default_region(tenant, region.as_deref())?;
-            Some((rt, pg_store))
+    let progress = |bytes| {
+        if let Some(bar) = &bar {
+            bar.set_position(bytes);
         }
-        None => None,
     };
-    let report = dsr_ops::import::import_jsonl(
-        &store,
-        &loc.tenant,
-        BufReader::new(reader),
-        &opts,
-        |bytes| {
-            if let Some(bar) = &bar {
-                bar.set_position(bytes);
-            }
-        },
-    )
-    .with_context(|| format!("importing {}", args.file.display()))?;
-    if let (Some((url, tenant)), Some((rt, pg_store))) = (&pg, &target) {
-        let subjects = store.load_subjects(tenant)?;
-        rt.block_on(async {
-            for chunk in subjects.chunks(1000) {
-                dsr_ops::pg::upsert(pg_store, tenant, chunk).await?;
-            }
-            Ok::<_, dsr_ops::Error>(())
-        })
-        .with_context(|| format!("writing the subjects to {}", dsr_ops::pg::redact_url(url)))?;
-    }
+    let input = BufReader::new(reader);
+    let report = match &pg {
+        Some((url, tenant)) => {
+            // One runtime and one connection pool for the whole import.
+            let rt = tokio::runtime::Runtime::new()?;
+            let pg_store = rt
+                .block_on(dsr_ops::pg::connect(url, tenant, true, None))
+                .with_context(|| format!("connecting to {}", dsr_ops::pg::redact_url(url)))?;
+            let mut target = dsr_ops::pg::PgImport {
+                rt: &rt,
+                store: &pg_store,
+            };
+            dsr_ops::import::import_jsonl_into(&mut target, tenant, input, &opts, progress, |_| {
+                Ok(())
+            })
+            .with_context(|| {
+                format!(
+                    "importing {} into {}",
+                    args.file.display(),
+                    dsr_ops::pg::redact_url(url)
+                )
+            })?
+        }
+        None => {
+            let store = open_store(&loc.db, OpenMode::Create)?;
+            dsr_ops::import::import_jsonl(&store, &loc.tenant, input, &opts, progress)
+                .with_context(|| format!("importing {}", args.file.display()))?
+        }
+    };
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }

@@ -274,6 +274,68 @@ impl ImportRecord {
     }
 }
 
+/// Where an import lands its subjects: the part of the pipeline that differs between
+/// databases. Everything else (reading, validation, the per-line report, the
+/// suppression rule, merge-set checks) is the pipeline's, the same for every target.
+pub trait ImportTarget {
+    /// Creates the tenant if it does not exist; returns its default phone region.
+    fn open_tenant(&mut self, tenant: &TenantId) -> Result<Option<String>>;
+    /// How many identifiers the tenant's suppression list holds.
+    fn suppression_count(&mut self, tenant: &TenantId) -> Result<u64>;
+    /// The tenant's secret that keys the suppression list's hashes.
+    fn tenant_secret(&mut self, tenant: &TenantId) -> Result<[u8; 32]>;
+    /// Whether the tenant refuses (rather than warns about) re-imports of erased people.
+    fn refuse_erased(&mut self, tenant: &TenantId) -> Result<bool>;
+    /// Which of the keyed hashes are listed: `(hash, erasure time in µs, request id)`.
+    fn suppression_hits(
+        &mut self,
+        tenant: &TenantId,
+        hashes: &[String],
+    ) -> Result<Vec<(String, i64, String)>>;
+    /// Writes one batch in one transaction; returns `(created, updated)`.
+    fn write(&mut self, tenant: &TenantId, batch: &[Subject]) -> Result<(usize, usize)>;
+    /// The tenant's merge-set problems once the lines have landed.
+    fn merge_set_problems(&mut self, tenant: &TenantId) -> Result<Vec<String>>;
+}
+
+impl ImportTarget for &SqliteStore {
+    fn open_tenant(&mut self, tenant: &TenantId) -> Result<Option<String>> {
+        self.create_tenant(tenant)?;
+        Ok(self.default_region(tenant)?)
+    }
+    fn suppression_count(&mut self, tenant: &TenantId) -> Result<u64> {
+        Ok(SqliteStore::suppression_count(self, tenant)?)
+    }
+    fn tenant_secret(&mut self, tenant: &TenantId) -> Result<[u8; 32]> {
+        Ok(SqliteStore::tenant_secret(self, tenant)?)
+    }
+    fn refuse_erased(&mut self, tenant: &TenantId) -> Result<bool> {
+        Ok(SqliteStore::refuse_erased(self, tenant)?)
+    }
+    fn suppression_hits(
+        &mut self,
+        tenant: &TenantId,
+        hashes: &[String],
+    ) -> Result<Vec<(String, i64, String)>> {
+        Ok(SqliteStore::suppression_hits(self, tenant, hashes)?)
+    }
+    fn write(&mut self, tenant: &TenantId, batch: &[Subject]) -> Result<(usize, usize)> {
+        let c = self.upsert_subjects_counted(tenant, batch)?;
+        Ok((c.created, c.updated))
+    }
+    fn merge_set_problems(&mut self, tenant: &TenantId) -> Result<Vec<String>> {
+        Ok(merge_set_problems(&crate::load_directory(self, tenant)?))
+    }
+}
+
+/// The merge-set problems of a directory, as an import reports them.
+pub fn merge_set_problems(dir: &Directory) -> Vec<String> {
+    dir.merge_set_problems()
+        .into_iter()
+        .map(|(set, why)| format!("merge set {set}: {why}"))
+        .collect()
+}
+
 /// The tenant's suppression list, as an import checks it: keyed hashes of erased
 /// subjects' identifiers (`dsr_engine::privacy::identifier_hashes`).
 struct Suppression {
@@ -285,26 +347,35 @@ struct Suppression {
 }
 
 impl Suppression {
-    fn open(store: &SqliteStore, tenant: &TenantId, region: Option<&str>) -> Result<Self> {
-        let listed = store.suppression_count(tenant)? > 0;
+    fn open(
+        target: &mut impl ImportTarget,
+        tenant: &TenantId,
+        region: Option<&str>,
+    ) -> Result<Self> {
+        let listed = target.suppression_count(tenant)? > 0;
         Ok(Suppression {
             secret: if listed {
-                Some(store.tenant_secret(tenant)?)
+                Some(target.tenant_secret(tenant)?)
             } else {
                 None
             },
             region: region.map(str::to_owned),
-            refuse: store.refuse_erased(tenant)?,
+            refuse: target.refuse_erased(tenant)?,
         })
     }
 
     /// What to say when `s` has an identifier of an erased subject.
-    fn check(&self, store: &SqliteStore, tenant: &TenantId, s: &Subject) -> Result<Option<String>> {
+    fn check(
+        &self,
+        target: &mut impl ImportTarget,
+        tenant: &TenantId,
+        s: &Subject,
+    ) -> Result<Option<String>> {
         let Some(secret) = &self.secret else {
             return Ok(None);
         };
         let hashes = dsr_engine::privacy::identifier_hashes(secret, s, self.region.as_deref());
-        let hits = store.suppression_hits(tenant, &hashes)?;
+        let hits = target.suppression_hits(tenant, &hashes)?;
         let Some((_, at, request)) = hits.iter().max_by_key(|h| h.1) else {
             return Ok(None);
         };
@@ -391,14 +462,26 @@ pub fn import_jsonl(
 pub fn import_jsonl_batches(
     store: &SqliteStore,
     tenant: &TenantId,
+    input: impl BufRead,
+    opts: &ImportOptions,
+    progress: impl FnMut(u64),
+    landed: impl FnMut(&[Subject]) -> Result<()>,
+) -> Result<ImportReport> {
+    import_jsonl_into(&mut { store }, tenant, input, opts, progress, landed)
+}
+
+/// [`import_jsonl_batches`] into any [`ImportTarget`] (the PostgreSQL one is
+/// [`crate::pg::PgImport`]).
+pub fn import_jsonl_into(
+    target: &mut impl ImportTarget,
+    tenant: &TenantId,
     mut input: impl BufRead,
     opts: &ImportOptions,
     mut progress: impl FnMut(u64),
     mut landed: impl FnMut(&[Subject]) -> Result<()>,
 ) -> Result<ImportReport> {
-    store.create_tenant(tenant)?;
-    let region = store.default_region(tenant)?;
-    let suppression = Suppression::open(store, tenant, region.as_deref())?;
+    let region = target.open_tenant(tenant)?;
+    let suppression = Suppression::open(target, tenant, region.as_deref())?;
     // A scratch directory tells which stored values cannot be searched (and why).
     let mut probe = Directory::new(MatchConfig {
         default_region: region,
@@ -414,17 +497,18 @@ pub fn import_jsonl_batches(
     let mut bytes = 0u64;
     let mut line = Vec::new();
     let batch_size = opts.batch_size.max(1);
-    let mut flush = |batch: &mut Vec<Subject>, report: &mut ImportReport| -> Result<()> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let c = store.upsert_subjects_counted(tenant, batch)?;
-        report.created += c.created;
-        report.updated += c.updated;
-        landed(batch)?;
-        batch.clear();
-        Ok(())
-    };
+    let mut flush =
+        |target: &mut _, batch: &mut Vec<Subject>, report: &mut ImportReport| -> Result<()> {
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let (created, updated) = ImportTarget::write(target, tenant, batch)?;
+            report.created += created;
+            report.updated += updated;
+            landed(batch)?;
+            batch.clear();
+            Ok(())
+        };
     loop {
         line.clear();
         let (n, long) =
@@ -496,7 +580,7 @@ pub fn import_jsonl_batches(
             });
             continue;
         }
-        if let Some(message) = suppression.check(store, tenant, &s)? {
+        if let Some(message) = suppression.check(target, tenant, &s)? {
             if suppression.refuse {
                 report.errors.push(LineIssue {
                     line: line_no,
@@ -535,7 +619,7 @@ pub fn import_jsonl_batches(
         good += 1;
         batch.push(s);
         if !opts.all_or_nothing && batch.len() >= batch_size {
-            flush(&mut batch, &mut report)?;
+            flush(target, &mut batch, &mut report)?;
         }
     }
     report.rejected = report.errors.len();
@@ -545,16 +629,11 @@ pub fn import_jsonl_batches(
         return Ok(report);
     }
     // All-or-nothing: one transaction with every line; else the last batch.
-    flush(&mut batch, &mut report)?;
+    flush(target, &mut batch, &mut report)?;
     report.imported = good;
     report.by_kind = by_kind;
     // Merge-set invariants are checked over the whole tenant once the lines have landed.
-    let dir = crate::load_directory(store, tenant)?;
-    report.merge_set_problems = dir
-        .merge_set_problems()
-        .into_iter()
-        .map(|(set, why)| format!("merge set {set}: {why}"))
-        .collect();
+    report.merge_set_problems = target.merge_set_problems(tenant)?;
     Ok(report)
 }
 

@@ -101,16 +101,85 @@ impl PgEnv {
 
     /// The tenant's directory, as stored now.
     pub async fn directory(&self) -> Result<Directory> {
-        let tenant = self.engine.tenant();
-        let region = dsr_engine::Store::default_region(&self.store, tenant).await?;
-        let (subjects, _seq) = self.store.load_subjects(tenant).await.map_err(pg)?;
-        let mut dir = Directory::new(MatchConfig {
-            default_region: region,
-        })?;
-        for s in subjects {
-            dir.upsert(s)?;
-        }
-        Ok(dir)
+        directory(&self.store, self.engine.tenant()).await
+    }
+}
+
+/// A tenant's directory, as stored now.
+pub async fn directory(store: &PgStore, tenant: &TenantId) -> Result<Directory> {
+    let region = dsr_engine::Store::default_region(store, tenant).await?;
+    let (subjects, _seq) = store.load_subjects(tenant).await.map_err(pg)?;
+    let mut dir = Directory::new(MatchConfig {
+        default_region: region,
+    })?;
+    for s in subjects {
+        dir.upsert(s)?;
+    }
+    Ok(dir)
+}
+
+/// The import pipeline's target on PostgreSQL ([`crate::import::import_jsonl_into`]):
+/// batches land as they are read, and the tenant's suppression list and setting are
+/// the database's own. The pipeline is synchronous, so each call runs on `rt`: use it
+/// from a thread that is not itself running async code.
+pub struct PgImport<'a> {
+    /// The runtime the calls run on.
+    pub rt: &'a tokio::runtime::Runtime,
+    /// The database.
+    pub store: &'a PgStore,
+}
+
+impl crate::import::ImportTarget for PgImport<'_> {
+    fn open_tenant(&mut self, tenant: &TenantId) -> Result<Option<String>> {
+        self.rt.block_on(async {
+            self.store.create_tenant(tenant, None).await.map_err(pg)?;
+            Ok(dsr_engine::Store::default_region(self.store, tenant).await?)
+        })
+    }
+    fn suppression_count(&mut self, tenant: &TenantId) -> Result<u64> {
+        self.rt
+            .block_on(self.store.suppression_count(tenant))
+            .map_err(pg)
+    }
+    fn tenant_secret(&mut self, tenant: &TenantId) -> Result<[u8; 32]> {
+        Ok(self
+            .rt
+            .block_on(dsr_engine::Store::tenant_secret(self.store, tenant))?)
+    }
+    fn refuse_erased(&mut self, tenant: &TenantId) -> Result<bool> {
+        self.rt
+            .block_on(self.store.refuse_erased(tenant))
+            .map_err(pg)
+    }
+    fn suppression_hits(
+        &mut self,
+        tenant: &TenantId,
+        hashes: &[String],
+    ) -> Result<Vec<(String, i64, String)>> {
+        let hits = self
+            .rt
+            .block_on(dsr_engine::Store::suppressed(self.store, tenant, hashes))?;
+        Ok(hits
+            .into_iter()
+            .map(|h| {
+                (
+                    h.hash,
+                    h.erased_at.timestamp_micros(),
+                    h.request_id.to_string(),
+                )
+            })
+            .collect())
+    }
+    fn write(&mut self, tenant: &TenantId, batch: &[Subject]) -> Result<(usize, usize)> {
+        let c = self
+            .rt
+            .block_on(self.store.upsert_subjects_counted(tenant, batch))
+            .map_err(pg)?;
+        Ok((c.created, c.updated))
+    }
+    fn merge_set_problems(&mut self, tenant: &TenantId) -> Result<Vec<String>> {
+        let dir = self.rt.block_on(directory(self.store, tenant))?;
+        Ok(crate::import::merge_set_problems(&dir))
     }
 }
 

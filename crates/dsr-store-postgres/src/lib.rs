@@ -29,7 +29,7 @@ mod store;
 mod subjects;
 
 pub use services::build_services;
-pub use subjects::{SubjectChange, TenantRow};
+pub use subjects::{SubjectChange, TenantRow, UpsertCounts};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use std::time::Duration;

@@ -17,6 +17,15 @@ pub struct TenantRow {
     pub subjects: u64,
 }
 
+/// How many subjects a write created and how many it replaced.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UpsertCounts {
+    /// New ids.
+    pub created: usize,
+    /// Ids that existed (or came twice in the batch).
+    pub updated: usize,
+}
+
 /// One change of the directory: a subject written (`subject` is its new value) or
 /// deleted (`None`), at position `seq` of the feed.
 #[derive(Debug, Clone)]
@@ -83,29 +92,71 @@ impl PgStore {
     /// Writes subjects (insert or replace) and their changes to the feed, in one
     /// transaction. Returns how many were written.
     pub async fn upsert_subjects(&self, tenant: &TenantId, subjects: &[Subject]) -> Result<usize> {
+        self.upsert_subjects_counted(tenant, subjects)
+            .await
+            .map(|c| c.created + c.updated)
+    }
+
+    /// [`PgStore::upsert_subjects`], telling how many subjects were new and how many
+    /// replaced one with the same id. Two statements whatever the batch size (arrays
+    /// through `UNNEST`); an id given twice keeps its last value.
+    pub async fn upsert_subjects_counted(
+        &self,
+        tenant: &TenantId,
+        subjects: &[Subject],
+    ) -> Result<UpsertCounts> {
+        if subjects.is_empty() {
+            return Ok(UpsertCounts::default());
+        }
+        // One row per id (a statement may not touch a row twice), the last value wins.
+        let mut last: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for (i, s) in subjects.iter().enumerate() {
+            last.insert(s.id.as_str(), i);
+        }
+        let repeated = subjects.len() - last.len();
+        let mut keep: Vec<usize> = last.into_values().collect();
+        keep.sort_unstable();
+        let ids: Vec<&str> = keep.iter().map(|&i| subjects[i].id.as_str()).collect();
+        let docs = keep
+            .iter()
+            .map(|&i| {
+                serde_json::to_string(&subjects[i]).map_err(|e| Error::Unreadable {
+                    what: format!("subject {}", subjects[i].id),
+                    reason: e.to_string(),
+                })
+            })
+            .collect::<Result<Vec<String>>>()?;
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
         let now = us(Utc::now());
-        let up = tx
-            .prepare(
-                "INSERT INTO subjects (tenant, id, doc, updated_us) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (tenant, id) DO UPDATE SET doc = excluded.doc, updated_us = excluded.updated_us",
+        // `xmax = 0` on the returned row: it was inserted, not updated.
+        let rows = tx
+            .query(
+                &tx.prepare_cached(
+                    "INSERT INTO subjects (tenant, id, doc, updated_us)
+                     SELECT $1, u.id, u.doc, $4 FROM UNNEST($2::text[], $3::text[]) AS u(id, doc)
+                     ON CONFLICT (tenant, id) DO UPDATE SET doc = excluded.doc, updated_us = excluded.updated_us
+                     RETURNING (xmax = 0)",
+                )
+                .await?,
+                &[&tenant.as_str(), &ids, &docs, &now],
             )
             .await?;
-        let feed = tx
-            .prepare(
-                "INSERT INTO subject_changes (tenant, subject_id, deleted) VALUES ($1, $2, FALSE)",
+        tx.execute(
+            &tx.prepare_cached(
+                "INSERT INTO subject_changes (tenant, subject_id, deleted)
+                 SELECT $1, u.id, FALSE FROM UNNEST($2::text[]) WITH ORDINALITY AS u(id, n) ORDER BY u.n",
             )
-            .await?;
-        for s in subjects {
-            let doc = serde_json::to_string(s).unwrap_or_default();
-            tx.execute(&up, &[&tenant.as_str(), &s.id.as_str(), &doc, &now])
-                .await?;
-            tx.execute(&feed, &[&tenant.as_str(), &s.id.as_str()])
-                .await?;
-        }
+            .await?,
+            &[&tenant.as_str(), &ids],
+        )
+        .await?;
         tx.commit().await?;
-        Ok(subjects.len())
+        let created = rows.iter().filter(|r| r.get::<_, bool>(0)).count();
+        Ok(UpsertCounts {
+            created,
+            updated: rows.len() - created + repeated,
+        })
     }
 
     /// Deletes a subject (and records it in the feed); `false` if there was none.
@@ -216,6 +267,43 @@ impl PgStore {
                 })
             })
             .collect()
+    }
+
+    /// How many identifiers of erased subjects the tenant's suppression list holds.
+    pub async fn suppression_count(&self, tenant: &TenantId) -> Result<u64> {
+        let c = self.client().await?;
+        Ok(c.query_one(
+            &c.prepare_cached("SELECT count(*) FROM suppression WHERE tenant = $1")
+                .await?,
+            &[&tenant.as_str()],
+        )
+        .await?
+        .get::<_, i64>(0) as u64)
+    }
+
+    /// Whether an import refuses (rather than warns about) a subject with an identifier
+    /// of a person erased earlier.
+    pub async fn refuse_erased(&self, tenant: &TenantId) -> Result<bool> {
+        let c = self.client().await?;
+        Ok(c.query_opt(
+            &c.prepare_cached("SELECT refuse_erased FROM tenants WHERE name = $1")
+                .await?,
+            &[&tenant.as_str()],
+        )
+        .await?
+        .is_some_and(|r| r.get::<_, bool>(0)))
+    }
+
+    /// Sets [`PgStore::refuse_erased`] (the tenant must exist).
+    pub async fn set_refuse_erased(&self, tenant: &TenantId, refuse: bool) -> Result<()> {
+        let c = self.client().await?;
+        c.execute(
+            &c.prepare_cached("UPDATE tenants SET refuse_erased = $2 WHERE name = $1")
+                .await?,
+            &[&tenant.as_str(), &refuse],
+        )
+        .await?;
+        Ok(())
     }
 
     /// How many subjects the tenant holds.

@@ -80,3 +80,46 @@ async fn a_wrong_url_or_a_missing_database_is_said_plainly() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_batch_upsert_counts_new_and_replaced_ids_and_feeds_every_change() {
+    let Some(url) = fresh_database("upsert").await else {
+        return;
+    };
+    let store = PgStore::connect(&url, 2).await.expect("connect");
+    let t = dsr_model::TenantId::default();
+    store.create_tenant(&t, None).await.unwrap();
+    let subject = |id: &str, name: &str| {
+        let mut s = dsr_model::Subject::new(
+            dsr_model::SubjectKind::ExternalContact,
+            dsr_model::SubjectId::new(id).unwrap(),
+        );
+        s.names.push(name.into());
+        s
+    };
+    let c = store
+        .upsert_subjects_counted(&t, &[subject("a", "Ann"), subject("b", "Bob")])
+        .await
+        .unwrap();
+    assert_eq!((c.created, c.updated), (2, 0));
+    // `b` replaced, `c` new, `c` given twice in the batch: the last value wins.
+    let c = store
+        .upsert_subjects_counted(
+            &t,
+            &[
+                subject("b", "Bobby"),
+                subject("c", "Cy"),
+                subject("c", "Cyril"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!((c.created, c.updated), (1, 2));
+    let (all, seq) = store.load_subjects(&t).await.unwrap();
+    let names: Vec<_> = all.iter().map(|s| s.names[0].as_str()).collect();
+    assert_eq!(names, ["Ann", "Bobby", "Cyril"]);
+    let changes = store.subject_changes(&t, 0, 100).await.unwrap();
+    let ids: Vec<_> = changes.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, ["a", "b", "b", "c"]);
+    assert_eq!(changes.last().unwrap().seq, seq);
+}

@@ -3,7 +3,7 @@
 //! subjects' identifiers (no clear text); a re-import of one of them is warned about
 //! (default) or refused.
 
-use super::{CommonArgs, env};
+use super::{CommonArgs, Opened, open_any};
 use crate::Ctx;
 use crate::out::{self, outln};
 use dsr_ops::env::Signing;
@@ -30,25 +30,37 @@ enum SuppressionCommand {
 }
 
 pub(super) async fn suppression(ctx: &Ctx, a: SuppressionArgs) -> anyhow::Result<ExitCode> {
-    let env = env(ctx, &a.common, Signing::IfPresent)?;
-    let db = env.store.db();
-    let tenant = env.engine.tenant().clone();
-    match a.cmd {
-        SuppressionCommand::Warn | SuppressionCommand::Refuse => {
-            let refuse = matches!(a.cmd, SuppressionCommand::Refuse);
-            db.set_refuse_erased(&tenant, refuse)?;
-            env.engine
-                .note(
-                    "operator",
-                    dsr_engine::audit::AuditAction::SuppressionMode,
-                    json!({"mode": if refuse { "refuse" } else { "warn" }}),
-                )
-                .await?;
+    let opened = open_any(ctx, &a.common, Signing::IfPresent).await?;
+    let engine = opened.engine().clone();
+    let tenant = engine.tenant().clone();
+    let set = match a.cmd {
+        SuppressionCommand::Warn => Some(false),
+        SuppressionCommand::Refuse => Some(true),
+        SuppressionCommand::Show => None,
+    };
+    if let Some(refuse) = set {
+        match &opened {
+            Opened::Sqlite(env) => env.store.db().set_refuse_erased(&tenant, refuse)?,
+            Opened::Postgres(env) => env.store.set_refuse_erased(&tenant, refuse).await?,
         }
-        SuppressionCommand::Show => {}
+        engine
+            .note(
+                "operator",
+                dsr_engine::audit::AuditAction::SuppressionMode,
+                json!({"mode": if refuse { "refuse" } else { "warn" }}),
+            )
+            .await?;
     }
-    let n = db.suppression_count(&tenant)?;
-    let refuse = db.refuse_erased(&tenant)?;
+    let (n, refuse) = match &opened {
+        Opened::Sqlite(env) => (
+            env.store.db().suppression_count(&tenant)?,
+            env.store.db().refuse_erased(&tenant)?,
+        ),
+        Opened::Postgres(env) => (
+            env.store.suppression_count(&tenant).await?,
+            env.store.refuse_erased(&tenant).await?,
+        ),
+    };
     if a.common.json {
         out::json(&json!({
             "tenant": tenant.as_str(),
