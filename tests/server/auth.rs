@@ -2,7 +2,7 @@
 //! credentials with RFC 6749 errors, revocation, and the idle timeout (H-5) with a moved
 //! clock.
 
-use crate::harness::{Db, OPEN_LIMITS, Server};
+use crate::harness::{Db, OPEN_LIMITS, Server, on_clients};
 use serde_json::json;
 
 fn form(s: &Server, body: &str, basic: Option<&str>) -> crate::harness::Answer {
@@ -164,9 +164,11 @@ fn oauth_client_credentials_issue_short_lived_tokens_with_rfc6749_errors() {
     );
     // A static token cannot be used as client credentials.
     // Revocation applies to tokens already issued (within the 1 s cache).
-    let store =
-        dsr_ops::open_store(&s.db.dir.path().join("t.db"), dsr_ops::OpenMode::Existing).unwrap();
-    dsr_ops::clients::revoke(&store, &dsr_model::TenantId::new("acme").unwrap(), &id).unwrap();
+    on_clients(&s.db.dir.path().join("t.db"), async |store| {
+        dsr_ops::clients::revoke(store, &dsr_model::TenantId::new("acme").unwrap(), &id)
+            .await
+            .unwrap()
+    });
     std::thread::sleep(std::time::Duration::from_millis(1200));
     assert_eq!(s.get("/api/v1/services", &access).status, 401);
     assert_eq!(
@@ -189,7 +191,9 @@ fn an_idle_session_ends_after_the_timeout_and_any_request_resets_it() {
     settings.auth.idle_timeout = std::time::Duration::from_secs(5 * 60);
     settings.workers = 0;
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let app = dsr_api::App::open_with_clock(settings, clock.clone()).unwrap();
+    let app = rt
+        .block_on(dsr_api::App::open_with_clock(settings, clock.clone()))
+        .unwrap();
     let listener = rt
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();

@@ -54,8 +54,17 @@ pub struct Db {
 impl Db {
     pub fn new() -> Db {
         let dir = tempfile::tempdir().unwrap();
-        let store =
-            dsr_ops::open_store(&dir.path().join("t.db"), dsr_ops::OpenMode::Create).unwrap();
+        let store = std::sync::Arc::new(
+            dsr_ops::open_store(&dir.path().join("t.db"), dsr_ops::OpenMode::Create).unwrap(),
+        );
+        let clients = dsr_store_sqlite::engine_store::SqliteEngineStore::new(store.clone());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let create = |t: &TenantId, name: &str, kind: ClientKind, scopes: &[Scope]| {
+            rt.block_on(dsr_ops::clients::create(&clients, t, name, kind, scopes))
+                .unwrap()
+        };
         let mut tokens = Vec::new();
         for name in ["acme", "other"] {
             let t = TenantId::new(name).unwrap();
@@ -64,25 +73,11 @@ impl Db {
             let input = std::fs::read(sample()).unwrap();
             dsr_ops::import::import_jsonl(&store, &t, &input[..], &Default::default(), |_| {})
                 .unwrap();
-            tokens.push(
-                dsr_ops::clients::create(&store, &t, "all-scopes", ClientKind::Token, &Scope::ALL)
-                    .unwrap()
-                    .secret,
-            );
+            tokens.push(create(&t, "all-scopes", ClientKind::Token, &Scope::ALL).secret);
         }
         let acme = TenantId::new("acme").unwrap();
-        let reader = dsr_ops::clients::create(
-            &store,
-            &acme,
-            "lookups",
-            ClientKind::Token,
-            &[Scope::SubjectsRead],
-        )
-        .unwrap()
-        .secret;
-        let o =
-            dsr_ops::clients::create(&store, &acme, "crm oauth", ClientKind::OAuth, &Scope::ALL)
-                .unwrap();
+        let reader = create(&acme, "lookups", ClientKind::Token, &[Scope::SubjectsRead]).secret;
+        let o = create(&acme, "crm oauth", ClientKind::OAuth, &Scope::ALL);
         Db {
             dir,
             acme: tokens[0].clone(),
@@ -91,6 +86,21 @@ impl Db {
             oauth: (o.client.id, o.secret),
         }
     }
+}
+
+/// Runs a client command of `dsr_ops::clients` on the SQLite file `db` from
+/// synchronous test code.
+pub fn on_clients<T>(
+    db: &std::path::Path,
+    f: impl AsyncFnOnce(&dyn dsr_engine::server_store::ServerStore) -> T,
+) -> T {
+    let store = dsr_store_sqlite::engine_store::SqliteEngineStore::new(std::sync::Arc::new(
+        dsr_ops::open_store(db, dsr_ops::OpenMode::Existing).unwrap(),
+    ));
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(f(&store))
 }
 
 /// A certificate authority made for one test (rcgen), issuing certificates for

@@ -1,7 +1,7 @@
 //! A tenant that appears while the server runs (created with the CLI on the same
 //! database) is served, and its requests are carried out by the server's own workers.
 
-use crate::harness::{OPEN_LIMITS, Server, sample};
+use crate::harness::{OPEN_LIMITS, Server, on_clients, sample};
 use dsr_model::TenantId;
 use dsr_ops::clients::{ClientKind, Scope};
 use serde_json::json;
@@ -19,10 +19,13 @@ fn a_tenant_created_while_the_server_runs_gets_its_own_workers() {
     store.create_tenant(&t).unwrap();
     let input = std::fs::read(sample()).unwrap();
     dsr_ops::import::import_jsonl(&store, &t, &input[..], &Default::default(), |_| {}).unwrap();
-    let token = dsr_ops::clients::create(&store, &t, "late", ClientKind::Token, &Scope::ALL)
-        .unwrap()
-        .secret;
     drop(store);
+    let token = on_clients(&server.db.dir.path().join("t.db"), async |store| {
+        dsr_ops::clients::create(store, &t, "late", ClientKind::Token, &Scope::ALL)
+            .await
+            .unwrap()
+            .secret
+    });
     let created = server.post(
         "/api/v1/requests",
         &token,

@@ -87,8 +87,23 @@ fn issued(i: &clients::Issued, as_json: bool, verb: &str) -> anyhow::Result<()> 
 
 /// Runs `dsr client …`.
 pub fn run(ctx: &Ctx, a: ClientArgs) -> anyhow::Result<ExitCode> {
-    let loc = ctx.location(&a.store)?;
-    let store = dsr_ops::open_store(&loc.db, dsr_ops::OpenMode::Existing)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(run_on(ctx, a))
+}
+
+/// Clients live in the database the server uses: a SQLite file or PostgreSQL.
+async fn run_on(ctx: &Ctx, a: ClientArgs) -> anyhow::Result<ExitCode> {
+    let (db, tenant) = match ctx.postgres(&a.store)? {
+        Some((url, tenant)) => (dsr_ops::Database::Postgres(url), tenant),
+        None => {
+            let loc = ctx.location(&a.store)?;
+            (dsr_ops::Database::Sqlite(loc.db), loc.tenant)
+        }
+    };
+    let store = dsr_ops::open_server_store(&db, 1).await?;
+    let store = store.as_ref();
     match a.cmd {
         ClientCmd::Create { name, kind, scopes } => {
             let kind = if kind == "token" {
@@ -97,15 +112,15 @@ pub fn run(ctx: &Ctx, a: ClientArgs) -> anyhow::Result<ExitCode> {
                 ClientKind::OAuth
             };
             let scopes = Scope::parse_list(&scopes)?;
-            let i = clients::create(&store, &loc.tenant, &name, kind, &scopes)?;
+            let i = clients::create(store, &tenant, &name, kind, &scopes).await?;
             issued(&i, a.json, "created")?;
         }
         ClientCmd::Rotate { client } => {
-            let i = clients::rotate(&store, &loc.tenant, &client)?;
+            let i = clients::rotate(store, &tenant, &client).await?;
             issued(&i, a.json, "rotated")?;
         }
         ClientCmd::Revoke { client } => {
-            let c = clients::revoke(&store, &loc.tenant, &client)?;
+            let c = clients::revoke(store, &tenant, &client).await?;
             if a.json {
                 json(&c)?;
             } else {
@@ -118,9 +133,10 @@ pub fn run(ctx: &Ctx, a: ClientArgs) -> anyhow::Result<ExitCode> {
             }
         }
         ClientCmd::List => {
-            dsr_ops::require_tenant(&store, &loc.tenant)?;
+            dsr_ops::require_tenant_in(store, &db, &tenant).await?;
             let list: Vec<ClientInfo> = store
-                .clients(Some(&loc.tenant))?
+                .clients(Some(&tenant))
+                .await?
                 .iter()
                 .map(ClientInfo::from)
                 .collect();

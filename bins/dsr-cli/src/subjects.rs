@@ -225,8 +225,8 @@ pub fn import(ctx: &Ctx, args: ImportArgs) -> anyhow::Result<ExitCode> {
             let pg_store = rt
                 .block_on(dsr_ops::pg::connect(url, tenant, true, None))
                 .with_context(|| format!("connecting to {}", dsr_ops::pg::redact_url(url)))?;
-            let mut target = dsr_ops::pg::PgImport {
-                rt: &rt,
+            let mut target = dsr_ops::import::StoreImport {
+                rt: rt.handle().clone(),
                 store: &pg_store,
             };
             dsr_ops::import::import_jsonl_into(&mut target, tenant, input, &opts, progress, |_| {

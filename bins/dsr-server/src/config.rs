@@ -59,8 +59,12 @@ impl Default for RateLimits {
 pub struct ServerConfig {
     /// Address and port to listen on.
     pub listen: String,
-    /// The SQLite database (relative to the configuration file).
+    /// The database: a SQLite file (relative to the configuration file), or a
+    /// `postgres://` URL that several nodes share.
     pub database: PathBuf,
+    /// PostgreSQL: how often, in milliseconds, the node reads the subjects other nodes
+    /// wrote (its index's staleness bound).
+    pub follow_ms: u64,
     /// Workers per tenant in this process (0: run `dsr worker` separately).
     pub workers: usize,
     /// HIPAA mode: refuse to start unless the server's settings pass the rules.
@@ -112,6 +116,7 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: "127.0.0.1:8080".into(),
             database: PathBuf::from("dsr.db"),
+            follow_ms: s.follow_every.as_millis() as u64,
             workers: 1,
             hipaa: false,
             json_logs: false,
@@ -205,6 +210,7 @@ impl ServerConfig {
 const ENV_KEYS: &[&str] = &[
     "listen",
     "database",
+    "follow_ms",
     "workers",
     "hipaa",
     "json_logs",

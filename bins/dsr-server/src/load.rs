@@ -203,14 +203,17 @@ fn main() -> anyhow::Result<()> {
             }
         }
         store.upsert_subjects(&tenant, &batch)?;
-        dsr_ops::clients::create(
-            &store,
-            &tenant,
-            "load-test",
-            dsr_ops::clients::ClientKind::Token,
-            &dsr_ops::clients::Scope::ALL,
-        )?
-        .secret
+        let store = dsr_store_sqlite::engine_store::SqliteEngineStore::new(Arc::new(store));
+        tokio::runtime::Builder::new_current_thread()
+            .build()?
+            .block_on(dsr_ops::clients::create(
+                &store,
+                &tenant,
+                "load-test",
+                dsr_ops::clients::ClientKind::Token,
+                &dsr_ops::clients::Scope::ALL,
+            ))?
+            .secret
     };
     println!("database written: {:.1} s", t.elapsed().as_secs_f64());
 
@@ -230,7 +233,9 @@ fn main() -> anyhow::Result<()> {
             token: open,
         };
         settings.workers = 1;
-        let app = App::open(settings).map_err(|e| anyhow::anyhow!(e.body.message))?;
+        let app = App::open(settings)
+            .await
+            .map_err(|e| anyhow::anyhow!(e.body.message))?;
         let t = Instant::now();
         app.load_all()
             .await
@@ -384,7 +389,6 @@ fn main() -> anyhow::Result<()> {
             );
         }
         let (open, _) = tenants[0]
-            .env
             .engine
             .store()
             .open_tasks(&tenant)

@@ -49,7 +49,14 @@ fn init_logging(json: bool) {
 }
 
 fn settings(cfg: &ServerConfig, engine: dsr_engine::Config, base: &Path) -> Settings {
-    let mut s = Settings::new(base.join(&cfg.database));
+    // A PostgreSQL URL as it is; a file relative to the configuration's folder.
+    let db = match dsr_ops::Database::from(cfg.database.clone()) {
+        dsr_ops::Database::Sqlite(p) => dsr_ops::Database::Sqlite(base.join(p)),
+        pg => pg,
+    };
+    let mut s = Settings::new(db);
+    s.base = base.to_owned();
+    s.follow_every = Duration::from_millis(cfg.follow_ms.max(10));
     s.config = engine;
     s.auth.token_lifetime = Duration::from_secs(u64::from(cfg.token_lifetime_minutes) * 60);
     s.auth.idle_timeout = Duration::from_secs(u64::from(cfg.idle_timeout_minutes) * 60);
@@ -152,13 +159,16 @@ fn make_demo(db: &Path) -> anyhow::Result<String> {
         &dsr_ops::import::ImportOptions::default(),
         |_| {},
     )?;
-    let issued = dsr_ops::clients::create(
-        &store,
-        &tenant,
-        "demo-console",
-        dsr_ops::clients::ClientKind::Token,
-        &dsr_ops::clients::Scope::ALL,
-    )?;
+    let store = dsr_store_sqlite::engine_store::SqliteEngineStore::new(Arc::new(store));
+    let issued = tokio::runtime::Builder::new_current_thread()
+        .build()?
+        .block_on(dsr_ops::clients::create(
+            &store,
+            &tenant,
+            "demo-console",
+            dsr_ops::clients::ClientKind::Token,
+            &dsr_ops::clients::Scope::ALL,
+        ))?;
     Ok(issued.secret)
 }
 
@@ -212,8 +222,9 @@ async fn serve(
     let settings = settings(&cfg, engine, &base);
     let db = settings.db.clone();
     let app = App::open(settings)
+        .await
         .map_err(|e| anyhow::anyhow!("{}", e.body.message))
-        .with_context(|| format!("opening {}", db.display()))?;
+        .with_context(|| format!("opening {}", db.shown()))?;
     let addr: SocketAddr = cfg
         .listen
         .parse()
@@ -308,10 +319,10 @@ async fn serve(
             let mut workers = Vec::new();
             loop {
                 for t in app.tenants().await {
-                    if !started.insert(t.env.engine.tenant().clone()) {
+                    if !started.insert(t.engine.tenant().clone()) {
                         continue;
                     }
-                    tracing::info!(tenant = %t.env.engine.tenant(), "workers started");
+                    tracing::info!(tenant = %t.engine.tenant(), "workers started");
                     for w in app.workers_for(&t) {
                         let stop = stop.clone();
                         workers.push(tokio::spawn(async move {
@@ -334,6 +345,7 @@ async fn serve(
         })
     };
     let callbacks = tokio::spawn(dsr_api::callbacks::run(app.clone(), stop_rx.clone()));
+    let follower = tokio::spawn(dsr_api::follow::run(app.clone(), stop_rx.clone()));
 
     let served = server.await?;
     // In-flight HTTP requests are done; workers finish their batch (what they had not
@@ -343,10 +355,11 @@ async fn serve(
         let _ = tokio::time::timeout(Duration::from_secs(30), w).await;
     }
     let _ = callbacks.await;
+    let _ = follower.await;
     if let Some(m) = metrics {
         let _ = m.await;
     }
-    app.auth().flush();
+    app.auth().flush().await;
     tracing::info!("stopped");
     served
 }

@@ -6,13 +6,15 @@ use crate::error::{ApiError, ApiResult};
 use crate::limits::{Class, Limiter, Rates};
 use crate::metrics::Metrics;
 use axum::http::{HeaderMap, StatusCode, header};
+use dsr_engine::server_store::ServerStore;
 use dsr_engine::{Clock, Worker};
+use dsr_engine::{Engine, WorkerConfig};
 use dsr_match::Directory;
 use dsr_model::TenantId;
-use dsr_ops::OpenMode;
 use dsr_ops::clients::Scope;
 use dsr_ops::env::{EngineEnv, Location, Signing};
-use dsr_store_sqlite::SqliteStore;
+use dsr_ops::{Database, OpenMode};
+use dsr_store_sqlite::engine_store::SqliteEngineStore;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,11 +22,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::{RwLock, Semaphore};
 
+/// Connections to PostgreSQL per server process (requests, workers, the follower).
+const PG_POOL: usize = 16;
+
 /// What the HTTP layer is configured with.
 #[derive(Clone)]
 pub struct Settings {
-    /// The SQLite database.
-    pub db: PathBuf,
+    /// The database: a SQLite file, or PostgreSQL shared by several nodes.
+    pub db: Database,
+    /// Where relative key paths of a PostgreSQL setup live (the configuration's
+    /// folder); a SQLite setup keeps them beside its file.
+    pub base: PathBuf,
+    /// How often a node reads the other nodes' subject changes (PostgreSQL; the
+    /// index's staleness bound, `docs/operations.md`).
+    pub follow_every: Duration,
     /// The engine configuration (`dsr.toml`).
     pub config: dsr_engine::Config,
     /// Tokens and sessions.
@@ -58,10 +69,12 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Defaults for a database.
-    pub fn new(db: PathBuf) -> Self {
+    /// Defaults for a database (a path, or a `postgres://` URL).
+    pub fn new(db: impl Into<Database>) -> Self {
         Settings {
-            db,
+            db: db.into(),
+            base: PathBuf::from("."),
+            follow_every: dsr_ops::follow::EVERY,
             config: dsr_engine::Config::default(),
             auth: AuthSettings::default(),
             rates: Rates::default(),
@@ -84,15 +97,29 @@ impl Settings {
 /// One tenant: its engine and its directory.
 pub struct Tenant {
     /// The engine, wired to the store and services.
-    pub env: EngineEnv,
-    /// The subject index, updated on every write.
+    pub engine: Arc<Engine>,
+    /// The configuration its engine was built from.
+    pub config: dsr_engine::Config,
+    /// The subject index, updated on every write (and, on PostgreSQL, from the other
+    /// nodes' changes: [`crate::follow`]).
     pub dir: RwLock<Directory>,
+    /// The SQLite store (for counts only SQLite keeps); `None` on PostgreSQL.
+    pub(crate) sqlite: Option<SqliteEngineStore>,
+    /// Where this node is in the tenant's change feed.
+    pub(crate) feed: tokio::sync::Mutex<dsr_ops::follow::Cursor>,
+}
+
+impl Tenant {
+    /// The worker settings of its configuration.
+    pub fn worker_config(&self) -> WorkerConfig {
+        WorkerConfig::from_settings(&self.config.worker)
+    }
 }
 
 impl std::fmt::Debug for Tenant {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Tenant")
-            .field("env", &self.env)
+            .field("tenant", self.engine.tenant())
             .finish_non_exhaustive()
     }
 }
@@ -105,7 +132,8 @@ pub struct App {
 
 pub(crate) struct Inner {
     pub settings: Settings,
-    pub store: Arc<SqliteStore>,
+    pub store: Arc<dyn ServerStore>,
+    pub pg: Option<dsr_ops::pg::PgStore>,
     pub tenants: RwLock<HashMap<TenantId, Arc<Tenant>>>,
     pub auth: Auth,
     pub limiter: Limiter,
@@ -139,15 +167,26 @@ impl std::fmt::Debug for Inner {
 
 impl App {
     /// Opens the database (which must exist) with the system clock.
-    pub fn open(settings: Settings) -> ApiResult<Self> {
-        Self::open_with_clock(settings, Arc::new(dsr_engine::SystemClock))
+    pub async fn open(settings: Settings) -> ApiResult<Self> {
+        Self::open_with_clock(settings, Arc::new(dsr_engine::SystemClock)).await
     }
 
     /// Opens the database with a clock for sessions (tests move it).
-    pub fn open_with_clock(settings: Settings, clock: Arc<dyn Clock>) -> ApiResult<Self> {
-        let store = Arc::new(dsr_ops::open_store(&settings.db, OpenMode::Existing)?);
-        let auth = Auth::new(store.clone(), clock.clone(), settings.auth.clone())?;
-        let seed = store.server_key("callback-ed25519", &dsr_ops::clients::random_bytes()?)?;
+    pub async fn open_with_clock(settings: Settings, clock: Arc<dyn Clock>) -> ApiResult<Self> {
+        // PostgreSQL: one pool for the server's records and every tenant's engine.
+        let (store, pg): (Arc<dyn ServerStore>, _) = match &settings.db {
+            Database::Postgres(url) => {
+                let pg = dsr_ops::pg::PgStore::connect(url, PG_POOL)
+                    .await
+                    .map_err(|e| ApiError::from(dsr_engine::Error::store(e)))?;
+                (Arc::new(pg.clone()), Some(pg))
+            }
+            db => (dsr_ops::open_server_store(db, 1).await?, None),
+        };
+        let auth = Auth::new(store.clone(), clock.clone(), settings.auth.clone()).await?;
+        let seed = store
+            .server_key("callback-ed25519", &dsr_ops::clients::random_bytes()?)
+            .await?;
         let seed: [u8; 32] = seed.try_into().map_err(|_| ApiError::internal())?;
         let callback_tls = crate::callbacks::tls_connector(settings.callback_ca_file.as_deref())
             .map_err(|m| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "config", m))?;
@@ -157,6 +196,7 @@ impl App {
                 imports: Semaphore::new(settings.max_concurrent_imports.max(1)),
                 settings,
                 store,
+                pg,
                 tenants: RwLock::new(HashMap::new()),
                 auth,
                 metrics: Metrics::default(),
@@ -173,8 +213,8 @@ impl App {
         &self.inner.settings
     }
 
-    /// The server's store (clients, keys, callbacks).
-    pub fn store(&self) -> &Arc<SqliteStore> {
+    /// The server's store (subjects, clients, keys, callbacks).
+    pub fn store(&self) -> &Arc<dyn ServerStore> {
         &self.inner.store
     }
 
@@ -186,9 +226,7 @@ impl App {
     /// Loads every tenant of the database (index in memory), logging progress; the
     /// server is ready after this.
     pub async fn load_all(&self) -> ApiResult<()> {
-        let tenants = self.inner.store.tenants()?;
-        for t in tenants {
-            let id = TenantId::new(t.name.clone())?;
+        for id in self.inner.store.tenant_names().await? {
             self.load(&id).await?;
         }
         self.inner.ready.store(true, Ordering::SeqCst);
@@ -215,18 +253,33 @@ impl App {
             return Ok(t.clone());
         }
         let started = std::time::Instant::now();
-        let loc = Location {
-            db: self.inner.settings.db.clone(),
-            tenant: id.clone(),
-        };
         let config = self.inner.settings.config.clone();
-        let (env, dir) = tokio::task::spawn_blocking(move || -> ApiResult<_> {
-            let env = EngineEnv::open(&loc, config, OpenMode::Existing, Signing::LoadOrCreate)?;
-            let dir = dsr_ops::load_directory(env.store.db(), &loc.tenant)?;
-            Ok((env, dir))
-        })
-        .await
-        .map_err(|_| ApiError::internal())??;
+        let (engine, sqlite) = match &self.inner.settings.db {
+            Database::Sqlite(path) => {
+                let loc = Location {
+                    db: path.clone(),
+                    tenant: id.clone(),
+                };
+                let env = tokio::task::spawn_blocking(move || {
+                    EngineEnv::open(&loc, config, OpenMode::Existing, Signing::LoadOrCreate)
+                })
+                .await
+                .map_err(|_| ApiError::internal())??;
+                (env.engine, Some(env.store))
+            }
+            Database::Postgres(_) => {
+                let store = self.inner.pg.clone().ok_or_else(ApiError::internal)?;
+                let env = dsr_ops::pg::PgEnv::over(
+                    store,
+                    id,
+                    config,
+                    Signing::LoadOrCreate,
+                    &self.inner.settings.base,
+                )?;
+                (env.engine, None)
+            }
+        };
+        let (dir, at) = dsr_ops::open::directory_at(self.inner.store.as_ref(), id).await?;
         tracing::info!(
             tenant = %id,
             subjects = dir.len(),
@@ -234,8 +287,11 @@ impl App {
             "tenant index loaded"
         );
         let t = Arc::new(Tenant {
-            env,
+            engine,
+            config: self.inner.settings.config.clone(),
             dir: RwLock::new(dir),
+            sqlite,
+            feed: tokio::sync::Mutex::new(dsr_ops::follow::Cursor::at(at)),
         });
         map.insert(id.clone(), t.clone());
         Ok(t)
@@ -244,14 +300,19 @@ impl App {
     /// Workers for a tenant, as configured.
     pub fn workers_for(&self, t: &Tenant) -> Vec<Worker> {
         (0..self.inner.settings.workers)
-            .map(|_| Worker::new(t.env.engine.clone(), t.env.worker_config()))
+            .map(|_| Worker::new(t.engine.clone(), t.worker_config()))
             .collect()
     }
 
     /// Authenticates, checks the scope and counts the request against the client's
     /// rate limit for `class`.
-    pub fn allow(&self, headers: &HeaderMap, scope: Scope, class: Class) -> ApiResult<Principal> {
-        let p = self.inner.auth.authenticate(headers)?;
+    pub async fn allow(
+        &self,
+        headers: &HeaderMap,
+        scope: Scope,
+        class: Class,
+    ) -> ApiResult<Principal> {
+        let p = self.inner.auth.authenticate(headers).await?;
         p.require(scope)?;
         self.limit(&p.client_id, class)?;
         Ok(p)

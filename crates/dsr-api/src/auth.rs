@@ -20,10 +20,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use dsr_engine::Clock;
+use dsr_engine::server_store::{ClientRow, ServerStore};
 use dsr_model::TenantId;
 use dsr_ops::clients::{Scope, secret_matches, split_token};
-use dsr_store_sqlite::SqliteStore;
-use dsr_store_sqlite::clients::ClientRow;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -126,7 +125,7 @@ pub enum TokenError {
 
 /// Checks credentials and issues tokens.
 pub struct Auth {
-    store: Arc<SqliteStore>,
+    store: Arc<dyn ServerStore>,
     key: [u8; 32],
     clock: Arc<dyn Clock>,
     settings: AuthSettings,
@@ -153,13 +152,13 @@ fn b64(bytes: &[u8]) -> String {
 impl Auth {
     /// An authenticator over the server's store; the token key is loaded from (or
     /// created in) the store.
-    pub fn new(
-        store: Arc<SqliteStore>,
+    pub async fn new(
+        store: Arc<dyn ServerStore>,
         clock: Arc<dyn Clock>,
         settings: AuthSettings,
     ) -> Result<Self, dsr_ops::Error> {
         let fresh = dsr_ops::clients::random_bytes()?;
-        let stored = store.server_key("access-token-hs256", &fresh)?;
+        let stored = store.server_key("access-token-hs256", &fresh).await?;
         let key: [u8; 32] = stored
             .try_into()
             .map_err(|_| dsr_ops::Error::Invalid("the stored token key is not 32 bytes".into()))?;
@@ -179,13 +178,13 @@ impl Auth {
         &self.settings
     }
 
-    fn client(&self, id: &str) -> Result<Option<ClientRow>, ApiError> {
+    async fn client(&self, id: &str) -> Result<Option<ClientRow>, ApiError> {
         if let Some((c, at)) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(id)
             && at.elapsed() < CACHE_FOR
         {
             return Ok(c.clone());
         }
-        let c = self.store.client(id)?;
+        let c = self.store.client(id).await?;
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() > 100_000 {
             cache.clear();
@@ -214,13 +213,20 @@ impl Auth {
                 }
             }
         };
-        if due && let Err(e) = self.store.touch_clients(&[(id.to_owned(), now)]) {
-            tracing::warn!(error = %e, "could not record a client's last use");
+        if due {
+            // Off the request's path: the date is advisory.
+            let store = self.store.clone();
+            let id = id.to_owned();
+            tokio::spawn(async move {
+                if let Err(e) = store.touch_clients(&[(id, now)]).await {
+                    tracing::warn!(error = %e, "could not record a client's last use");
+                }
+            });
         }
     }
 
     /// Writes the pending last-use dates (at shutdown).
-    pub fn flush(&self) {
+    pub async fn flush(&self) {
         let all: Vec<(String, i64)> = self
             .touched
             .lock()
@@ -228,15 +234,15 @@ impl Auth {
             .iter()
             .map(|(k, (at, _))| (k.clone(), *at))
             .collect();
-        if let Err(e) = self.store.touch_clients(&all) {
+        if let Err(e) = self.store.touch_clients(&all).await {
             tracing::warn!(error = %e, "could not record clients' last use");
         }
     }
 
     /// Checks a client id and secret (the token endpoint). Same work whether or not the
     /// client exists.
-    fn check_secret(&self, id: &str, secret: &str, kind: &str) -> Option<ClientRow> {
-        let c = self.client(id).ok().flatten();
+    async fn check_secret(&self, id: &str, secret: &str, kind: &str) -> Option<ClientRow> {
+        let c = self.client(id).await.ok().flatten();
         let live = c
             .as_ref()
             .filter(|c| c.revoked_us.is_none() && c.kind == kind);
@@ -245,7 +251,7 @@ impl Auth {
     }
 
     /// The token endpoint: client credentials → an access token.
-    pub fn issue(
+    pub async fn issue(
         &self,
         client_id: &str,
         secret: &str,
@@ -253,6 +259,7 @@ impl Auth {
     ) -> Result<Issued, TokenError> {
         let c = self
             .check_secret(client_id, secret, "oauth")
+            .await
             .ok_or(TokenError::InvalidClient)?;
         let granted: Vec<String> = match scope.map(str::trim).filter(|s| !s.is_empty()) {
             None => c.scopes.clone(),
@@ -326,7 +333,7 @@ impl Auth {
     }
 
     /// Authenticates a request from its `Authorization` header.
-    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
         let Some(value) = headers.get(header::AUTHORIZATION) else {
             return Err(ApiError::unauthorized(
                 "authentication required: send Authorization: Bearer TOKEN (an access token from POST /oauth/token, or an API token)",
@@ -348,7 +355,10 @@ impl Auth {
         let refused =
             || ApiError::unauthorized("the token is invalid, expired or revoked: get a new one");
         if let Some((id, secret)) = split_token(token) {
-            let c = self.check_secret(id, secret, "token").ok_or_else(refused)?;
+            let c = self
+                .check_secret(id, secret, "token")
+                .await
+                .ok_or_else(refused)?;
             if !self.settings.static_tokens {
                 return Err(ApiError::unauthorized(
                     "static API tokens are not accepted by this server (HIPAA mode: sessions must time out); use OAuth 2.0 client credentials",
@@ -365,7 +375,8 @@ impl Auth {
         // Checked against the live client: a revocation or a narrowed scope applies to
         // tokens already issued.
         let c = self
-            .client(&claims.sub)?
+            .client(&claims.sub)
+            .await?
             .filter(|c| c.revoked_us.is_none() && c.tenant.as_str() == claims.ten)
             .ok_or_else(refused)?;
         {

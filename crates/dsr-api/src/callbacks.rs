@@ -205,7 +205,7 @@ pub fn check_url(url: &str, allow_private: bool, hipaa: bool) -> Result<(), Stri
 /// Records the current status of every watched request that changed (and closes the
 /// callbacks of finished ones).
 pub async fn observe(app: &App) {
-    let open = match app.store().open_callbacks() {
+    let open = match app.store().open_callbacks().await {
         Ok(o) => o,
         Err(e) => {
             tracing::warn!(error = %e, "callbacks: cannot read the open callbacks");
@@ -218,7 +218,7 @@ pub async fn observe(app: &App) {
             continue;
         };
         let id = dsr_engine::RequestId::from_stored(cb.request_id.clone());
-        let Ok((r, _)) = t.env.engine.get(&id).await else {
+        let Ok((r, _)) = t.engine.get(&id).await else {
             continue;
         };
         let status = r.status.as_str();
@@ -234,13 +234,17 @@ pub async fn observe(app: &App) {
             "at": now,
         })
         .to_string();
-        if let Err(e) = app.store().record_callback_status(
-            &cb,
-            status,
-            &body,
-            r.status.is_finished(),
-            now.timestamp_micros(),
-        ) {
+        if let Err(e) = app
+            .store()
+            .record_callback_status(
+                &cb,
+                status,
+                &body,
+                r.status.is_finished(),
+                now.timestamp_micros(),
+            )
+            .await
+        {
             tracing::warn!(error = %e, "callbacks: cannot record a status");
         }
     }
@@ -323,7 +327,10 @@ where
 /// Sends the deliveries that are due; returns how many were attempted.
 pub async fn deliver_due(app: &App) -> usize {
     let now = chrono::Utc::now().timestamp_micros();
-    let due = match app.store().due_deliveries(now, 50) {
+    // Held for this node while it sends them (another node takes them over if this
+    // one dies before recording the attempt).
+    let hold = now + 300 * 1_000_000;
+    let due = match app.store().take_due_deliveries(now, hold, 50).await {
         Ok(d) => d,
         Err(e) => {
             tracing::warn!(error = %e, "callbacks: cannot read due deliveries");
@@ -356,7 +363,7 @@ pub async fn deliver_due(app: &App) -> usize {
             }
         }
         tracing::debug!(delivery = %id, state = %d.state, attempts = d.attempts, "callback");
-        if let Err(e) = app.store().update_delivery(&d) {
+        if let Err(e) = app.store().update_delivery(&d).await {
             tracing::warn!(error = %e, "callbacks: cannot record a delivery");
         }
     }

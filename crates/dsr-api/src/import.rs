@@ -146,15 +146,20 @@ pub async fn run(
         max_line_bytes: Some(app.settings().max_import_line_bytes),
         ..Default::default()
     };
+    let store = app.store().clone();
+    let rt = tokio::runtime::Handle::current();
     let importing = tokio::task::spawn_blocking(move || -> ApiResult<_> {
-        let db = t.env.store.db().clone();
         let reader = BodyReader {
             rx,
             cur: Bytes::new(),
             done: false,
         };
-        let report = dsr_ops::import::import_jsonl_batches(
-            &db,
+        let mut target = dsr_ops::import::StoreImport {
+            rt: rt.clone(),
+            store: store.as_ref(),
+        };
+        let report = dsr_ops::import::import_jsonl_into(
+            &mut target,
             &tenant,
             reader,
             &opts,
@@ -163,7 +168,7 @@ pub async fn run(
                 // The index as the store has it, under the lock PUT and DELETE take.
                 let mut dir = t.dir.blocking_write();
                 for s in batch {
-                    match db.get_subject(&tenant, &s.id)? {
+                    match rt.block_on(store.get_subject(&tenant, &s.id))? {
                         Some(stored) => {
                             dir.upsert(stored)?;
                         }

@@ -17,6 +17,7 @@ pub mod auth;
 pub mod body;
 pub mod callbacks;
 pub mod error;
+pub mod follow;
 pub mod import;
 pub mod limits;
 pub mod metrics;
@@ -99,7 +100,7 @@ async fn method_not_allowed(req: Request, next: Next) -> Response {
 /// rate limit on the [`Principal`] it leaves in the request's extensions): an anonymous caller learns nothing about what a body should
 /// be, and spends no parsing.
 async fn authenticated(State(app): State<App>, mut req: Request, next: Next) -> Response {
-    match app.auth().authenticate(req.headers()) {
+    match app.auth().authenticate(req.headers()).await {
         Ok(p) => {
             req.extensions_mut().insert(p);
             next.run(req).await

@@ -201,14 +201,14 @@ pub async fn put_subject(
     let t = app.tenant(&p).await?;
     let s = parsed.subject;
     let mut warnings = parsed.warnings;
-    let suppressed = t.env.engine.suppressed(&s).await?;
+    let suppressed = t.engine.suppressed(&s).await?;
     if let Some(hit) = suppressed.first() {
         let msg = format!(
             "an identifier of this subject belongs to a person erased on {} (delete request {}, GDPR art. 17)",
             hit.erased_at.format("%Y-%m-%d"),
             hit.request_id
         );
-        if t.env.store.db().refuse_erased(&p.tenant)? {
+        if app.store().refuses_erased(&p.tenant).await? {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "erased_subject",
@@ -218,13 +218,10 @@ pub async fn put_subject(
         warnings.push(format!("{msg}; check the lawful basis before keeping it"));
     }
     let mut dir = t.dir.write().await;
-    let db = t.env.store.db().clone();
-    let tenant = p.tenant.clone();
-    let stored = s.clone();
-    let counts =
-        tokio::task::spawn_blocking(move || db.upsert_subjects_counted(&tenant, &[stored]))
-            .await
-            .map_err(|_| ApiError::internal())??;
+    let counts = app
+        .store()
+        .put_subjects(&p.tenant, std::slice::from_ref(&s))
+        .await?;
     warnings.extend(dir.upsert(s.clone())?);
     drop(dir);
     let created = counts.created > 0;
@@ -264,12 +261,7 @@ pub async fn delete_subject(
     let sid = subject_id(&id)?;
     let t = app.tenant(&p).await?;
     let mut dir = t.dir.write().await;
-    let db = t.env.store.db().clone();
-    let tenant = p.tenant.clone();
-    let key = sid.clone();
-    let gone = tokio::task::spawn_blocking(move || db.delete_subject(&tenant, &key))
-        .await
-        .map_err(|_| ApiError::internal())??;
+    let gone = app.store().remove_subject(&p.tenant, &sid).await?;
     dir.remove(&sid);
     if gone {
         Ok(StatusCode::NO_CONTENT)
@@ -326,10 +318,13 @@ fn check_callback_url(app: &App, url: &str) -> ApiResult<()> {
 }
 
 async fn detail(app: &App, t: &Tenant, id: &RequestId, existing: bool) -> ApiResult<RequestDetail> {
-    let (r, tasks) = t.env.engine.get(id).await?;
-    let related = t.env.engine.related_of(&r).await?;
-    let now = t.env.engine.clock().now();
-    let cbs = app.store().deliveries(t.env.engine.tenant(), id.as_str())?;
+    let (r, tasks) = t.engine.get(id).await?;
+    let related = t.engine.related_of(&r).await?;
+    let now = t.engine.clock().now();
+    let cbs = app
+        .store()
+        .deliveries(t.engine.tenant(), id.as_str())
+        .await?;
     Ok(RequestDetail {
         request: RequestView::new(&r, &tasks, &related, now),
         callbacks: cbs
@@ -439,7 +434,10 @@ pub async fn create_request(
         None => None,
     };
     if let Some(k) = &idem
-        && let Some((hash, rid)) = app.store().idempotency_key(&p.tenant, &p.client_id, k)?
+        && let Some((hash, rid)) = app
+            .store()
+            .idempotency_key(&p.tenant, &p.client_id, k)
+            .await?
     {
         if hash != digest {
             return Err(ApiError::new(
@@ -457,22 +455,26 @@ pub async fn create_request(
     opts.requested_by = p.actor();
     opts.on_duplicate = OnDuplicate::Refuse;
     let dir = t.dir.read().await;
-    let out = t.env.engine.create(&dir, opts).await?;
+    let out = t.engine.create(&dir, opts).await?;
     drop(dir);
     let now = chrono::Utc::now().timestamp_micros();
     if let Some(k) = &idem {
-        app.store().put_idempotency_key(
-            &p.tenant,
-            &p.client_id,
-            k,
-            &digest,
-            out.request.id.as_str(),
-            now,
-        )?;
+        app.store()
+            .put_idempotency_key(
+                &p.tenant,
+                &p.client_id,
+                k,
+                &digest,
+                out.request.id.as_str(),
+                now,
+            )
+            .await?;
     }
     for r in std::iter::once(&out.request).chain(out.related.iter()) {
         for u in &b.callback_urls {
-            app.store().add_callback(&p.tenant, r.id.as_str(), u)?;
+            app.store()
+                .add_callback(&p.tenant, r.id.as_str(), u)
+                .await?;
         }
     }
     if !b.callback_urls.is_empty() {
@@ -485,13 +487,8 @@ pub async fn create_request(
     }
     // A new request without callbacks: its view from what create returned (one read
     // for its tasks instead of four).
-    let tasks = t
-        .env
-        .engine
-        .store()
-        .tasks(&p.tenant, &out.request.id)
-        .await?;
-    let now = t.env.engine.clock().now();
+    let tasks = t.engine.store().tasks(&p.tenant, &out.request.id).await?;
+    let now = t.engine.clock().now();
     let d = RequestDetail {
         request: RequestView::new(&out.request, &tasks, &out.related, now),
         callbacks: Vec::new(),
@@ -542,13 +539,13 @@ pub async fn list_requests(
             )
         })?;
     let t = app.tenant(&p).await?;
-    let now = t.env.engine.clock().now();
+    let now = t.engine.clock().now();
     let filter = RequestFilter {
         status,
         overdue_at: q.overdue.filter(|o| *o).map(|_| now),
         ..RequestFilter::default()
     };
-    let mut all = t.env.engine.list(&filter).await?;
+    let mut all = t.engine.list(&filter).await?;
     if q.overdue == Some(false) {
         all.retain(|r| !r.is_overdue(now));
     }
@@ -625,7 +622,7 @@ pub async fn cancel(
     let p = app.permit(&principal, Scope::RequestsWrite, Class::Write)?;
     let rid = request_id(&id)?;
     let t = app.tenant(&p).await?;
-    t.env.engine.cancel(&rid, &p.actor()).await?;
+    t.engine.cancel(&rid, &p.actor()).await?;
     after_change(&app, &t, &rid).await
 }
 
@@ -653,8 +650,7 @@ pub async fn decide(
     let p = app.permit(&principal, Scope::RequestsDecide, Class::Write)?;
     let rid = request_id(&id)?;
     let t = app.tenant(&p).await?;
-    t.env
-        .engine
+    t.engine
         .decide(
             &rid,
             match b.decision {
@@ -692,10 +688,7 @@ pub async fn extend(
     let p = app.permit(&principal, Scope::RequestsWrite, Class::Write)?;
     let rid = request_id(&id)?;
     let t = app.tenant(&p).await?;
-    t.env
-        .engine
-        .extend(&rid, b.days, &b.reason, &p.actor())
-        .await?;
+    t.engine.extend(&rid, b.days, &b.reason, &p.actor()).await?;
     after_change(&app, &t, &rid).await
 }
 
@@ -719,7 +712,7 @@ pub async fn retry(
     let p = app.permit(&principal, Scope::RequestsWrite, Class::Write)?;
     let rid = request_id(&id)?;
     let t = app.tenant(&p).await?;
-    t.env.engine.retry(&rid, &p.actor()).await?;
+    t.engine.retry(&rid, &p.actor()).await?;
     after_change(&app, &t, &rid).await
 }
 
@@ -747,9 +740,8 @@ pub async fn package(
         q.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?;
     let rid = request_id(&id)?;
     let t = app.tenant(&p).await?;
-    let pkg = t.env.engine.package(&rid).await?;
-    t.env
-        .engine
+    let pkg = t.engine.package(&rid).await?;
+    t.engine
         .hand_over(&rid, q.to.as_deref().unwrap_or(""), &p.actor())
         .await?;
     Ok((
@@ -781,8 +773,8 @@ pub async fn events(
     let p = app.permit(&principal, Scope::RequestsRead, Class::Read)?;
     let rid = request_id(&id)?;
     let t = app.tenant(&p).await?;
-    t.env.engine.get(&rid).await?;
-    let (entries, _) = t.env.engine.store().audit(&p.tenant).await?;
+    t.engine.get(&rid).await?;
+    let (entries, _) = t.engine.store().audit(&p.tenant).await?;
     Ok(Json(EventsResponse {
         events: entries
             .into_iter()
@@ -816,11 +808,10 @@ pub async fn services(
     let p = app.permit(&principal, Scope::RequestsRead, Class::Read)?;
     let t = app.tenant(&p).await?;
     let dir = t.dir.read().await;
-    let spots = t.env.engine.blind_spots(&dir);
+    let spots = t.engine.blind_spots(&dir);
     drop(dir);
     Ok(Json(ServicesResponse {
         services: t
-            .env
             .engine
             .services()
             .iter()
@@ -925,7 +916,7 @@ pub async fn audit_verify(
 ) -> ApiResult<Json<AuditVerifyResponse>> {
     let p = app.permit(&principal, Scope::AuditRead, Class::Read)?;
     let t = app.tenant(&p).await?;
-    let r = t.env.engine.verify_audit().await?;
+    let r = t.engine.verify_audit().await?;
     Ok(Json(AuditVerifyResponse {
         ok: r.ok(),
         entries: r.entries,
@@ -1048,7 +1039,7 @@ pub async fn token(State(app): State<App>, headers: HeaderMap, req: Request) -> 
     if let Err(e) = app.limit(&format!("token:{id}"), Class::Token) {
         return e.into_response();
     }
-    match app.auth().issue(&id, &secret, form.scope.as_deref()) {
+    match app.auth().issue(&id, &secret, form.scope.as_deref()).await {
         Ok(t) => (
             [
                 (header::CACHE_CONTROL, "no-store"),
@@ -1136,17 +1127,11 @@ pub async fn metrics(State(app): State<App>, headers: HeaderMap) -> Response {
         }
     }
     let mut tenants = app.tenants().await;
-    tenants.sort_by(|a, b| {
-        a.env
-            .engine
-            .tenant()
-            .as_str()
-            .cmp(b.env.engine.tenant().as_str())
-    });
+    tenants.sort_by(|a, b| a.engine.tenant().as_str().cmp(b.engine.tenant().as_str()));
     let mut rows = Vec::with_capacity(tenants.len());
     for t in &tenants {
-        let id = t.env.engine.tenant().clone();
-        let open = match t.env.engine.store().open_tasks(&id).await {
+        let id = t.engine.tenant().clone();
+        let open = match t.engine.store().open_tasks(&id).await {
             Ok((open, _)) => Some(open),
             Err(e) => {
                 tracing::warn!(error = %e, tenant = %id, "metrics: cannot count open tasks");
@@ -1154,9 +1139,13 @@ pub async fn metrics(State(app): State<App>, headers: HeaderMap) -> Response {
             }
         };
         let size = t.dir.read().await.len();
-        let db = t.env.store.clone();
+        let db = t.sqlite.clone();
         let tenant = id.clone();
+        // Outcome counts from the audit log: SQLite only (PostgreSQL: not yet).
         let outcomes = tokio::task::spawn_blocking(move || {
+            let Some(db) = db else {
+                return Vec::new();
+            };
             ["task.done", "task.dead", "task.retry"]
                 .iter()
                 .map(|a| {

@@ -894,3 +894,355 @@ where
     }
     Err(last.expect("tried"))
 }
+
+/// The [`ServerStore`](crate::server_store::ServerStore) contract: tenants and the
+/// subject directory (counts, last value wins, deletes, the change feed where the store
+/// has one), clients (unique names per tenant, rotation and revocation of live clients
+/// only, last use never moving back), server keys (the first writer wins), callbacks
+/// (each status recorded once, closed on the last, deliveries in order and held by the
+/// node that took them), idempotency keys (the first record stays) and tenant
+/// isolation of all of it. Panics at the first violation, naming the case.
+pub async fn run_server(store: &dyn crate::server_store::ServerStore) {
+    server_subjects(store).await;
+    server_clients(store).await;
+    server_callbacks(store).await;
+    server_idempotency(store).await;
+}
+
+fn subject(id: &str, name: &str) -> Subject {
+    let mut s = Subject::new(
+        SubjectKind::ExternalContact,
+        SubjectId::new(id).expect("subject id"),
+    );
+    s.names.push(name.into());
+    s
+}
+
+async fn server_subjects(store: &dyn crate::server_store::ServerStore) {
+    let case = "server subjects";
+    let t = tenant("subjects");
+    let other = tenant("subjects-other");
+    assert!(!store.has_tenant(&t).await.unwrap(), "{case}: a new tenant");
+    assert!(store.add_tenant(&t).await.unwrap(), "{case}: created");
+    assert!(!store.add_tenant(&t).await.unwrap(), "{case}: created once");
+    assert!(store.add_tenant(&other).await.unwrap());
+    assert!(store.has_tenant(&t).await.unwrap());
+    let names = store.tenant_names().await.unwrap();
+    assert!(
+        names.contains(&t) && names.contains(&other),
+        "{case}: listed"
+    );
+    let c = store
+        .put_subjects(&t, &[subject("a", "Ann"), subject("b", "Bob")])
+        .await
+        .unwrap();
+    assert_eq!((c.created, c.updated), (2, 0), "{case}: counts");
+    let (_, start) = store.load_subjects(&t).await.unwrap();
+    let c = store
+        .put_subjects(
+            &t,
+            &[
+                subject("b", "Bobby"),
+                subject("c", "Cy"),
+                subject("c", "Cyril"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (c.created, c.updated),
+        (1, 2),
+        "{case}: counts, an id twice"
+    );
+    store
+        .put_subjects(&other, &[subject("a", "Someone Else")])
+        .await
+        .unwrap();
+    assert!(
+        store
+            .remove_subject(&t, &SubjectId::new("a").unwrap())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .remove_subject(&t, &SubjectId::new("a").unwrap())
+            .await
+            .unwrap(),
+        "{case}: deleted once"
+    );
+    let (all, seq) = store.load_subjects(&t).await.unwrap();
+    let got: Vec<(&str, &str)> = all
+        .iter()
+        .map(|s| (s.id.as_str(), s.names[0].as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [("b", "Bobby"), ("c", "Cyril")],
+        "{case}: last value wins"
+    );
+    assert_eq!(
+        store
+            .get_subject(&other, &SubjectId::new("a").unwrap())
+            .await
+            .unwrap()
+            .map(|s| s.names[0].clone()),
+        Some("Someone Else".into()),
+        "{case}: the other tenant's subject of the same id is untouched"
+    );
+    assert!(
+        store
+            .get_subject(&t, &SubjectId::new("a").unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    if store.has_change_feed() {
+        let changes = store.subject_changes(&t, start, 100).await.unwrap();
+        let ids: Vec<(&str, bool)> = changes
+            .iter()
+            .map(|c| (c.id.as_str(), c.subject.is_some()))
+            .collect();
+        // Each change carries the value now: `a` is gone, `b` and `c` have their last.
+        assert_eq!(
+            ids,
+            [("b", true), ("c", true), ("a", false)],
+            "{case}: the feed after the first load"
+        );
+        assert!(
+            changes.windows(2).all(|w| w[0].seq < w[1].seq),
+            "{case}: the feed is ordered"
+        );
+        assert_eq!(
+            changes.last().map(|c| c.seq),
+            Some(seq),
+            "{case}: load's position"
+        );
+        assert!(
+            store
+                .subject_changes(&t, seq, 100)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    } else {
+        assert_eq!(seq, 0, "{case}: no feed, position 0");
+    }
+    assert_eq!(store.suppression_size(&t).await.unwrap(), 0);
+    assert!(
+        !store.refuses_erased(&t).await.unwrap(),
+        "{case}: warn by default"
+    );
+}
+
+fn client(id: &str, tenant: &TenantId, name: &str) -> crate::server_store::ClientRow {
+    crate::server_store::ClientRow {
+        id: id.into(),
+        tenant: tenant.clone(),
+        name: name.into(),
+        kind: "oauth".into(),
+        scopes: vec!["subjects:read".into(), "requests:read".into()],
+        secret_hash: "ab".into(),
+        created_us: 1,
+        last_used_us: None,
+        rotated_us: None,
+        revoked_us: None,
+    }
+}
+
+async fn server_clients(store: &dyn crate::server_store::ServerStore) {
+    let case = "server clients";
+    let (a, b) = (tenant("clients-a"), tenant("clients-b"));
+    let suffix = hex::encode(&crate::privacy::random_key().unwrap()[..6]);
+    let id = |n: &str| format!("{n}-{suffix}");
+    assert!(
+        store
+            .insert_client(&client(&id("c1"), &a, "crm"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .insert_client(&client(&id("c2"), &a, "crm"))
+            .await
+            .unwrap(),
+        "{case}: one name per tenant"
+    );
+    assert!(
+        store
+            .insert_client(&client(&id("c3"), &b, "crm"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.clients(Some(&a)).await.unwrap().len(),
+        1,
+        "{case}: per tenant"
+    );
+    let all = store.clients(None).await.unwrap();
+    assert!(all.iter().any(|c| c.id == id("c1")) && all.iter().any(|c| c.id == id("c3")));
+    let c1 = store.client(&id("c1")).await.unwrap().expect("c1");
+    assert_eq!(c1, client(&id("c1"), &a, "crm"), "{case}: read back");
+    assert_eq!(
+        store.client_by_name(&b, "crm").await.unwrap().map(|c| c.id),
+        Some(id("c3")),
+        "{case}: by name, in its tenant"
+    );
+    assert!(store.client_by_name(&a, "nope").await.unwrap().is_none());
+    assert!(store.rotate_client(&id("c1"), "cd", 5).await.unwrap());
+    assert!(store.revoke_client(&id("c1"), 6).await.unwrap());
+    assert!(
+        !store.revoke_client(&id("c1"), 7).await.unwrap(),
+        "{case}: revoked once"
+    );
+    assert!(
+        !store.rotate_client(&id("c1"), "ef", 8).await.unwrap(),
+        "{case}: a revoked client is not rotated"
+    );
+    let c = store.client(&id("c1")).await.unwrap().unwrap();
+    assert_eq!(
+        (c.secret_hash.as_str(), c.rotated_us, c.revoked_us),
+        ("cd", Some(5), Some(6)),
+        "{case}: rotation and revocation"
+    );
+    store.touch_clients(&[(id("c3"), 9)]).await.unwrap();
+    store.touch_clients(&[(id("c3"), 4)]).await.unwrap();
+    assert_eq!(
+        store.client(&id("c3")).await.unwrap().unwrap().last_used_us,
+        Some(9),
+        "{case}: last use never moves back"
+    );
+    let name = format!("key-{suffix}");
+    let k1 = store.server_key(&name, &[1; 32]).await.unwrap();
+    let k2 = store.server_key(&name, &[2; 32]).await.unwrap();
+    assert_eq!(
+        (k1.clone(), k2),
+        (vec![1; 32], vec![1; 32]),
+        "{case}: first key stays"
+    );
+}
+
+async fn server_callbacks(store: &dyn crate::server_store::ServerStore) {
+    let case = "server callbacks";
+    let (t, other) = (tenant("callbacks"), tenant("callbacks-other"));
+    let url = "https://receiver.example/cb";
+    store.add_callback(&t, "r1", url).await.unwrap();
+    store.add_callback(&t, "r1", url).await.unwrap();
+    store.add_callback(&other, "r1", url).await.unwrap();
+    let open: Vec<_> = store
+        .open_callbacks()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.tenant == t)
+        .collect();
+    assert_eq!(open.len(), 1, "{case}: registered once");
+    let cb = &open[0];
+    assert!(
+        store
+            .record_callback_status(cb, "in_progress", "{}", false, 1)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .record_callback_status(cb, "in_progress", "{}", false, 2)
+            .await
+            .unwrap(),
+        "{case}: a status is recorded once"
+    );
+    assert!(
+        store
+            .record_callback_status(cb, "completed", "{\"done\":1}", true, 3)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .open_callbacks()
+            .await
+            .unwrap()
+            .iter()
+            .any(|c| c.tenant == t),
+        "{case}: closed on the last status"
+    );
+    // Deliveries of other tenants (and of earlier runs) may be due too: look at ours.
+    let ours = |v: Vec<crate::server_store::DeliveryRow>| -> Vec<crate::server_store::DeliveryRow> {
+        v.into_iter().filter(|d| d.tenant == t).collect()
+    };
+    let due = ours(store.take_due_deliveries(10, 1_000, 1000).await.unwrap());
+    assert_eq!(due.len(), 1, "{case}: the second waits for the first");
+    assert_eq!(due[0].status, "in_progress");
+    assert!(
+        ours(store.take_due_deliveries(20, 1_000, 1000).await.unwrap()).is_empty(),
+        "{case}: a taken delivery is held for its taker"
+    );
+    let mut d = due[0].clone();
+    d.state = "delivered".into();
+    d.attempts = 1;
+    d.delivered_us = Some(30);
+    store.update_delivery(&d).await.unwrap();
+    let due = ours(store.take_due_deliveries(40, 2_000, 1000).await.unwrap());
+    assert_eq!(
+        due.iter()
+            .map(|d| (d.status.as_str(), d.body.as_str()))
+            .collect::<Vec<_>>(),
+        [("completed", "{\"done\":1}")],
+        "{case}: then the next one"
+    );
+    // Not recorded by its taker: due again once the hold ends.
+    assert_eq!(
+        ours(store.take_due_deliveries(2_001, 3_000, 1000).await.unwrap()).len(),
+        1,
+        "{case}: a hold that ends makes the delivery due again"
+    );
+    let listed = store.deliveries(&t, "r1").await.unwrap();
+    assert_eq!(listed.len(), 2, "{case}: listed");
+    assert_eq!((listed[0].seq, listed[0].state.as_str()), (1, "delivered"));
+    assert_eq!(listed[1].seq, 2);
+    assert!(
+        store.deliveries(&other, "r1").await.unwrap().is_empty(),
+        "{case}: another tenant's request of the same id has none"
+    );
+}
+
+async fn server_idempotency(store: &dyn crate::server_store::ServerStore) {
+    let case = "server idempotency";
+    let (t, other) = (tenant("idem"), tenant("idem-other"));
+    assert!(
+        store
+            .idempotency_key(&t, "c1", "k")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    store
+        .put_idempotency_key(&t, "c1", "k", "h1", "r1", 1)
+        .await
+        .unwrap();
+    store
+        .put_idempotency_key(&t, "c1", "k", "h2", "r2", 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.idempotency_key(&t, "c1", "k").await.unwrap(),
+        Some(("h1".into(), "r1".into())),
+        "{case}: the first record stays"
+    );
+    assert!(
+        store
+            .idempotency_key(&t, "c2", "k")
+            .await
+            .unwrap()
+            .is_none(),
+        "{case}: per client"
+    );
+    assert!(
+        store
+            .idempotency_key(&other, "c1", "k")
+            .await
+            .unwrap()
+            .is_none(),
+        "{case}: per tenant"
+    );
+}

@@ -121,6 +121,7 @@ mod memory_store;
 pub mod package;
 pub mod policy;
 pub mod privacy;
+pub mod server_store;
 pub mod service;
 pub mod state;
 pub mod store;

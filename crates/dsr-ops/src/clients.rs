@@ -15,9 +15,8 @@
 
 use crate::{Error, Result};
 use base64::Engine as _;
+use dsr_engine::server_store::{ClientRow, ServerStore};
 use dsr_model::TenantId;
-use dsr_store_sqlite::SqliteStore;
-use dsr_store_sqlite::clients::ClientRow;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -217,8 +216,8 @@ fn check_name(name: &str) -> Result<()> {
 }
 
 /// Creates a client of `tenant` (which must exist) and returns it with its secret.
-pub fn create(
-    store: &SqliteStore,
+pub async fn create(
+    store: &dyn ServerStore,
     tenant: &TenantId,
     name: &str,
     kind: ClientKind,
@@ -231,7 +230,18 @@ pub fn create(
             Scope::ALL.map(Scope::as_str).join(", ")
         )));
     }
-    crate::require_tenant(store, tenant)?;
+    if !store.has_tenant(tenant).await? {
+        return Err(Error::UnknownTenant {
+            tenant: tenant.to_string(),
+            path: "the database".into(),
+            known: store
+                .tenant_names()
+                .await?
+                .into_iter()
+                .map(|t| t.to_string())
+                .collect(),
+        });
+    }
     let id = format!("c{}", &hex::encode(random_bytes()?)[..23]);
     let secret = new_secret()?;
     let row = ClientRow {
@@ -246,7 +256,7 @@ pub fn create(
         rotated_us: None,
         revoked_us: None,
     };
-    if !store.insert_client(&row)? {
+    if !store.insert_client(&row).await? {
         return Err(Error::Invalid(format!(
             "tenant {tenant} already has a client named {name:?}: names are unique (one client per service); rotate its secret with `dsr client rotate` instead"
         )));
@@ -265,28 +275,46 @@ fn shown_secret(kind: ClientKind, id: &str, secret: &str) -> String {
 }
 
 /// Finds a live or revoked client of `tenant` by id or name.
-pub fn find(store: &SqliteStore, tenant: &TenantId, id_or_name: &str) -> Result<ClientRow> {
-    if let Some(c) = store.client(id_or_name)?.filter(|c| &c.tenant == tenant) {
+pub async fn find(
+    store: &dyn ServerStore,
+    tenant: &TenantId,
+    id_or_name: &str,
+) -> Result<ClientRow> {
+    if let Some(c) = store
+        .client(id_or_name)
+        .await?
+        .filter(|c| &c.tenant == tenant)
+    {
         return Ok(c);
     }
-    store.client_by_name(tenant, id_or_name)?.ok_or_else(|| {
-        Error::Invalid(format!(
-            "tenant {tenant} has no client {id_or_name:?} (`dsr client list` lists them)"
-        ))
-    })
+    store
+        .client_by_name(tenant, id_or_name)
+        .await?
+        .ok_or_else(|| {
+            Error::Invalid(format!(
+                "tenant {tenant} has no client {id_or_name:?} (`dsr client list` lists them)"
+            ))
+        })
 }
 
 /// Gives a live client a new secret (the old one stops working at once).
-pub fn rotate(store: &SqliteStore, tenant: &TenantId, id_or_name: &str) -> Result<Issued> {
-    let c = find(store, tenant, id_or_name)?;
+pub async fn rotate(
+    store: &dyn ServerStore,
+    tenant: &TenantId,
+    id_or_name: &str,
+) -> Result<Issued> {
+    let c = find(store, tenant, id_or_name).await?;
     let secret = new_secret()?;
-    if !store.rotate_client(&c.id, &hash_secret(&secret), now_us())? {
+    if !store
+        .rotate_client(&c.id, &hash_secret(&secret), now_us())
+        .await?
+    {
         return Err(Error::Invalid(format!(
             "client {} is revoked: create a new one",
             c.name
         )));
     }
-    let c = find(store, tenant, &c.id)?;
+    let c = find(store, tenant, &c.id).await?;
     let kind = if c.kind == "token" {
         ClientKind::Token
     } else {
@@ -299,15 +327,19 @@ pub fn rotate(store: &SqliteStore, tenant: &TenantId, id_or_name: &str) -> Resul
 }
 
 /// Revokes a client (for good: its secret and tokens stop working).
-pub fn revoke(store: &SqliteStore, tenant: &TenantId, id_or_name: &str) -> Result<ClientInfo> {
-    let c = find(store, tenant, id_or_name)?;
-    if !store.revoke_client(&c.id, now_us())? {
+pub async fn revoke(
+    store: &dyn ServerStore,
+    tenant: &TenantId,
+    id_or_name: &str,
+) -> Result<ClientInfo> {
+    let c = find(store, tenant, id_or_name).await?;
+    if !store.revoke_client(&c.id, now_us()).await? {
         return Err(Error::Invalid(format!(
             "client {} is already revoked",
             c.name
         )));
     }
-    Ok(ClientInfo::from(&find(store, tenant, &c.id)?))
+    Ok(ClientInfo::from(&find(store, tenant, &c.id).await?))
 }
 
 #[cfg(test)]
@@ -340,9 +372,10 @@ mod tests {
         );
     }
 
-    #[test]
-    fn clients_are_created_rotated_and_revoked() {
-        let store = SqliteStore::open_in_memory().unwrap();
+    #[tokio::test]
+    async fn clients_are_created_rotated_and_revoked() {
+        let db = std::sync::Arc::new(dsr_store_sqlite::SqliteStore::open_in_memory().unwrap());
+        let store = dsr_store_sqlite::engine_store::SqliteEngineStore::new(db.clone());
         let t = TenantId::new("acme").unwrap();
         assert!(
             create(
@@ -352,9 +385,10 @@ mod tests {
                 ClientKind::Token,
                 &[Scope::SubjectsRead]
             )
+            .await
             .is_err()
         );
-        store.create_tenant(&t).unwrap();
+        db.create_tenant(&t).unwrap();
         let a = create(
             &store,
             &t,
@@ -362,10 +396,11 @@ mod tests {
             ClientKind::Token,
             &[Scope::SubjectsRead],
         )
+        .await
         .unwrap();
         let (id, secret) = split_token(&a.secret).unwrap();
         assert_eq!(id, a.client.id);
-        let row = store.client(id).unwrap().unwrap();
+        let row = db.client(id).unwrap().unwrap();
         assert!(secret_matches(secret, Some(&row.secret_hash)));
         assert!(
             create(
@@ -375,21 +410,22 @@ mod tests {
                 ClientKind::OAuth,
                 &[Scope::AuditRead]
             )
+            .await
             .is_err()
         );
-        let b = rotate(&store, &t, "crm-sync").unwrap();
-        let row = store.client(id).unwrap().unwrap();
+        let b = rotate(&store, &t, "crm-sync").await.unwrap();
+        let row = db.client(id).unwrap().unwrap();
         assert!(!secret_matches(secret, Some(&row.secret_hash)));
         assert!(secret_matches(
             split_token(&b.secret).unwrap().1,
             Some(&row.secret_hash)
         ));
         assert!(b.client.rotated_at.is_some());
-        revoke(&store, &t, id).unwrap();
-        assert!(rotate(&store, &t, id).is_err());
+        revoke(&store, &t, id).await.unwrap();
+        assert!(rotate(&store, &t, id).await.is_err());
         let other = TenantId::new("other").unwrap();
         assert!(
-            find(&store, &other, id).is_err(),
+            find(&store, &other, id).await.is_err(),
             "another tenant's client is not found"
         );
     }

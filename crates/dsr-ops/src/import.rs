@@ -22,6 +22,7 @@
 //! erasure of an employee is held for a decision instead of done silently.
 
 use crate::{Error, Result};
+use dsr_engine::server_store::ServerStore;
 use dsr_match::{Directory, MatchConfig};
 use dsr_model::{Employment, Handle, MergeSetId, Subject, SubjectId, SubjectKind, TenantId};
 use dsr_store_sqlite::SqliteStore;
@@ -328,6 +329,63 @@ impl ImportTarget for &SqliteStore {
     }
 }
 
+/// The import pipeline's target on any [`ServerStore`] (the PostgreSQL store, or a
+/// server's store of either kind): batches land as they are read, and the tenant's
+/// suppression list and setting are the database's own. The pipeline is synchronous,
+/// so each call runs on the runtime of `rt`: use it from a thread that is not itself
+/// running async code (`spawn_blocking`, or a command's main thread).
+pub struct StoreImport<'a> {
+    /// The runtime the calls run on.
+    pub rt: tokio::runtime::Handle,
+    /// The database.
+    pub store: &'a dyn ServerStore,
+}
+
+impl ImportTarget for StoreImport<'_> {
+    fn open_tenant(&mut self, tenant: &TenantId) -> Result<Option<String>> {
+        self.rt.block_on(async {
+            self.store.add_tenant(tenant).await?;
+            Ok(self.store.default_region(tenant).await?)
+        })
+    }
+    fn suppression_count(&mut self, tenant: &TenantId) -> Result<u64> {
+        Ok(self.rt.block_on(self.store.suppression_size(tenant))?)
+    }
+    fn tenant_secret(&mut self, tenant: &TenantId) -> Result<[u8; 32]> {
+        Ok(self.rt.block_on(self.store.tenant_secret(tenant))?)
+    }
+    fn refuse_erased(&mut self, tenant: &TenantId) -> Result<bool> {
+        Ok(self.rt.block_on(self.store.refuses_erased(tenant))?)
+    }
+    fn suppression_hits(
+        &mut self,
+        tenant: &TenantId,
+        hashes: &[String],
+    ) -> Result<Vec<(String, i64, String)>> {
+        let hits = self.rt.block_on(self.store.suppressed(tenant, hashes))?;
+        Ok(hits
+            .into_iter()
+            .map(|h| {
+                (
+                    h.hash,
+                    h.erased_at.timestamp_micros(),
+                    h.request_id.to_string(),
+                )
+            })
+            .collect())
+    }
+    fn write(&mut self, tenant: &TenantId, batch: &[Subject]) -> Result<(usize, usize)> {
+        let c = self.rt.block_on(self.store.put_subjects(tenant, batch))?;
+        Ok((c.created, c.updated))
+    }
+    fn merge_set_problems(&mut self, tenant: &TenantId) -> Result<Vec<String>> {
+        let dir = self
+            .rt
+            .block_on(crate::open::directory_of(self.store, tenant))?;
+        Ok(merge_set_problems(&dir))
+    }
+}
+
 /// The merge-set problems of a directory, as an import reports them.
 pub fn merge_set_problems(dir: &Directory) -> Vec<String> {
     dir.merge_set_problems()
@@ -470,8 +528,8 @@ pub fn import_jsonl_batches(
     import_jsonl_into(&mut { store }, tenant, input, opts, progress, landed)
 }
 
-/// [`import_jsonl_batches`] into any [`ImportTarget`] (the PostgreSQL one is
-/// [`crate::pg::PgImport`]).
+/// [`import_jsonl_batches`] into any [`ImportTarget`] ([`StoreImport`] for a
+/// [`ServerStore`] such as PostgreSQL).
 pub fn import_jsonl_into(
     target: &mut impl ImportTarget,
     tenant: &TenantId,

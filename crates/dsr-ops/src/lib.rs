@@ -21,6 +21,7 @@
 
 pub mod clients;
 pub mod env;
+pub mod follow;
 pub mod ids;
 pub mod import;
 pub mod open;
@@ -29,7 +30,10 @@ pub mod wait;
 pub mod wire;
 pub mod worker;
 
-pub use open::{OpenMode, load_directory, open_store, require_tenant};
+pub use open::{
+    Database, OpenMode, load_directory, open_server_store, open_store, require_tenant,
+    require_tenant_in,
+};
 
 /// An error of the shared operations: what went wrong and what to do about it.
 #[derive(Debug, thiserror::Error)]

@@ -7,7 +7,7 @@ use crate::{Error, Result};
 use dsr_engine::config::Config;
 use dsr_engine::keyring::KeyRing;
 use dsr_engine::{Engine, WorkerConfig};
-use dsr_match::{Directory, MatchConfig};
+use dsr_match::Directory;
 use dsr_model::{Subject, TenantId};
 pub use dsr_store_postgres::{PgStore, is_postgres_url, recreate_database, redact_url};
 use std::path::Path;
@@ -34,7 +34,7 @@ impl std::fmt::Debug for PgEnv {
     }
 }
 
-fn pg(e: dsr_store_postgres::Error) -> Error {
+pub(crate) fn pg(e: dsr_store_postgres::Error) -> Error {
     Error::Engine(dsr_engine::Error::store(e))
 }
 
@@ -77,8 +77,21 @@ impl PgEnv {
         signing: Signing,
     ) -> Result<Self> {
         let store = connect(url, tenant, false, None).await?;
+        Self::over(store, tenant, config, signing, Path::new("."))
+    }
+
+    /// [`PgEnv::open`] over a store already connected (a server shares one pool
+    /// between its tenants), with key files in `key_dir` unless the configuration
+    /// names a path; the tenant is not checked.
+    pub fn over(
+        store: PgStore,
+        tenant: &TenantId,
+        config: Config,
+        signing: Signing,
+        key_dir: &Path,
+    ) -> Result<Self> {
         let services = dsr_store_postgres::build_services(&config, &store)?;
-        let ring = KeyRing::for_tenant(&config.signing_key_path(Path::new(".")), tenant);
+        let ring = KeyRing::for_tenant(&config.signing_key_path(key_dir), tenant);
         let engine = crate::env::build_engine(
             tenant,
             Arc::new(store.clone()),
@@ -101,85 +114,7 @@ impl PgEnv {
 
     /// The tenant's directory, as stored now.
     pub async fn directory(&self) -> Result<Directory> {
-        directory(&self.store, self.engine.tenant()).await
-    }
-}
-
-/// A tenant's directory, as stored now.
-pub async fn directory(store: &PgStore, tenant: &TenantId) -> Result<Directory> {
-    let region = dsr_engine::Store::default_region(store, tenant).await?;
-    let (subjects, _seq) = store.load_subjects(tenant).await.map_err(pg)?;
-    let mut dir = Directory::new(MatchConfig {
-        default_region: region,
-    })?;
-    for s in subjects {
-        dir.upsert(s)?;
-    }
-    Ok(dir)
-}
-
-/// The import pipeline's target on PostgreSQL ([`crate::import::import_jsonl_into`]):
-/// batches land as they are read, and the tenant's suppression list and setting are
-/// the database's own. The pipeline is synchronous, so each call runs on `rt`: use it
-/// from a thread that is not itself running async code.
-pub struct PgImport<'a> {
-    /// The runtime the calls run on.
-    pub rt: &'a tokio::runtime::Runtime,
-    /// The database.
-    pub store: &'a PgStore,
-}
-
-impl crate::import::ImportTarget for PgImport<'_> {
-    fn open_tenant(&mut self, tenant: &TenantId) -> Result<Option<String>> {
-        self.rt.block_on(async {
-            self.store.create_tenant(tenant, None).await.map_err(pg)?;
-            Ok(dsr_engine::Store::default_region(self.store, tenant).await?)
-        })
-    }
-    fn suppression_count(&mut self, tenant: &TenantId) -> Result<u64> {
-        self.rt
-            .block_on(self.store.suppression_count(tenant))
-            .map_err(pg)
-    }
-    fn tenant_secret(&mut self, tenant: &TenantId) -> Result<[u8; 32]> {
-        Ok(self
-            .rt
-            .block_on(dsr_engine::Store::tenant_secret(self.store, tenant))?)
-    }
-    fn refuse_erased(&mut self, tenant: &TenantId) -> Result<bool> {
-        self.rt
-            .block_on(self.store.refuse_erased(tenant))
-            .map_err(pg)
-    }
-    fn suppression_hits(
-        &mut self,
-        tenant: &TenantId,
-        hashes: &[String],
-    ) -> Result<Vec<(String, i64, String)>> {
-        let hits = self
-            .rt
-            .block_on(dsr_engine::Store::suppressed(self.store, tenant, hashes))?;
-        Ok(hits
-            .into_iter()
-            .map(|h| {
-                (
-                    h.hash,
-                    h.erased_at.timestamp_micros(),
-                    h.request_id.to_string(),
-                )
-            })
-            .collect())
-    }
-    fn write(&mut self, tenant: &TenantId, batch: &[Subject]) -> Result<(usize, usize)> {
-        let c = self
-            .rt
-            .block_on(self.store.upsert_subjects_counted(tenant, batch))
-            .map_err(pg)?;
-        Ok((c.created, c.updated))
-    }
-    fn merge_set_problems(&mut self, tenant: &TenantId) -> Result<Vec<String>> {
-        let dir = self.rt.block_on(directory(self.store, tenant))?;
-        Ok(crate::import::merge_set_problems(&dir))
+        crate::open::directory_of(&self.store, self.engine.tenant()).await
     }
 }
 

@@ -24,6 +24,7 @@
 //! Everything is in one schema created by numbered migrations ([`PgStore::connect`]).
 
 mod migrations;
+mod server;
 mod services;
 mod store;
 mod subjects;

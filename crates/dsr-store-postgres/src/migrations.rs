@@ -103,6 +103,59 @@ const MIGRATIONS: &[&str] = &[
         erased_us BIGINT NOT NULL,
         PRIMARY KEY (tenant, hash)
      );",
+    // 2: the HTTP server's records (dsr_engine::server_store): API clients (only a hash
+    // of each secret), the server's own keys, status callbacks with their deliveries,
+    // idempotency keys.
+    "CREATE TABLE api_clients (
+        id TEXT PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        name TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        scopes TEXT NOT NULL,
+        secret_hash TEXT NOT NULL,
+        created_us BIGINT NOT NULL,
+        last_used_us BIGINT,
+        rotated_us BIGINT,
+        revoked_us BIGINT,
+        UNIQUE (tenant, name)
+     );
+     CREATE TABLE server_keys (
+        name TEXT PRIMARY KEY,
+        key BYTEA NOT NULL
+     );
+     CREATE TABLE callbacks (
+        tenant TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        url TEXT NOT NULL,
+        last_status TEXT,
+        open BOOLEAN NOT NULL DEFAULT TRUE,
+        PRIMARY KEY (tenant, request_id, url)
+     );
+     CREATE INDEX callbacks_open ON callbacks (tenant) WHERE open;
+     CREATE TABLE callback_deliveries (
+        tenant TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        url TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        status TEXT NOT NULL,
+        body TEXT NOT NULL,
+        state TEXT NOT NULL,
+        attempts BIGINT NOT NULL,
+        next_us BIGINT NOT NULL,
+        last_error TEXT,
+        delivered_us BIGINT,
+        PRIMARY KEY (tenant, request_id, url, seq)
+     );
+     CREATE INDEX callback_deliveries_due ON callback_deliveries (next_us) WHERE state = 'pending';
+     CREATE TABLE idempotency_keys (
+        tenant TEXT NOT NULL,
+        client_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        body_sha256 TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        created_us BIGINT NOT NULL,
+        PRIMARY KEY (tenant, client_id, key)
+     );",
 ];
 
 /// Applies the migrations not applied yet.

@@ -17,26 +17,7 @@ pub struct TenantRow {
     pub subjects: u64,
 }
 
-/// How many subjects a write created and how many it replaced.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct UpsertCounts {
-    /// New ids.
-    pub created: usize,
-    /// Ids that existed (or came twice in the batch).
-    pub updated: usize,
-}
-
-/// One change of the directory: a subject written (`subject` is its new value) or
-/// deleted (`None`), at position `seq` of the feed.
-#[derive(Debug, Clone)]
-pub struct SubjectChange {
-    /// Position in the feed (strictly increasing).
-    pub seq: i64,
-    /// The subject's id.
-    pub id: SubjectId,
-    /// The new value, or `None` when deleted.
-    pub subject: Option<Subject>,
-}
+pub use dsr_engine::server_store::{SubjectChange, UpsertCounts};
 
 impl PgStore {
     /// Creates a tenant; `false` if it existed.

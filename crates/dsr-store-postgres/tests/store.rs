@@ -34,6 +34,7 @@ async fn keeps_the_store_contract() {
     };
     let store = PgStore::connect(&url, 8).await.expect("connect");
     conformance::run(&store).await;
+    conformance::run_server(&store).await;
     conformance::run_concurrent(Arc::new(store.clone())).await;
     // Two stores (as two nodes would have) racing on one database.
     let other = PgStore::connect(&url, 8).await.expect("second node");

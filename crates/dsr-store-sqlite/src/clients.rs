@@ -9,70 +9,7 @@ use crate::{Result, SqliteStore};
 use dsr_model::TenantId;
 use rusqlite::{OptionalExtension, params};
 
-/// One API client as stored (never its secret: only a hash of it).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientRow {
-    /// The client id (public).
-    pub id: String,
-    /// The one tenant it belongs to.
-    pub tenant: TenantId,
-    /// A unique, descriptive name within the tenant (the service it is for).
-    pub name: String,
-    /// `oauth` (client credentials) or `token` (a static API token).
-    pub kind: String,
-    /// Granted scopes.
-    pub scopes: Vec<String>,
-    /// Hash of the secret (hex).
-    pub secret_hash: String,
-    /// Created at.
-    pub created_us: i64,
-    /// Last successful authentication (updated at most about once a minute).
-    pub last_used_us: Option<i64>,
-    /// Last rotation of the secret.
-    pub rotated_us: Option<i64>,
-    /// Revoked at (a revoked client never authenticates again).
-    pub revoked_us: Option<i64>,
-}
-
-/// A status callback delivery as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeliveryRow {
-    /// The tenant.
-    pub tenant: TenantId,
-    /// The request.
-    pub request_id: String,
-    /// Where it is sent.
-    pub url: String,
-    /// Order of the deliveries of one request to one URL.
-    pub seq: i64,
-    /// The request status it reports.
-    pub status: String,
-    /// The JSON body sent.
-    pub body: String,
-    /// `pending`, `delivered` or `failed` (gave up).
-    pub state: String,
-    /// Attempts made.
-    pub attempts: i64,
-    /// Next attempt not before.
-    pub next_us: i64,
-    /// The last error.
-    pub last_error: Option<String>,
-    /// Delivered at.
-    pub delivered_us: Option<i64>,
-}
-
-/// A callback still watching its request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OpenCallback {
-    /// The tenant.
-    pub tenant: TenantId,
-    /// The request.
-    pub request_id: String,
-    /// Where deliveries go.
-    pub url: String,
-    /// The last status recorded for delivery.
-    pub last_status: Option<String>,
-}
+pub use dsr_engine::server_store::{ClientRow, DeliveryRow, OpenCallback};
 
 fn client_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ClientRow> {
     let tenant: String = r.get(1)?;
@@ -299,18 +236,38 @@ impl SqliteStore {
         })
     }
 
-    /// Pending deliveries whose time has come, oldest first; a delivery waits while an
-    /// earlier one to the same URL for the same request is pending (in order).
-    pub fn due_deliveries(&self, now_us: i64, limit: usize) -> Result<Vec<DeliveryRow>> {
+    /// Takes pending deliveries whose time has come, oldest first, holding them until
+    /// `lease_until_us`; a delivery waits while an earlier one to the same URL for the
+    /// same request is pending (in order). See
+    /// [`ServerStore::take_due_deliveries`](dsr_engine::server_store::ServerStore::take_due_deliveries).
+    pub fn take_due_deliveries(
+        &self,
+        now_us: i64,
+        lease_until_us: i64,
+        limit: usize,
+    ) -> Result<Vec<DeliveryRow>> {
         self.with_conn(|conn| {
-            let mut st = conn.prepare(&format!(
-                "SELECT {DELIVERY_COLS} FROM callback_deliveries d WHERE state = 'pending' AND next_us <= ?1
-                 AND NOT EXISTS (SELECT 1 FROM callback_deliveries p WHERE p.tenant = d.tenant AND p.request_id = d.request_id
-                     AND p.url = d.url AND p.seq < d.seq AND p.state = 'pending')
-                 ORDER BY next_us LIMIT ?2"
-            ))?;
-            st.query_map(params![now_us, limit as i64], delivery_row)?
-                .collect()
+            let tx = conn.transaction()?;
+            let due: Vec<DeliveryRow> = {
+                let mut st = tx.prepare(&format!(
+                    "SELECT {DELIVERY_COLS} FROM callback_deliveries d WHERE state = 'pending' AND next_us <= ?1
+                     AND NOT EXISTS (SELECT 1 FROM callback_deliveries p WHERE p.tenant = d.tenant AND p.request_id = d.request_id
+                         AND p.url = d.url AND p.seq < d.seq AND p.state = 'pending')
+                     ORDER BY next_us LIMIT ?2"
+                ))?;
+                st.query_map(params![now_us, limit as i64], delivery_row)?
+                    .collect::<rusqlite::Result<_>>()?
+            };
+            {
+                let mut hold = tx.prepare(
+                    "UPDATE callback_deliveries SET next_us = ?5 WHERE tenant = ?1 AND request_id = ?2 AND url = ?3 AND seq = ?4",
+                )?;
+                for d in &due {
+                    hold.execute(params![d.tenant.as_str(), d.request_id, d.url, d.seq, lease_until_us])?;
+                }
+            }
+            tx.commit()?;
+            Ok(due)
         })
     }
 
@@ -455,11 +412,11 @@ mod tests {
                 .unwrap()
         );
         assert!(s.open_callbacks().unwrap().is_empty());
-        let mut due = s.due_deliveries(10, 10).unwrap();
+        let mut due = s.take_due_deliveries(10, 20, 10).unwrap();
         assert_eq!(due.len(), 1, "the second waits for the first");
         due[0].state = "delivered".into();
         s.update_delivery(&due[0]).unwrap();
-        let due = s.due_deliveries(10, 10).unwrap();
+        let due = s.take_due_deliveries(30, 40, 10).unwrap();
         assert_eq!((due.len(), due[0].status.as_str()), (1, "completed"));
         assert_eq!(s.deliveries(&t, "r1").unwrap()[0].state, "delivered");
     }

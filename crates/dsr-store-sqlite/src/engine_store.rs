@@ -21,6 +21,7 @@ use dsr_model::TenantId;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use std::sync::{Arc, LazyLock};
 
+mod server;
 mod services;
 pub use dsr_engine::directory::SubjectsService;
 pub use services::{ConversationsService, TableService, build_services};

@@ -15,11 +15,13 @@ use std::sync::Arc;
 async fn keeps_the_store_contract_in_memory_and_in_a_file() {
     let mem = SqliteEngineStore::new(Arc::new(SqliteStore::open_in_memory().unwrap()));
     conformance::run(&mem).await;
+    conformance::run_server(&mem).await;
     let dir = tempfile::tempdir().unwrap();
     let file = SqliteEngineStore::new(Arc::new(
         SqliteStore::open(dir.path().join("dsr.db")).unwrap(),
     ));
     conformance::run(&file).await;
+    conformance::run_server(&file).await;
     // Several connections (as several processes would have) racing on one file.
     let racing = SqliteEngineStore::new(Arc::new(
         SqliteStore::open(dir.path().join("dsr.db")).unwrap(),
