@@ -160,16 +160,21 @@ impl Server {
     }
 
     pub fn start_on(db: Db, extra: &str) -> Server {
-        Server::start_with(db, extra, None)
+        Server::start_with(db, extra, None, &[])
+    }
+
+    /// Starts the server with environment overrides (`DSR_SERVER_DATABASE`, …).
+    pub fn start_env(db: Db, extra: &str, env: &[(&str, &str)]) -> Server {
+        Server::start_with(db, extra, None, env)
     }
 
     /// Starts the server over TLS (`extra` names the certificate in `[server.tls]`),
     /// with a client that trusts only `ca_pem`.
     pub fn start_https(db: Db, extra: &str, ca_pem: &str) -> Server {
-        Server::start_with(db, extra, Some(ca_pem))
+        Server::start_with(db, extra, Some(ca_pem), &[])
     }
 
-    fn start_with(db: Db, extra: &str, ca_pem: Option<&str>) -> Server {
+    fn start_with(db: Db, extra: &str, ca_pem: Option<&str>, env: &[(&str, &str)]) -> Server {
         let cfg = db.dir.path().join("dsr.toml");
         std::fs::write(
             &cfg,
@@ -183,6 +188,7 @@ impl Server {
             .arg(&cfg)
             .current_dir(db.dir.path())
             .env("RUST_LOG", "debug")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

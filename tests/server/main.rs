@@ -10,6 +10,7 @@ mod import;
 mod isolation;
 mod limits;
 mod metrics;
+mod multinode;
 mod tenants;
 mod tls;
 mod workflow;
