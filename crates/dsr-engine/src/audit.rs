@@ -43,9 +43,8 @@ pub struct AuditEvent {
 /// name never changes once released.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AuditAction {
-    /// A request was created (before its subject was resolved).
-    RequestReceived,
-    /// A request entered a status (created, held, in progress, or finished).
+    /// A request entered a status: `Received` when it is created (before its subject is
+    /// resolved), then held, in progress, or finished.
     RequestStatus(RequestStatus),
     /// A request's decision was recorded (proceed or refuse).
     RequestDecided,
@@ -83,7 +82,7 @@ impl AuditAction {
     /// Every action, in order (for documentation and tests).
     pub fn all() -> Vec<AuditAction> {
         use AuditAction::*;
-        let mut v = vec![RequestReceived];
+        let mut v = Vec::new();
         v.extend(crate::RequestStatus::ALL.iter().map(|s| RequestStatus(*s)));
         v.extend([
             RequestDecided,
@@ -109,7 +108,6 @@ impl AuditAction {
     pub fn as_str(self) -> &'static str {
         use AuditAction::*;
         match self {
-            RequestReceived => "request.received",
             RequestStatus(s) => match s {
                 crate::RequestStatus::Received => "request.received",
                 crate::RequestStatus::OnHold => "request.on_hold",
@@ -138,7 +136,7 @@ impl AuditAction {
         }
     }
 
-    /// The action a stored name stands for (`None` for a name this version does not
+    /// The action a stored name stands for (one action per name: see the test below) (`None` for a name this version does not
     /// write, e.g. `request.created` written by an older release).
     pub fn parse(name: &str) -> Option<AuditAction> {
         AuditAction::all().into_iter().find(|a| a.as_str() == name)
@@ -400,6 +398,16 @@ pub fn verify(entries: &[AuditEntry], head: Option<(u64, &str)>) -> Report {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_action_has_its_own_name_and_parses_back() {
+        let all = AuditAction::all();
+        let names: std::collections::BTreeSet<&str> = all.iter().map(|a| a.as_str()).collect();
+        assert_eq!(names.len(), all.len(), "two actions share a stored name");
+        for a in all {
+            assert_eq!(AuditAction::parse(a.as_str()), Some(a));
+        }
+    }
+
     use super::*;
     use chrono::TimeZone;
 
@@ -415,7 +423,7 @@ mod tests {
                     at,
                     AuditEvent::request(
                         "op",
-                        AuditAction::RequestReceived,
+                        AuditAction::RequestStatus(crate::RequestStatus::Received),
                         &format!("r{i}"),
                         serde_json::json!({"n": i}),
                     ),

@@ -105,7 +105,10 @@ fn insert(r: &Request, services: &[&str], at: DateTime<Utc>) -> Change {
             expected_version: None,
         });
     }
-    c.audit.push(event(AuditAction::RequestReceived, r));
+    c.audit.push(event(
+        AuditAction::RequestStatus(crate::RequestStatus::Received),
+        r,
+    ));
     c
 }
 

@@ -470,7 +470,7 @@ impl Engine {
             change.audit.push(
                 AuditEvent::request(
                     &opts.requested_by,
-                    AuditAction::RequestReceived,
+                    AuditAction::RequestStatus(crate::RequestStatus::Received),
                     req.id.as_str(),
                     json!({
                         "type": ty.as_str(),

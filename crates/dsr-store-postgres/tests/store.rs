@@ -124,3 +124,55 @@ async fn a_batch_upsert_counts_new_and_replaced_ids_and_feeds_every_change() {
     assert_eq!(ids, ["a", "b", "b", "c"]);
     assert_eq!(changes.last().unwrap().seq, seq);
 }
+
+/// The claim indexes are partial, and their predicates are frozen in a migration: they
+/// must name exactly the statuses the engine's claim takes, or claims would scan the
+/// whole table (or miss tasks) after a status is added.
+#[tokio::test]
+async fn the_claim_indexes_cover_exactly_what_a_claim_takes() {
+    let Some(url) = fresh_database("indexes").await else {
+        return;
+    };
+    PgStore::connect(&url, 1)
+        .await
+        .expect("connect and migrate");
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let def = |name: &'static str| {
+        let client = &client;
+        async move {
+            let row = client
+                .query_one(
+                    "SELECT indexdef FROM pg_indexes WHERE indexname = $1",
+                    &[&name],
+                )
+                .await
+                .unwrap();
+            row.get::<_, String>(0)
+        }
+    };
+    let due = def("tasks_due").await;
+    let named: Vec<&str> = dsr_engine::TaskStatus::ALL
+        .iter()
+        .map(|s| s.as_str())
+        .filter(|s| due.contains(&format!("'{s}'")))
+        .collect();
+    let wanted: Vec<&str> = dsr_engine::store::ClaimSpec::DUE
+        .iter()
+        .map(|s| s.as_str())
+        .collect();
+    assert_eq!(named, wanted, "{due}");
+    let leased = def("tasks_leased").await;
+    let named: Vec<&str> = dsr_engine::TaskStatus::ALL
+        .iter()
+        .map(|s| s.as_str())
+        .filter(|s| leased.contains(&format!("'{s}'")))
+        .collect();
+    assert_eq!(
+        named,
+        [dsr_engine::store::ClaimSpec::EXPIRED.as_str()],
+        "{leased}"
+    );
+}

@@ -50,7 +50,7 @@ async fn with_history() -> Fixture {
         let r = conformance::sample_request(&tenant, &format!("s-{i}"), RequestType::Export, at);
         let mut c = Change::new(tenant.clone(), at);
         for action in [
-            AuditAction::RequestReceived,
+            AuditAction::RequestStatus(dsr_engine::RequestStatus::Received),
             AuditAction::TaskDone,
             AuditAction::PackageGenerated,
         ] {
