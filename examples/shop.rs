@@ -529,7 +529,7 @@ impl Shop {
             id: r.id.to_string(),
             ty: r.ty,
             subject: r.subject.id.to_string(),
-            status: r.status,
+            status: r.status(),
             related_subjects: related.iter().map(|x| x.subject.id.to_string()).collect(),
             outcomes: tasks
                 .iter()
@@ -537,7 +537,7 @@ impl Shop {
                     let o = t.outcome.as_ref();
                     (
                         t.service.clone(),
-                        o.map_or_else(|| t.status.to_string(), |o| o.action.to_string()),
+                        o.map_or_else(|| t.status().to_string(), |o| o.action.to_string()),
                         o.map_or(0, |o| o.records),
                         o.map_or(0, |o| o.attachments),
                     )
@@ -695,7 +695,7 @@ pub async fn run(dir: &Path, out: &mut dyn Write) -> anyhow::Result<Report> {
         let (r, _) = shop.engine.get(id).await?;
         let s = shop.summary(&r).await?;
         print_summary(out, &s)?;
-        if r.status == RequestStatus::Completed {
+        if r.status() == RequestStatus::Completed {
             // What the customer receives, and how a receiving party checks it.
             let pkg = shop.engine.package(&r.id).await?;
             let v = package::verify(&pkg, Some(&key))?;
@@ -784,7 +784,7 @@ pub async fn run(dir: &Path, out: &mut dyn Write) -> anyhow::Result<Report> {
         .await?
         .iter()
         .fold(BTreeMap::new(), |mut m, r| {
-            *m.entry(r.status.to_string()).or_default() += 1;
+            *m.entry(r.status().to_string()).or_default() += 1;
             m
         });
     writeln!(out, "   requests by status: {by_status:?}")?;

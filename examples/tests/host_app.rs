@@ -83,7 +83,7 @@ async fn the_whole_workflow_runs_in_code() {
         4,
         "two exports and two deletes (parents and related)"
     );
-    assert!(all.iter().all(|r| r.status == RequestStatus::Completed));
+    assert!(all.iter().all(|r| r.status() == RequestStatus::Completed));
     assert!(again.engine.verify_audit().await.unwrap().ok());
 }
 

@@ -341,8 +341,8 @@ fn killed_workers_lose_nothing_and_record_nothing_twice() {
     assert_eq!(ids.len(), cycles * PER_CYCLE);
     let not_done: Vec<String> = requests
         .iter()
-        .filter(|r| r.status != RequestStatus::Completed)
-        .map(|r| format!("{} {} {}", r.id, r.ty, r.status))
+        .filter(|r| r.status() != RequestStatus::Completed)
+        .map(|r| format!("{} {} {}", r.id, r.ty, r.status()))
         .collect();
     assert!(not_done.is_empty(), "unfinished: {not_done:?}");
 
@@ -354,7 +354,7 @@ fn killed_workers_lose_nothing_and_record_nothing_twice() {
             .expect("tasks");
         assert_eq!(tasks.len(), SERVICES, "{}", r.id);
         for t in &tasks {
-            assert_eq!(t.status, TaskStatus::Done, "{} / {}", r.id, t.service);
+            assert_eq!(t.status(), TaskStatus::Done, "{} / {}", r.id, t.service);
             assert!(t.outcome.is_some(), "{} / {}", r.id, t.service);
             assert!(t.lease_owner.is_none(), "{} / {}", r.id, t.service);
         }

@@ -395,8 +395,8 @@ pub(crate) fn outcome_line(t: &Task) -> String {
             s
         }
         None => match &t.last_error {
-            Some(e) => format!("{} (attempt {}; last error: {e})", t.status, t.attempt),
-            None => t.status.to_string(),
+            Some(e) => format!("{} (attempt {}; last error: {e})", t.status(), t.attempt),
+            None => t.status().to_string(),
         },
     }
 }
@@ -412,7 +412,7 @@ pub(crate) fn print_request(
         r.id,
         r.ty,
         r.ty.article(),
-        r.status,
+        r.status(),
         if r.is_overdue(now) { "  OVERDUE" } else { "" }
     );
     outln!("  short id   {}", short_id(&r.id));
@@ -448,7 +448,7 @@ pub(crate) fn print_request(
             "  related    {}  {}  {}",
             short_id(&x.id),
             x.subject.id,
-            x.status
+            x.status()
         );
     }
     for rep in &r.replacements {
@@ -660,13 +660,13 @@ async fn request(ctx: &Ctx, a: RequestArgs) -> anyhow::Result<ExitCode> {
                     outln!("a {} request for this subject is already in flight:", r.ty);
                 }
                 print_request(&r, &tasks, &related, now())?;
-                if !c.wait && r.status == RequestStatus::InProgress {
+                if !c.wait && r.status() == RequestStatus::InProgress {
                     outln!(
                         "next: `dsr request wait {}` (or run `dsr worker --until-idle`)",
                         short_id(&r.id)
                     );
                 }
-                if r.status == RequestStatus::OnHold {
+                if r.status() == RequestStatus::OnHold {
                     outln!(
                         "next: `dsr request decide {} --proceed --reason TEXT` or `… --refuse --reason GROUND`",
                         short_id(&r.id)
@@ -739,7 +739,7 @@ async fn request(ctx: &Ctx, a: RequestArgs) -> anyhow::Result<ExitCode> {
                 for r in &list {
                     let status = format!(
                         "{}{}",
-                        r.status,
+                        r.status(),
                         if r.is_overdue(now()) { " OVERDUE" } else { "" }
                     );
                     let cells = if wide {

@@ -221,7 +221,7 @@ pub async fn observe(app: &App) {
         let Ok((r, _)) = t.engine.get(&id).await else {
             continue;
         };
-        let status = r.status.as_str();
+        let status = r.status().as_str();
         if last.as_deref() == Some(status) {
             continue;
         }
@@ -240,7 +240,7 @@ pub async fn observe(app: &App) {
                 &cb,
                 status,
                 &body,
-                r.status.is_finished(),
+                r.status().is_finished(),
                 now.timestamp_micros(),
             )
             .await

@@ -78,7 +78,7 @@
 //! let created = engine
 //!     .create(&directory, CreateOptions::new(RequestType::Export, Target::Term(term)))
 //!     .await?;
-//! assert_eq!(created.request.status, RequestStatus::InProgress);
+//! assert_eq!(created.request.status(), RequestStatus::InProgress);
 //! assert_eq!(created.request.subject.id.as_str(), "cust-1");
 //!
 //! // Processing is asynchronous: a worker claims the task, calls the service and
@@ -89,8 +89,8 @@
 //! assert_eq!((stats.done, stats.requests_finished), (1, 1));
 //!
 //! let (request, tasks) = engine.get(&created.request.id).await?;
-//! assert_eq!(request.status, RequestStatus::Completed);
-//! assert_eq!(tasks[0].status, TaskStatus::Done);
+//! assert_eq!(request.status(), RequestStatus::Completed);
+//! assert_eq!(tasks[0].status(), TaskStatus::Done);
 //! assert_eq!(tasks[0].outcome.as_ref().map(|o| o.records), Some(1));
 //!
 //! // The signed package she receives, checked as its recipient would check it.
@@ -142,7 +142,7 @@ pub use service::{
 pub use store::Store;
 pub use types::{
     Action, Attachment, Decision, ExportRecord, Extension, HandOver, Hold, Kept, Outcome,
-    Replacement, ReplacementField, Request, RequestFilter, RequestId, RequestStatus, Task,
+    Replacement, ReplacementField, Request, RequestFilter, RequestId, RequestStatus, Task, TaskRow,
     TaskStatus, Verdict,
 };
 pub use worker::{Worker, WorkerConfig, WorkerStats};

@@ -432,10 +432,10 @@ pub struct Request {
     /// Export, update, delete or portability.
     #[serde(rename = "type")]
     pub ty: RequestType,
-    /// Where it is.
-    pub status: RequestStatus,
-    /// Incremented on every write (optimistic concurrency).
-    pub version: u64,
+    /// Where it is: changed only by the engine's transitions ([`Request::status`]).
+    pub(crate) status: RequestStatus,
+    /// Incremented on every write (optimistic concurrency; [`Request::version`]).
+    pub(crate) version: u64,
     /// The resolved subject with every known field (G-5), as it was when resolved.
     pub subject: Subject,
     /// The term the caller gave, if any.
@@ -553,12 +553,12 @@ pub struct Task {
     pub tenant: TenantId,
     /// The service's name.
     pub service: String,
-    /// Where it is.
-    pub status: TaskStatus,
+    /// Where it is: changed only by the engine's transitions ([`Task::status`]).
+    pub(crate) status: TaskStatus,
     /// Attempts started so far.
     pub attempt: u32,
-    /// Incremented on every write.
-    pub version: u64,
+    /// Incremented on every write ([`Task::version`]).
+    pub(crate) version: u64,
     /// The worker holding the lease, while running.
     pub lease_owner: Option<String>,
     /// When the lease expires.
@@ -573,7 +573,99 @@ pub struct Task {
     pub updated_at: DateTime<Utc>,
 }
 
+impl Request {
+    /// Where it is. Only the engine's transition functions change it, each with its
+    /// audit entry, so a host reads it and never sets it.
+    pub fn status(&self) -> RequestStatus {
+        self.status
+    }
+
+    /// Incremented on every write: a store writes a change only if the stored version
+    /// is the one the change was made from.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+}
+
+/// A [`Task`] as a store keeps it, every field open: what a store builds from its rows
+/// (`Task::from(row)`). Nothing else should make one: a task's status and version
+/// change only through the engine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskRow {
+    /// The request.
+    pub request_id: RequestId,
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The service's name.
+    pub service: String,
+    /// Where it is.
+    pub status: TaskStatus,
+    /// Attempts started so far.
+    pub attempt: u32,
+    /// Incremented on every write.
+    pub version: u64,
+    /// The worker holding the lease, while running.
+    pub lease_owner: Option<String>,
+    /// When the lease expires.
+    pub lease_expires: Option<DateTime<Utc>>,
+    /// Not to be claimed before this instant.
+    pub next_at: DateTime<Utc>,
+    /// The outcome, once done or dead.
+    pub outcome: Option<Outcome>,
+    /// The last error.
+    pub last_error: Option<String>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<TaskRow> for Task {
+    fn from(r: TaskRow) -> Self {
+        Task {
+            request_id: r.request_id,
+            tenant: r.tenant,
+            service: r.service,
+            status: r.status,
+            attempt: r.attempt,
+            version: r.version,
+            lease_owner: r.lease_owner,
+            lease_expires: r.lease_expires,
+            next_at: r.next_at,
+            outcome: r.outcome,
+            last_error: r.last_error,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
 impl Task {
+    /// Where it is. Only the engine's transition functions change it.
+    pub fn status(&self) -> TaskStatus {
+        self.status
+    }
+
+    /// Incremented on every write (optimistic concurrency).
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Its stored form (for stores writing rows, and tests forging a stale write).
+    pub fn row(&self) -> TaskRow {
+        TaskRow {
+            request_id: self.request_id.clone(),
+            tenant: self.tenant.clone(),
+            service: self.service.clone(),
+            status: self.status,
+            attempt: self.attempt,
+            version: self.version,
+            lease_owner: self.lease_owner.clone(),
+            lease_expires: self.lease_expires,
+            next_at: self.next_at,
+            outcome: self.outcome.clone(),
+            last_error: self.last_error.clone(),
+            updated_at: self.updated_at,
+        }
+    }
+
     /// A new pending task.
     pub fn new(request: &Request, service: &str, now: DateTime<Utc>) -> Self {
         Task {

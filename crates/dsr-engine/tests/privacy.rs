@@ -308,7 +308,7 @@ async fn packages_expire_and_request_data_is_purged_with_a_moved_clock() {
         "u-2",
         "not an erasure: the id stays"
     );
-    assert_eq!(req.status, RequestStatus::Completed);
+    assert_eq!(req.status(), RequestStatus::Completed);
     assert!(
         tasks
             .iter()
@@ -370,7 +370,7 @@ async fn a_request_still_in_flight_when_the_erasure_completes_is_redacted_as_it_
     f.clock.advance(Duration::hours(2));
     f.run().await;
     let (r, tasks) = f.engine.get(&export.id).await.unwrap();
-    assert!(r.status.is_finished(), "{:?}", r.status);
+    assert!(r.status().is_finished(), "{:?}", r.status());
     let text = format!(
         "{}{}",
         serde_json::to_string(&r).unwrap(),

@@ -25,7 +25,7 @@ async fn an_id_resolves_to_the_subject_with_every_field() {
         "gold"
     );
     assert!(out.related.is_empty());
-    assert_eq!(out.request.status, RequestStatus::InProgress);
+    assert_eq!(out.request.status(), RequestStatus::InProgress);
     let out = f.create(RequestType::Export, "externalContactId:c-9").await;
     assert!(matches!(out, Err(Error::Duplicate { .. })), "{out:?}");
     let err = f
@@ -64,7 +64,7 @@ async fn a_merge_set_member_fans_out_from_the_canonical_contact() {
     f.run().await;
     for r in std::iter::once(&out.request).chain(&out.related) {
         let (req, tasks) = f.engine.get(&r.id).await.unwrap();
-        assert_eq!(req.status, RequestStatus::Completed);
+        assert_eq!(req.status(), RequestStatus::Completed);
         let by: Vec<(String, Action, u64, u64)> = tasks
             .iter()
             .map(|t| {
@@ -188,7 +188,7 @@ async fn replacements_belong_to_update_requests_only() {
     let out = f.engine.create(&f.dir, opts).await.unwrap();
     f.run().await;
     let (req, tasks) = f.engine.get(&out.request.id).await.unwrap();
-    assert_eq!(req.status, RequestStatus::Completed);
+    assert_eq!(req.status(), RequestStatus::Completed);
     let crm = tasks.iter().find(|t| t.service == "crm").unwrap();
     assert_eq!(crm.outcome.as_ref().unwrap().action, Action::Updated);
     assert_eq!(crm.outcome.as_ref().unwrap().records, 1);
@@ -204,7 +204,7 @@ async fn replacements_belong_to_update_requests_only() {
 async fn erasing_an_active_employee_waits_for_a_decision() {
     let f = fixture();
     let out = f.create(RequestType::Delete, "id=u-1").await.unwrap();
-    assert_eq!(out.request.status, RequestStatus::OnHold);
+    assert_eq!(out.request.status(), RequestStatus::OnHold);
     assert!(
         out.request
             .hold
@@ -236,7 +236,7 @@ async fn erasing_an_active_employee_waits_for_a_decision() {
         )
         .await
         .unwrap();
-    assert_eq!(r.status, RequestStatus::InProgress);
+    assert_eq!(r.status(), RequestStatus::InProgress);
     assert_eq!(r.decision.as_ref().unwrap().by, "dpo");
     f.run().await;
     assert_eq!(f.status(&out.request).await, RequestStatus::Completed);
@@ -249,7 +249,7 @@ async fn erasing_an_active_employee_waits_for_a_decision() {
 
     // A former employee is not held; refusing cites the legal ground.
     let former = f.create(RequestType::Delete, "id=u-2").await.unwrap();
-    assert_eq!(former.request.status, RequestStatus::InProgress);
+    assert_eq!(former.request.status(), RequestStatus::InProgress);
     let mut g = fixture();
     g.rebuild(|e| e);
     let held = g.create(RequestType::Delete, "id=u-1").await.unwrap();
@@ -263,7 +263,7 @@ async fn erasing_an_active_employee_waits_for_a_decision() {
         )
         .await
         .unwrap();
-    assert_eq!(r.status, RequestStatus::Refused);
+    assert_eq!(r.status(), RequestStatus::Refused);
     assert!(r.finished_at.is_some());
 }
 
@@ -348,12 +348,12 @@ async fn transient_failures_are_retried_then_a_task_gives_up_with_the_error() {
     let out = f.create(RequestType::Export, "id=c-9").await.unwrap();
     f.run().await;
     let (req, tasks) = f.engine.get(&out.request.id).await.unwrap();
-    assert_eq!(req.status, RequestStatus::PartiallyFailed);
+    assert_eq!(req.status(), RequestStatus::PartiallyFailed);
     let crm = tasks.iter().find(|t| t.service == "crm").unwrap();
-    assert_eq!((crm.status, crm.attempt), (TaskStatus::Done, 3));
+    assert_eq!((crm.status(), crm.attempt), (TaskStatus::Done, 3));
     let chat = tasks.iter().find(|t| t.service == "chat").unwrap();
     assert_eq!(
-        (chat.status, chat.attempt),
+        (chat.status(), chat.attempt),
         (TaskStatus::Dead, 1),
         "permanent errors are not retried"
     );
@@ -365,10 +365,10 @@ async fn transient_failures_are_retried_then_a_task_gives_up_with_the_error() {
     let out = g.create(RequestType::Export, "id=c-9").await.unwrap();
     g.run().await;
     let (req, tasks) = g.engine.get(&out.request.id).await.unwrap();
-    assert_eq!(req.status, RequestStatus::PartiallyFailed);
+    assert_eq!(req.status(), RequestStatus::PartiallyFailed);
     let crm = tasks.iter().find(|t| t.service == "crm").unwrap();
     assert_eq!(
-        (crm.status, crm.attempt),
+        (crm.status(), crm.attempt),
         (TaskStatus::Dead, 3),
         "gave up after max_attempts"
     );
@@ -381,7 +381,7 @@ async fn transient_failures_are_retried_then_a_task_gives_up_with_the_error() {
     // A retry re-arms the dead task; this time the service answers.
     g.crm.set_transient_failures(0);
     let r = g.engine.retry(&out.request.id, "operator").await.unwrap();
-    assert_eq!(r.status, RequestStatus::InProgress);
+    assert_eq!(r.status(), RequestStatus::InProgress);
     g.run().await;
     assert_eq!(g.status(&out.request).await, RequestStatus::Completed);
 }
@@ -396,7 +396,7 @@ async fn a_retry_waits_for_every_related_request() {
     }
     // Every related request has finished: one may be retried …
     let r = f.engine.retry(&out.related[0].id, "op").await.unwrap();
-    assert_eq!(r.status, RequestStatus::InProgress);
+    assert_eq!(r.status(), RequestStatus::InProgress);
     // … and while it is in flight, the others wait (G-11).
     let err = f.engine.retry(&out.request.id, "op").await.unwrap_err();
     assert!(
@@ -453,16 +453,16 @@ async fn a_lost_lease_is_taken_over_and_the_late_outcome_dropped() {
     f.clock.advance(chrono::Duration::seconds(31));
     f.run().await;
     let (req, tasks) = f.engine.get(&out.request.id).await.unwrap();
-    assert_eq!(req.status, RequestStatus::Completed);
+    assert_eq!(req.status(), RequestStatus::Completed);
     assert!(tasks.iter().all(|t| t.attempt == 2), "reclaimed once");
     // The first worker wakes up and tries to record its outcome: refused.
-    let mut late = a[0].clone();
+    let mut late = a[0].row();
     late.status = TaskStatus::Done;
     late.version += 1;
     let mut change = Change::new(f.engine.tenant().clone(), f.clock.now());
     change.tasks.push(TaskWrite {
-        task: late,
-        expected_version: Some(a[0].version),
+        task: late.into(),
+        expected_version: Some(a[0].version()),
     });
     assert!(matches!(
         f.store.commit(change).await,
@@ -482,9 +482,9 @@ async fn cancellation_only_before_anything_irreversible() {
         .unwrap()
         .request;
     let r = f.engine.cancel(&export.id, "op").await.unwrap();
-    assert_eq!(r.status, RequestStatus::Cancelled);
+    assert_eq!(r.status(), RequestStatus::Cancelled);
     let tasks = f.engine.get(&export.id).await.unwrap().1;
-    assert!(tasks.iter().all(|t| t.status == TaskStatus::Cancelled));
+    assert!(tasks.iter().all(|t| t.status() == TaskStatus::Cancelled));
     let del = f
         .create(RequestType::Delete, "id=c-9")
         .await
@@ -714,8 +714,8 @@ async fn concurrent_workers_record_each_task_once() {
     assert_eq!(done, 18, "{stats:?}");
     for id in &ids {
         let (r, tasks) = f.engine.get(id).await.unwrap();
-        assert_eq!(r.status, RequestStatus::Completed, "{id}");
-        assert!(tasks.iter().all(|t| t.status == TaskStatus::Done));
+        assert_eq!(r.status(), RequestStatus::Completed, "{id}");
+        assert!(tasks.iter().all(|t| t.status() == TaskStatus::Done));
     }
     let counts = f.action_counts("task.done").await;
     assert_eq!(counts.len(), 18);

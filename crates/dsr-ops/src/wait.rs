@@ -54,11 +54,11 @@ pub async fn wait_for(
         for id in ids {
             let (r, tasks) = engine.get(id).await?;
             p.tasks += tasks.len() as u64;
-            p.settled += tasks.iter().filter(|t| t.status.is_finished()).count() as u64;
-            if !(r.status.is_finished() || r.status == RequestStatus::OnHold) {
+            p.settled += tasks.iter().filter(|t| t.status().is_finished()).count() as u64;
+            if !(r.status().is_finished() || r.status() == RequestStatus::OnHold) {
                 open = true;
             }
-            statuses.push(r.status);
+            statuses.push(r.status());
         }
         on_progress(&p);
         if !open {

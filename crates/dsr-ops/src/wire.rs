@@ -228,7 +228,7 @@ impl TaskView {
         let o = t.outcome.as_ref();
         TaskView {
             service: t.service.clone(),
-            status: t.status.as_str().to_owned(),
+            status: t.status().as_str().to_owned(),
             attempts: t.attempt,
             action: o.map(|o| o.action.as_str().to_owned()),
             records: o.map(|o| o.records),
@@ -246,7 +246,7 @@ impl TaskView {
             error: o
                 .and_then(|o| o.error.clone())
                 .or_else(|| t.last_error.clone()),
-            next_attempt_at: (t.status == TaskStatus::RetryWait).then_some(t.next_at),
+            next_attempt_at: (t.status() == TaskStatus::RetryWait).then_some(t.next_at),
         }
     }
 }
@@ -259,7 +259,7 @@ impl RequestView {
             short_id: short_id(&r.id).to_owned(),
             ty: r.ty.as_str().to_owned(),
             article: r.ty.article().to_owned(),
-            status: r.status.as_str().to_owned(),
+            status: r.status().as_str().to_owned(),
             subject: RequestSubjectView {
                 id: r.subject.id.to_string(),
                 kind: r.subject.kind.as_str().to_owned(),
@@ -273,7 +273,7 @@ impl RequestView {
                 .map(|x| RelatedView {
                     id: x.id.to_string(),
                     subject_id: x.subject.id.to_string(),
-                    status: x.status.as_str().to_owned(),
+                    status: x.status().as_str().to_owned(),
                 })
                 .collect(),
             replacements: r
@@ -329,7 +329,7 @@ impl RequestSummaryView {
             id: r.id.to_string(),
             short_id: short_id(&r.id).to_owned(),
             ty: r.ty.as_str().to_owned(),
-            status: r.status.as_str().to_owned(),
+            status: r.status().as_str().to_owned(),
             subject_id: r.subject.id.to_string(),
             parent: r.parent.as_ref().map(RequestId::to_string),
             related_requests: r.related.iter().map(RequestId::to_string).collect(),

@@ -61,7 +61,7 @@ fn task_from_row(r: &tokio_postgres::Row) -> EResult<Task> {
     let tenant: String = r.get("tenant");
     let status: String = r.get("status");
     let outcome: Option<String> = r.get("outcome");
-    Ok(Task {
+    Ok(dsr_engine::TaskRow {
         request_id: RequestId::from_stored(r.get("request_id")),
         tenant: TenantId::new(tenant).map_err(|e| bad(e.to_string()))?,
         service: r.get("service"),
@@ -77,7 +77,8 @@ fn task_from_row(r: &tokio_postgres::Row) -> EResult<Task> {
             .map_err(|e| bad(format!("unreadable outcome: {e}")))?,
         last_error: r.get("last_error"),
         updated_at: from_us(r.get("updated_us")),
-    })
+    }
+    .into())
 }
 
 fn decode_request(doc: &str) -> EResult<Request> {
@@ -269,13 +270,13 @@ async fn write_request(tx: &Transaction<'_>, r: &Request, expected: Option<u64>)
         us(r.created_at),
         us(r.due_at),
         us(r.legal_deadline),
-        r.version as i64,
+        r.version() as i64,
     );
     let (tenant, id, ty, status, subject) = (
         r.tenant.as_str(),
         r.id.as_str(),
         r.ty.as_str(),
-        r.status.as_str(),
+        r.status().as_str(),
         r.subject.id.as_str(),
     );
     let mut params: Vec<&(dyn ToSql + Sync)> = vec![
@@ -312,8 +313,12 @@ async fn write_request(tx: &Transaction<'_>, r: &Request, expected: Option<u64>)
 
 async fn write_task(tx: &Transaction<'_>, t: &Task, expected: Option<u64>) -> Result<(), Tx> {
     let outcome = t.outcome.as_ref().map(json);
-    let (tenant, rid, status) = (t.tenant.as_str(), t.request_id.as_str(), t.status.as_str());
-    let (attempt, version) = (t.attempt as i32, t.version as i64);
+    let (tenant, rid, status) = (
+        t.tenant.as_str(),
+        t.request_id.as_str(),
+        t.status().as_str(),
+    );
+    let (attempt, version) = (t.attempt as i32, t.version() as i64);
     let (lease, next, updated) = (t.lease_expires.map(us), us(t.next_at), us(t.updated_at));
     let mut params: Vec<&(dyn ToSql + Sync)> = vec![
         &tenant,
@@ -481,7 +486,7 @@ impl Store for PgStore {
             let mut events = Vec::with_capacity(rows.len());
             for r in &rows {
                 let t = task_from_row(r).map_err(Tx::Engine)?;
-                if ClaimSpec::DUE.contains(&t.status) {
+                if ClaimSpec::DUE.contains(&t.status()) {
                     newest = Some(newest.map_or(us(t.next_at), |n: i64| n.max(us(t.next_at))));
                 }
                 let Some(c) = spec.claim(&t) else { continue };

@@ -291,7 +291,7 @@ fn task_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Task, Option<String
         rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, what.into())
     };
     Ok((
-        Task {
+        dsr_engine::TaskRow {
             request_id: RequestId::from_stored(r.get("request_id")?),
             tenant: TenantId::new(tenant).map_err(|e| bad(e.to_string()))?,
             service: r.get("service")?,
@@ -306,7 +306,8 @@ fn task_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Task, Option<String
             outcome: None,
             last_error: r.get("last_error")?,
             updated_at: from_us(r.get("updated_us")?),
-        },
+        }
+        .into(),
         outcome,
     ))
 }
@@ -461,9 +462,9 @@ fn write_task(
         t.tenant.as_str(),
         t.request_id.as_str(),
         t.service,
-        t.status.as_str(),
+        t.status().as_str(),
         t.attempt as i64,
-        t.version as i64,
+        t.version() as i64,
         t.lease_owner,
         t.lease_expires.map(us),
         us(t.next_at),
@@ -488,9 +489,9 @@ fn write_task(
                 t.tenant.as_str(),
                 t.request_id.as_str(),
                 t.service,
-                t.status.as_str(),
+                t.status().as_str(),
                 t.attempt as i64,
-                t.version as i64,
+                t.version() as i64,
                 t.lease_owner,
                 t.lease_expires.map(us),
                 us(t.next_at),
@@ -522,13 +523,13 @@ fn write_request(
         us(r.created_at),
         us(r.due_at),
         us(r.legal_deadline),
-        r.version as i64,
+        r.version() as i64,
     );
     let cols: [&dyn rusqlite::ToSql; 12] = [
         &r.tenant.as_str(),
         &r.id.as_str(),
         &r.ty.as_str(),
-        &r.status.as_str(),
+        &r.status().as_str(),
         &r.subject.id.as_str(),
         &merge_set,
         &parent,
@@ -761,9 +762,9 @@ impl Store for SqliteEngineStore {
                         t.tenant.as_str(),
                         t.request_id.as_str(),
                         t.service,
-                        t.status.as_str(),
+                        t.status().as_str(),
                         t.attempt as i64,
-                        t.version as i64,
+                        t.version() as i64,
                         t.lease_owner,
                         t.lease_expires.map(us),
                         us(t.updated_at),

@@ -335,12 +335,12 @@ pub(super) async fn demo(ctx: &Ctx, a: DemoArgs) -> anyhow::Result<ExitCode> {
     for id in &ids {
         let (r, tasks) = env.engine.get(id).await?;
         if !quiet {
-            outln!("  {} {} → {}", r.subject.id, r.id, r.status);
+            outln!("  {} {} → {}", r.subject.id, r.id, r.status());
             for t in &tasks {
                 outln!("      {:<14} {}", t.service, outcome_line(t));
             }
         }
-        deleted.push(json!({"request": r.id.as_str(), "subject": r.subject.id.as_str(), "status": r.status.as_str()}));
+        deleted.push(json!({"request": r.id.as_str(), "subject": r.subject.id.as_str(), "status": r.status().as_str()}));
     }
     let after =
         load_directory(env.store.db(), &dctx.tenant)?.search(&term, &SearchOptions::default())?;
@@ -433,7 +433,7 @@ pub(super) async fn demo(ctx: &Ctx, a: DemoArgs) -> anyhow::Result<ExitCode> {
         outln!(
             "{} is {}: {}",
             held.request.id,
-            held.request.status,
+            held.request.status(),
             held.request
                 .hold
                 .as_ref()
@@ -459,7 +459,7 @@ pub(super) async fn demo(ctx: &Ctx, a: DemoArgs) -> anyhow::Result<ExitCode> {
                 .as_ref()
                 .map(|d| d.by.as_str())
                 .unwrap_or(""),
-            decided.status
+            decided.status()
         );
     }
     let mut opts = CreateOptions::new(RequestType::Delete, Target::Id("u-02".into()));
@@ -474,7 +474,7 @@ pub(super) async fn demo(ctx: &Ctx, a: DemoArgs) -> anyhow::Result<ExitCode> {
         None,
     )
     .await?;
-    let former_status = env.engine.get(&former.request.id).await?.0.status;
+    let former_status = env.engine.get(&former.request.id).await?.0.status();
     if !quiet {
         outln!(
             "a former employee (u-02) is not held: {} → {}",
@@ -482,7 +482,7 @@ pub(super) async fn demo(ctx: &Ctx, a: DemoArgs) -> anyhow::Result<ExitCode> {
             former_status
         );
     }
-    summary.insert("employee".into(), json!({"held": held.request.id.as_str(), "decision": "refuse", "status": decided.status.as_str(), "former": former_status.as_str()}));
+    summary.insert("employee".into(), json!({"held": held.request.id.as_str(), "decision": "refuse", "status": decided.status().as_str(), "former": former_status.as_str()}));
 
     // 6. Audit.
     let report = env.engine.verify_audit().await?;

@@ -195,6 +195,6 @@ impl Fixture {
     }
 
     pub async fn status(&self, r: &Request) -> RequestStatus {
-        self.engine.get(&r.id).await.unwrap().0.status
+        self.engine.get(&r.id).await.unwrap().0.status()
     }
 }
