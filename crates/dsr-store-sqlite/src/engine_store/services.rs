@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use base64::Engine as _;
 use dsr_engine::config::{Config, ServiceConfig, ServiceKind};
 use dsr_engine::directory::{SubjectRecords, SubjectsService};
+use dsr_engine::manual::ManualService;
 use dsr_engine::memory::MemoryService;
 use dsr_engine::service::{Erased, KeepRule};
 use dsr_engine::{
@@ -440,6 +441,7 @@ pub fn build_services(config: &Config, store: &SqliteEngineStore) -> dsr_engine:
             ServiceKind::Conversations => Arc::new(ConversationsService::new(store.clone(), &c)),
             ServiceKind::Table => Arc::new(TableService::new(store.clone(), &c)),
             ServiceKind::Memory => Arc::new(MemoryService::from_config(&c)),
+            ServiceKind::Manual => Arc::new(ManualService::from_config(&c)),
         };
         out.register(s)?;
     }
