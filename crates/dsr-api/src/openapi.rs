@@ -65,7 +65,8 @@ impl Modify for Security {
         dsr_ops::wire::RequestView, dsr_ops::wire::RequestSummaryView, dsr_ops::wire::TaskView,
         dsr_ops::wire::KeptView, dsr_ops::wire::RequestSubjectView, dsr_ops::wire::RelatedView,
         dsr_ops::wire::ReplacementView, dsr_ops::wire::ExtensionView, dsr_ops::wire::HoldView,
-        dsr_ops::wire::DecisionView, dsr_ops::wire::HandOverView,
+        dsr_ops::wire::DecisionView, dsr_ops::wire::HandOverView, dsr_ops::wire::ManualView,
+        dsr_ops::wire::ReminderView, dsr_ops::wire::AnswerView,
     )),
     modifiers(&Security),
     tags(

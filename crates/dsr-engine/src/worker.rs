@@ -22,6 +22,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How often a long-running worker records the reminders due
+/// ([`Engine::remind`](crate::Engine::remind)).
+pub const REMIND_EVERY: Duration = Duration::from_secs(60);
+
 /// How a worker runs.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -232,7 +236,16 @@ impl Worker {
         tokio::pin!(stop);
         let every = u64::from(self.engine.retention.purge_every_minutes);
         let mut next_purge = (every > 0 && !until_idle).then(std::time::Instant::now);
+        // Reminders of tasks waiting on a person, once a minute (each recorded once).
+        let mut next_remind = (!until_idle).then(std::time::Instant::now);
         loop {
+            if let Some(at) = next_remind
+                && std::time::Instant::now() >= at
+            {
+                // Like the purge: a failure is tried again next time.
+                let _ = self.engine.remind(&format!("worker:{}", self.cfg.id)).await;
+                next_remind = Some(at + REMIND_EVERY);
+            }
             if let Some(at) = next_purge
                 && std::time::Instant::now() >= at
             {

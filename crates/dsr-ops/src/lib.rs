@@ -25,6 +25,7 @@ pub mod ids;
 pub mod import;
 pub mod open;
 pub mod pg;
+pub mod tasks;
 pub mod wait;
 pub mod wire;
 pub mod worker;
