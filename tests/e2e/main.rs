@@ -9,6 +9,7 @@ mod erasure;
 mod faults;
 mod harness;
 mod imports;
+mod manual;
 mod multinode;
 mod readme;
 mod requests;

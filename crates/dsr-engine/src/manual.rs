@@ -535,6 +535,12 @@ impl Engine {
                 )));
             };
             let cur = tasks[pos].clone();
+            if cur.manual.is_none() && !cur.status.is_waiting() {
+                return Err(Error::Invalid(format!(
+                    "task {service} of request {id} is carried out by a worker ({}): only tasks of a manual service (kind = \"manual\") are completed by hand",
+                    cur.status
+                )));
+            }
             let done = c.answer != Answer::Failed;
             let (to, effects) =
                 state::task(cur.status, TaskEvent::Answered { done }).map_err(|e| {
