@@ -4,6 +4,7 @@
 
 mod cli;
 mod compliance;
+mod conversations;
 mod durability;
 mod erasure;
 mod faults;

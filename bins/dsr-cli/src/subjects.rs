@@ -18,7 +18,13 @@ use std::process::ExitCode;
 #[derive(Debug, clap::Args)]
 pub struct ImportArgs {
     /// JSON Lines file of subjects (`-` reads standard input). Format: docs/import-format.md.
-    pub file: PathBuf,
+    #[arg(required_unless_present = "conversations")]
+    pub file: Option<PathBuf>,
+    /// Import conversations instead (JSON Lines: channel, the contact it links to,
+    /// messages, attachments by path) for the built-in conversations service; `-` reads
+    /// standard input. Format: docs/import-format.md.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["file", "all_or_nothing"])]
+    pub conversations: Option<PathBuf>,
     /// Land nothing if any line is bad (default: good lines land, bad ones are reported).
     #[arg(long)]
     pub all_or_nothing: bool,
@@ -179,12 +185,18 @@ fn open_existing(
 
 /// `dsr import`.
 pub fn import(ctx: &Ctx, args: ImportArgs) -> anyhow::Result<ExitCode> {
+    if let Some(file) = &args.conversations {
+        return crate::conversations::import(ctx, &args, file);
+    }
+    let Some(file) = args.file.clone() else {
+        anyhow::bail!("give a FILE of subjects, or --conversations FILE");
+    };
     let loc = ctx.location(&args.store)?;
-    let (reader, total): (Box<dyn Read>, Option<u64>) = if args.file.as_os_str() == "-" {
+    let (reader, total): (Box<dyn Read>, Option<u64>) = if file.as_os_str() == "-" {
         (Box::new(std::io::stdin().lock()), None)
     } else {
-        let f = std::fs::File::open(&args.file)
-            .with_context(|| format!("cannot read {}", args.file.display()))?;
+        let f = std::fs::File::open(&file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
         let len = f.metadata().ok().map(|m| m.len());
         (Box::new(f), len)
     };
@@ -215,7 +227,7 @@ pub fn import(ctx: &Ctx, args: ImportArgs) -> anyhow::Result<ExitCode> {
         all_or_nothing: args.all_or_nothing,
         ..ImportOptions::default()
     };
-    tracing::info!(file = %args.file.display(), tenant = %loc.tenant, "import started");
+    tracing::info!(file = %file.display(), tenant = %loc.tenant, "import started");
     // One runtime and one connection pool for the whole import.
     let target = match &pg {
         Some((url, tenant)) => {
@@ -242,7 +254,7 @@ pub fn import(ctx: &Ctx, args: ImportArgs) -> anyhow::Result<ExitCode> {
             }
         },
     )
-    .with_context(|| format!("importing {}", args.file.display()))?;
+    .with_context(|| format!("importing {}", file.display()))?;
     if let (Some((url, tenant)), Some((rt, pg_store))) = (&pg, &target) {
         let subjects = store.load_subjects(tenant)?;
         rt.block_on(async {

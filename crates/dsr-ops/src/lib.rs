@@ -20,6 +20,7 @@
 #![forbid(unsafe_code)]
 
 pub mod clients;
+pub mod conversations;
 pub mod env;
 pub mod ids;
 pub mod import;
