@@ -90,3 +90,41 @@ pub fn document() -> utoipa::openapi::OpenApi {
 pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
     Json(document())
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every `$ref` in the document names a schema it defines (a wire type added to a
+    /// view must be registered in `components`).
+    #[test]
+    fn every_reference_resolves() {
+        let doc = serde_json::to_value(super::document()).unwrap();
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        let mut refs = Vec::new();
+        fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
+            match v {
+                serde_json::Value::Object(m) => {
+                    for (k, x) in m {
+                        if k == "$ref" {
+                            if let Some(s) = x.as_str() {
+                                out.push(s.to_owned());
+                            }
+                        } else {
+                            walk(x, out);
+                        }
+                    }
+                }
+                serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+                _ => {}
+            }
+        }
+        walk(&doc, &mut refs);
+        assert!(
+            refs.iter().any(|r| r.ends_with("/ManualView")),
+            "TaskView refers to ManualView"
+        );
+        for r in refs {
+            let name = r.trim_start_matches("#/components/schemas/");
+            assert!(schemas.contains_key(name), "dangling reference {r}");
+        }
+    }
+}
