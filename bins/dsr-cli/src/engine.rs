@@ -732,14 +732,7 @@ async fn request(ctx: &Ctx, a: RequestArgs) -> anyhow::Result<ExitCode> {
                 out::json(
                     &list
                         .iter()
-                        .map(|r| {
-                            let mut v = wire::request_summary(r, now());
-                            let w = waiting_on(r);
-                            if !w.is_empty() {
-                                v["waitingOn"] = w.iter().map(|w| wire::waiting_task(w)).collect();
-                            }
-                            v
-                        })
+                        .map(|r| wire::request_summary_waiting(r, &waiting_on(r), now()))
                         .collect::<Vec<_>>(),
                 )?;
             } else if list.is_empty() {
@@ -1015,12 +1008,20 @@ async fn worker(ctx: &Ctx, a: WorkerArgs) -> anyhow::Result<ExitCode> {
         out::json(&json!({"worker": id, "stats": stats}))?;
     } else {
         outln!(
-            "worker {id} stopped: {} claimed, {} done, {} retried, {} failed, {} requests finished",
+            "worker {id} stopped: {} claimed, {} done, {} retried, {} failed, {} requests finished{}",
             stats.claimed,
             stats.done,
             stats.retried,
             stats.dead,
-            stats.requests_finished
+            stats.requests_finished,
+            if stats.waiting > 0 {
+                format!(
+                    "; {} handed to a person (`dsr task list --manual`)",
+                    stats.waiting
+                )
+            } else {
+                String::new()
+            }
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -506,3 +506,17 @@ pub fn waiting_task(w: &dsr_engine::manual::WaitingTask) -> Value {
 pub fn request_summary(r: &Request, now: DateTime<Utc>) -> Value {
     value(RequestSummaryView::new(r, now))
 }
+
+/// A request as one row of a list, as JSON, with the tasks of it that wait on a person
+/// (`waitingOn`, only when there are some: `dsr request list`).
+pub fn request_summary_waiting(
+    r: &Request,
+    waiting: &[&dsr_engine::manual::WaitingTask],
+    now: DateTime<Utc>,
+) -> Value {
+    let mut v = request_summary(r, now);
+    if !waiting.is_empty() {
+        v["waitingOn"] = waiting.iter().map(|w| waiting_task(w)).collect();
+    }
+    v
+}
