@@ -122,6 +122,12 @@ mod tests {
             refs.iter().any(|r| r.ends_with("/ManualView")),
             "TaskView refers to ManualView"
         );
+        // Absent for services a worker carries out: never a required property.
+        let required = schemas["TaskView"]["required"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert!(!required.iter().any(|r| r == "manual"), "{required:?}");
         for r in refs {
             let name = r.trim_start_matches("#/components/schemas/");
             assert!(schemas.contains_key(name), "dangling reference {r}");
