@@ -4,11 +4,13 @@
 
 mod cli;
 mod compliance;
+mod conversations;
 mod durability;
 mod erasure;
 mod faults;
 mod harness;
 mod imports;
+mod manual;
 mod multinode;
 mod readme;
 mod requests;

@@ -27,6 +27,7 @@ mod demo;
 mod keys;
 mod purge;
 mod suppression;
+mod task;
 
 /// The engine's top-level commands.
 #[derive(Debug, clap::Subcommand)]
@@ -53,6 +54,8 @@ pub enum EngineCommand {
     Key(keys::KeyArgs),
     /// What an import does with a person erased earlier: show, warn (default) or refuse.
     Suppression(suppression::SuppressionArgs),
+    /// Tasks a person answers by hand (manual services): list, complete, remind.
+    Task(task::TaskArgs),
 }
 
 /// Options every engine command takes.
@@ -327,6 +330,7 @@ pub fn run(ctx: &Ctx, cmd: EngineCommand) -> anyhow::Result<ExitCode> {
             EngineCommand::Purge(a) => purge::purge(ctx, a).await,
             EngineCommand::Key(a) => keys::key(ctx, a).await,
             EngineCommand::Suppression(a) => suppression::suppression(ctx, a).await,
+            EngineCommand::Task(a) => task::task(ctx, a).await,
         }
     })
 }
@@ -394,9 +398,14 @@ pub(crate) fn outcome_line(t: &Task) -> String {
             }
             s
         }
-        None => match &t.last_error {
-            Some(e) => format!("{} (attempt {}; last error: {e})", t.status(), t.attempt),
-            None => t.status().to_string(),
+        None => match (&t.manual, &t.last_error) {
+            (Some(m), _) if t.status().is_waiting() => format!(
+                "waiting on {} since {} (`dsr task list --manual`)",
+                m.assignee,
+                day(m.since)
+            ),
+            (_, Some(e)) => format!("{} (attempt {}; last error: {e})", t.status(), t.attempt),
+            _ => t.status().to_string(),
         },
     }
 }
@@ -533,8 +542,13 @@ fn settled_status(s: &Settled, json_out: bool) -> anyhow::Result<ExitCode> {
                     .collect();
                 seen.dedup();
                 eprintln!(
-                    "not completed: {} (exit status 1; see the services above)",
-                    seen.join(", ")
+                    "not completed: {} (exit status 1; see the services above{})",
+                    seen.join(", "),
+                    if seen.contains(&"in_progress") {
+                        "; a task waiting on a person is answered with `dsr task complete`"
+                    } else {
+                        ""
+                    }
                 );
             }
             Ok(ExitCode::from(1))
@@ -705,11 +719,20 @@ async fn request(ctx: &Ctx, a: RequestArgs) -> anyhow::Result<ExitCode> {
                     u.id, u.reason
                 );
             }
+            // Which listed requests wait on a person (a manual service's task).
+            let waiting = if list.iter().any(|r| r.status() == RequestStatus::InProgress) {
+                engine.waiting_tasks().await?
+            } else {
+                Vec::new()
+            };
+            let waiting_on = |r: &Request| -> Vec<&dsr_engine::manual::WaitingTask> {
+                waiting.iter().filter(|w| w.request.id == r.id).collect()
+            };
             if json_out {
                 out::json(
                     &list
                         .iter()
-                        .map(|r| wire::request_summary(r, now()))
+                        .map(|r| wire::request_summary_waiting(r, &waiting_on(r), now()))
                         .collect::<Vec<_>>(),
                 )?;
             } else if list.is_empty() {
@@ -772,6 +795,19 @@ async fn request(ctx: &Ctx, a: RequestArgs) -> anyhow::Result<ExitCode> {
                     out::row(&mut table, cells, wide);
                 }
                 outln!("{table}");
+                for r in &list {
+                    for w in waiting_on(r) {
+                        outln!(
+                            "{}  waits on {}{} — `dsr task list --manual`",
+                            ids::task_id(&w.request.id, &w.task.service),
+                            w.task
+                                .manual
+                                .as_ref()
+                                .map_or("a person", |m| m.assignee.as_str()),
+                            if w.overdue { " (OVERDUE)" } else { "" }
+                        );
+                    }
+                }
             }
             Ok(if unreadable.is_empty() {
                 ExitCode::SUCCESS
@@ -972,12 +1008,20 @@ async fn worker(ctx: &Ctx, a: WorkerArgs) -> anyhow::Result<ExitCode> {
         out::json(&json!({"worker": id, "stats": stats}))?;
     } else {
         outln!(
-            "worker {id} stopped: {} claimed, {} done, {} retried, {} failed, {} requests finished",
+            "worker {id} stopped: {} claimed, {} done, {} retried, {} failed, {} requests finished{}",
             stats.claimed,
             stats.done,
             stats.retried,
             stats.dead,
-            stats.requests_finished
+            stats.requests_finished,
+            if stats.waiting > 0 {
+                format!(
+                    "; {} handed to a person (`dsr task list --manual`)",
+                    stats.waiting
+                )
+            } else {
+                String::new()
+            }
         );
     }
     Ok(ExitCode::SUCCESS)

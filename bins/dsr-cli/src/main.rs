@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 mod clients;
 mod compliance;
+mod conversations;
 mod engine;
 mod out;
 mod subjects;

@@ -18,7 +18,13 @@ use std::process::ExitCode;
 #[derive(Debug, clap::Args)]
 pub struct ImportArgs {
     /// JSON Lines file of subjects (`-` reads standard input). Format: docs/import-format.md.
-    pub file: PathBuf,
+    #[arg(required_unless_present = "conversations")]
+    pub file: Option<PathBuf>,
+    /// Import conversations instead (JSON Lines: channel, the contact it links to,
+    /// messages, attachments by path) for the built-in conversations service; `-` reads
+    /// standard input. Format: docs/import-format.md.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["file", "all_or_nothing"])]
+    pub conversations: Option<PathBuf>,
     /// Land nothing if any line is bad (default: good lines land, bad ones are reported).
     #[arg(long)]
     pub all_or_nothing: bool,
@@ -179,12 +185,18 @@ fn open_existing(
 
 /// `dsr import`.
 pub fn import(ctx: &Ctx, args: ImportArgs) -> anyhow::Result<ExitCode> {
+    if let Some(file) = &args.conversations {
+        return crate::conversations::import(ctx, &args, file);
+    }
+    let Some(file) = args.file.clone() else {
+        anyhow::bail!("give a FILE of subjects, or --conversations FILE");
+    };
     let loc = ctx.location(&args.store)?;
-    let (reader, total): (Box<dyn Read>, Option<u64>) = if args.file.as_os_str() == "-" {
+    let (reader, total): (Box<dyn Read>, Option<u64>) = if file.as_os_str() == "-" {
         (Box::new(std::io::stdin().lock()), None)
     } else {
-        let f = std::fs::File::open(&args.file)
-            .with_context(|| format!("cannot read {}", args.file.display()))?;
+        let f = std::fs::File::open(&file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
         let len = f.metadata().ok().map(|m| m.len());
         (Box::new(f), len)
     };
@@ -211,7 +223,7 @@ pub fn import(ctx: &Ctx, args: ImportArgs) -> anyhow::Result<ExitCode> {
         all_or_nothing: args.all_or_nothing,
         ..ImportOptions::default()
     };
-    tracing::info!(file = %args.file.display(), tenant = %loc.tenant, "import started");
+    tracing::info!(file = %file.display(), tenant = %loc.tenant, "import started");
     let progress = |bytes| {
         if let Some(bar) = &bar {
             bar.set_position(bytes);
@@ -235,7 +247,7 @@ pub fn import(ctx: &Ctx, args: ImportArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| {
                 format!(
                     "importing {} into {}",
-                    args.file.display(),
+                    file.display(),
                     dsr_ops::pg::redact_url(url)
                 )
             })?
@@ -243,7 +255,7 @@ pub fn import(ctx: &Ctx, args: ImportArgs) -> anyhow::Result<ExitCode> {
         None => {
             let store = open_store(&loc.db, OpenMode::Create)?;
             dsr_ops::import::import_jsonl(&store, &loc.tenant, input, &opts, progress)
-                .with_context(|| format!("importing {}", args.file.display()))?
+                .with_context(|| format!("importing {}", file.display()))?
         }
     };
     if let Some(bar) = &bar {

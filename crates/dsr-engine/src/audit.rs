@@ -64,6 +64,10 @@ pub enum AuditAction {
     TaskRetryScheduled,
     /// A service failed for good.
     TaskFailed,
+    /// A task of a manual service waits on a person (assignee and instructions).
+    TaskWaiting,
+    /// A reminder was recorded for a task waiting on a person.
+    TaskReminder,
     /// The export package was built and signed.
     PackageGenerated,
     /// The package was handed over to someone.
@@ -94,6 +98,8 @@ impl AuditAction {
             TaskDone,
             TaskRetryScheduled,
             TaskFailed,
+            TaskWaiting,
+            TaskReminder,
             PackageGenerated,
             PackageHandedOver,
             PackagePurged,
@@ -127,6 +133,8 @@ impl AuditAction {
             TaskDone => "task.done",
             TaskRetryScheduled => "task.retry_scheduled",
             TaskFailed => "task.failed",
+            TaskWaiting => "task.waiting",
+            TaskReminder => "task.reminder",
             PackageGenerated => "package.generated",
             PackageHandedOver => "package.handed_over",
             PackagePurged => "package.purged",

@@ -21,6 +21,8 @@ pub enum ServiceKind {
     Table,
     /// An in-memory service (tests, load runs): holds nothing across restarts.
     Memory,
+    /// A person or team answers by hand (G-18): tasks wait on them (`dsr task`).
+    Manual,
 }
 
 /// One `[[services]]` entry.
@@ -74,6 +76,16 @@ pub struct ServiceConfig {
     /// `memory`: every call fails permanently with this message.
     #[serde(default)]
     pub permanent_failure: Option<String>,
+    /// `manual`: the person or team who answers.
+    #[serde(default)]
+    pub assignee: Option<String>,
+    /// `manual`: what they must do.
+    #[serde(default)]
+    pub instructions: Option<String>,
+    /// `manual`: hours before the due date when a reminder is due (default 24; 0: only
+    /// the overdue reminder).
+    #[serde(default)]
+    pub remind_before_hours: Option<u32>,
 }
 
 impl ServiceConfig {
@@ -96,6 +108,9 @@ impl ServiceConfig {
             latency_ms: 0,
             transient_failures: 0,
             permanent_failure: None,
+            assignee: None,
+            instructions: None,
+            remind_before_hours: None,
         }
     }
 }
@@ -322,6 +337,16 @@ impl Config {
                     "{at}: latency_ms, transient_failures and permanent_failure are only accepted with kind = \"memory\""
                 ));
             }
+            let manual_keys =
+                s.assignee.is_some() || s.instructions.is_some() || s.remind_before_hours.is_some();
+            if s.kind != ServiceKind::Manual && manual_keys {
+                return Err(format!(
+                    "{at}: assignee, instructions and remind_before_hours are only accepted with kind = \"manual\""
+                ));
+            }
+            if s.kind == ServiceKind::Manual {
+                crate::manual::check_config(s).map_err(|e| format!("{at}: {e}"))?;
+            }
             if s.kind == ServiceKind::Table {
                 let table = s
                     .table
@@ -431,6 +456,22 @@ mod tests {
             (
                 "[[policy.retention]]\nservice='billing'\ncategory='transactional'\nground='x'",
                 "not declared",
+            ),
+            (
+                "[[services]]\nname='m'\nkind='manual'\nerasure='delete'\ninstructions='x'",
+                "needs `assignee`",
+            ),
+            (
+                "[[services]]\nname='m'\nkind='manual'\nerasure='delete'\nassignee='dpo'",
+                "needs `instructions`",
+            ),
+            (
+                "[[services]]\nname='m'\nkind='memory'\nerasure='delete'\nassignee='dpo'",
+                "only accepted with kind = \"manual\"",
+            ),
+            (
+                "[[services]]\nname='m'\nkind='manual'\nerasure='delete'\nassignee='dpo'\ninstructions='x'\nremind_before_hours=9999",
+                "0 to 744",
             ),
         ] {
             let err = Config::from_toml(toml, "t").unwrap_err().to_string();

@@ -149,6 +149,7 @@ pub async fn run(store: &dyn Store) {
     lease_expiry(store).await;
     packages(store).await;
     filters_and_counts(store).await;
+    tasks_waiting_on_a_person(store).await;
     keys_and_suppression(store).await;
     tenants_are_isolated(store).await;
 }
@@ -651,6 +652,141 @@ async fn filters_and_counts(store: &dyn Store) {
         (4, Some(t0())),
         "{case}: open tasks and the earliest"
     );
+}
+
+/// A task waiting on a person (manual services): stored with its assignment, reminders
+/// and answer as given, listed by status in request / service order, never claimed,
+/// not counted open, and invisible to another tenant.
+async fn tasks_waiting_on_a_person(store: &dyn Store) {
+    use crate::types::{Answer, Evidence, ManualTask, PersonAnswer, Reminder, ReminderKind};
+    let case = "tasks_waiting_on_a_person";
+    let t = tenant("waiting");
+    let other = tenant("waiting-other");
+    let mut made = Vec::new();
+    for i in 0..2i64 {
+        let at = t0() + Duration::minutes(i);
+        let r = sample_request(&t, &format!("w-{i}"), RequestType::Delete, at);
+        store
+            .commit(insert(&r, &["archive", "crm"], at))
+            .await
+            .expect(case);
+        made.push(r);
+    }
+    let before = verify(store, &t, case).await;
+    // Both requests' `archive` tasks are handed to a person, in one change.
+    let mut c = Change::new(t.clone(), t0());
+    let mut waiting = Vec::new();
+    for r in &made {
+        let mut task = Task::new(r, "archive", t0());
+        task.status = TaskStatus::Waiting;
+        task.attempt = 1;
+        task.version = 1;
+        task.manual = Some(ManualTask {
+            assignee: "records team".into(),
+            instructions: "search the paper archive\nby name".into(),
+            since: t0(),
+            reminders: vec![Reminder {
+                kind: ReminderKind::BeforeDue,
+                at: t0() + Duration::hours(1),
+            }],
+            answer: None,
+        });
+        c.tasks.push(TaskWrite {
+            task: task.clone(),
+            expected_version: Some(0),
+        });
+        waiting.push(task);
+    }
+    c.audit.push(event(AuditAction::TaskWaiting, &made[0]));
+    store.commit(c).await.expect(case);
+    let mut listed = store
+        .tasks_with_status(&t, TaskStatus::Waiting)
+        .await
+        .expect(case);
+    waiting.sort_by(|a, b| a.request_id.cmp(&b.request_id));
+    assert_eq!(
+        listed, waiting,
+        "{case}: read back as written, by request id"
+    );
+    assert_eq!(
+        store
+            .tasks_with_status(&t, TaskStatus::Pending)
+            .await
+            .unwrap()
+            .len(),
+        2,
+        "{case}: the crm tasks are pending"
+    );
+    let (n, _) = store.open_tasks(&t).await.unwrap();
+    assert_eq!(
+        n, 2,
+        "{case}: a task waiting on a person is not open for workers"
+    );
+    let names = vec!["archive".to_owned(), "crm".to_owned()];
+    let far = t0() + Duration::days(400);
+    let claimed = store
+        .claim(spec(&t, "w1", &names, 10, far))
+        .await
+        .expect(case);
+    assert!(
+        claimed.iter().all(|x| x.service == "crm"),
+        "{case}: a waiting task is never claimed: {claimed:?}"
+    );
+    // The answer is stored with the task and the task leaves the list.
+    let mut answered = listed.remove(0);
+    let expected = answered.version;
+    answered.status = TaskStatus::Done;
+    answered.version += 1;
+    answered.outcome = Some(Outcome {
+        action: crate::Action::Deleted,
+        records: 2,
+        attachments: 0,
+        kept: Vec::new(),
+        data: Vec::new(),
+        error: None,
+    });
+    if let Some(m) = answered.manual.as_mut() {
+        m.answer = Some(PersonAnswer {
+            answer: Answer::Done,
+            by: "ana".into(),
+            at: t0() + Duration::hours(2),
+            evidence: Evidence {
+                name: "certificate.pdf".into(),
+                sha256: "ab".repeat(32),
+                bytes: 1234,
+            },
+            note: Some("box 14".into()),
+        });
+    }
+    let mut c = Change::new(t.clone(), t0());
+    c.tasks.push(TaskWrite {
+        task: answered.clone(),
+        expected_version: Some(expected),
+    });
+    store.commit(c).await.expect(case);
+    let back = store.tasks(&t, &answered.request_id).await.unwrap();
+    assert_eq!(
+        back.iter().find(|x| x.service == "archive"),
+        Some(&answered),
+        "{case}: the answer is read back"
+    );
+    assert_eq!(
+        store
+            .tasks_with_status(&t, TaskStatus::Waiting)
+            .await
+            .unwrap(),
+        listed,
+        "{case}: only the unanswered one still waits"
+    );
+    assert!(
+        store
+            .tasks_with_status(&other, TaskStatus::Waiting)
+            .await
+            .unwrap()
+            .is_empty(),
+        "{case}: another tenant sees none"
+    );
+    assert!(verify(store, &t, case).await > before);
 }
 
 async fn keys_and_suppression(store: &dyn Store) {

@@ -670,8 +670,12 @@ impl Engine {
     /// that started counts as irreversible; an export can always be cancelled).
     pub async fn cancel(&self, id: &RequestId, by: &str) -> Result<Request> {
         self.update(id, |req, tasks, now, change| {
+            // A task handed to a person (waiting on them) has changed nothing yet: the
+            // cancellation reaches them through `dsr task list --manual`.
             let irreversible_started = matches!(req.ty, RequestType::Update | RequestType::Delete)
-                && tasks.iter().any(|t| t.attempt > 0);
+                && tasks
+                    .iter()
+                    .any(|t| t.attempt > 0 && t.status != TaskStatus::Waiting);
             let (to, effects) = Self::transition(
                 req,
                 &RequestEvent::Cancel {

@@ -116,6 +116,7 @@ pub mod directory;
 mod engine;
 mod error;
 pub mod keyring;
+pub mod manual;
 pub mod memory;
 mod memory_store;
 pub mod package;
@@ -137,12 +138,13 @@ pub use engine::{
 pub use error::{Candidate, Error, Result};
 pub use memory_store::MemoryStore;
 pub use service::{
-    BlindSpot, Category, ErasureMode, Service, ServiceCall, ServiceError, ServiceInfo, Services,
+    BlindSpot, Category, ErasureMode, ManualSpec, Service, ServiceCall, ServiceError, ServiceInfo,
+    Services,
 };
 pub use store::Store;
 pub use types::{
-    Action, Attachment, Decision, ExportRecord, Extension, HandOver, Hold, Kept, Outcome,
-    Replacement, ReplacementField, Request, RequestFilter, RequestId, RequestStatus, Task, TaskRow,
-    TaskStatus, Verdict,
+    Action, Answer, Attachment, Decision, Evidence, ExportRecord, Extension, HandOver, Hold, Kept,
+    ManualTask, Outcome, PersonAnswer, Reminder, ReminderKind, Replacement, ReplacementField,
+    Request, RequestFilter, RequestId, RequestStatus, Task, TaskRow, TaskStatus, Verdict,
 };
 pub use worker::{Worker, WorkerConfig, WorkerStats};

@@ -203,6 +203,16 @@ impl Store for MemoryStore {
         }))
     }
 
+    async fn tasks_with_status(&self, tenant: &TenantId, status: TaskStatus) -> Result<Vec<Task>> {
+        Ok(self.with(tenant, |t| {
+            t.tasks
+                .values()
+                .filter(|x| x.status == status)
+                .cloned()
+                .collect()
+        }))
+    }
+
     async fn open_tasks(&self, tenant: &TenantId) -> Result<(u64, Option<DateTime<Utc>>)> {
         Ok(self.with(tenant, |t| {
             let open = t

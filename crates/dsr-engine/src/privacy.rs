@@ -158,7 +158,15 @@ pub fn open(key: &Key, context: &str, sealed: &Value) -> Option<Value> {
 
 /// Detail fields of audit events that may describe a person (free text): sealed under the
 /// subject's key.
-pub const SEALED_FIELDS: &[&str] = &["to", "reason", "error", "hold", "by_name"];
+pub const SEALED_FIELDS: &[&str] = &[
+    "to",
+    "reason",
+    "error",
+    "hold",
+    "by_name",
+    "note",
+    "evidence_name",
+];
 
 /// The authenticated context of a sealed audit field.
 pub fn seal_context(tenant: &str, field: &str) -> String {
@@ -257,6 +265,17 @@ pub fn redact_task(t: &mut Task) -> bool {
     if t.last_error.as_deref().is_some_and(|e| e != ERASED) {
         t.last_error = Some(ERASED.into());
         changed = true;
+    }
+    // A person's answer: the note and the evidence file's name are free text.
+    if let Some(a) = t.manual.as_mut().and_then(|m| m.answer.as_mut()) {
+        if a.note.as_deref().is_some_and(|n| n != ERASED) {
+            a.note = Some(ERASED.into());
+            changed = true;
+        }
+        if a.evidence.name != ERASED {
+            a.evidence.name = ERASED.into();
+            changed = true;
+        }
     }
     changed
 }

@@ -401,6 +401,24 @@ pub trait Service: Send + Sync {
     /// Erases the subject's data in the service's mode, keeping what `keep` says
     /// (art. 17). Attachments uploaded by the subject are removed in either mode.
     async fn erase(&self, call: &ServiceCall, keep: &[KeepRule]) -> Result<Erased, ServiceError>;
+    /// For a service a person answers by hand (G-18): who and how. A worker then never
+    /// calls `export` / `update` / `erase`: the task waits on that person
+    /// ([`TaskStatus::Waiting`](crate::TaskStatus::Waiting)) until their answer is
+    /// recorded ([`Engine::complete_task`](crate::Engine::complete_task)).
+    fn manual(&self) -> Option<&ManualSpec> {
+        None
+    }
+}
+
+/// Who answers a manual service, what they must do, and when they are reminded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManualSpec {
+    /// The person or team.
+    pub assignee: String,
+    /// What they must do.
+    pub instructions: String,
+    /// Hours before the due date when a reminder is due (0: only the overdue one).
+    pub remind_before_hours: u32,
 }
 
 /// The registered services, by name.

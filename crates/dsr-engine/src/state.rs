@@ -15,6 +15,8 @@
 //!           retry_wait ──claim──▶ running ──failed (transient, attempts left)──▶ retry_wait
 //!           running ──claim (lease expired)──▶ running     running ──failed──▶ dead
 //!           pending | retry_wait ──cancel──▶ cancelled    dead ──rearm──▶ pending
+//!           running ──await person (manual service)──▶ waiting ──answered──▶ done | dead
+//!           waiting ──cancel──▶ cancelled
 //! ```
 
 use crate::types::{RequestStatus, TaskStatus};
@@ -216,6 +218,14 @@ pub enum TaskEvent {
     Cancel,
     /// The request is retried: a dead task gets another chance.
     Rearm,
+    /// The claimed task belongs to a `manual` service: it is not called like a machine
+    /// but handed to a person (G-18).
+    AwaitPerson,
+    /// The person recorded their answer (`done`: done or nothing found; else failed).
+    Answered {
+        /// Whether they did their part.
+        done: bool,
+    },
 }
 
 impl TaskEvent {
@@ -238,7 +248,13 @@ impl TaskEvent {
                 });
             }
         }
-        v.extend([TaskEvent::Cancel, TaskEvent::Rearm]);
+        v.extend([
+            TaskEvent::Cancel,
+            TaskEvent::Rearm,
+            TaskEvent::AwaitPerson,
+            TaskEvent::Answered { done: true },
+            TaskEvent::Answered { done: false },
+        ]);
         v
     }
     fn name(&self) -> &'static str {
@@ -248,6 +264,8 @@ impl TaskEvent {
             TaskEvent::Failed { .. } => "fail",
             TaskEvent::Cancel => "cancel",
             TaskEvent::Rearm => "rearm",
+            TaskEvent::AwaitPerson => "hand to a person",
+            TaskEvent::Answered { .. } => "complete",
         }
     }
 }
@@ -268,6 +286,8 @@ pub enum TaskEffect {
     ResetAttempts,
     /// Re-derive the request's status from its tasks.
     SettleRequest,
+    /// Record to whom the task is assigned and the instructions (manual services).
+    RecordAssignment,
 }
 
 /// The task transition function.
@@ -307,13 +327,34 @@ pub fn task(
             S::Dead,
             vec![F::ReleaseLease, F::RecordOutcome, F::SettleRequest],
         ),
-        (S::Pending | S::RetryWait, E::Cancel) => (S::Cancelled, vec![]),
+        (S::Running, E::AwaitPerson) => (S::Waiting, vec![F::ReleaseLease, F::RecordAssignment]),
+        (S::Waiting, E::Answered { done: true }) => {
+            (S::Done, vec![F::RecordOutcome, F::SettleRequest])
+        }
+        (S::Waiting, E::Answered { done: false }) => {
+            (S::Dead, vec![F::RecordOutcome, F::SettleRequest])
+        }
+        (S::Pending | S::RetryWait | S::Waiting, E::Cancel) => (S::Cancelled, vec![]),
+        (S::Waiting, _) => {
+            return Err(refuse(
+                state,
+                event.name(),
+                "it waits on a person: record their answer with `dsr task complete`",
+            ));
+        }
         (S::Running, E::Cancel) => {
             return Err(refuse(state, "cancel", "a worker is carrying it out"));
         }
         (S::Dead, E::Rearm) => (S::Pending, vec![F::ResetAttempts]),
         (S::Done | S::Dead | S::Cancelled, _) => {
             return Err(refuse(state, event.name(), "the task is finished"));
+        }
+        (_, E::Answered { .. }) => {
+            return Err(refuse(
+                state,
+                "complete",
+                "only a task waiting on a person (a manual service) is completed by hand",
+            ));
         }
         (S::Pending | S::RetryWait, _) => {
             return Err(refuse(state, event.name(), "the task is not running"));
@@ -487,8 +528,11 @@ mod tests {
                 },
             ) => Some(T::RetryWait),
             (T::Running, E::Failed { .. }) => Some(T::Dead),
-            (T::Pending | T::RetryWait, E::Cancel) => Some(T::Cancelled),
+            (T::Pending | T::RetryWait | T::Waiting, E::Cancel) => Some(T::Cancelled),
             (T::Dead, E::Rearm) => Some(T::Pending),
+            (T::Running, E::AwaitPerson) => Some(T::Waiting),
+            (T::Waiting, E::Answered { done: true }) => Some(T::Done),
+            (T::Waiting, E::Answered { done: false }) => Some(T::Dead),
             _ => None,
         }
     }
@@ -503,7 +547,7 @@ mod tests {
                 allowed += usize::from(got.is_some());
             }
         }
-        assert_eq!(allowed, 13, "the number of allowed transitions changed");
+        assert_eq!(allowed, 17, "the number of allowed transitions changed");
     }
 
     #[test]
@@ -535,6 +579,30 @@ mod tests {
             fx,
             vec![TaskEffect::ReleaseLease, TaskEffect::ScheduleRetry]
         );
+    }
+
+    #[test]
+    fn a_task_waiting_on_a_person_is_neither_claimed_nor_settled() {
+        use TaskStatus as T;
+        let err = task(
+            T::Waiting,
+            TaskEvent::Claim {
+                lease_expired: true,
+            },
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("dsr task complete"), "{err}");
+        let err = task(T::Pending, TaskEvent::Answered { done: true }).unwrap_err();
+        assert!(err.to_string().contains("manual service"), "{err}");
+        let (_, fx) = task(T::Running, TaskEvent::AwaitPerson).unwrap();
+        assert!(!fx.contains(&TaskEffect::SettleRequest));
+        let (_, fx) = task(T::Waiting, TaskEvent::Answered { done: false }).unwrap();
+        assert_eq!(
+            fx,
+            vec![TaskEffect::RecordOutcome, TaskEffect::SettleRequest]
+        );
+        assert_eq!(settle(&[T::Done, T::Waiting]), None);
+        assert!(!T::Waiting.is_finished() && !T::OPEN.contains(&T::Waiting));
     }
 
     #[test]

@@ -237,7 +237,12 @@ pub trait Store: Send + Sync {
     /// The tasks of a request, by service name.
     async fn tasks(&self, tenant: &TenantId, id: &RequestId) -> Result<Vec<Task>>;
 
-    /// How many tasks are not finished, and the earliest instant one may be claimed.
+    /// The tenant's tasks in one status, ordered by request id then service (e.g. the
+    /// tasks waiting on a person, [`TaskStatus::Waiting`]).
+    async fn tasks_with_status(&self, tenant: &TenantId, status: TaskStatus) -> Result<Vec<Task>>;
+
+    /// How many tasks are not finished (in [`TaskStatus::OPEN`]: a task waiting on a
+    /// person is not counted), and the earliest instant one may be claimed.
     async fn open_tasks(&self, tenant: &TenantId) -> Result<(u64, Option<DateTime<Utc>>)>;
 
     /// The tenant's audit chain in order, and the recorded head (last index and hash).

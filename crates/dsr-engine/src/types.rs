@@ -131,6 +131,10 @@ wire_enum!(
         Dead = "dead",
         /// Cancelled with its request before it ran.
         Cancelled = "cancelled",
+        /// Waiting on a person (a `manual` service, G-18): assigned, with instructions;
+        /// finished by `dsr task complete` ([`Engine::complete_task`](crate::Engine::complete_task)).
+        /// Neither open for workers nor finished.
+        Waiting = "waiting",
     }
 );
 
@@ -141,6 +145,11 @@ impl TaskStatus {
         TaskStatus::Running,
         TaskStatus::RetryWait,
     ];
+
+    /// Whether the task waits on a person (neither claimable nor finished).
+    pub fn is_waiting(self) -> bool {
+        self == TaskStatus::Waiting
+    }
 
     /// Whether the task is settled.
     pub fn is_finished(self) -> bool {
@@ -571,6 +580,86 @@ pub struct Task {
     pub last_error: Option<String>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+    /// A task of a `manual` service: to whom it was assigned, the reminders recorded
+    /// and, once answered, the person's answer (G-18).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manual: Option<ManualTask>,
+}
+
+wire_enum!(
+    /// What the person who answered a manual task says they did.
+    Answer {
+        /// Did what the instructions say (found and exported, rectified, erased).
+        Done = "done",
+        /// Could not do it (the task fails; `dsr request retry` assigns it again).
+        Failed = "failed",
+        /// Searched and found nothing of the subject's (done, with no records).
+        NothingFound = "nothing_found",
+    }
+);
+
+wire_enum!(
+    /// A reminder recorded for a task waiting on a person (once each per task).
+    ReminderKind {
+        /// The due date is within the service's lead time (`remind_before_hours`).
+        BeforeDue = "before_due",
+        /// The due date (service target or legal deadline) has passed.
+        Overdue = "overdue",
+    }
+);
+
+/// A reminder recorded for a manual task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reminder {
+    /// Which one.
+    pub kind: ReminderKind,
+    /// When it was recorded.
+    pub at: DateTime<Utc>,
+}
+
+/// The evidence a person gave when answering a manual task: the file's name and the
+/// SHA-256 digest of its bytes (the bytes themselves go into an export's package only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// The file's name (without its folder).
+    pub name: String,
+    /// Hex SHA-256 of the file's bytes.
+    pub sha256: String,
+    /// Its size.
+    pub bytes: u64,
+}
+
+/// The answer a person recorded for a manual task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonAnswer {
+    /// What they did.
+    pub answer: Answer,
+    /// Who answered (recorded).
+    pub by: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The evidence file.
+    pub evidence: Evidence,
+    /// A note (kept with the task, sealed in the audit log; erased with the subject).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// A task of a `manual` service: assigned to a person or team with instructions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManualTask {
+    /// The person or team who must act.
+    pub assignee: String,
+    /// What they must do.
+    pub instructions: String,
+    /// Since when it waits on them.
+    pub since: DateTime<Utc>,
+    /// The reminders recorded so far.
+    #[serde(default)]
+    pub reminders: Vec<Reminder>,
+    /// Their answer, once given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<PersonAnswer>,
 }
 
 impl Request {
@@ -616,6 +705,8 @@ pub struct TaskRow {
     pub last_error: Option<String>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+    /// A manual service's assignment and answer.
+    pub manual: Option<ManualTask>,
 }
 
 impl From<TaskRow> for Task {
@@ -633,6 +724,7 @@ impl From<TaskRow> for Task {
             outcome: r.outcome,
             last_error: r.last_error,
             updated_at: r.updated_at,
+            manual: r.manual,
         }
     }
 }
@@ -663,6 +755,7 @@ impl Task {
             outcome: self.outcome.clone(),
             last_error: self.last_error.clone(),
             updated_at: self.updated_at,
+            manual: self.manual.clone(),
         }
     }
 
@@ -681,6 +774,7 @@ impl Task {
             outcome: None,
             last_error: None,
             updated_at: now,
+            manual: None,
         }
     }
 }

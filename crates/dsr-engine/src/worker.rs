@@ -11,16 +11,20 @@
 use crate::audit::{AuditAction, AuditEvent};
 use crate::config::WorkerSettings;
 use crate::engine::Engine;
-use crate::service::{ErasureMode, ServiceCall, ServiceError};
+use crate::service::{ErasureMode, ManualSpec, ServiceCall, ServiceError};
 use crate::state::{self, RequestEffect, TaskEffect, TaskEvent};
 use crate::store::{Change, ClaimSpec, RequestWrite, TaskWrite};
-use crate::types::{Action, Outcome, Request, RequestStatus, Task, TaskStatus};
+use crate::types::{Action, ManualTask, Outcome, Request, RequestStatus, Task, TaskStatus};
 use crate::{Error, Result};
 use dsr_model::RequestType;
 use serde_json::json;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// How often a long-running worker records the reminders due
+/// ([`Engine::remind`](crate::Engine::remind)).
+pub const REMIND_EVERY: Duration = Duration::from_secs(60);
 
 /// How a worker runs.
 #[derive(Debug, Clone)]
@@ -84,6 +88,13 @@ pub struct WorkerStats {
     pub lost: u64,
     /// Requests that finished.
     pub requests_finished: u64,
+    /// Tasks handed to a person (manual services): they wait on them.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub waiting: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl WorkerStats {
@@ -95,6 +106,7 @@ impl WorkerStats {
         self.dead += o.dead;
         self.lost += o.lost;
         self.requests_finished += o.requests_finished;
+        self.waiting += o.waiting;
     }
 }
 
@@ -158,9 +170,20 @@ impl Worker {
             }
         }
         // The service calls, concurrently. A panicking service is a transient failure of
-        // that task, never the end of the worker.
+        // that task, never the end of the worker. A manual service is not called: its
+        // task is handed to a person.
         let mut handles = Vec::with_capacity(claimed.len());
         for task in &claimed {
+            if let Some(spec) = self
+                .engine
+                .services
+                .get(&task.service)
+                .and_then(|s| s.manual())
+            {
+                let spec = spec.clone();
+                handles.push(tokio::spawn(async move { Step::Person(spec) }));
+                continue;
+            }
             let engine = self.engine.clone();
             let cfg = self.cfg.clone();
             let req = requests
@@ -170,16 +193,16 @@ impl Worker {
                 .ok_or_else(|| Error::UnknownRequest(task.request_id.to_string()))?;
             let task = task.clone();
             handles.push(tokio::spawn(async move {
-                call_service(&engine, &cfg, &req, &task).await
+                Step::Called(call_service(&engine, &cfg, &req, &task).await)
             }));
         }
         let mut results = Vec::with_capacity(handles.len());
         for (h, task) in handles.into_iter().zip(&claimed) {
             results.push(h.await.unwrap_or_else(|e| {
-                Err(ServiceError::transient(format!(
+                Step::Called(Err(ServiceError::transient(format!(
                     "the call to {} panicked: {e}",
                     task.service
-                )))
+                ))))
             }));
         }
         // Every outcome in one commit; if anything moved meanwhile (a lease lost, a
@@ -213,7 +236,16 @@ impl Worker {
         tokio::pin!(stop);
         let every = u64::from(self.engine.retention.purge_every_minutes);
         let mut next_purge = (every > 0 && !until_idle).then(std::time::Instant::now);
+        // Reminders of tasks waiting on a person, once a minute (each recorded once).
+        let mut next_remind = (!until_idle).then(std::time::Instant::now);
         loop {
+            if let Some(at) = next_remind
+                && std::time::Instant::now() >= at
+            {
+                // Like the purge: a failure is tried again next time.
+                let _ = self.engine.remind(&format!("worker:{}", self.cfg.id)).await;
+                next_remind = Some(at + REMIND_EVERY);
+            }
             if let Some(at) = next_purge
                 && std::time::Instant::now() >= at
             {
@@ -253,6 +285,13 @@ async fn futures_ready(stop: &mut std::pin::Pin<&mut impl Future<Output = ()>>) 
         _ = stop => true,
         _ = std::future::ready(()) => false,
     }
+}
+
+/// What came of a claimed task: a service call's result, or a hand-over to a person.
+#[derive(Debug)]
+enum Step {
+    Called(Result<Outcome, ServiceError>),
+    Person(ManualSpec),
 }
 
 async fn call_service(
@@ -342,10 +381,14 @@ fn apply_outcome(
     cfg: &WorkerConfig,
     cur: &Task,
     claimed: &Task,
-    result: &Result<Outcome, ServiceError>,
+    step: &Step,
     now: chrono::DateTime<chrono::Utc>,
     change: &mut Change,
 ) -> Result<(Task, Vec<TaskEffect>)> {
+    let result = match step {
+        Step::Called(r) => r,
+        Step::Person(spec) => return hand_to_person(cfg, cur, claimed, spec, now, change),
+    };
     let event = match result {
         Ok(_) => TaskEvent::Succeeded,
         Err(e) => TaskEvent::Failed {
@@ -423,9 +466,53 @@ fn apply_outcome(
     Ok((t, effects))
 }
 
+/// A claimed task of a manual service: it waits on the person named, with the
+/// instructions recorded on it and in a `task.waiting` audit entry (G-18).
+fn hand_to_person(
+    cfg: &WorkerConfig,
+    cur: &Task,
+    claimed: &Task,
+    spec: &ManualSpec,
+    now: chrono::DateTime<chrono::Utc>,
+    change: &mut Change,
+) -> Result<(Task, Vec<TaskEffect>)> {
+    let (to, effects) = state::task(cur.status, TaskEvent::AwaitPerson)
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    let mut t = cur.clone();
+    t.status = to;
+    t.version += 1;
+    t.updated_at = now;
+    t.lease_owner = None;
+    t.lease_expires = None;
+    t.last_error = None;
+    t.outcome = None;
+    t.manual = Some(ManualTask {
+        assignee: spec.assignee.clone(),
+        instructions: spec.instructions.clone(),
+        since: now,
+        reminders: Vec::new(),
+        answer: None,
+    });
+    change.audit.push(
+        AuditEvent::request(
+            &format!("worker:{}", cfg.id),
+            AuditAction::TaskWaiting,
+            t.request_id.as_str(),
+            json!({
+                "assignee": spec.assignee,
+                "instructions": spec.instructions,
+                "remind_before_hours": spec.remind_before_hours,
+                "attempt": claimed.attempt,
+            }),
+        )
+        .with_service(&t.service),
+    );
+    Ok((t, effects))
+}
+
 /// What settling a request did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Settled {
+pub(crate) enum Settled {
     /// Some task is still open (or the request was already finished): nothing changed.
     Open,
     /// The request finished now (its status derives from its tasks).
@@ -436,10 +523,10 @@ enum Settled {
 }
 
 impl Settled {
-    fn finished(self) -> bool {
+    pub(crate) fn finished(self) -> bool {
         matches!(self, Settled::Finished { .. })
     }
-    fn build_package(self) -> bool {
+    pub(crate) fn build_package(self) -> bool {
         matches!(
             self,
             Settled::Finished {
@@ -451,7 +538,7 @@ impl Settled {
 
 /// Settles a request whose tasks (`tasks`, already updated) may all be finished: its
 /// status derives from them, and the audit event recording it is pushed to `change`.
-fn settle(
+pub(crate) fn settle(
     req: &mut Request,
     tasks: &[Task],
     now: chrono::DateTime<chrono::Utc>,
@@ -480,7 +567,7 @@ fn settle(
 
 /// Whether a request that just finished erases its subject from dsr's own copies: a
 /// delete request that completed (every service did its part).
-fn erases(req: &Request) -> bool {
+pub(crate) fn erases(req: &Request) -> bool {
     req.ty == RequestType::Delete && req.status == RequestStatus::Completed
 }
 
@@ -488,6 +575,7 @@ fn count(stats: &mut WorkerStats, status: TaskStatus) {
     match status {
         TaskStatus::Done => stats.done += 1,
         TaskStatus::Dead => stats.dead += 1,
+        TaskStatus::Waiting => stats.waiting += 1,
         _ => stats.retried += 1,
     }
 }
@@ -500,7 +588,7 @@ async fn record_batch(
     engine: &Engine,
     cfg: &WorkerConfig,
     claimed: &[Task],
-    results: &[Result<Outcome, ServiceError>],
+    results: &[Step],
 ) -> Result<WorkerStats> {
     let mut stats = WorkerStats::default();
     let now = engine.clock.now();
@@ -577,7 +665,7 @@ async fn record(
     engine: &Engine,
     cfg: &WorkerConfig,
     claimed: &Task,
-    result: Result<Outcome, ServiceError>,
+    result: Step,
 ) -> Result<WorkerStats> {
     let mut stats = WorkerStats::default();
     for _ in 0..20 {

@@ -460,7 +460,7 @@ impl Suppression {
 
 /// Reads one line (up to and with its `\n`) into `line`, keeping at most `max` bytes of
 /// its text; returns the bytes consumed and whether the line was longer than `max`.
-fn read_line_bounded(
+pub(crate) fn read_line_bounded(
     input: &mut impl BufRead,
     line: &mut Vec<u8>,
     max: Option<usize>,

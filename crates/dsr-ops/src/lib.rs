@@ -20,12 +20,14 @@
 #![forbid(unsafe_code)]
 
 pub mod clients;
+pub mod conversations;
 pub mod env;
 pub mod follow;
 pub mod ids;
 pub mod import;
 pub mod open;
 pub mod pg;
+pub mod tasks;
 pub mod wait;
 pub mod wire;
 pub mod worker;

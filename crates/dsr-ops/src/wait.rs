@@ -19,7 +19,8 @@ pub struct Progress {
 /// How a wait ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Settled {
-    /// Every request finished or waits for a decision; their statuses, in order.
+    /// Every request finished, waits for a decision or waits on a person (a manual
+    /// service's task; still `in_progress`); their statuses, in order.
     Done(Vec<RequestStatus>),
     /// The timeout passed first.
     TimedOut(Progress),
@@ -32,7 +33,7 @@ impl Settled {
     }
 }
 
-/// Waits until every request in `ids` is finished or on hold. With `worker`, this
+/// Waits until every request in `ids` is finished, on hold or waiting on a person. With `worker`, this
 /// process carries out the tasks meanwhile; without, it only watches (another process
 /// runs the workers). `on_progress` is called on every round.
 pub async fn wait_for(
@@ -55,7 +56,14 @@ pub async fn wait_for(
             let (r, tasks) = engine.get(id).await?;
             p.tasks += tasks.len() as u64;
             p.settled += tasks.iter().filter(|t| t.status().is_finished()).count() as u64;
-            if !(r.status().is_finished() || r.status() == RequestStatus::OnHold) {
+            // A request whose only unfinished tasks wait on a person is as far as a
+            // worker can take it (like one on hold): `dsr task complete` goes on.
+            let on_person = r.status() == RequestStatus::InProgress
+                && tasks.iter().any(|t| t.status().is_waiting())
+                && tasks
+                    .iter()
+                    .all(|t| t.status().is_finished() || t.status().is_waiting());
+            if !(r.status().is_finished() || r.status() == RequestStatus::OnHold || on_person) {
                 open = true;
             }
             statuses.push(r.status());

@@ -31,7 +31,8 @@ pub struct KeptView {
 pub struct TaskView {
     /// The service.
     pub service: String,
-    /// `pending`, `running`, `retry_wait`, `done`, `dead` or `cancelled`.
+    /// `pending`, `running`, `retry_wait`, `waiting` (on a person), `done`, `dead` or
+    /// `cancelled`.
     pub status: String,
     /// Attempts started.
     pub attempts: u32,
@@ -47,6 +48,146 @@ pub struct TaskView {
     pub error: Option<String>,
     /// When the next attempt is due (retry_wait only).
     pub next_attempt_at: Option<DateTime<Utc>>,
+    /// A manual service's task (status `waiting` until a person answers): to whom it is
+    /// assigned, the reminders recorded and the answer. Absent for other services.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manual: Option<ManualView>,
+}
+
+/// A task a person answers (G-18).
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct ManualView {
+    /// The person or team.
+    pub assignee: String,
+    /// What they must do.
+    pub instructions: String,
+    /// Since when it waits on them.
+    pub since: DateTime<Utc>,
+    /// Reminders recorded (`before_due`, `overdue`), each once.
+    pub reminders: Vec<ReminderView>,
+    /// Their answer, once given.
+    pub answer: Option<AnswerView>,
+}
+
+/// A reminder recorded for a task waiting on a person.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReminderView {
+    /// `before_due` or `overdue`.
+    pub kind: String,
+    /// When it was recorded.
+    pub at: DateTime<Utc>,
+}
+
+/// A person's answer to a manual task.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct AnswerView {
+    /// `done`, `nothing_found` or `failed`.
+    pub answer: String,
+    /// Who answered.
+    pub by: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The evidence file's name.
+    pub evidence_name: String,
+    /// Hex SHA-256 of the evidence file.
+    pub evidence_sha256: String,
+    /// Its size in bytes.
+    pub evidence_bytes: u64,
+    /// The note given.
+    pub note: Option<String>,
+}
+
+impl ManualView {
+    /// The view of a task's manual assignment.
+    pub fn new(m: &dsr_engine::ManualTask) -> Self {
+        ManualView {
+            assignee: m.assignee.clone(),
+            instructions: m.instructions.clone(),
+            since: m.since,
+            reminders: m
+                .reminders
+                .iter()
+                .map(|r| ReminderView {
+                    kind: r.kind.as_str().to_owned(),
+                    at: r.at,
+                })
+                .collect(),
+            answer: m.answer.as_ref().map(|a| AnswerView {
+                answer: a.answer.as_str().to_owned(),
+                by: a.by.clone(),
+                at: a.at,
+                evidence_name: a.evidence.name.clone(),
+                evidence_sha256: a.evidence.sha256.clone(),
+                evidence_bytes: a.evidence.bytes,
+                note: a.note.clone(),
+            }),
+        }
+    }
+}
+
+/// A task waiting on a person, as one row of `dsr task list --manual` (and the
+/// server's list of them).
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct WaitingTaskView {
+    /// The task id as typed: `SHORT/SERVICE`.
+    pub task_id: String,
+    /// The request id.
+    pub request_id: String,
+    /// The request type.
+    #[serde(rename = "type")]
+    pub ty: String,
+    /// The request's status (`in_progress` while the task waits).
+    pub request_status: String,
+    /// Whose data.
+    pub subject_id: String,
+    /// The service.
+    pub service: String,
+    /// The person or team.
+    pub assignee: String,
+    /// What they must do.
+    pub instructions: String,
+    /// Since when it waits on them.
+    pub since: DateTime<Utc>,
+    /// The service target.
+    pub due_at: DateTime<Utc>,
+    /// The legal deadline.
+    pub legal_deadline: DateTime<Utc>,
+    /// Past a due date.
+    pub overdue: bool,
+    /// The reminder due now and not recorded yet (`before_due`, `overdue`), if any.
+    pub reminder_due: Option<String>,
+    /// Reminders recorded.
+    pub reminders: Vec<ReminderView>,
+}
+
+impl WaitingTaskView {
+    /// The row of a waiting task.
+    pub fn new(w: &dsr_engine::manual::WaitingTask) -> Self {
+        let m = w.task.manual.as_ref();
+        WaitingTaskView {
+            task_id: crate::ids::task_id(&w.request.id, &w.task.service),
+            request_id: w.request.id.to_string(),
+            ty: w.request.ty.as_str().to_owned(),
+            request_status: w.request.status().as_str().to_owned(),
+            subject_id: w.request.subject.id.to_string(),
+            service: w.task.service.clone(),
+            assignee: m.map(|m| m.assignee.clone()).unwrap_or_default(),
+            instructions: m.map(|m| m.instructions.clone()).unwrap_or_default(),
+            since: m.map_or(w.task.updated_at, |m| m.since),
+            due_at: w.request.due_at,
+            legal_deadline: w.request.legal_deadline,
+            overdue: w.overdue,
+            reminder_due: w.reminder_due.map(|k| k.as_str().to_owned()),
+            reminders: m.map(|m| ManualView::new(m).reminders).unwrap_or_default(),
+        }
+    }
 }
 
 /// The subject of a request.
@@ -247,6 +388,7 @@ impl TaskView {
                 .and_then(|o| o.error.clone())
                 .or_else(|| t.last_error.clone()),
             next_attempt_at: (t.status() == TaskStatus::RetryWait).then_some(t.next_at),
+            manual: t.manual.as_ref().map(ManualView::new),
         }
     }
 }
@@ -355,7 +497,26 @@ pub fn request(r: &Request, tasks: &[Task], related: &[Request], now: DateTime<U
     value(RequestView::new(r, tasks, related, now))
 }
 
+/// A task waiting on a person, as JSON.
+pub fn waiting_task(w: &dsr_engine::manual::WaitingTask) -> Value {
+    value(WaitingTaskView::new(w))
+}
+
 /// A request as one row of a list, as JSON.
 pub fn request_summary(r: &Request, now: DateTime<Utc>) -> Value {
     value(RequestSummaryView::new(r, now))
+}
+
+/// A request as one row of a list, as JSON, with the tasks of it that wait on a person
+/// (`waitingOn`, only when there are some: `dsr request list`).
+pub fn request_summary_waiting(
+    r: &Request,
+    waiting: &[&dsr_engine::manual::WaitingTask],
+    now: DateTime<Utc>,
+) -> Value {
+    let mut v = request_summary(r, now);
+    if !waiting.is_empty() {
+        v["waitingOn"] = waiting.iter().map(|w| waiting_task(w)).collect();
+    }
+    v
 }

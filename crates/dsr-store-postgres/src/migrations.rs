@@ -156,6 +156,11 @@ const MIGRATIONS: &[&str] = &[
         created_us BIGINT NOT NULL,
         PRIMARY KEY (tenant, client_id, key)
      );",
+    // 3: manual services (G-18): a task waiting on a person keeps its assignment,
+    // reminders and the person's answer (JSON, `dsr_engine::ManualTask`); the tasks
+    // waiting on a person are listed by status.
+    "ALTER TABLE tasks ADD COLUMN manual TEXT;
+     CREATE INDEX tasks_waiting ON tasks (tenant, request_id) WHERE status = 'waiting';",
 ];
 
 /// Applies the migrations not applied yet.

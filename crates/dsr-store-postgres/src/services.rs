@@ -1,11 +1,12 @@
 //! The services a configuration declares, over this store: the subject directory in
-//! PostgreSQL and in-memory services. Kinds that work on dsr's own SQLite file
+//! PostgreSQL, services a person answers by hand, and in-memory services. Kinds that work on dsr's own SQLite file
 //! (`conversations`, `table`) are refused by name.
 
 use crate::PgStore;
 use async_trait::async_trait;
 use dsr_engine::config::{Config, ServiceKind};
 use dsr_engine::directory::{SubjectRecords, SubjectsService};
+use dsr_engine::manual::ManualService;
 use dsr_engine::memory::MemoryService;
 use dsr_engine::{Service, ServiceError, Services};
 use dsr_model::{Subject, SubjectId, TenantId};
@@ -51,12 +52,13 @@ pub fn build_services(config: &Config, store: &PgStore) -> dsr_engine::Result<Se
         let s: Arc<dyn Service> = match c.kind {
             ServiceKind::Subjects => Arc::new(SubjectsService::new(Arc::new(store.clone()), &c)),
             ServiceKind::Memory => Arc::new(MemoryService::from_config(&c)),
+            ServiceKind::Manual => Arc::new(ManualService::from_config(&c)),
             ServiceKind::Conversations if !declared => continue,
             other => {
                 return Err(dsr_engine::Error::Config {
                     source_name: "dsr.toml".into(),
                     message: format!(
-                        "service {:?}: kind {:?} works on dsr's own SQLite file and is not available with a PostgreSQL database (kinds here: subjects, memory)",
+                        "service {:?}: kind {:?} works on dsr's own SQLite file and is not available with a PostgreSQL database (kinds here: subjects, manual, memory)",
                         c.name,
                         format!("{other:?}").to_lowercase()
                     ),

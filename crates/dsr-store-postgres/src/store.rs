@@ -61,6 +61,7 @@ fn task_from_row(r: &tokio_postgres::Row) -> EResult<Task> {
     let tenant: String = r.get("tenant");
     let status: String = r.get("status");
     let outcome: Option<String> = r.get("outcome");
+    let manual: Option<String> = r.get("manual");
     Ok(dsr_engine::TaskRow {
         request_id: RequestId::from_stored(r.get("request_id")),
         tenant: TenantId::new(tenant).map_err(|e| bad(e.to_string()))?,
@@ -77,6 +78,10 @@ fn task_from_row(r: &tokio_postgres::Row) -> EResult<Task> {
             .map_err(|e| bad(format!("unreadable outcome: {e}")))?,
         last_error: r.get("last_error"),
         updated_at: from_us(r.get("updated_us")),
+        manual: manual
+            .map(|m| serde_json::from_str(&m))
+            .transpose()
+            .map_err(|e| bad(format!("unreadable manual assignment: {e}")))?,
     }
     .into())
 }
@@ -313,6 +318,7 @@ async fn write_request(tx: &Transaction<'_>, r: &Request, expected: Option<u64>)
 
 async fn write_task(tx: &Transaction<'_>, t: &Task, expected: Option<u64>) -> Result<(), Tx> {
     let outcome = t.outcome.as_ref().map(json);
+    let manual = t.manual.as_ref().map(json);
     let (tenant, rid, status) = (
         t.tenant.as_str(),
         t.request_id.as_str(),
@@ -333,12 +339,13 @@ async fn write_task(tx: &Transaction<'_>, t: &Task, expected: Option<u64>) -> Re
         &updated,
         &t.last_error,
         &outcome,
+        &manual,
     ];
     let expected_v = expected.map(|v| v as i64);
     let n = match expected_v {
         None => {
-            tx.execute(&tx.prepare_cached("INSERT INTO tasks (tenant, request_id, service, status, attempt, version, lease_owner, lease_us, next_us, updated_us, last_error, outcome)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING").await?,
+            tx.execute(&tx.prepare_cached("INSERT INTO tasks (tenant, request_id, service, status, attempt, version, lease_owner, lease_us, next_us, updated_us, last_error, outcome, manual)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT DO NOTHING").await?,
                 &params,
             )
             .await?
@@ -346,8 +353,8 @@ async fn write_task(tx: &Transaction<'_>, t: &Task, expected: Option<u64>) -> Re
         Some(ref v) => {
             params.push(v);
             tx.execute(&tx.prepare_cached("UPDATE tasks SET status = $4, attempt = $5, version = $6, lease_owner = $7, lease_us = $8,
-                   next_us = $9, updated_us = $10, last_error = $11, outcome = $12
-                 WHERE tenant = $1 AND request_id = $2 AND service = $3 AND version = $13").await?,
+                   next_us = $9, updated_us = $10, last_error = $11, outcome = $12, manual = $13
+                 WHERE tenant = $1 AND request_id = $2 AND service = $3 AND version = $14").await?,
                 &params,
             )
             .await?
@@ -565,6 +572,23 @@ impl Store for PgStore {
         let client = self.client().await.map_err(engine_err)?;
         let rows = client.query(&client.prepare_cached("SELECT * FROM tasks WHERE tenant = $1 AND request_id = $2 ORDER BY service").await.map_err(pg)?,
                 &[&tenant.as_str(), &id.as_str()],
+            )
+            .await
+            .map_err(pg)?;
+        rows.iter().map(task_from_row).collect()
+    }
+
+    async fn tasks_with_status(&self, tenant: &TenantId, status: TaskStatus) -> EResult<Vec<Task>> {
+        let client = self.client().await.map_err(engine_err)?;
+        let rows = client
+            .query(
+                &client
+                    .prepare_cached(
+                        "SELECT * FROM tasks WHERE tenant = $1 AND status = $2 ORDER BY request_id, service",
+                    )
+                    .await
+                    .map_err(pg)?,
+                &[&tenant.as_str(), &status.as_str()],
             )
             .await
             .map_err(pg)?;

@@ -283,10 +283,14 @@ impl SqliteEngineStore {
     }
 }
 
-fn task_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Task, Option<String>)> {
+/// A stored task row: the task, with its outcome and manual assignment still as JSON.
+type TaskRow = (Task, Option<String>, Option<String>);
+
+fn task_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TaskRow> {
     let tenant: String = r.get("tenant")?;
     let status: String = r.get("status")?;
     let outcome: Option<String> = r.get("outcome")?;
+    let manual: Option<String> = r.get("manual")?;
     let bad = |what: String| {
         rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, what.into())
     };
@@ -306,9 +310,11 @@ fn task_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Task, Option<String
             outcome: None,
             last_error: r.get("last_error")?,
             updated_at: from_us(r.get("updated_us")?),
+            manual: None,
         }
         .into(),
         outcome,
+        manual,
     ))
 }
 
@@ -384,11 +390,19 @@ impl SqliteEngineStore {
     }
 }
 
-fn decode_task((mut t, outcome): (Task, Option<String>)) -> Result<Task> {
+fn decode_task((mut t, outcome, manual): TaskRow) -> Result<Task> {
     if let Some(o) = outcome {
         t.outcome = Some(serde_json::from_str::<Outcome>(&o).map_err(|e| {
             Error::Invalid(format!(
                 "stored outcome of task {} / {} is unreadable: {e}",
+                t.request_id, t.service
+            ))
+        })?);
+    }
+    if let Some(m) = manual {
+        t.manual = Some(serde_json::from_str(&m).map_err(|e| {
+            Error::Invalid(format!(
+                "stored manual assignment of task {} / {} is unreadable: {e}",
                 t.request_id, t.service
             ))
         })?);
@@ -458,6 +472,7 @@ fn write_task(
     expected: Option<u64>,
 ) -> std::result::Result<(), TxError> {
     let outcome = t.outcome.as_ref().map(json);
+    let manual = t.manual.as_ref().map(json);
     let p = params![
         t.tenant.as_str(),
         t.request_id.as_str(),
@@ -471,19 +486,20 @@ fn write_task(
         us(t.updated_at),
         t.last_error,
         outcome,
+        manual,
     ];
     let n = match expected {
         None => tx
             .prepare_cached(
-                "INSERT OR IGNORE INTO tasks (tenant, request_id, service, status, attempt, version, lease_owner, lease_us, next_us, updated_us, last_error, outcome)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                "INSERT OR IGNORE INTO tasks (tenant, request_id, service, status, attempt, version, lease_owner, lease_us, next_us, updated_us, last_error, outcome, manual)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )?
             .execute(p)?,
         Some(v) => tx
             .prepare_cached(
                 "UPDATE tasks SET status = ?4, attempt = ?5, version = ?6, lease_owner = ?7, lease_us = ?8,
-                   next_us = ?9, updated_us = ?10, last_error = ?11, outcome = ?12
-                 WHERE tenant = ?1 AND request_id = ?2 AND service = ?3 AND version = ?13",
+                   next_us = ?9, updated_us = ?10, last_error = ?11, outcome = ?12, manual = ?13
+                 WHERE tenant = ?1 AND request_id = ?2 AND service = ?3 AND version = ?14",
             )?
             .execute(params![
                 t.tenant.as_str(),
@@ -498,6 +514,7 @@ fn write_task(
                 us(t.updated_at),
                 t.last_error,
                 outcome,
+                manual,
                 v as i64,
             ])?,
     };
@@ -729,7 +746,7 @@ impl Store for SqliteEngineStore {
             // One indexed range per status (tasks_claim: tenant, status, next_us), each
             // already in order and limited, merged here: the cost of a claim does not grow
             // with the number of tasks waiting.
-            let mut found: Vec<(Task, Option<String>)> = Vec::new();
+            let mut found: Vec<TaskRow> = Vec::new();
             let ranges = ClaimSpec::DUE
                 .iter()
                 .map(|s| (CLAIM_DUE_SQL, *s))
@@ -744,11 +761,11 @@ impl Store for SqliteEngineStore {
                     found.push(r?);
                 }
             }
-            found.sort_by_key(|(t, _)| t.next_at);
+            found.sort_by_key(|(t, _, _)| t.next_at);
             found.truncate(spec.limit);
             let mut out = Vec::with_capacity(found.len());
             let mut events = Vec::with_capacity(found.len());
-            for (t, outcome) in found {
+            for (t, outcome, manual) in found {
                 let Some(c) = spec.claim(&t) else {
                     continue;
                 };
@@ -772,7 +789,7 @@ impl Store for SqliteEngineStore {
                     ])?;
                 if n == 1 {
                     events.push(c.event);
-                    out.push((t, outcome));
+                    out.push((t, outcome, manual));
                 }
             }
             append_audit(tx, spec.tenant, spec.now, events)?;
@@ -807,6 +824,18 @@ impl Store for SqliteEngineStore {
                 "SELECT * FROM tasks WHERE tenant = ?1 AND request_id = ?2 ORDER BY service",
             )?
             .query_map(params![tenant.as_str(), id.as_str()], task_from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+        })?;
+        rows.into_iter().map(decode_task).collect()
+    }
+
+    async fn tasks_with_status(&self, tenant: &TenantId, status: TaskStatus) -> Result<Vec<Task>> {
+        let rows = self.read(|c| {
+            c.prepare_cached(
+                "SELECT * FROM tasks INDEXED BY tasks_claim WHERE tenant = ?1 AND status = ?2
+                 ORDER BY request_id, service",
+            )?
+            .query_map(params![tenant.as_str(), status.as_str()], task_from_row)?
             .collect::<rusqlite::Result<Vec<_>>>()
         })?;
         rows.into_iter().map(decode_task).collect()

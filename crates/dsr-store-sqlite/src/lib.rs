@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 pub mod clients;
+pub mod conversations;
 pub mod migrations;
 mod privacy;
 

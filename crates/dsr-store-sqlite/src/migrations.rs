@@ -207,6 +207,14 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
         PRIMARY KEY (tenant, client_id, key)
     ) WITHOUT ROWID;",
     ),
+    (
+        6,
+        // Manual services (G-18): a task waiting on a person keeps to whom it is
+        // assigned, the instructions, the reminders recorded and the person's answer
+        // (JSON, `dsr_engine::ManualTask`). Waiting tasks are listed through tasks_claim
+        // (tenant, status, …).
+        "ALTER TABLE tasks ADD COLUMN manual TEXT;",
+    ),
 ];
 
 /// Applies the pending migrations, each in its own transaction.

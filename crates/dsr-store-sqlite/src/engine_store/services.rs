@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use base64::Engine as _;
 use dsr_engine::config::{Config, ServiceConfig, ServiceKind};
 use dsr_engine::directory::{SubjectRecords, SubjectsService};
+use dsr_engine::manual::ManualService;
 use dsr_engine::memory::MemoryService;
 use dsr_engine::service::{Erased, KeepRule};
 use dsr_engine::{
@@ -125,20 +126,40 @@ impl Service for ConversationsService {
                 )?;
                 let mut out = Vec::new();
                 for (id, channel, started, body) in convs {
-                    let attachments = att
+                    let rows = att
                         .query_map(params![call.tenant.as_str(), id], |r| {
-                            Ok(Attachment {
-                                name: r.get(0)?,
-                                content_type: r.get(1)?,
-                                content_base64: base64::engine::general_purpose::STANDARD
-                                    .encode(r.get::<_, Vec<u8>>(2)?),
-                            })
+                            Ok((
+                                Attachment {
+                                    name: r.get(0)?,
+                                    content_type: r.get(1)?,
+                                    content_base64: base64::engine::general_purpose::STANDARD
+                                        .encode(r.get::<_, Vec<u8>>(2)?),
+                                },
+                                r.get::<_, bool>(3)?,
+                            ))
                         })?
                         .collect::<rusqlite::Result<Vec<_>>>()?;
+                    let uploaded: Vec<Value> = rows
+                        .iter()
+                        .map(|(a, by_subject)| {
+                            json!({"name": a.name, "uploaded_by": if *by_subject { "subject" } else { "agent" }})
+                        })
+                        .collect();
+                    let attachments = rows.into_iter().map(|(a, _)| a).collect();
+                    // Imported conversations hold their messages as JSON
+                    // (`dsr import --conversations`); older rows hold plain text.
+                    let mut data = json!({"conversation": id, "channel": channel, "started_at": started});
+                    match serde_json::from_str::<Value>(&body) {
+                        Ok(Value::Object(m)) if m.contains_key("messages") => {
+                            data["messages"] = m["messages"].clone();
+                        }
+                        _ => data["text"] = Value::String(body),
+                    }
+                    data["attachments"] = Value::Array(uploaded);
                     out.push(ExportRecord {
                         category: Category::Communications,
                         provided: true,
-                        data: json!({"conversation": id, "channel": channel, "started_at": started, "text": body}),
+                        data,
                         attachments,
                     });
                 }
@@ -440,6 +461,7 @@ pub fn build_services(config: &Config, store: &SqliteEngineStore) -> dsr_engine:
             ServiceKind::Conversations => Arc::new(ConversationsService::new(store.clone(), &c)),
             ServiceKind::Table => Arc::new(TableService::new(store.clone(), &c)),
             ServiceKind::Memory => Arc::new(MemoryService::from_config(&c)),
+            ServiceKind::Manual => Arc::new(ManualService::from_config(&c)),
         };
         out.register(s)?;
     }
