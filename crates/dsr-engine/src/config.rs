@@ -21,7 +21,25 @@ pub enum ServiceKind {
     Table,
     /// An in-memory service (tests, load runs): holds nothing across restarts.
     Memory,
+    /// An HTTP API of the organisation or a vendor (`[services.http]`; built by
+    /// `dsr-connectors`).
+    Http,
+    /// A PostgreSQL or SQLite database other than dsr's own (`[services.sql]`; built by
+    /// `dsr-connectors`).
+    Sql,
 }
+
+/// The settings table of a connector kind (`[services.http]`, `[services.sql]`), kept
+/// as TOML: the connector that owns the kind parses and checks it (`dsr-connectors`,
+/// every key in `docs/connectors.md`), so the engine does not carry every connector's
+/// settings.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ConnectorSettings(pub toml::Table);
+
+// TOML values compare structurally; a NaN in a connector's settings is refused by the
+// connector that parses them.
+impl Eq for ConnectorSettings {}
 
 /// One `[[services]]` entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,6 +92,12 @@ pub struct ServiceConfig {
     /// `memory`: every call fails permanently with this message.
     #[serde(default)]
     pub permanent_failure: Option<String>,
+    /// `http`: the `[services.http]` table (`docs/connectors.md`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<ConnectorSettings>,
+    /// `sql`: the `[services.sql]` table (`docs/connectors.md`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sql: Option<ConnectorSettings>,
 }
 
 impl ServiceConfig {
@@ -96,6 +120,8 @@ impl ServiceConfig {
             latency_ms: 0,
             transient_failures: 0,
             permanent_failure: None,
+            http: None,
+            sql: None,
         }
     }
 }
@@ -321,6 +347,21 @@ impl Config {
                 return Err(format!(
                     "{at}: latency_ms, transient_failures and permanent_failure are only accepted with kind = \"memory\""
                 ));
+            }
+            for (kind, key, present) in [
+                (ServiceKind::Http, "http", s.http.is_some()),
+                (ServiceKind::Sql, "sql", s.sql.is_some()),
+            ] {
+                if s.kind == kind && !present {
+                    return Err(format!(
+                        "{at}: kind = \"{key}\" needs a [services.{key}] table (docs/connectors.md)"
+                    ));
+                }
+                if s.kind != kind && present {
+                    return Err(format!(
+                        "{at}: [services.{key}] is only accepted with kind = \"{key}\""
+                    ));
+                }
             }
             if s.kind == ServiceKind::Table {
                 let table = s

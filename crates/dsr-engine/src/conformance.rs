@@ -191,6 +191,7 @@ async fn commits_are_read_back(store: &dyn Store) {
         kept: Vec::new(),
         data: Vec::new(),
         error: None,
+        blind_spots: Vec::new(),
     });
     c.tasks.push(TaskWrite {
         task: task.clone(),

@@ -77,7 +77,10 @@ impl PgEnv {
         signing: Signing,
     ) -> Result<Self> {
         let store = connect(url, tenant, false, None).await?;
-        let services = dsr_store_postgres::build_services(&config, &store)?;
+        let services = crate::env::compose_services(
+            &config,
+            dsr_store_postgres::build_services(&config, &store)?,
+        )?;
         let ring = KeyRing::for_tenant(&config.signing_key_path(Path::new(".")), tenant);
         let engine = crate::env::build_engine(
             tenant,

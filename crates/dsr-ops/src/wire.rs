@@ -47,6 +47,9 @@ pub struct TaskView {
     pub error: Option<String>,
     /// When the next attempt is due (retry_wait only).
     pub next_attempt_at: Option<DateTime<Utc>>,
+    /// What the service holds but cannot search (G-14): data there may be missed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub blind_spots: Vec<String>,
 }
 
 /// The subject of a request.
@@ -247,6 +250,7 @@ impl TaskView {
                 .and_then(|o| o.error.clone())
                 .or_else(|| t.last_error.clone()),
             next_attempt_at: (t.status == TaskStatus::RetryWait).then_some(t.next_at),
+            blind_spots: o.map(|o| o.blind_spots.clone()).unwrap_or_default(),
         }
     }
 }

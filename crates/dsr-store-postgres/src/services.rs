@@ -52,6 +52,8 @@ pub fn build_services(config: &Config, store: &PgStore) -> dsr_engine::Result<Se
             ServiceKind::Subjects => Arc::new(SubjectsService::new(Arc::new(store.clone()), &c)),
             ServiceKind::Memory => Arc::new(MemoryService::from_config(&c)),
             ServiceKind::Conversations if !declared => continue,
+            // Outside dsr's database: built by dsr-connectors, composed in dsr-ops.
+            ServiceKind::Http | ServiceKind::Sql => continue,
             other => {
                 return Err(dsr_engine::Error::Config {
                     source_name: "dsr.toml".into(),
