@@ -139,10 +139,9 @@ pub fn check_mapping(r: &mut Report, name: &str, s: &SqlService, live: &LiveSche
             );
             continue;
         };
-        let mut missing = false;
+        let mut reported = std::collections::BTreeSet::new();
         for (key, col) in t.named_columns() {
-            if !cols.iter().any(|c| c.name == col) {
-                missing = true;
+            if !cols.iter().any(|c| c.name == col) && reported.insert(col) {
                 r.push(
                     name,
                     Level::Problem,
@@ -155,11 +154,10 @@ pub fn check_mapping(r: &mut Report, name: &str, s: &SqlService, live: &LiveSche
                 );
             }
         }
-        if missing {
+        // The columns that exist are checked further; the missing ones are reported.
+        let Some(key) = live.column(&t.name, &t.key) else {
             continue;
-        }
-        let col = |c: &str| live.column(&t.name, c).expect("checked above");
-        let key = col(&t.key);
+        };
         if !key.unique {
             r.push(
                 name,
@@ -169,7 +167,9 @@ pub fn check_mapping(r: &mut Report, name: &str, s: &SqlService, live: &LiveSche
             );
         }
         for (c, ident) in &t.find {
-            let lc = col(c);
+            let Some(lc) = live.column(&t.name, c) else {
+                continue;
+            };
             if matches!(ident, Identifier::Email | Identifier::Phone | Identifier::Handle)
                 && lc.kind != ColKind::Text
             {
@@ -183,7 +183,9 @@ pub fn check_mapping(r: &mut Report, name: &str, s: &SqlService, live: &LiveSche
         }
         for (c, p, to) in &t.references {
             let parent = &plan.tables[*p];
-            let lc = col(c);
+            let Some(lc) = live.column(&t.name, c) else {
+                continue;
+            };
             let Some(pc) = live.column(&parent.name, to) else {
                 continue; // reported with the parent's table
             };
@@ -215,19 +217,23 @@ pub fn check_mapping(r: &mut Report, name: &str, s: &SqlService, live: &LiveSche
             }
         }
         for (c, m) in &t.masks {
-            if let Err(e) = mask_fits(m, col(c)) {
+            let Some(lc) = live.column(&t.name, c) else {
+                continue;
+            };
+            if let Err(e) = mask_fits(m, lc) {
                 r.push(name, Level::Problem, format!("{}.{c}", t.name), format!("mask.{c}: {e}"));
             }
         }
         if let Some(a) = &t.attachment
-            && col(&a.content).kind != ColKind::Bytes
-            && col(&a.content).kind != ColKind::Text
+            && let Some(ac) = live.column(&t.name, &a.content)
+            && ac.kind != ColKind::Bytes
+            && ac.kind != ColKind::Text
         {
             r.push(
                 name,
                 Level::Problem,
                 format!("{}.{}", t.name, a.content),
-                format!("attachment.content: the column is {}; bytes (bytea / BLOB) are expected", col(&a.content).ty),
+                format!("attachment.content: the column is {}; bytes (bytea / BLOB) are expected", ac.ty),
             );
         }
         // Rows outside the mapping that point at rows this mapping deletes: the delete
