@@ -473,6 +473,14 @@ mod tests {
                 "[[policy.retention]]\nservice='billing'\ncategory='transactional'\nground='x'",
                 "not declared",
             ),
+            (
+                "[[services]]\nname='h'\nkind='http'\nerasure='delete'",
+                "needs a [services.http] table",
+            ),
+            (
+                "[[services]]\nname='m'\nkind='memory'\nerasure='delete'\n[services.sql]\nurl='x'",
+                "[services.sql] is only accepted with kind = \"sql\"",
+            ),
         ] {
             let err = Config::from_toml(toml, "t").unwrap_err().to_string();
             assert!(err.contains(want), "{toml}: {err}");

@@ -256,6 +256,10 @@ async fn handle(
         "/health" => json(StatusCode::OK, json!({"ok": true})),
         "/files/invoice.pdf" => (StatusCode::OK, FILE.to_vec()).into_response(),
         p if p.starts_with("/sync/") => json(StatusCode::OK, done(&op, &parsed)),
+        p if p.starts_with("/plain/") => json(
+            StatusCode::OK,
+            json!({"records": [{"category": "traces", "data": {"email": parsed["subject"]["emails"][0]}}]}),
+        ),
         p if p.starts_with("/async/") => {
             let job = format!("/jobs/{}", idem.unwrap_or_default());
             let mut r = json(StatusCode::ACCEPTED, json!({"status": "queued"}));
