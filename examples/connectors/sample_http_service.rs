@@ -32,8 +32,19 @@ struct Desk {
     jobs: BTreeMap<String, (Instant, u64)>,
 }
 
-fn verify(d: &mut Desk, method: &str, path: &str, h: &HeaderMap, body: &[u8]) -> Result<(), String> {
-    let get = |k: &str| h.get(k).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+fn verify(
+    d: &mut Desk,
+    method: &str,
+    path: &str,
+    h: &HeaderMap,
+    body: &[u8],
+) -> Result<(), String> {
+    let get = |k: &str| {
+        h.get(k)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
     let ts: u64 = get("dsr-timestamp").parse().map_err(|_| "no timestamp")?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -57,7 +68,13 @@ fn verify(d: &mut Desk, method: &str, path: &str, h: &HeaderMap, body: &[u8]) ->
     Ok(())
 }
 
-async fn handle(State(desk): State<Arc<Mutex<Desk>>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn handle(
+    State(desk): State<Arc<Mutex<Desk>>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
     let mut d = desk.lock().unwrap_or_else(|p| p.into_inner());
     if let Err(e) = verify(&mut d, method.as_str(), &path, &headers, &body) {
@@ -66,13 +83,24 @@ async fn handle(State(desk): State<Arc<Mutex<Desk>>>, method: Method, uri: Uri, 
     let call: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let emails: Vec<String> = call["subject"]["emails"]
         .as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_lowercase).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_lowercase)
+                .collect()
+        })
         .unwrap_or_default();
-    let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
     let ok = |v: Value| (StatusCode::OK, axum::Json(v)).into_response();
     match path.as_str() {
         "/dsr/health" => ok(json!({"status": "up"})),
-        p if p.starts_with("/dsr/files/") => (StatusCode::OK, b"fake pdf: a ticket's attachment".to_vec()).into_response(),
+        p if p.starts_with("/dsr/files/") => {
+            (StatusCode::OK, b"fake pdf: a ticket's attachment".to_vec()).into_response()
+        }
         p if p.ends_with("/export") => {
             let records: Vec<Value> = emails
                 .iter()
@@ -88,10 +116,19 @@ async fn handle(State(desk): State<Arc<Mutex<Desk>>>, method: Method, uri: Uri, 
         p if p.ends_with("/update") => ok(json!({"records": 0})),
         p if p.ends_with("/erase") => {
             if !d.jobs.contains_key(&key) {
-                let n = emails.iter().filter_map(|e| d.tickets.remove(e)).map(|t| t.len() as u64).sum();
-                d.jobs.insert(key.clone(), (Instant::now() + Duration::from_secs(1), n));
+                let n = emails
+                    .iter()
+                    .filter_map(|e| d.tickets.remove(e))
+                    .map(|t| t.len() as u64)
+                    .sum();
+                d.jobs
+                    .insert(key.clone(), (Instant::now() + Duration::from_secs(1), n));
             }
-            let mut r = (StatusCode::ACCEPTED, axum::Json(json!({"status": "queued"}))).into_response();
+            let mut r = (
+                StatusCode::ACCEPTED,
+                axum::Json(json!({"status": "queued"})),
+            )
+                .into_response();
             if let Ok(v) = format!("/dsr/jobs/{key}").parse() {
                 r.headers_mut().insert("location", v);
             }
@@ -100,23 +137,41 @@ async fn handle(State(desk): State<Arc<Mutex<Desk>>>, method: Method, uri: Uri, 
         p if p.starts_with("/dsr/jobs/") => match d.jobs.get(p.trim_start_matches("/dsr/jobs/")) {
             Some((at, n)) if Instant::now() >= *at => ok(json!({"records": n})),
             Some(_) => {
-                let mut r = (StatusCode::ACCEPTED, axum::Json(json!({"status": "running"}))).into_response();
-                r.headers_mut().insert("retry-after", axum::http::HeaderValue::from_static("1"));
+                let mut r = (
+                    StatusCode::ACCEPTED,
+                    axum::Json(json!({"status": "running"})),
+                )
+                    .into_response();
+                r.headers_mut()
+                    .insert("retry-after", axum::http::HeaderValue::from_static("1"));
                 r
             }
-            None => (StatusCode::NOT_FOUND, axum::Json(json!({"message": "no such job"}))).into_response(),
+            None => (
+                StatusCode::NOT_FOUND,
+                axum::Json(json!({"message": "no such job"})),
+            )
+                .into_response(),
         },
-        _ => (StatusCode::NOT_FOUND, axum::Json(json!({"message": "no such endpoint"}))).into_response(),
+        _ => (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"message": "no such endpoint"})),
+        )
+            .into_response(),
     }
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let key_file = args.next().unwrap_or_else(|| "examples/connectors/helpdesk.key".into());
+    let key_file = args
+        .next()
+        .unwrap_or_else(|| "examples/connectors/helpdesk.key".into());
     let port: u16 = args.next().unwrap_or_else(|| "8099".into()).parse()?;
-    let key = std::fs::read_to_string(&key_file)
-        .map_err(|e| anyhow::anyhow!("{key_file}: {e} (create it: openssl rand -hex 32 > {key_file}; chmod 600 {key_file})"))?;
+    let key = std::fs::read_to_string(&key_file).map_err(|e| {
+        anyhow::anyhow!(
+            "{key_file}: {e} (create it: openssl rand -hex 32 > {key_file}; chmod 600 {key_file})"
+        )
+    })?;
     let mut desk = Desk {
         key: key.trim().as_bytes().to_vec(),
         ..Desk::default()
@@ -132,9 +187,14 @@ async fn main() -> anyhow::Result<()> {
         "zoe.faure@gmail.com".into(),
         vec![json!({"id": 503, "subject": "invoice", "text": "wrong VAT number"})],
     );
-    let app = axum::Router::new().fallback(handle).with_state(Arc::new(Mutex::new(desk)));
+    let app = axum::Router::new()
+        .fallback(handle)
+        .with_state(Arc::new(Mutex::new(desk)));
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    println!("sample help desk on http://{}/dsr (key {key_file})", listener.local_addr()?);
+    println!(
+        "sample help desk on http://{}/dsr (key {key_file})",
+        listener.local_addr()?
+    );
     axum::serve(listener, app).await?;
     Ok(())
 }

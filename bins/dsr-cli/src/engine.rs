@@ -1097,7 +1097,11 @@ async fn services_check(ctx: &Ctx, c: CommonArgs) -> anyhow::Result<ExitCode> {
         };
         outln!(
             "{}",
-            out::wrap(&format!("{level:<8} {} {}:", f.service, f.place), &f.message, 4)
+            out::wrap(
+                &format!("{level:<8} {} {}:", f.service, f.place),
+                &f.message,
+                4
+            )
         );
     }
     let problems = report

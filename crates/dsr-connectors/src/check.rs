@@ -48,7 +48,13 @@ impl Report {
     pub fn has_problems(&self) -> bool {
         self.findings.iter().any(|f| f.level == Level::Problem)
     }
-    fn push(&mut self, service: &str, level: Level, place: impl Into<String>, message: impl Into<String>) {
+    fn push(
+        &mut self,
+        service: &str,
+        level: Level,
+        place: impl Into<String>,
+        message: impl Into<String>,
+    ) {
         self.findings.push(Finding {
             service: service.to_owned(),
             level,
@@ -90,7 +96,12 @@ async fn check_http(r: &mut Report, name: &str, s: &HttpService) {
             ),
         ),
         Some(Ok(status)) => r.push(name, Level::Ok, "health", format!("answered {status}")),
-        Some(Err(e)) => r.push(name, Level::Problem, "health", format!("unreachable or failing: {e}")),
+        Some(Err(e)) => r.push(
+            name,
+            Level::Problem,
+            "health",
+            format!("unreachable or failing: {e}"),
+        ),
     }
 }
 
@@ -98,18 +109,31 @@ async fn check_sql(r: &mut Report, name: &str, s: &SqlService) {
     let db = dialect_name(s.database().dialect());
     let live = match s.database().conn().await {
         Err(e) => {
-            return r.push(name, Level::Problem, "database", format!("{db}: unreachable: {}", e.message));
+            return r.push(
+                name,
+                Level::Problem,
+                "database",
+                format!("{db}: unreachable: {}", e.message),
+            );
         }
         Ok(mut c) => match c.schema().await {
             Err(e) => {
-                return r.push(name, Level::Problem, "database", format!("{db}: cannot read the schema: {}", e.message));
+                return r.push(
+                    name,
+                    Level::Problem,
+                    "database",
+                    format!("{db}: cannot read the schema: {}", e.message),
+                );
             }
             Ok(l) => l,
         },
     };
     let before = r.findings.len();
     check_mapping(r, name, s, &live);
-    if r.findings[before..].iter().all(|f| f.level != Level::Problem) {
+    if r.findings[before..]
+        .iter()
+        .all(|f| f.level != Level::Problem)
+    {
         r.push(
             name,
             Level::Ok,
@@ -149,7 +173,10 @@ pub fn check_mapping(r: &mut Report, name: &str, s: &SqlService, live: &LiveSche
                     format!(
                         "{key}: column {col} does not exist in {} (columns: {})",
                         t.name,
-                        cols.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+                        cols.iter()
+                            .map(|c| c.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 );
             }
@@ -170,14 +197,19 @@ pub fn check_mapping(r: &mut Report, name: &str, s: &SqlService, live: &LiveSche
             let Some(lc) = live.column(&t.name, c) else {
                 continue;
             };
-            if matches!(ident, Identifier::Email | Identifier::Phone | Identifier::Handle)
-                && lc.kind != ColKind::Text
+            if matches!(
+                ident,
+                Identifier::Email | Identifier::Phone | Identifier::Handle
+            ) && lc.kind != ColKind::Text
             {
                 r.push(
                     name,
                     Level::Problem,
                     format!("{}.{c}", t.name),
-                    format!("find: {ident:?} is looked up as text; the column is {}", lc.ty),
+                    format!(
+                        "find: {ident:?} is looked up as text; the column is {}",
+                        lc.ty
+                    ),
                 );
             }
         }
@@ -200,10 +232,12 @@ pub fn check_mapping(r: &mut Report, name: &str, s: &SqlService, live: &LiveSche
                     ),
                 );
             }
-            let declared = live
-                .fks
-                .iter()
-                .any(|f| f.table == t.name && f.column == *c && f.to_table == parent.name && f.to_column == *to);
+            let declared = live.fks.iter().any(|f| {
+                f.table == t.name
+                    && f.column == *c
+                    && f.to_table == parent.name
+                    && f.to_column == *to
+            });
             if !declared {
                 r.push(
                     name,
@@ -221,7 +255,12 @@ pub fn check_mapping(r: &mut Report, name: &str, s: &SqlService, live: &LiveSche
                 continue;
             };
             if let Err(e) = mask_fits(m, lc) {
-                r.push(name, Level::Problem, format!("{}.{c}", t.name), format!("mask.{c}: {e}"));
+                r.push(
+                    name,
+                    Level::Problem,
+                    format!("{}.{c}", t.name),
+                    format!("mask.{c}: {e}"),
+                );
             }
         }
         if let Some(a) = &t.attachment
@@ -233,7 +272,10 @@ pub fn check_mapping(r: &mut Report, name: &str, s: &SqlService, live: &LiveSche
                 name,
                 Level::Problem,
                 format!("{}.{}", t.name, a.content),
-                format!("attachment.content: the column is {}; bytes (bytea / BLOB) are expected", ac.ty),
+                format!(
+                    "attachment.content: the column is {}; bytes (bytea / BLOB) are expected",
+                    ac.ty
+                ),
             );
         }
         // Rows outside the mapping that point at rows this mapping deletes: the delete
@@ -242,13 +284,18 @@ pub fn check_mapping(r: &mut Report, name: &str, s: &SqlService, live: &LiveSche
             for f in live.fks.iter().filter(|f| f.to_table == t.name) {
                 let mapped_child = plan.tables.iter().find(|x| x.name == f.table);
                 let followed = mapped_child.is_some_and(|x| {
-                    x.references.iter().any(|(c, p, _)| *c == f.column && plan.tables[*p].name == t.name)
+                    x.references
+                        .iter()
+                        .any(|(c, p, _)| *c == f.column && plan.tables[*p].name == t.name)
                 });
                 if followed {
                     continue;
                 }
                 let what = if mapped_child.is_some() {
-                    format!("{} is mapped but does not follow {}.{}", f.table, f.table, f.column)
+                    format!(
+                        "{} is mapped but does not follow {}.{}",
+                        f.table, f.table, f.column
+                    )
                 } else {
                     format!("{} is not mapped", f.table)
                 };

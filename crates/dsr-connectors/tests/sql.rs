@@ -130,7 +130,9 @@ impl Db {
                 c.execute_batch(sql).unwrap();
             }
             Db::Pg(u) => {
-                let (c, conn) = tokio_postgres::connect(u, tokio_postgres::NoTls).await.unwrap();
+                let (c, conn) = tokio_postgres::connect(u, tokio_postgres::NoTls)
+                    .await
+                    .unwrap();
                 tokio::spawn(conn);
                 c.batch_execute(sql).await.unwrap();
             }
@@ -143,8 +145,11 @@ impl Db {
             let rows: Vec<Map<String, Value>> = match self {
                 Db::Sqlite(p) => {
                     let c = rusqlite::Connection::open(p).unwrap();
-                    let mut st = c.prepare(&format!("SELECT * FROM {t} ORDER BY id")).unwrap();
-                    let names: Vec<String> = st.column_names().into_iter().map(str::to_owned).collect();
+                    let mut st = c
+                        .prepare(&format!("SELECT * FROM {t} ORDER BY id"))
+                        .unwrap();
+                    let names: Vec<String> =
+                        st.column_names().map(str::to_owned).collect();
                     st.query_map([], |r| {
                         let mut m = Map::new();
                         for (i, n) in names.iter().enumerate() {
@@ -165,7 +170,9 @@ impl Db {
                     .unwrap()
                 }
                 Db::Pg(u) => {
-                    let (c, conn) = tokio_postgres::connect(u, tokio_postgres::NoTls).await.unwrap();
+                    let (c, conn) = tokio_postgres::connect(u, tokio_postgres::NoTls)
+                        .await
+                        .unwrap();
                     tokio::spawn(conn);
                     c.query(&format!("SELECT to_jsonb(t) FROM {t} t ORDER BY id"), &[])
                         .await
@@ -194,7 +201,9 @@ async fn fresh(name: &str, dir: &std::path::Path) -> Option<Db> {
     } else {
         let Ok(admin) = std::env::var("DSR_TEST_POSTGRES") else {
             if std::env::var_os("CI").is_some() {
-                panic!("CI must run the PostgreSQL tests: set DSR_TEST_POSTGRES (see .ci/postgres)");
+                panic!(
+                    "CI must run the PostgreSQL tests: set DSR_TEST_POSTGRES (see .ci/postgres)"
+                );
             }
             eprintln!(
                 "SKIPPED {name}: no PostgreSQL (set DSR_TEST_POSTGRES, e.g. with `eval \"$(bash .ci/postgres start /tmp/dsr-pg)\"`)"
@@ -202,10 +211,16 @@ async fn fresh(name: &str, dir: &std::path::Path) -> Option<Db> {
             return None;
         };
         let db = format!("dsr_conn_{name}_{}", std::process::id());
-        let (c, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls).await.unwrap();
+        let (c, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+            .await
+            .unwrap();
         tokio::spawn(conn);
-        c.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).await.unwrap();
-        c.batch_execute(&format!("CREATE DATABASE {db}")).await.unwrap();
+        c.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+            .await
+            .unwrap();
+        c.batch_execute(&format!("CREATE DATABASE {db}"))
+            .await
+            .unwrap();
         let base = admin.rsplit_once('/').unwrap().0;
         Db::Pg(format!("{base}/{db}"))
     };
@@ -219,11 +234,17 @@ async fn fresh(name: &str, dir: &std::path::Path) -> Option<Db> {
 fn rig_for(db: &Db, dir: &std::path::Path) -> Rig {
     write_key(dir, "hash.key", "hash-key-for-the-tests-0123456789");
     let cfg = config(&mapping(&db.url()), dir);
-    rig(dsr_connectors::build_services(&cfg).unwrap(), vec![jeanne(), paul()])
+    rig(
+        dsr_connectors::build_services(&cfg).unwrap(),
+        vec![jeanne(), paul()],
+    )
 }
 
 fn ids(d: &Dump, table: &str) -> BTreeSet<i64> {
-    d.keys().filter(|(t, _)| t == table).map(|(_, i)| *i).collect()
+    d.keys()
+        .filter(|(t, _)| t == table)
+        .map(|(_, i)| *i)
+        .collect()
 }
 
 /// The subject's rows (customer 1 by email and external id, customer 4 by phone only;
@@ -244,7 +265,11 @@ async fn export_and_delete(name: &str) {
     let cfg = config(&mapping(&db.url()), dir.path());
     let report = dsr_connectors::check::check(&cfg).await;
     assert!(!report.has_problems(), "{report:#?}");
-    assert_eq!(report.findings.last().unwrap().level, Level::Ok, "{report:#?}");
+    assert_eq!(
+        report.findings.last().unwrap().level,
+        Level::Ok,
+        "{report:#?}"
+    );
 
     // Export: exactly the subject's rows, with the attachments' bytes.
     let before = db.dump().await;
@@ -266,10 +291,23 @@ async fn export_and_delete(name: &str) {
     let passport = o.data.iter().find(|r| r.data["row"]["id"] == 1001).unwrap();
     assert_eq!(passport.attachments[0].name, "id.pdf");
     assert_eq!(passport.attachments[0].content_type, "application/pdf");
-    assert_eq!(passport.attachments[0].content_base64, "SmVhbm5lJ3MgcGFzc3BvcnQ=");
-    assert!(passport.data["row"].get("content").is_none(), "the bytes are the attachment");
-    let customer = o.data.iter().find(|r| r.data["table"] == "customers").unwrap();
-    assert_eq!(customer.category, dsr_engine::Category::CustomerRelationship);
+    assert_eq!(
+        passport.attachments[0].content_base64,
+        "SmVhbm5lJ3MgcGFzc3BvcnQ="
+    );
+    assert!(
+        passport.data["row"].get("content").is_none(),
+        "the bytes are the attachment"
+    );
+    let customer = o
+        .data
+        .iter()
+        .find(|r| r.data["table"] == "customers")
+        .unwrap();
+    assert_eq!(
+        customer.category,
+        dsr_engine::Category::CustomerRelationship
+    );
     assert_eq!(customer.data["row"]["notes"], "VIP, allergic to nuts");
     assert_eq!(
         o.blind_spots,
@@ -284,14 +322,21 @@ async fn export_and_delete(name: &str) {
     let t = task(&tasks, "crm");
     assert_eq!(t.status, TaskStatus::Done);
     let o = t.outcome.as_ref().unwrap();
-    assert_eq!((o.action, o.records, o.attachments), (Action::Anonymized, 8, 2));
+    assert_eq!(
+        (o.action, o.records, o.attachments),
+        (Action::Anonymized, 8, 2)
+    );
     let after = db.dump().await;
     for (key, row) in &before {
         let (table, id) = (key.0.as_str(), key.1);
         let theirs = JEANNE.iter().any(|(t, i)| *t == table && i.contains(&id));
         let now = after.get(key);
         match (table, theirs) {
-            (_, false) => assert_eq!(now, Some(row), "{table} {id} is not the subject's: untouched"),
+            (_, false) => assert_eq!(
+                now,
+                Some(row),
+                "{table} {id} is not the subject's: untouched"
+            ),
             ("tickets" | "attachments", true) => assert_eq!(now, None, "{table} {id} deleted"),
             ("orders", true) => {
                 let mut want = row.clone();
@@ -304,10 +349,16 @@ async fn export_and_delete(name: &str) {
                 assert_eq!(now["notes"], Value::Null);
                 if id == 1 {
                     let email = now["email"].as_str().unwrap();
-                    assert!(email.starts_with("erased-") && email.ends_with("@Example.com"), "{email}");
+                    assert!(
+                        email.starts_with("erased-") && email.ends_with("@Example.com"),
+                        "{email}"
+                    );
                     assert_eq!(now["phone"], "+33 0 00 00 00 00");
                     let h = now["crm_ref"].as_str().unwrap();
-                    assert!(h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit()), "{h}");
+                    assert!(
+                        h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit()),
+                        "{h}"
+                    );
                 } else {
                     assert_eq!(now["email"], Value::Null, "NULL stays NULL");
                     assert_eq!(now["phone"], "+33000000000");
@@ -317,7 +368,11 @@ async fn export_and_delete(name: &str) {
             other => panic!("{other:?}"),
         }
     }
-    assert_eq!(after.len(), before.len() - 5, "no row appeared; five deleted");
+    assert_eq!(
+        after.len(),
+        before.len() - 5,
+        "no row appeared; five deleted"
+    );
     assert_eq!(ids(&after, "products"), BTreeSet::from([1]));
 
     // Erasing again finds nothing (idempotent).
@@ -346,11 +401,18 @@ async fn update_and_keep(name: &str) {
     let (req, tasks) = rig.run(RequestType::Update, "c-1").await;
     assert_eq!(req.status, RequestStatus::Completed, "{tasks:#?}");
     let o = task(&tasks, "crm").outcome.as_ref().unwrap();
-    assert_eq!((o.action, o.records), (Action::Updated, 2), "customer 1 and ticket 103");
+    assert_eq!(
+        (o.action, o.records),
+        (Action::Updated, 2),
+        "customer 1 and ticket 103"
+    );
     let after = db.dump().await;
     let k = |t: &str, i: i64| (t.to_owned(), i);
     assert_eq!(after[&k("customers", 1)]["email"], "jeanne@new.example");
-    assert_eq!(after[&k("tickets", 103)]["customer_email"], "jeanne@new.example");
+    assert_eq!(
+        after[&k("tickets", 103)]["customer_email"],
+        "jeanne@new.example"
+    );
     for (key, row) in &before {
         if *key != k("customers", 1) && *key != k("tickets", 103) {
             assert_eq!(after.get(key), Some(row), "{key:?}");
@@ -373,7 +435,10 @@ async fn update_and_keep(name: &str) {
     let svc = rig.engine.services().get("crm").unwrap();
     let e = svc.erase(&call, &keep).await.unwrap();
     assert_eq!(e.kept.len(), 1);
-    assert_eq!((e.kept[0].what.as_str(), e.kept[0].records), ("transactional", 3));
+    assert_eq!(
+        (e.kept[0].what.as_str(), e.kept[0].records),
+        ("transactional", 3)
+    );
     let last = db.dump().await;
     assert_eq!(last[&k("orders", 10)], before[&k("orders", 10)]);
     assert!(!last.contains_key(&k("tickets", 100)));
@@ -398,7 +463,10 @@ async fn check_names_what_is_wrong(name: &str) {
         + "\n[[services.sql.tables]]\nname = \"invoices\"\nkey = \"id\"\nreferences = [{ column = \"customer_id\", table = \"customers\" }]\n";
     let mut text = bad;
     // And a database nobody answers for.
-    text.push_str(&mapping("postgres://nobody@127.0.0.1:9/none").replace("name = \"crm\"", "name = \"old_crm\""));
+    text.push_str(
+        &mapping("postgres://nobody@127.0.0.1:9/none")
+            .replace("name = \"crm\"", "name = \"old_crm\""),
+    );
     let report = dsr_connectors::check::check(&config(&text, dir.path())).await;
     let problems: Vec<String> = report
         .findings
@@ -416,7 +484,10 @@ async fn check_names_what_is_wrong(name: &str) {
         "old_crm database: PostgreSQL: unreachable",
     ];
     for w in want {
-        assert!(problems.iter().any(|p| p.starts_with(w)), "missing {w:?} in\n{problems:#?}");
+        assert!(
+            problems.iter().any(|p| p.starts_with(w)),
+            "missing {w:?} in\n{problems:#?}"
+        );
     }
     assert_eq!(problems.len(), want.len(), "{problems:#?}");
 }
@@ -457,18 +528,51 @@ fn mapping_mistakes_are_refused_when_the_configuration_loads() {
     write_key(dir.path(), "hash.key", "hash-key-for-the-tests-0123456789");
     let base = mapping("sqlite:crm.db");
     for (from, to, want) in [
-        ("find = { customer_email = \"email\" }\n", "find = { customer_email = \"name\" }\n", "unknown variant `name`"),
-        ("references = [{ column = \"ticket_id\", table = \"tickets\" }]", "references = [{ column = \"ticket_id\", table = \"ticketz\" }]", "not mapped"),
-        ("erasure = \"anonymize\"\ndescription", "erasure = \"delete\"\ndescription", "(customers): `mask` is for tables that anonymize"),
-        ("name = \"attachments\"\nkey = \"id\"\ncategory = \"communications\"\nerasure = \"delete\"", "name = \"attachments\"\nkey = \"id\"\ncategory = \"communications\"\nerasure = \"anonymize\"", "must delete its rows"),
-        ("phone = \"phone_country\"", "phone = \"scramble\"", "mask \"scramble\" is not known"),
+        (
+            "find = { customer_email = \"email\" }\n",
+            "find = { customer_email = \"name\" }\n",
+            "unknown variant `name`",
+        ),
+        (
+            "references = [{ column = \"ticket_id\", table = \"tickets\" }]",
+            "references = [{ column = \"ticket_id\", table = \"ticketz\" }]",
+            "not mapped",
+        ),
+        (
+            "erasure = \"anonymize\"\ndescription",
+            "erasure = \"delete\"\ndescription",
+            "(customers): `mask` is for tables that anonymize",
+        ),
+        (
+            "name = \"attachments\"\nkey = \"id\"\ncategory = \"communications\"\nerasure = \"delete\"",
+            "name = \"attachments\"\nkey = \"id\"\ncategory = \"communications\"\nerasure = \"anonymize\"",
+            "must delete its rows",
+        ),
+        (
+            "phone = \"phone_country\"",
+            "phone = \"scramble\"",
+            "mask \"scramble\" is not known",
+        ),
         ("url = \"sqlite:crm.db\"", "url = \"mysql://x/y\"", "MySQL"),
-        ("name = \"orders\"\nkey = \"id\"", "name = \"orders\"\nkey = \"id; drop table x\"", "not accepted as a table or column name"),
-        ("references = [{ column = \"customer_id\", table = \"customers\" }]", "references = [{ column = \"customer_id\", table = \"tickets\" }]", "form a cycle"),
+        (
+            "name = \"orders\"\nkey = \"id\"",
+            "name = \"orders\"\nkey = \"id; drop table x\"",
+            "not accepted as a table or column name",
+        ),
+        (
+            "references = [{ column = \"customer_id\", table = \"customers\" }]",
+            "references = [{ column = \"customer_id\", table = \"tickets\" }]",
+            "form a cycle",
+        ),
     ] {
         assert!(base.contains(from), "{from}");
         let cfg = config(&base.replacen(from, to, 1), dir.path());
-        let err = dsr_connectors::build_services(&cfg).unwrap_err().to_string();
-        assert!(err.starts_with("services[crm]: ") && err.contains(want), "{to}\n→ {err}");
+        let err = dsr_connectors::build_services(&cfg)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("services[crm]: ") && err.contains(want),
+            "{to}\n→ {err}"
+        );
     }
 }

@@ -6,7 +6,9 @@
 mod support;
 
 use dsr_engine::memory::{MemoryRecord, MemoryService};
-use dsr_engine::{Category, ErasureMode, RequestStatus, ServiceInfo, Services, Worker, WorkerConfig};
+use dsr_engine::{
+    Category, ErasureMode, RequestStatus, ServiceInfo, Services, Worker, WorkerConfig,
+};
 use dsr_model::{RequestType, Subject, SubjectId, SubjectKind};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,7 +19,10 @@ const N: usize = 300;
 fn subjects() -> Vec<Subject> {
     (0..N)
         .map(|i| {
-            let mut s = Subject::new(SubjectKind::ExternalContact, SubjectId::new(format!("c-{i}")).unwrap());
+            let mut s = Subject::new(
+                SubjectKind::ExternalContact,
+                SubjectId::new(format!("c-{i}")).unwrap(),
+            );
             s.emails.push(format!("person{i}@example.com"));
             s
         })
@@ -84,7 +89,10 @@ async fn measure(services: Services) -> (f64, f64) {
         w.run_until_idle().await.unwrap();
         out[slot] = t.elapsed().as_secs_f64() * 1000.0 / N as f64;
         for id in ids.iter().take(3) {
-            assert_eq!(r.engine.get(id).await.unwrap().0.status, RequestStatus::Completed);
+            assert_eq!(
+                r.engine.get(id).await.unwrap().0.status,
+                RequestStatus::Completed
+            );
         }
     }
     (out[0], out[1])
@@ -104,31 +112,60 @@ async fn time_per_task_by_connector_kind() {
             serde_json::json!({"email": format!("person{i}@example.com")}),
         ));
     }
-    rows.push(("memory (baseline)", measure(Services::new().with(mem).unwrap()).await));
+    rows.push((
+        "memory (baseline)",
+        measure(Services::new().with(mem).unwrap()).await,
+    ));
 
     let svc = start().await;
     let dir = tempfile::tempdir().unwrap();
     write_key(dir.path(), "http.key", KEY);
-    let cfg = config(&http_service("crm", &svc.base, "plain", "delete"), dir.path());
-    rows.push(("http (loopback, signed, new connection per call)", measure(dsr_connectors::build_services(&cfg).unwrap()).await));
+    let cfg = config(
+        &http_service("crm", &svc.base, "plain", "delete"),
+        dir.path(),
+    );
+    rows.push((
+        "http (loopback, signed, new connection per call)",
+        measure(dsr_connectors::build_services(&cfg).unwrap()).await,
+    ));
 
     let db = dir.path().join("crm.db");
-    rusqlite::Connection::open(&db).unwrap().execute_batch(&crm_sql(false)).unwrap();
-    let cfg = config(&sql_service(&format!("sqlite:{}", db.display())), dir.path());
-    rows.push(("sql on SQLite (2 tables)", measure(dsr_connectors::build_services(&cfg).unwrap()).await));
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(&crm_sql(false))
+        .unwrap();
+    let cfg = config(
+        &sql_service(&format!("sqlite:{}", db.display())),
+        dir.path(),
+    );
+    rows.push((
+        "sql on SQLite (2 tables)",
+        measure(dsr_connectors::build_services(&cfg).unwrap()).await,
+    ));
 
     if let Ok(admin) = std::env::var("DSR_TEST_POSTGRES") {
-        let (c, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls).await.unwrap();
+        let (c, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+            .await
+            .unwrap();
         tokio::spawn(conn);
         let name = format!("dsr_conn_timing_{}", std::process::id());
-        c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.unwrap();
-        c.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+        c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .await
+            .unwrap();
+        c.batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
         let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
-        let (c2, conn2) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+        let (c2, conn2) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
         tokio::spawn(conn2);
         c2.batch_execute(&crm_sql(true)).await.unwrap();
         let cfg = config(&sql_service(&url), dir.path());
-        rows.push(("sql on PostgreSQL (2 tables, loopback)", measure(dsr_connectors::build_services(&cfg).unwrap()).await));
+        rows.push((
+            "sql on PostgreSQL (2 tables, loopback)",
+            measure(dsr_connectors::build_services(&cfg).unwrap()).await,
+        ));
     } else {
         eprintln!("(no DSR_TEST_POSTGRES: PostgreSQL not measured)");
     }

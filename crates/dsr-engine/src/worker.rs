@@ -394,7 +394,9 @@ fn apply_outcome(
                 );
                 // A service's `Retry-After` is a floor: retrying earlier only fails
                 // again. At most a week, whatever the configuration says (no overflow).
-                let hint = e.retry_after.map_or(0, |d| d.as_millis().min(u128::from(u64::MAX)) as u64);
+                let hint = e
+                    .retry_after
+                    .map_or(0, |d| d.as_millis().min(u128::from(u64::MAX)) as u64);
                 let ms = ms.max(hint).min(7 * 86_400_000) as i64;
                 t.next_at = now
                     .checked_add_signed(chrono::Duration::milliseconds(ms))

@@ -109,8 +109,7 @@ impl Client {
         headers: &[(&str, String)],
         body: Vec<u8>,
     ) -> Result<Response, SendError> {
-        match tokio::time::timeout(self.timeout, self.exchange(method, url, headers, body)).await
-        {
+        match tokio::time::timeout(self.timeout, self.exchange(method, url, headers, body)).await {
             Ok(r) => r,
             Err(_) => Err(SendError::Unreachable(format!(
                 "no answer within {:?} ({method} {})",
@@ -160,8 +159,9 @@ impl Client {
         if !https {
             return self.finish(hyper_util::rt::TokioIo::new(stream), req).await;
         }
-        let name = ServerName::try_from(bare.to_owned())
-            .map_err(|_| SendError::Refused(format!("{host} cannot be named by a TLS certificate")))?;
+        let name = ServerName::try_from(bare.to_owned()).map_err(|_| {
+            SendError::Refused(format!("{host} cannot be named by a TLS certificate"))
+        })?;
         let tls = self.tls.connect(name, stream).await.map_err(|e| {
             let inner = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>());
             match inner {
@@ -198,7 +198,9 @@ impl Client {
             .collect()
             .await
             .map_err(|e| {
-                if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                if e.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some()
+                {
                     SendError::Refused(format!(
                         "the answer is larger than {} bytes (max_response_bytes)",
                         self.max_body

@@ -303,7 +303,10 @@ impl HttpService {
         ] {
             if let Some(op) = op {
                 check_template(name, k, &op.path)?;
-                if !matches!(op.method.as_str(), "GET" | "POST" | "PUT" | "PATCH" | "DELETE") {
+                if !matches!(
+                    op.method.as_str(),
+                    "GET" | "POST" | "PUT" | "PATCH" | "DELETE"
+                ) {
                     return Err(config_error(
                         name,
                         format!(
@@ -352,7 +355,12 @@ impl HttpService {
             Duration::from_secs(s.timeout_seconds),
             s.max_response_bytes,
         );
-        let mut info = ServiceInfo::from_config(c, &["identifiers sent to the API"], &[Category::CustomerRelationship], false);
+        let mut info = ServiceInfo::from_config(
+            c,
+            &["identifiers sent to the API"],
+            &[Category::CustomerRelationship],
+            false,
+        );
         info.attachments = false;
         let mut hosts = vec![host];
         hosts.extend(s.attachment_hosts.iter().map(|h| h.to_ascii_lowercase()));
@@ -384,7 +392,11 @@ impl HttpService {
         .as_ref()
     }
 
-    fn url_for(&self, template: &str, call: Option<&ServiceCall>) -> std::result::Result<Url, ServiceError> {
+    fn url_for(
+        &self,
+        template: &str,
+        call: Option<&ServiceCall>,
+    ) -> std::result::Result<Url, ServiceError> {
         let mut path = String::new();
         let mut rest = template;
         while let Some(i) = rest.find('{') {
@@ -482,7 +494,9 @@ impl HttpService {
                 SendError::Unreachable(m) => {
                     ServiceError::transient(format!("{}: {m}", self.info.name))
                 }
-                SendError::Refused(m) => ServiceError::permanent(format!("{}: {m}", self.info.name)),
+                SendError::Refused(m) => {
+                    ServiceError::permanent(format!("{}: {m}", self.info.name))
+                }
             })
     }
 
@@ -505,7 +519,8 @@ impl HttpService {
         let key = idempotency_key(call, &self.info.name, op);
         body["idempotency_key"] = Value::String(key.clone());
         let url = self.url_for(&o.path, Some(call))?;
-        let bytes = serde_json::to_vec(&body).map_err(|e| ServiceError::permanent(e.to_string()))?;
+        let bytes =
+            serde_json::to_vec(&body).map_err(|e| ServiceError::permanent(e.to_string()))?;
         let resp = self.exchange(&o.method, &url, bytes, Some(&key)).await?;
         if resp.status != 202 {
             return self.answer(&o.method, &url, resp);
@@ -527,7 +542,9 @@ impl HttpService {
                 ));
             }
             tokio::time::sleep(wait).await;
-            let r = self.exchange("GET", &status_url, Vec::new(), Some(&key)).await?;
+            let r = self
+                .exchange("GET", &status_url, Vec::new(), Some(&key))
+                .await?;
             if r.status != 202 {
                 return self.answer("GET", &status_url, r);
             }
@@ -535,11 +552,19 @@ impl HttpService {
         }
     }
 
-    fn status_url(&self, from: &Url, resp: &client::Response) -> std::result::Result<Url, ServiceError> {
+    fn status_url(
+        &self,
+        from: &Url,
+        resp: &client::Response,
+    ) -> std::result::Result<Url, ServiceError> {
         let given = resp.header("location").map(str::to_owned).or_else(|| {
             serde_json::from_slice::<Value>(&resp.body)
                 .ok()
-                .and_then(|v| v.get("status_url").and_then(Value::as_str).map(str::to_owned))
+                .and_then(|v| {
+                    v.get("status_url")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                })
         });
         let Some(given) = given else {
             return Err(ServiceError::permanent(format!(
@@ -575,7 +600,9 @@ impl HttpService {
                 return Ok(Value::Null);
             }
             return serde_json::from_slice(&resp.body).map_err(|e| {
-                ServiceError::permanent(format!("{at}: answered {s} with a body that is not JSON: {e}"))
+                ServiceError::permanent(format!(
+                    "{at}: answered {s} with a body that is not JSON: {e}"
+                ))
             });
         }
         let message = body_message(&resp.body);
@@ -592,7 +619,9 @@ impl HttpService {
                 resp.header("location").unwrap_or("nowhere")
             )));
         }
-        Err(ServiceError::permanent(format!("{at}: answered {s}: {message}")))
+        Err(ServiceError::permanent(format!(
+            "{at}: answered {s}: {message}"
+        )))
     }
 
     /// GET on the health path; `None` when none is configured.
@@ -683,7 +712,9 @@ impl HttpService {
                     (None, Some(b)) => (
                         base64::engine::general_purpose::STANDARD
                             .decode(b.trim())
-                            .map_err(|e| ServiceError::permanent(format!("{at}: content_base64: {e}")))?,
+                            .map_err(|e| {
+                                ServiceError::permanent(format!("{at}: content_base64: {e}"))
+                            })?,
                         json!("inline"),
                     ),
                     _ => {
@@ -774,7 +805,14 @@ struct WireErased {
 /// HMAC-SHA256 (hex) of `TIMESTAMP\nNONCE\nMETHOD\nPATH\nBODY` under `key`: what
 /// `Dsr-Signature: v1=…` carries. Receivers compute the same and compare in constant
 /// time.
-pub fn signature(key: &[u8], ts: u64, nonce: &str, method: &str, path: &str, body: &[u8]) -> String {
+pub fn signature(
+    key: &[u8],
+    ts: u64,
+    nonce: &str,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> String {
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
     mac.update(format!("{ts}\n{nonce}\n{method}\n{path}\n").as_bytes());
     mac.update(body);
@@ -835,11 +873,7 @@ fn body_message(body: &[u8]) -> String {
 }
 
 fn cut(s: &str) -> String {
-    let mut out: String = s
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(300)
-        .collect();
+    let mut out: String = s.chars().filter(|c| !c.is_control()).take(300).collect();
     if s.chars().count() > 300 {
         out.push('…');
     }
@@ -863,8 +897,13 @@ impl Service for HttpService {
         &self.info
     }
 
-    async fn export(&self, call: &ServiceCall) -> std::result::Result<Vec<ExportRecord>, ServiceError> {
-        let answer = self.call(Op::Export, call, request_body(call, Op::Export)).await?;
+    async fn export(
+        &self,
+        call: &ServiceCall,
+    ) -> std::result::Result<Vec<ExportRecord>, ServiceError> {
+        let answer = self
+            .call(Op::Export, call, request_body(call, Op::Export))
+            .await?;
         self.records(answer).await
     }
 
@@ -874,21 +913,28 @@ impl Service for HttpService {
         replacements: &[Replacement],
     ) -> std::result::Result<u64, ServiceError> {
         let mut body = request_body(call, Op::Update);
-        body["replacements"] = json!(replacements
-            .iter()
-            .map(|r| json!({"field": r.field.as_str(), "old": r.old, "new": r.new}))
-            .collect::<Vec<_>>());
+        body["replacements"] = json!(
+            replacements
+                .iter()
+                .map(|r| json!({"field": r.field.as_str(), "old": r.old, "new": r.new}))
+                .collect::<Vec<_>>()
+        );
         let answer = self.call(Op::Update, call, body).await?;
         Ok(answer.get("records").and_then(Value::as_u64).unwrap_or(0))
     }
 
-    async fn erase(&self, call: &ServiceCall, keep: &[KeepRule]) -> std::result::Result<Erased, ServiceError> {
+    async fn erase(
+        &self,
+        call: &ServiceCall,
+        keep: &[KeepRule],
+    ) -> std::result::Result<Erased, ServiceError> {
         let mut body = request_body(call, Op::Erase);
         body["erasure"] = json!(self.info.erasure.to_string());
-        body["keep"] = json!(keep
-            .iter()
-            .map(|k| json!({"category": k.category.map(|c| c.as_str()), "ground": k.ground}))
-            .collect::<Vec<_>>());
+        body["keep"] = json!(
+            keep.iter()
+                .map(|k| json!({"category": k.category.map(|c| c.as_str()), "ground": k.ground}))
+                .collect::<Vec<_>>()
+        );
         let answer = self.call(Op::Erase, call, body).await?;
         if answer.is_null() {
             return Ok(Erased::default());

@@ -339,7 +339,9 @@ fn sqlite_kind(ty: &str) -> ColKind {
 #[async_trait]
 impl Conn for SqliteConn {
     async fn begin(&mut self) -> DbResult<()> {
-        self.c()?.execute_batch("BEGIN IMMEDIATE").map_err(sqlite_err)
+        self.c()?
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(sqlite_err)
     }
     async fn commit(&mut self) -> DbResult<()> {
         self.c()?.execute_batch("COMMIT").map_err(sqlite_err)
@@ -368,12 +370,13 @@ impl Conn for SqliteConn {
                     .collect::<rusqlite::Result<Vec<_>>>()
             })
             .map_err(sqlite_err)?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(sqlite_err)
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(sqlite_err)
     }
     async fn rows(&mut self, sql: &str, params: &[Param]) -> DbResult<Vec<Map<String, Value>>> {
         let c = self.c()?;
         let mut st = c.prepare_cached(sql).map_err(sqlite_err)?;
-        let names: Vec<String> = st.column_names().into_iter().map(str::to_owned).collect();
+        let names: Vec<String> = st.column_names().map(str::to_owned).collect();
         let rows = st
             .query_map(rusqlite::params_from_iter(sqlite_params(params)), |r| {
                 let mut m = Map::new();
@@ -383,7 +386,8 @@ impl Conn for SqliteConn {
                 Ok(m)
             })
             .map_err(sqlite_err)?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(sqlite_err)
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(sqlite_err)
     }
     async fn execute(&mut self, sql: &str, params: &[Param]) -> DbResult<u64> {
         let c = self.c()?;
@@ -404,8 +408,10 @@ impl Conn for SqliteConn {
             let idx: Vec<(String, bool)> = c
                 .prepare(&format!("PRAGMA index_list({})", q(&t)))
                 .and_then(|mut st| {
-                    st.query_map([], |r| Ok((r.get::<_, String>(1)?, r.get::<_, i64>(2)? == 1)))?
-                        .collect()
+                    st.query_map([], |r| {
+                        Ok((r.get::<_, String>(1)?, r.get::<_, i64>(2)? == 1))
+                    })?
+                    .collect()
                 })
                 .map_err(sqlite_err)?;
             for (name, is_unique) in idx.into_iter().filter(|(_, u)| *u) {

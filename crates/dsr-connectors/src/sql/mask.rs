@@ -87,10 +87,9 @@ fn tag(key: Option<&[u8]>, v: &str) -> [u8; 32] {
 /// are one digit; the listed two-digit codes; every other code has three).
 fn calling_code_len(digits: &str) -> usize {
     const TWO: &[&str] = &[
-        "20", "27", "30", "31", "32", "33", "34", "36", "39", "40", "41", "43", "44", "45",
-        "46", "47", "48", "49", "51", "52", "53", "54", "55", "56", "57", "58", "60", "61",
-        "62", "63", "64", "65", "66", "81", "82", "84", "86", "90", "91", "92", "93", "94",
-        "95", "98",
+        "20", "27", "30", "31", "32", "33", "34", "36", "39", "40", "41", "43", "44", "45", "46",
+        "47", "48", "49", "51", "52", "53", "54", "55", "56", "57", "58", "60", "61", "62", "63",
+        "64", "65", "66", "81", "82", "84", "86", "90", "91", "92", "93", "94", "95", "98",
     ];
     match digits.as_bytes().first() {
         Some(b'1' | b'7') => 1,
@@ -109,7 +108,10 @@ pub fn phone_keep_country(v: &str) -> String {
     } else if let Some(r) = t.strip_prefix("00") {
         (lead + 2, r)
     } else {
-        return v.chars().map(|c| if c.is_ascii_digit() { '0' } else { c }).collect();
+        return v
+            .chars()
+            .map(|c| if c.is_ascii_digit() { '0' } else { c })
+            .collect();
     };
     let digits: String = rest.chars().filter(char::is_ascii_digit).collect();
     let mut keep = calling_code_len(&digits);
@@ -152,9 +154,16 @@ mod tests {
     #[test]
     fn emails_keep_their_domain_and_stay_distinct() {
         let key = b"0123456789abcdef0123";
-        let a = Mask::EmailDomain.apply(Some("jeanne@example.com"), Some(key)).unwrap();
-        let b = Mask::EmailDomain.apply(Some("paul@example.com"), Some(key)).unwrap();
-        assert!(a.starts_with("erased-") && a.ends_with("@example.com"), "{a}");
+        let a = Mask::EmailDomain
+            .apply(Some("jeanne@example.com"), Some(key))
+            .unwrap();
+        let b = Mask::EmailDomain
+            .apply(Some("paul@example.com"), Some(key))
+            .unwrap();
+        assert!(
+            a.starts_with("erased-") && a.ends_with("@example.com"),
+            "{a}"
+        );
         assert_ne!(a, b);
         assert!(!a.contains("jeanne"));
         let r1 = Mask::EmailDomain.apply(Some("x@y.org"), None).unwrap();
@@ -162,7 +171,10 @@ mod tests {
         assert_ne!(r1, r2, "without a key the tag is random");
         assert_eq!(Mask::EmailDomain.apply(None, None), None);
         assert_eq!(Mask::Hash.apply(Some("a"), Some(key)).unwrap().len(), 64);
-        assert_eq!(Mask::Fixed("x".into()).apply(Some("a"), None).as_deref(), Some("x"));
+        assert_eq!(
+            Mask::Fixed("x".into()).apply(Some("a"), None).as_deref(),
+            Some("x")
+        );
         assert_eq!(Mask::Null.apply(Some("a"), None), None);
     }
 }

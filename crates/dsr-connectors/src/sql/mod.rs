@@ -202,16 +202,32 @@ impl TablePlan {
     /// Every column the mapping names, with the key it is named under.
     pub fn named_columns(&self) -> Vec<(String, &str)> {
         let mut v: Vec<(String, &str)> = vec![("key".into(), self.key.as_str())];
-        v.extend(self.find.iter().map(|(c, _)| (format!("find.{c}"), c.as_str())));
+        v.extend(
+            self.find
+                .iter()
+                .map(|(c, _)| (format!("find.{c}"), c.as_str())),
+        );
         v.extend(
             self.references
                 .iter()
                 .map(|(c, _, _)| (format!("references.{c}"), c.as_str())),
         );
-        v.extend(self.fields.iter().map(|(c, _)| (format!("fields.{c}"), c.as_str())));
-        v.extend(self.unsearchable.iter().map(|c| ("unsearchable".into(), c.as_str())));
+        v.extend(
+            self.fields
+                .iter()
+                .map(|(c, _)| (format!("fields.{c}"), c.as_str())),
+        );
+        v.extend(
+            self.unsearchable
+                .iter()
+                .map(|c| ("unsearchable".into(), c.as_str())),
+        );
         v.extend(self.omit.iter().map(|c| ("omit".into(), c.as_str())));
-        v.extend(self.masks.iter().map(|(c, _)| (format!("mask.{c}"), c.as_str())));
+        v.extend(
+            self.masks
+                .iter()
+                .map(|(c, _)| (format!("mask.{c}"), c.as_str())),
+        );
         if let Some(a) = &self.attachment {
             v.push(("attachment.content".into(), a.content.as_str()));
             if let Some(n) = &a.name {
@@ -281,7 +297,10 @@ pub fn plan(service: &str, erasure: ErasureMode, tables: &[TableSettings]) -> Re
     for (i, t) in tables.iter().enumerate() {
         let at = format!("sql.tables[{i}] ({})", t.name);
         if !names.insert(t.name.as_str()) {
-            return Err(config_error(service, format!("{at}: the table is mapped twice")));
+            return Err(config_error(
+                service,
+                format!("{at}: the table is mapped twice"),
+            ));
         }
         let mut idents: Vec<&str> = vec![t.name.as_str(), t.key.as_str()];
         idents.extend(t.find.keys().map(String::as_str));
@@ -330,7 +349,10 @@ pub fn plan(service: &str, erasure: ErasureMode, tables: &[TableSettings]) -> Re
         if t.mask.contains_key(&t.key) {
             return Err(config_error(
                 service,
-                format!("{at}: mask.{}: the key column cannot be masked (rows are found and rewritten by it)", t.key),
+                format!(
+                    "{at}: mask.{}: the key column cannot be masked (rows are found and rewritten by it)",
+                    t.key
+                ),
             ));
         }
     }
@@ -392,10 +414,17 @@ pub fn plan(service: &str, erasure: ErasureMode, tables: &[TableSettings]) -> Re
                 ),
             ));
         };
-        if tables[i].references.iter().any(|r| r.table == tables[i].name) {
+        if tables[i]
+            .references
+            .iter()
+            .any(|r| r.table == tables[i].name)
+        {
             return Err(config_error(
                 service,
-                format!("table {}: a table cannot reference itself here", tables[i].name),
+                format!(
+                    "table {}: a table cannot reference itself here",
+                    tables[i].name
+                ),
             ));
         }
         placed[i] = true;
@@ -413,11 +442,18 @@ pub fn plan(service: &str, erasure: ErasureMode, tables: &[TableSettings]) -> Re
         let erasure = t.erasure.unwrap_or(erasure);
         let mut masks = Vec::new();
         for (c, m) in &t.mask {
-            masks.push((c.clone(), mask_from(service, &format!("{at}: mask.{c}"), m)?));
+            masks.push((
+                c.clone(),
+                mask_from(service, &format!("{at}: mask.{c}"), m)?,
+            ));
         }
         if erasure == ErasureMode::Anonymize {
             // Every mapped personal column is masked: NULL unless said otherwise.
-            let mapped = t.find.keys().chain(t.fields.keys()).chain(t.unsearchable.iter());
+            let mapped = t
+                .find
+                .keys()
+                .chain(t.fields.keys())
+                .chain(t.unsearchable.iter());
             for c in mapped {
                 if *c != t.key && !masks.iter().any(|(m, _)| m == c) {
                     masks.push((c.clone(), Mask::Null));
@@ -429,10 +465,9 @@ pub fn plan(service: &str, erasure: ErasureMode, tables: &[TableSettings]) -> Re
             .iter()
             .map(|r| {
                 let p = pos[r.table.as_str()];
-                let to = r
-                    .to
-                    .clone()
-                    .unwrap_or_else(|| tables[index[r.table.as_str()]].key.clone());
+                let to =
+                    r.to.clone()
+                        .unwrap_or_else(|| tables[index[r.table.as_str()]].key.clone());
                 (r.column.clone(), p, to)
             })
             .collect();
@@ -443,7 +478,11 @@ pub fn plan(service: &str, erasure: ErasureMode, tables: &[TableSettings]) -> Re
             erasure,
             find: t.find.iter().map(|(c, i)| (c.clone(), *i)).collect(),
             references,
-            fields: t.fields.iter().map(|(c, f)| (c.clone(), f.clone())).collect(),
+            fields: t
+                .fields
+                .iter()
+                .map(|(c, f)| (c.clone(), f.clone()))
+                .collect(),
             unsearchable: t.unsearchable.clone(),
             omit: t.omit.clone(),
             masks,
@@ -488,9 +527,15 @@ fn db_url(config: &Config, service: &str, s: &SqlSettings) -> Result<String> {
     match (&s.url, &s.url_env) {
         (Some(u), None) => Ok(u.clone()),
         (None, Some(v)) => std::env::var(v).map_err(|_| {
-            config_error(service, format!("sql.url_env: the environment variable {v} is not set"))
+            config_error(
+                service,
+                format!("sql.url_env: the environment variable {v} is not set"),
+            )
         }),
-        (Some(_), Some(_)) => Err(config_error(service, "sql.url and sql.url_env are both set; give one")),
+        (Some(_), Some(_)) => Err(config_error(
+            service,
+            "sql.url and sql.url_env are both set; give one",
+        )),
         (None, None) => {
             let _ = config;
             Err(config_error(
@@ -537,11 +582,17 @@ impl SqlService {
             }
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let cfg: tokio_postgres::Config = url.parse().map_err(|e| {
-                config_error(name, format!("sql.url: {} is not accepted: {e}", redact(&url)))
+                config_error(
+                    name,
+                    format!("sql.url: {} is not accepted: {e}", redact(&url)),
+                )
             })?;
             let schema = s.schema.clone().unwrap_or_else(|| "public".into());
             if !is_ident(&schema) {
-                return Err(config_error(name, format!("sql.schema: {schema:?} is not accepted")));
+                return Err(config_error(
+                    name,
+                    format!("sql.schema: {schema:?} is not accepted"),
+                ));
             }
             let mgr = deadpool_postgres::Manager::from_config(
                 cfg,
@@ -652,7 +703,10 @@ impl SqlService {
         }
     }
 
-    async fn live(&self, conn: &mut dyn Conn) -> std::result::Result<Arc<LiveSchema>, ServiceError> {
+    async fn live(
+        &self,
+        conn: &mut dyn Conn,
+    ) -> std::result::Result<Arc<LiveSchema>, ServiceError> {
         if let Some(s) = self.schema.get() {
             return Ok(s.clone());
         }
@@ -723,7 +777,9 @@ impl SqlService {
                         .texts(&sql, &[Param::List(keys.clone())])
                         .await
                         .map_err(|e| self.err(Some(&parent.name), e))?;
-                    rows.into_iter().filter_map(|mut r| r.pop().flatten()).collect()
+                    rows.into_iter()
+                        .filter_map(|mut r| r.pop().flatten())
+                        .collect()
                 };
                 if values.is_empty() {
                     continue;
@@ -746,7 +802,10 @@ impl SqlService {
                 .texts(&sql, &params)
                 .await
                 .map_err(|e| self.err(Some(&t.name), e))?;
-            let keys: BTreeSet<String> = rows.into_iter().filter_map(|mut r| r.pop().flatten()).collect();
+            let keys: BTreeSet<String> = rows
+                .into_iter()
+                .filter_map(|mut r| r.pop().flatten())
+                .collect();
             found.push(keys.into_iter().collect());
         }
         Ok(found)
@@ -1052,7 +1111,10 @@ impl Service for SqlService {
         &self.info
     }
 
-    async fn export(&self, call: &ServiceCall) -> std::result::Result<Vec<ExportRecord>, ServiceError> {
+    async fn export(
+        &self,
+        call: &ServiceCall,
+    ) -> std::result::Result<Vec<ExportRecord>, ServiceError> {
         // One transaction, so the rows exported are one consistent picture.
         let mut c = self.begin().await?;
         let r = self.export_in(c.as_mut(), call).await;
@@ -1069,7 +1131,11 @@ impl Service for SqlService {
         self.finish(c, r).await
     }
 
-    async fn erase(&self, call: &ServiceCall, keep: &[KeepRule]) -> std::result::Result<Erased, ServiceError> {
+    async fn erase(
+        &self,
+        call: &ServiceCall,
+        keep: &[KeepRule],
+    ) -> std::result::Result<Erased, ServiceError> {
         let mut c = self.begin().await?;
         let r = self.erase_in(c.as_mut(), call, keep).await;
         self.finish(c, r).await

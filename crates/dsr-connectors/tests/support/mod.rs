@@ -173,9 +173,18 @@ impl TestService {
 
 pub const FILE: &[u8] = b"%PDF-1.4 invoice of Jeanne";
 
-fn verify(state: &mut State, method: &str, path_q: &str, h: &HeaderMap, body: &[u8]) -> Result<(), String> {
+fn verify(
+    state: &mut State,
+    method: &str,
+    path_q: &str,
+    h: &HeaderMap,
+    body: &[u8],
+) -> Result<(), String> {
     let get = |k: &str| h.get(k).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let ts: u64 = get("dsr-timestamp").ok_or("no timestamp")?.parse().map_err(|_| "bad timestamp")?;
+    let ts: u64 = get("dsr-timestamp")
+        .ok_or("no timestamp")?
+        .parse()
+        .map_err(|_| "bad timestamp")?;
     let nonce = get("dsr-nonce").ok_or("no nonce")?;
     let sig = get("dsr-signature").ok_or("no signature")?;
     let now = std::time::SystemTime::now()
@@ -217,7 +226,9 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let path = uri.path().to_owned();
-    let path_q = uri.path_and_query().map_or(path.clone(), |p| p.as_str().to_owned());
+    let path_q = uri
+        .path_and_query()
+        .map_or(path.clone(), |p| p.as_str().to_owned());
     let mut s = st.lock().unwrap();
     if let Err(e) = verify(&mut s, method.as_str(), &path_q, &headers, &body) {
         s.refused.push(format!("{path}: {e}"));
@@ -283,7 +294,10 @@ async fn handle(
         }
         p if p.starts_with("/flaky/") => {
             if n <= 2 {
-                json(StatusCode::SERVICE_UNAVAILABLE, json!({"message": "down for a moment"}))
+                json(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    json!({"message": "down for a moment"}),
+                )
             } else {
                 json(StatusCode::OK, done(&op, &parsed))
             }
@@ -301,7 +315,10 @@ async fn handle(
             StatusCode::UNPROCESSABLE_ENTITY,
             json!({"message": "subject c-1 is unknown here"}),
         ),
-        _ => json(StatusCode::NOT_FOUND, json!({"message": "no such endpoint"})),
+        _ => json(
+            StatusCode::NOT_FOUND,
+            json!({"message": "no such endpoint"}),
+        ),
     }
 }
 
