@@ -4,6 +4,7 @@
 
 mod cli;
 mod compliance;
+mod connectors;
 mod durability;
 mod erasure;
 mod faults;

@@ -148,8 +148,7 @@ impl Db {
                     let mut st = c
                         .prepare(&format!("SELECT * FROM {t} ORDER BY id"))
                         .unwrap();
-                    let names: Vec<String> =
-                        st.column_names().map(str::to_owned).collect();
+                    let names: Vec<String> = st.column_names().map(str::to_owned).collect();
                     st.query_map([], |r| {
                         let mut m = Map::new();
                         for (i, n) in names.iter().enumerate() {
