@@ -4,6 +4,7 @@
 
 mod cli;
 mod compliance;
+mod connectors;
 mod conversations;
 mod durability;
 mod erasure;

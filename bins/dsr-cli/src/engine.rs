@@ -37,8 +37,8 @@ pub enum EngineCommand {
     /// Run the request workers until stopped (Ctrl-C), carrying out every service's part.
     Worker(WorkerArgs),
     /// Show the service inventory and the blind spots (where personal data cannot be
-    /// searched).
-    Services(CommonArgs),
+    /// searched); `services check` checks the connectors against the live systems.
+    Services(ServicesArgs),
     /// The audit log.
     Audit(AuditArgs),
     /// Verify an export package: its signature and every file's digest.
@@ -68,6 +68,22 @@ pub struct CommonArgs {
     pub config: ConfigArgs,
     #[command(flatten)]
     pub store: StoreArgs,
+}
+
+/// `dsr services [check]`.
+#[derive(Debug, clap::Args)]
+pub struct ServicesArgs {
+    #[command(subcommand)]
+    cmd: Option<ServicesCommand>,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum ServicesCommand {
+    /// Check every http and sql service against the live system (schema, masks,
+    /// reachability) before a request runs. Exit status 1 on any problem.
+    Check,
 }
 
 /// `dsr request …`.
@@ -322,7 +338,10 @@ pub fn run(ctx: &Ctx, cmd: EngineCommand) -> anyhow::Result<ExitCode> {
         match cmd {
             EngineCommand::Request(a) => request(ctx, a).await,
             EngineCommand::Worker(a) => worker(ctx, a).await,
-            EngineCommand::Services(c) => services(ctx, c).await,
+            EngineCommand::Services(a) => match a.cmd {
+                None => services(ctx, a.common).await,
+                Some(ServicesCommand::Check) => services_check(ctx, a.common).await,
+            },
             EngineCommand::Audit(a) => audit(ctx, a).await,
             EngineCommand::Verify(a) => verify(ctx, a),
             EngineCommand::Package(a) => package_cmd(a),
@@ -395,6 +414,9 @@ pub(crate) fn outcome_line(t: &Task) -> String {
             }
             if let Some(e) = &o.error {
                 s.push_str(&format!(": {e}"));
+            }
+            if !o.blind_spots.is_empty() {
+                s.push_str(&format!("; not searched: {}", o.blind_spots.join(", ")));
             }
             s
         }
@@ -1093,6 +1115,50 @@ async fn services(ctx: &Ctx, c: CommonArgs) -> anyhow::Result<ExitCode> {
         outln!("{}", out::wrap(&format!("  - {}:", b.place), &b.why, 4));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn services_check(ctx: &Ctx, c: CommonArgs) -> anyhow::Result<ExitCode> {
+    let config = load_config(ctx.config(&c.config).as_deref())?;
+    let report = dsr_connectors::check::check(&config).await;
+    let status = if report.has_problems() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    };
+    if c.json {
+        out::json(&report)?;
+        return Ok(status);
+    }
+    if report.findings.is_empty() {
+        outln!("no http or sql service is configured: nothing to check");
+        return Ok(status);
+    }
+    for f in &report.findings {
+        let level = match f.level {
+            dsr_connectors::check::Level::Ok => "ok",
+            dsr_connectors::check::Level::Warning => "warning",
+            dsr_connectors::check::Level::Problem => "PROBLEM",
+        };
+        outln!(
+            "{}",
+            out::wrap(
+                &format!("{level:<8} {} {}:", f.service, f.place),
+                &f.message,
+                4
+            )
+        );
+    }
+    let problems = report
+        .findings
+        .iter()
+        .filter(|f| f.level == dsr_connectors::check::Level::Problem)
+        .count();
+    outln!(
+        "\n{problems} problem{} (exit status {})",
+        plural(problems as u64),
+        u8::from(problems > 0)
+    );
+    Ok(status)
 }
 
 async fn audit(ctx: &Ctx, a: AuditArgs) -> anyhow::Result<ExitCode> {

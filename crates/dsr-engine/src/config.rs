@@ -23,7 +23,25 @@ pub enum ServiceKind {
     Memory,
     /// A person or team answers by hand (G-18): tasks wait on them (`dsr task`).
     Manual,
+    /// An HTTP API of the organisation or a vendor (`[services.http]`; built by
+    /// `dsr-connectors`).
+    Http,
+    /// A PostgreSQL or SQLite database other than dsr's own (`[services.sql]`; built by
+    /// `dsr-connectors`).
+    Sql,
 }
+
+/// The settings table of a connector kind (`[services.http]`, `[services.sql]`), kept
+/// as TOML: the connector that owns the kind parses and checks it (`dsr-connectors`,
+/// every key in `docs/connectors.md`), so the engine does not carry every connector's
+/// settings.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ConnectorSettings(pub toml::Table);
+
+// TOML values compare structurally; a NaN in a connector's settings is refused by the
+// connector that parses them.
+impl Eq for ConnectorSettings {}
 
 /// One `[[services]]` entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,6 +104,12 @@ pub struct ServiceConfig {
     /// the overdue reminder).
     #[serde(default)]
     pub remind_before_hours: Option<u32>,
+    /// `http`: the `[services.http]` table (`docs/connectors.md`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<ConnectorSettings>,
+    /// `sql`: the `[services.sql]` table (`docs/connectors.md`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sql: Option<ConnectorSettings>,
 }
 
 impl ServiceConfig {
@@ -111,6 +135,8 @@ impl ServiceConfig {
             assignee: None,
             instructions: None,
             remind_before_hours: None,
+            http: None,
+            sql: None,
         }
     }
 }
@@ -347,6 +373,21 @@ impl Config {
             if s.kind == ServiceKind::Manual {
                 crate::manual::check_config(s).map_err(|e| format!("{at}: {e}"))?;
             }
+            for (kind, key, present) in [
+                (ServiceKind::Http, "http", s.http.is_some()),
+                (ServiceKind::Sql, "sql", s.sql.is_some()),
+            ] {
+                if s.kind == kind && !present {
+                    return Err(format!(
+                        "{at}: kind = \"{key}\" needs a [services.{key}] table (docs/connectors.md)"
+                    ));
+                }
+                if s.kind != kind && present {
+                    return Err(format!(
+                        "{at}: [services.{key}] is only accepted with kind = \"{key}\""
+                    ));
+                }
+            }
             if s.kind == ServiceKind::Table {
                 let table = s
                     .table
@@ -472,6 +513,14 @@ mod tests {
             (
                 "[[services]]\nname='m'\nkind='manual'\nerasure='delete'\nassignee='dpo'\ninstructions='x'\nremind_before_hours=9999",
                 "0 to 744",
+            ),
+            (
+                "[[services]]\nname='h'\nkind='http'\nerasure='delete'",
+                "needs a [services.http] table",
+            ),
+            (
+                "[[services]]\nname='m'\nkind='memory'\nerasure='delete'\n[services.sql]\nurl='x'",
+                "[services.sql] is only accepted with kind = \"sql\"",
             ),
         ] {
             let err = Config::from_toml(toml, "t").unwrap_err().to_string();

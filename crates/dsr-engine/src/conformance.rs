@@ -195,6 +195,7 @@ async fn commits_are_read_back(store: &dyn Store) {
         kept: Vec::new(),
         data: Vec::new(),
         error: None,
+        blind_spots: Vec::new(),
     });
     c.tasks.push(TaskWrite {
         task: task.clone(),
@@ -744,6 +745,7 @@ async fn tasks_waiting_on_a_person(store: &dyn Store) {
         kept: Vec::new(),
         data: Vec::new(),
         error: None,
+        blind_spots: Vec::new(),
     });
     if let Some(m) = answered.manual.as_mut() {
         m.answer = Some(PersonAnswer {

@@ -349,6 +349,7 @@ fn outcome_of(
         kept: Vec::new(),
         data: Vec::new(),
         error: None,
+        blind_spots: Vec::new(),
     };
     if c.answer == Answer::Failed {
         o.error = Some(

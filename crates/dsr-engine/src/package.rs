@@ -188,18 +188,24 @@ pub fn build(
             action,
             data,
             error,
+            blind_spots,
             ..
         }) = &t.outcome
         else {
             outcomes.push(json!({"service": t.service, "status": t.status.as_str()}));
             continue;
         };
-        outcomes.push(json!({
+        let mut outcome = json!({
             "service": t.service,
             "status": t.status.as_str(),
             "action": action.as_str(),
             "error": error,
-        }));
+        });
+        if !blind_spots.is_empty() {
+            // Where this service could not search (G-14): the package says so.
+            outcome["blind_spots"] = json!(blind_spots);
+        }
+        outcomes.push(outcome);
         if t.status != TaskStatus::Done {
             continue;
         }

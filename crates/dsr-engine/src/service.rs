@@ -242,6 +242,10 @@ pub struct ServiceError {
     pub transient: bool,
     /// What failed, as the service says it.
     pub message: String,
+    /// Transient only: the service asked not to be called again before this long
+    /// (HTTP `Retry-After`). The retry waits at least this, whatever the backoff says
+    /// (at most a week).
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl ServiceError {
@@ -250,6 +254,15 @@ impl ServiceError {
         ServiceError {
             transient: true,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+    /// A transient failure with the earliest time to try again (`Retry-After`).
+    pub fn transient_after(message: impl Into<String>, after: std::time::Duration) -> Self {
+        ServiceError {
+            transient: true,
+            message: message.into(),
+            retry_after: Some(after),
         }
     }
     /// A failure that will not go away by retrying.
@@ -257,6 +270,7 @@ impl ServiceError {
         ServiceError {
             transient: false,
             message: message.into(),
+            retry_after: None,
         }
     }
 }

@@ -551,6 +551,10 @@ pub struct Outcome {
     pub data: Vec<ExportRecord>,
     /// Failed only: the service's error.
     pub error: Option<String>,
+    /// What the service holds but cannot search (its `unsearchable` fields, G-14), so
+    /// the result warns that data there may have been missed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blind_spots: Vec<String>,
 }
 
 /// One service's part of one request.

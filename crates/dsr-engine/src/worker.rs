@@ -320,7 +320,7 @@ async fn call_service(
         attempt: task.attempt,
     };
     let fut = async {
-        Ok(match req.ty {
+        Ok::<Outcome, ServiceError>(match req.ty {
             RequestType::Export | RequestType::Portability => {
                 let data = service.export(&call).await?;
                 Outcome {
@@ -330,6 +330,7 @@ async fn call_service(
                     kept: Vec::new(),
                     data,
                     error: None,
+                    blind_spots: Vec::new(),
                 }
             }
             RequestType::Update => {
@@ -341,6 +342,7 @@ async fn call_service(
                     kept: Vec::new(),
                     data: Vec::new(),
                     error: None,
+                    blind_spots: Vec::new(),
                 }
             }
             RequestType::Delete => {
@@ -356,12 +358,17 @@ async fn call_service(
                     kept: e.kept,
                     data: Vec::new(),
                     error: None,
+                    blind_spots: Vec::new(),
                 }
             }
         })
     };
     match tokio::time::timeout(cfg.call_timeout, fut).await {
-        Ok(r) => r,
+        // What the service cannot search travels with what it did (G-14).
+        Ok(r) => r.map(|mut o| {
+            o.blind_spots.clone_from(&service.info().unsearchable);
+            o
+        }),
         Err(_) => Err(ServiceError::transient(format!(
             "{} did not answer within {:?}",
             task.service, cfg.call_timeout
@@ -428,8 +435,12 @@ fn apply_outcome(
                     cfg.backoff.as_millis() as u64,
                     cfg.backoff_cap.as_millis() as u64,
                 );
-                // At most a week, whatever the configuration says (no overflow).
-                let ms = ms.min(7 * 86_400_000) as i64;
+                // A service's `Retry-After` is a floor: retrying earlier only fails
+                // again. At most a week, whatever the configuration says (no overflow).
+                let hint = e
+                    .retry_after
+                    .map_or(0, |d| d.as_millis().min(u128::from(u64::MAX)) as u64);
+                let ms = ms.max(hint).min(7 * 86_400_000) as i64;
                 t.next_at = now
                     .checked_add_signed(chrono::Duration::milliseconds(ms))
                     .unwrap_or(now);
@@ -450,6 +461,7 @@ fn apply_outcome(
                     kept: Vec::new(),
                     data: Vec::new(),
                     error: Some(e.message.clone()),
+                    blind_spots: Vec::new(),
                 });
                 change.audit.push(
                     AuditEvent::request(

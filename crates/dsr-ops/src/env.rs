@@ -68,6 +68,30 @@ pub fn build_engine(
     )
 }
 
+/// The configured services in the order `dsr.toml` declares them: those over dsr's own
+/// database (`own`, built by the store) and those that reach outside it (`http`, `sql`,
+/// built here by dsr-connectors). The store crates never depend on the connectors.
+pub fn compose_services(
+    config: &Config,
+    own: dsr_engine::Services,
+) -> Result<dsr_engine::Services> {
+    let mut out = dsr_engine::Services::new();
+    for c in config.services() {
+        let s = if dsr_connectors::builds(c.kind) {
+            dsr_connectors::build_service(config, &c).map_err(|e| dsr_engine::Error::Config {
+                source_name: "dsr.toml".into(),
+                message: e.to_string(),
+            })?
+        } else {
+            own.get(&c.name).cloned()
+        };
+        if let Some(s) = s {
+            out.register(s)?;
+        }
+    }
+    Ok(out)
+}
+
 /// Where the tenant's data is.
 #[derive(Debug, Clone)]
 pub struct Location {
@@ -107,7 +131,7 @@ impl EngineEnv {
             db.create_tenant(&loc.tenant)?;
         }
         let store = SqliteEngineStore::new(db);
-        let services = build_services(&config, &store)?;
+        let services = compose_services(&config, build_services(&config, &store)?)?;
         // Each tenant signs with its own key (dsr_engine::keyring).
         let engine = build_engine(
             &loc.tenant,

@@ -90,7 +90,10 @@ impl PgEnv {
         signing: Signing,
         key_dir: &Path,
     ) -> Result<Self> {
-        let services = dsr_store_postgres::build_services(&config, &store)?;
+        let services = crate::env::compose_services(
+            &config,
+            dsr_store_postgres::build_services(&config, &store)?,
+        )?;
         let ring = KeyRing::for_tenant(&config.signing_key_path(key_dir), tenant);
         let engine = crate::env::build_engine(
             tenant,

@@ -48,6 +48,9 @@ pub struct TaskView {
     pub error: Option<String>,
     /// When the next attempt is due (retry_wait only).
     pub next_attempt_at: Option<DateTime<Utc>>,
+    /// What the service holds but cannot search (G-14): data there may be missed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub blind_spots: Vec<String>,
     /// A manual service's task (status `waiting` until a person answers): to whom it is
     /// assigned, the reminders recorded and the answer. Absent for other services.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -389,6 +392,7 @@ impl TaskView {
                 .or_else(|| t.last_error.clone()),
             next_attempt_at: (t.status() == TaskStatus::RetryWait).then_some(t.next_at),
             manual: t.manual.as_ref().map(ManualView::new),
+            blind_spots: o.map(|o| o.blind_spots.clone()).unwrap_or_default(),
         }
     }
 }

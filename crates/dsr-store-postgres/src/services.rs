@@ -54,6 +54,8 @@ pub fn build_services(config: &Config, store: &PgStore) -> dsr_engine::Result<Se
             ServiceKind::Memory => Arc::new(MemoryService::from_config(&c)),
             ServiceKind::Manual => Arc::new(ManualService::from_config(&c)),
             ServiceKind::Conversations if !declared => continue,
+            // Outside dsr's database: built by dsr-connectors, composed in dsr-ops.
+            ServiceKind::Http | ServiceKind::Sql => continue,
             other => {
                 return Err(dsr_engine::Error::Config {
                     source_name: "dsr.toml".into(),

@@ -452,7 +452,8 @@ impl Service for TableService {
 }
 
 /// Builds the services a configuration declares (its `[[services]]`, or the default
-/// inventory) over this store.
+/// inventory) over this store; the kinds that reach outside it (`http`, `sql`) are left
+/// to dsr-connectors.
 pub fn build_services(config: &Config, store: &SqliteEngineStore) -> dsr_engine::Result<Services> {
     let mut out = Services::new();
     for c in config.services() {
@@ -462,6 +463,8 @@ pub fn build_services(config: &Config, store: &SqliteEngineStore) -> dsr_engine:
             ServiceKind::Table => Arc::new(TableService::new(store.clone(), &c)),
             ServiceKind::Memory => Arc::new(MemoryService::from_config(&c)),
             ServiceKind::Manual => Arc::new(ManualService::from_config(&c)),
+            // Outside dsr's database: built by dsr-connectors, composed in dsr-ops.
+            ServiceKind::Http | ServiceKind::Sql => continue,
         };
         out.register(s)?;
     }
