@@ -184,11 +184,13 @@ fn read_attachment(
         (None, Some(u)) => match u.strip_prefix("file://") {
             Some(p) if p.starts_with('/') => PathBuf::from(p),
             _ if u.starts_with("http://") || u.starts_with("https://") => {
+                return fetch_attachment(a, u).map_err(at);
+            }
+            _ => {
                 return Err(at(format!(
-                    "{u:?}: attachments by http(s) URL are not fetched by the import (dsr makes no network calls here): download the file and give its \"path\", or a file:// URL"
+                    "{u:?} is neither a file:///absolute/path nor an http(s) URL"
                 )));
             }
-            _ => return Err(at(format!("{u:?} is not a file:///absolute/path URL"))),
         },
         (Some(_), Some(_)) => return Err(at("give \"path\" or \"url\", not both".into())),
         (None, None) => return Err(at("needs a \"path\" (or a file:// \"url\")".into())),
@@ -226,6 +228,70 @@ fn read_attachment(
         name,
         content_type,
         data,
+        uploaded_by_subject: a.uploaded_by == Sender::Subject,
+    })
+}
+
+/// Longest an attachment download may take.
+const FETCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Downloads an attachment given by an http(s) URL (the connectors' client: rustls with
+/// the system's roots; redirects are not followed, so the URL must be the file's).
+fn fetch_attachment(a: &AttachmentLine, u: &str) -> std::result::Result<AttachmentRow, String> {
+    let url = url::Url::parse(u).map_err(|e| format!("{u:?} is not a URL: {e}"))?;
+    let shown = dsr_connectors::http::client::shown(&url);
+    let tls = dsr_connectors::http::client::tls_connector(None)?;
+    let client = dsr_connectors::http::client::Client::new(
+        tls,
+        FETCH_TIMEOUT,
+        MAX_ATTACHMENT_BYTES as usize,
+    );
+    // On a thread of its own: the import may run inside an async runtime or not.
+    let target = url.clone();
+    let resp = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        rt.block_on(client.send("GET", &target, &[], Vec::new()))
+            .map_err(|e| match e {
+                dsr_connectors::http::client::SendError::Unreachable(m)
+                | dsr_connectors::http::client::SendError::Refused(m) => m,
+            })
+    })
+    .join()
+    .map_err(|_| format!("downloading {shown} failed"))??;
+    if !(200..300).contains(&resp.status) {
+        return Err(format!(
+            "downloading {shown}: the server answered {} (give the file's own URL, or download it and give its \"path\")",
+            resp.status
+        ));
+    }
+    let name = match &a.name {
+        Some(n) => n.clone(),
+        None => url
+            .path_segments()
+            .and_then(|mut s| s.next_back())
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .ok_or_else(|| format!("{shown} names no file: give the attachment a \"name\""))?,
+    };
+    check_name("name", &name, 255)?;
+    let content_type = match &a.content_type {
+        Some(c) => {
+            check_name("content_type", c, 127)?;
+            c.clone()
+        }
+        None => resp
+            .header("content-type")
+            .map(|c| c.split(';').next().unwrap_or(c).trim().to_owned())
+            .filter(|c| !c.is_empty() && c.len() <= 127)
+            .unwrap_or_else(|| dsr_engine::manual::content_type(&name).to_owned()),
+    };
+    Ok(AttachmentRow {
+        name,
+        content_type,
+        data: resp.body.to_vec(),
         uploaded_by_subject: a.uploaded_by == Sender::Subject,
     })
 }
@@ -439,7 +505,7 @@ mod tests {
             r#"{"id":"k2","channel":"email","external_id":"crm-77","started_at":"nope"}"#,
             "",
             r#"{"id":"k3","channel":"email","external_id":"crm-99","started_at":"2026-02-01T10:00:00Z"}"#,
-            r#"{"id":"k4","channel":"email","subject_id":"c-1","started_at":"2026-02-01T10:00:00Z","attachments":[{"url":"https://x.example/a.pdf","uploaded_by":"agent"}]}"#,
+            r#"{"id":"k4","channel":"email","subject_id":"c-1","started_at":"2026-02-01T10:00:00Z","attachments":[{"url":"http://127.0.0.1:9/a.pdf","uploaded_by":"agent"}]}"#,
             r#"{"id":"k1","channel":"email","subject_id":"c-1","started_at":"2026-02-01T10:00:00Z"}"#,
             r#"{"id":"k5","channel":"email","subject_id":"c-1","external_id":"crm-77","started_at":"2026-02-01T10:00:00Z"}"#,
             r#"[1]"#,
@@ -454,7 +520,12 @@ mod tests {
         let lines: Vec<usize> = r.errors.iter().map(|e| e.line).collect();
         assert_eq!(lines, [2, 5, 6, 7, 8]);
         assert!(r.errors[0].message.contains("started_at \"nope\""));
-        assert!(r.errors[1].message.contains("download the file"));
+        assert!(
+            r.errors[1].message.contains("attachments[0]")
+                && r.errors[1].message.contains("127.0.0.1:9"),
+            "{}",
+            r.errors[1].message
+        );
         assert!(r.errors[2].message.contains("already on line 1"));
         assert!(r.errors[3].message.contains("give one of"));
         assert_eq!(r.unlinked.len(), 1);
@@ -472,6 +543,63 @@ mod tests {
             .with_conn(|c| c.query_row("SELECT count(*) FROM attachments", [], |r| r.get(0)))
             .unwrap();
         assert_eq!(n, 0, "the replaced conversation's attachments went with it");
+    }
+
+    #[test]
+    fn an_attachment_by_http_url_is_downloaded_and_a_failed_download_is_the_lines_error() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for conn in listener.incoming().take(2) {
+                let mut c = conn.unwrap();
+                let mut buf = [0u8; 2048];
+                let n = c.read(&mut buf).unwrap_or(0);
+                let req = String::from_utf8_lossy(&buf[..n]).into_owned();
+                let answer = if req.starts_with("GET /files/scan.pdf ") {
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/pdf\r\ncontent-length: 9\r\nconnection: close\r\n\r\n%PDF-scan"
+                } else {
+                    "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                };
+                let _ = c.write_all(answer.as_bytes());
+            }
+        });
+        let (s, t) = store();
+        let dir = tempfile::tempdir().unwrap();
+        let input = format!(
+            "{}\n{}\n",
+            format_args!(
+                r#"{{"id":"u1","channel":"email","subject_id":"c-1","started_at":"2026-02-01T10:00:00Z","attachments":[{{"url":"http://{addr}/files/scan.pdf","uploaded_by":"subject"}}]}}"#
+            ),
+            format_args!(
+                r#"{{"id":"u2","channel":"email","subject_id":"c-1","started_at":"2026-02-01T10:00:00Z","attachments":[{{"url":"http://{addr}/gone.pdf","uploaded_by":"subject"}}]}}"#
+            ),
+        );
+        let opts = ConversationImportOptions {
+            base_dir: dir.path().to_owned(),
+            ..Default::default()
+        };
+        let r = import_conversations(&s, &t, input.as_bytes(), &opts).unwrap();
+        assert_eq!((r.imported, r.rejected), (1, 1), "{r:?}");
+        assert_eq!(r.errors[0].line, 2);
+        assert!(
+            r.errors[0].message.contains("404"),
+            "{}",
+            r.errors[0].message
+        );
+        let (name, ty, data): (String, String, Vec<u8>) = s
+            .with_conn(|c| {
+                c.query_row(
+                    "SELECT name, content_type, data FROM attachments",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+            })
+            .unwrap();
+        assert_eq!(
+            (name.as_str(), ty.as_str(), data.as_slice()),
+            ("scan.pdf", "application/pdf", &b"%PDF-scan"[..])
+        );
     }
 
     #[test]
