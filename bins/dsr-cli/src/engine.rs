@@ -1225,11 +1225,26 @@ async fn audit(ctx: &Ctx, a: AuditArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The tenant's key ring, for a SQLite file or a PostgreSQL database.
+pub(crate) fn key_ring_of(
+    ctx: &Ctx,
+    common: &CommonArgs,
+) -> anyhow::Result<dsr_engine::keyring::KeyRing> {
+    let config = load_config(ctx.config(&common.config).as_deref())?;
+    Ok(match ctx.postgres(&common.store)? {
+        Some((url, tenant)) => {
+            dsr_ops::env::key_ring_for(&config, &dsr_ops::Database::Postgres(url), &tenant)
+        }
+        None => {
+            let loc = ctx.location(&common.store)?;
+            dsr_ops::env::key_ring(&config, &loc)
+        }
+    })
+}
+
 /// The tenant's own public keys, current and retired (never created here).
 fn own_public_keys(ctx: &Ctx, common: &CommonArgs) -> anyhow::Result<Vec<String>> {
-    let loc = ctx.location(&common.store)?;
-    let config = load_config(ctx.config(&common.config).as_deref())?;
-    let ring = dsr_ops::env::key_ring(&config, &loc);
+    let ring = key_ring_of(ctx, common)?;
     Ok(ring
         .public_keys()?
         .into_iter()

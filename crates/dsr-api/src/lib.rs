@@ -32,7 +32,7 @@ pub use limits::{Rate, Rates};
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -105,7 +105,24 @@ async fn authenticated(State(app): State<App>, mut req: Request, next: Next) -> 
             req.extensions_mut().insert(p);
             next.run(req).await
         }
-        Err(e) => e.into_response(),
+        Err(e) => {
+            let mut resp = e.into_response();
+            // The body is never read: say the connection ends with this answer, so a
+            // client does not send its next request on a connection the server drops.
+            let has_body = req.headers().contains_key(header::TRANSFER_ENCODING)
+                || req
+                    .headers()
+                    .get(header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.trim() != "0");
+            if has_body {
+                resp.headers_mut().insert(
+                    header::CONNECTION,
+                    header::HeaderValue::from_static("close"),
+                );
+            }
+            resp
+        }
     }
 }
 

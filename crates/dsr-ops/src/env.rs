@@ -42,6 +42,17 @@ pub fn key_ring(config: &Config, loc: &Location) -> KeyRing {
     KeyRing::for_tenant(&config.signing_key_path(db_dir(&loc.db)), &loc.tenant)
 }
 
+/// The tenant's signing key files for either database: beside a SQLite file, or in the
+/// current folder for PostgreSQL (where the PostgreSQL commands keep them), unless the
+/// configuration names a path.
+pub fn key_ring_for(config: &Config, db: &crate::Database, tenant: &TenantId) -> KeyRing {
+    let dir = match db {
+        crate::Database::Sqlite(p) => db_dir(p),
+        crate::Database::Postgres(_) => Path::new("."),
+    };
+    KeyRing::for_tenant(&config.signing_key_path(dir), tenant)
+}
+
 /// The tenant's engine over `store` with the configuration's policy, deadlines,
 /// retention and the tenant's signing key (whatever the database).
 pub fn build_engine(

@@ -8,7 +8,7 @@ use crate::Ctx;
 use crate::out::{self, outln};
 use anyhow::{Context, bail};
 use dsr_engine::keyring::{self, KeyRing};
-use dsr_ops::env::{Signing, key_ring, load_config};
+use dsr_ops::env::Signing;
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,9 +44,7 @@ enum KeyCommand {
 }
 
 fn ring(ctx: &Ctx, common: &CommonArgs) -> anyhow::Result<KeyRing> {
-    let loc = ctx.location(&common.store)?;
-    let config = load_config(ctx.config(&common.config).as_deref())?;
-    Ok(key_ring(&config, &loc))
+    super::key_ring_of(ctx, common)
 }
 
 pub(super) async fn key(ctx: &Ctx, a: KeyArgs) -> anyhow::Result<ExitCode> {
