@@ -10,6 +10,7 @@ use dsr_engine::privacy::Key;
 use dsr_engine::store::{Change, ClaimSpec, Store, Suppressed};
 use dsr_engine::{Outcome, Request, RequestFilter, RequestId, RequestStatus, Task, TaskStatus};
 use dsr_model::TenantId;
+use futures_util::future::try_join_all;
 use std::collections::HashMap;
 use tokio_postgres::types::ToSql;
 
@@ -122,21 +123,23 @@ async fn append_audit(
     if events.is_empty() {
         return Ok(());
     }
-    tx.execute(
-        &tx.prepare_cached("SELECT pg_advisory_xact_lock($1)")
-            .await?,
-        &[&lock_key(&["audit", tenant.as_str()])],
-    )
-    .await?;
-    let tail = tx
-        .query_opt(
-            &tx.prepare_cached(
-                "SELECT idx, hash FROM audit_log WHERE tenant = $1 ORDER BY idx DESC LIMIT 1",
-            )
-            .await?,
-            &[&tenant.as_str()],
+    let lock = tx
+        .prepare_cached("SELECT pg_advisory_xact_lock($1)")
+        .await?;
+    let last = tx
+        .prepare_cached(
+            "SELECT idx, hash FROM audit_log WHERE tenant = $1 ORDER BY idx DESC LIMIT 1",
         )
         .await?;
+    let key = lock_key(&["audit", tenant.as_str()]);
+    let name = tenant.as_str();
+    let (lock_params, tail_params): ([&(dyn ToSql + Sync); 1], [&(dyn ToSql + Sync); 1]) =
+        ([&key], [&name]);
+    // Pipelined: the tail is read once the lock is held (statements run in order).
+    let (_, tail) = tokio::try_join!(
+        tx.execute(&lock, &lock_params),
+        tx.query_opt(&last, &tail_params)
+    )?;
     let (mut next, mut prev) = match tail {
         Some(r) => (r.get::<_, i64>(0) as u64 + 1, r.get::<_, String>(1)),
         None => (0, audit::GENESIS.to_owned()),
@@ -384,12 +387,21 @@ impl Store for PgStore {
             if let Some(g) = &change.guard {
                 guard_check(&tx, &tenant, g).await?;
             }
-            for w in &change.requests {
-                write_request(&tx, &w.request, w.expected_version).await?;
-            }
-            for w in &change.tasks {
-                write_task(&tx, &w.task, w.expected_version).await?;
-            }
+            // Pipelined (see claim): the rows are independent, each write conditional.
+            try_join_all(
+                change
+                    .requests
+                    .iter()
+                    .map(|w| write_request(&tx, &w.request, w.expected_version)),
+            )
+            .await?;
+            try_join_all(
+                change
+                    .tasks
+                    .iter()
+                    .map(|w| write_task(&tx, &w.task, w.expected_version)),
+            )
+            .await?;
             let at = us(change.at);
             for (id, doc) in &change.packages {
                 tx.execute(&tx.prepare_cached("INSERT INTO packages (tenant, request_id, doc, created_us) VALUES ($1, $2, $3, $4)
@@ -489,15 +501,27 @@ impl Store for PgStore {
                 );
             }
             let mut newest: Option<i64> = None;
-            let mut out = Vec::with_capacity(rows.len());
-            let mut events = Vec::with_capacity(rows.len());
+            let mut claimed = Vec::with_capacity(rows.len());
             for r in &rows {
                 let t = task_from_row(r).map_err(Tx::Engine)?;
                 if ClaimSpec::DUE.contains(&t.status()) {
                     newest = Some(newest.map_or(us(t.next_at), |n: i64| n.max(us(t.next_at))));
                 }
-                let Some(c) = spec.claim(&t) else { continue };
-                write_task(&tx, &c.task, Some(c.expected_version)).await?;
+                if let Some(c) = spec.claim(&t) {
+                    claimed.push(c);
+                }
+            }
+            // Pipelined: every update is sent before the first answer is awaited (one
+            // round trip for the batch instead of one per task, while the rows are locked).
+            try_join_all(
+                claimed
+                    .iter()
+                    .map(|c| write_task(&tx, &c.task, Some(c.expected_version))),
+            )
+            .await?;
+            let mut out = Vec::with_capacity(claimed.len());
+            let mut events = Vec::with_capacity(claimed.len());
+            for c in claimed {
                 events.push(c.event);
                 out.push(c.task);
             }
