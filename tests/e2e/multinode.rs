@@ -294,6 +294,14 @@ fn an_import_on_postgres_consults_the_suppression_list() {
     let out = ok(&["import", &paul]);
     assert!(!out.contains("erased on"), "{out}");
 
+    // Lookups on PostgreSQL: the directory as the database has it.
+    let found = ok(&["subjects", "paul.durand@example.com"]);
+    assert!(found.contains("c-2"), "{found}");
+    let listed = ok(&["subjects", "list"]);
+    assert!(
+        listed.contains("c-2") && listed.contains("c-9000"),
+        "{listed}"
+    );
     ok(&["suppression", "refuse"]);
     let back2 = d.file(
         "backup2.jsonl",

@@ -183,6 +183,53 @@ fn open_existing(
     Ok((store, loc))
 }
 
+/// The tenant's directory, from a SQLite file or PostgreSQL (database and tenant must
+/// exist).
+fn directory_any(ctx: &Ctx, a: &StoreArgs) -> anyhow::Result<dsr_match::Directory> {
+    match ctx.postgres(a)? {
+        Some((url, tenant)) => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            Ok(rt.block_on(async {
+                let store = dsr_ops::pg::connect(&url, &tenant, false, None).await?;
+                dsr_ops::open::directory_of(&store, &tenant).await
+            })?)
+        }
+        None => {
+            let (store, loc) = open_existing(ctx, a)?;
+            Ok(load_directory(&store, &loc.tenant)?)
+        }
+    }
+}
+
+/// The tenant's stored subjects (by id) and the tenant, from either database.
+fn subjects_any(
+    ctx: &Ctx,
+    a: &StoreArgs,
+) -> anyhow::Result<(Vec<dsr_model::Subject>, dsr_model::TenantId)> {
+    match ctx.postgres(a)? {
+        Some((url, tenant)) => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let all = rt.block_on(async {
+                let store = dsr_ops::pg::connect(&url, &tenant, false, None).await?;
+                let (all, _) = store
+                    .load_subjects(&tenant)
+                    .await
+                    .map_err(dsr_engine::Error::store)?;
+                Ok::<_, anyhow::Error>(all)
+            })?;
+            Ok((all, tenant))
+        }
+        None => {
+            let (store, loc) = open_existing(ctx, a)?;
+            Ok((store.load_subjects(&loc.tenant)?, loc.tenant))
+        }
+    }
+}
+
 /// `dsr import`.
 pub fn import(ctx: &Ctx, args: ImportArgs) -> anyhow::Result<ExitCode> {
     if let Some(file) = &args.conversations {
@@ -343,8 +390,7 @@ pub fn subjects(ctx: &Ctx, args: SubjectsArgs) -> anyhow::Result<ExitCode> {
     {
         return list_subjects(ctx, store, *limit, *json, *wide);
     }
-    let (store, loc) = open_existing(ctx, &args.store)?;
-    let dir = load_directory(&store, &loc.tenant)?;
+    let dir = directory_any(ctx, &args.store)?;
     let opts = SearchOptions {
         region: args.region.clone(),
         limit: args.limit.max(1),
@@ -418,8 +464,7 @@ fn list_subjects(
     json: bool,
     wide: bool,
 ) -> anyhow::Result<ExitCode> {
-    let (store, loc) = open_existing(ctx, a)?;
-    let all = store.load_subjects(&loc.tenant)?;
+    let (all, tenant) = subjects_any(ctx, a)?;
     let total = all.len();
     let shown: Vec<_> = if limit == 0 {
         all
@@ -431,7 +476,7 @@ fn list_subjects(
         return Ok(ExitCode::SUCCESS);
     }
     if shown.is_empty() {
-        outln!("tenant {} has no subjects", loc.tenant);
+        outln!("tenant {tenant} has no subjects");
         return Ok(ExitCode::SUCCESS);
     }
     let mut t = out::table(
