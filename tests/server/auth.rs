@@ -49,6 +49,8 @@ fn every_endpoint_but_health_readiness_and_openapi_needs_authentication() {
             "{m} {p}"
         );
         assert_eq!(a.json()["code"], "unauthorized");
+        // The body was never read: the connection ends with the answer.
+        assert_eq!(a.header("connection"), Some("close"), "{m} {p}");
     }
     for p in ["/healthz", "/readyz", "/openapi.json"] {
         assert_eq!(s.call("GET", p, None, None, &[]).status, 200, "{p}");

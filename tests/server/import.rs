@@ -163,6 +163,11 @@ fn lines_and_bodies_over_the_bounds() {
     let a = import(&big);
     assert_eq!(a.status, 413, "{}", a.body);
     assert_eq!(a.json()["details"]["limitBytes"], 65536);
+    assert_eq!(
+        a.header("connection"),
+        Some("close"),
+        "the unread body ends the connection"
+    );
     assert!(!found(&s, &t, 100), "nothing of a refused body landed");
     // Streamed past the bound: 413 with the report of what landed before it.
     let mut post = ChunkedPost::start(&s, "/api/v1/subjects/import", &t);

@@ -105,24 +105,7 @@ async fn authenticated(State(app): State<App>, mut req: Request, next: Next) -> 
             req.extensions_mut().insert(p);
             next.run(req).await
         }
-        Err(e) => {
-            let mut resp = e.into_response();
-            // The body is never read: say the connection ends with this answer, so a
-            // client does not send its next request on a connection the server drops.
-            let has_body = req.headers().contains_key(header::TRANSFER_ENCODING)
-                || req
-                    .headers()
-                    .get(header::CONTENT_LENGTH)
-                    .and_then(|v| v.to_str().ok())
-                    .is_some_and(|v| v.trim() != "0");
-            if has_body {
-                resp.headers_mut().insert(
-                    header::CONNECTION,
-                    header::HeaderValue::from_static("close"),
-                );
-            }
-            resp
-        }
+        Err(e) => e.into_response(),
     }
 }
 
@@ -162,10 +145,31 @@ pub fn router(app: App) -> Router {
         .fallback(not_found)
         .layer(middleware::from_fn(method_not_allowed))
         .layer(middleware::from_fn_with_state(app.clone(), observe))
+        .layer(middleware::from_fn(close_after_refused_body))
         // Bodies are read by our own extractors with their own limits (JSON, import);
         // axum's default limit would answer before them with a plain-text 413.
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(app)
+}
+
+/// An error answered to a request with a body says `Connection: close`: the body may
+/// not have been read (a 401 before it, a 413 on its declared length), and the server
+/// then drops the connection, so a client must not send its next request on it.
+async fn close_after_refused_body(req: Request, next: Next) -> Response {
+    let has_body = req.headers().contains_key(header::TRANSFER_ENCODING)
+        || req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() != "0");
+    let mut resp = next.run(req).await;
+    if has_body && (resp.status().is_client_error() || resp.status().is_server_error()) {
+        resp.headers_mut().insert(
+            header::CONNECTION,
+            header::HeaderValue::from_static("close"),
+        );
+    }
+    resp
 }
 
 /// The operator's listener: `GET /metrics` (Prometheus text) of every tenant, without
