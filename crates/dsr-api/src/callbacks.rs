@@ -30,12 +30,10 @@ use hyper::body::Bytes;
 use serde_json::json;
 use std::net::IpAddr;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls;
-use tokio_rustls::rustls::pki_types::pem::PemObject;
-use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+use tokio_rustls::rustls::pki_types::ServerName;
 
 /// Attempts before a delivery is `failed` (the default of `callback_max_attempts`).
 pub const MAX_ATTEMPTS: i64 = 12;
@@ -46,50 +44,23 @@ pub const MAX_ATTEMPTS: i64 = 12;
 /// Fails if `ca_file` cannot be read or holds no certificate, so a mistyped path is
 /// found at start-up rather than as failed deliveries.
 pub fn tls_connector(ca_file: Option<&Path>) -> Result<TlsConnector, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    let native = rustls_native_certs::load_native_certs();
-    for e in &native.errors {
+    let (tls, loaded) =
+        dsr_connectors::http::client::tls_connector_for("callback_ca_file", ca_file)?;
+    for e in &loaded.unreadable {
         tracing::warn!(error = %e, "callbacks: some of the system's CA certificates could not be read");
     }
-    let (system, _) = roots.add_parsable_certificates(native.certs);
-    let mut own = 0;
-    if let Some(p) = ca_file {
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(p)
-            .map_err(|e| format!("callback_ca_file: cannot read {}: {e}", p.display()))?
-            .collect::<Result<_, _>>()
-            .map_err(|e| format!("callback_ca_file: {} is not PEM: {e}", p.display()))?;
-        if certs.is_empty() {
-            return Err(format!(
-                "callback_ca_file: {} holds no certificate (give the CA's certificates, PEM)",
-                p.display()
-            ));
-        }
-        for c in certs {
-            roots.add(c).map_err(|e| {
-                format!(
-                    "callback_ca_file: {} holds a certificate rustls refuses as a CA: {e}",
-                    p.display()
-                )
-            })?;
-            own += 1;
-        }
-    }
-    if system + own == 0 {
+    if loaded.system + loaded.own == 0 {
         tracing::warn!(
             "callbacks: no CA certificate (none from the system, no callback_ca_file): https callbacks will fail"
         );
     } else {
-        tracing::debug!(system, own, "callbacks: TLS roots loaded");
+        tracing::debug!(
+            system = loaded.system,
+            own = loaded.own,
+            "callbacks: TLS roots loaded"
+        );
     }
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| e.to_string())?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(TlsConnector::from(Arc::new(config)))
+    Ok(tls)
 }
 
 /// What a failed TLS handshake means for the operator.

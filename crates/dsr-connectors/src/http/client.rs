@@ -58,26 +58,51 @@ impl std::fmt::Debug for Client {
     }
 }
 
-/// The TLS client: the system's roots and the certificates of `ca_file` (PEM).
-pub fn tls_connector(ca_file: Option<&Path>) -> Result<TlsConnector, String> {
+/// How many trusted roots a TLS client was given, and what could not be read.
+#[derive(Debug, Clone, Default)]
+pub struct RootsLoaded {
+    /// From the operating system's store.
+    pub system: usize,
+    /// From the configured CA file.
+    pub own: usize,
+    /// The system's certificates that could not be read.
+    pub unreadable: Vec<String>,
+}
+
+/// The TLS client: the system's roots and the certificates of `ca_file` (PEM). `key`
+/// names the setting in messages (`ca_file`, `callback_ca_file`). Fails if the file
+/// cannot be read, is not PEM or holds no certificate, so a mistyped path is found when
+/// the client is made rather than as failed calls.
+pub fn tls_connector_for(
+    key: &str,
+    ca_file: Option<&Path>,
+) -> Result<(TlsConnector, RootsLoaded), String> {
     let mut roots = rustls::RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
-    roots.add_parsable_certificates(native.certs);
+    let mut loaded = RootsLoaded {
+        unreadable: native.errors.iter().map(|e| e.to_string()).collect(),
+        ..RootsLoaded::default()
+    };
+    loaded.system = roots.add_parsable_certificates(native.certs).0;
     if let Some(p) = ca_file {
         let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(p)
-            .map_err(|e| format!("ca_file: cannot read {}: {e}", p.display()))?
+            .map_err(|e| format!("{key}: cannot read {}: {e}", p.display()))?
             .collect::<Result<_, _>>()
-            .map_err(|e| format!("ca_file: {} is not PEM: {e}", p.display()))?;
+            .map_err(|e| format!("{key}: {} is not PEM: {e}", p.display()))?;
         if certs.is_empty() {
             return Err(format!(
-                "ca_file: {} holds no certificate (give the CA's certificates, PEM)",
+                "{key}: {} holds no certificate (give the CA's certificates, PEM)",
                 p.display()
             ));
         }
         for c in certs {
-            roots
-                .add(c)
-                .map_err(|e| format!("ca_file: {}: {e}", p.display()))?;
+            roots.add(c).map_err(|e| {
+                format!(
+                    "{key}: {} holds a certificate rustls refuses as a CA: {e}",
+                    p.display()
+                )
+            })?;
+            loaded.own += 1;
         }
     }
     let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -88,7 +113,12 @@ pub fn tls_connector(ca_file: Option<&Path>) -> Result<TlsConnector, String> {
     .with_root_certificates(roots)
     .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(TlsConnector::from(Arc::new(config)))
+    Ok((TlsConnector::from(Arc::new(config)), loaded))
+}
+
+/// [`tls_connector_for`] of a connector's `ca_file`.
+pub fn tls_connector(ca_file: Option<&Path>) -> Result<TlsConnector, String> {
+    tls_connector_for("ca_file", ca_file).map(|(c, _)| c)
 }
 
 impl Client {
