@@ -15,6 +15,100 @@ pub struct Tls {
     pub key: PathBuf,
 }
 
+/// `[[server.portal.hosts]]`: a host application allowed to sign its customers in to
+/// the portal, for one tenant.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortalHost {
+    /// The tenant whose customers it signs in.
+    pub tenant: String,
+    /// The `iss` its assertions carry.
+    pub issuer: String,
+    /// `EdDSA` (default), `ES256` or `RS256`.
+    #[serde(default = "default_algorithm")]
+    pub algorithm: String,
+    /// Its PUBLIC key (PEM), relative to the configuration's folder.
+    pub public_key: PathBuf,
+}
+
+fn default_algorithm() -> String {
+    "EdDSA".into()
+}
+
+/// `[server.portal]`: the data subjects' self-service portal under `/portal`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Portal {
+    /// Serve it (a `[server.portal]` section turns it on unless this is false).
+    pub enabled: bool,
+    /// Where people reach it (`https://privacy.example.com`), for forwarding links.
+    pub public_url: Option<String>,
+    /// Minutes without a request before a session ends (5 to 60; at most 15 in HIPAA
+    /// mode).
+    pub idle_minutes: u32,
+    /// The `aud` assertions must carry.
+    pub audience: String,
+    /// `Secure` cookies (turn off only for a plain-HTTP demo on a name other than
+    /// localhost).
+    pub secure_cookies: bool,
+    /// Longest a forwarding link may last, days.
+    pub share_max_days: u32,
+    /// Most downloads a forwarding link may allow.
+    pub share_max_downloads: u32,
+    /// The host applications.
+    pub hosts: Vec<PortalHost>,
+}
+
+impl Default for Portal {
+    fn default() -> Self {
+        let d = dsr_api::portal::PortalSettings::default();
+        Portal {
+            enabled: true,
+            public_url: None,
+            idle_minutes: (d.idle.as_secs() / 60) as u32,
+            audience: d.audience,
+            secure_cookies: d.secure_cookies,
+            share_max_days: d.share_max_days,
+            share_max_downloads: d.share_max_downloads,
+            hosts: Vec::new(),
+        }
+    }
+}
+
+impl Portal {
+    /// The portal's settings, the host keys read from their files.
+    pub fn settings(&self, base: &Path) -> anyhow::Result<dsr_api::portal::PortalSettings> {
+        if !(5..=60).contains(&self.idle_minutes) {
+            bail!(
+                "[server.portal] idle_minutes = {}: give 5 to 60 (H-5)",
+                self.idle_minutes
+            );
+        }
+        let mut hosts = Vec::new();
+        for (i, h) in self.hosts.iter().enumerate() {
+            let at = format!("[[server.portal.hosts]] #{} (tenant {:?})", i + 1, h.tenant);
+            let tenant = dsr_model::TenantId::new(h.tenant.as_str())
+                .map_err(|e| anyhow::anyhow!("{at}: tenant: {e}"))?;
+            let path = base.join(&h.public_key);
+            let pem = std::fs::read(&path)
+                .with_context(|| format!("{at}: cannot read public_key {}", path.display()))?;
+            hosts.push(
+                dsr_api::portal::HostKey::from_pem(tenant, &h.issuer, &h.algorithm, &pem)
+                    .map_err(|m| anyhow::anyhow!("{at}: {} ({m})", path.display()))?,
+            );
+        }
+        Ok(dsr_api::portal::PortalSettings {
+            hosts,
+            audience: self.audience.clone(),
+            idle: std::time::Duration::from_secs(u64::from(self.idle_minutes) * 60),
+            secure_cookies: self.secure_cookies,
+            public_url: self.public_url.clone(),
+            share_max_days: self.share_max_days,
+            share_max_downloads: self.share_max_downloads,
+        })
+    }
+}
+
 /// `[server.rate_limits]`: per client, keyed on the authenticated client id.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -108,6 +202,8 @@ pub struct ServerConfig {
     pub tls: Option<Tls>,
     /// Rate limits.
     pub rate_limits: RateLimits,
+    /// The data subjects' portal (none: not served).
+    pub portal: Option<Portal>,
 }
 
 impl Default for ServerConfig {
@@ -136,6 +232,7 @@ impl Default for ServerConfig {
             metrics_listen: None,
             metrics_token: None,
             tls: None,
+            portal: None,
             rate_limits: RateLimits::default(),
         }
     }

@@ -33,6 +33,120 @@ struct Cli {
     /// Print the OpenAPI document and exit.
     #[arg(long)]
     openapi: bool,
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+}
+
+/// Tools for a host application that sends its customers to the portal.
+#[derive(Debug, clap::Subcommand)]
+enum Cmd {
+    /// Make an Ed25519 key pair for a host application: NAME.key (private, 0600, the
+    /// host keeps it) and NAME.pub.pem (public, for `[[server.portal.hosts]]`).
+    PortalKeygen {
+        /// Path and name of the two files, without extension.
+        #[arg(value_name = "NAME")]
+        name: PathBuf,
+    },
+    /// Print a portal sign-in link for a customer, signed with a host's private key
+    /// (what a host application does when its signed-in customer opens "my data"). The
+    /// link works once, for at most five minutes.
+    PortalLink {
+        /// The host's private key (PEM).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// The issuer the host is registered with.
+        #[arg(long)]
+        issuer: String,
+        /// The customer's subject id.
+        #[arg(long)]
+        subject: String,
+        /// The portal's address.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        base: String,
+        /// `EdDSA`, `ES256` or `RS256`.
+        #[arg(long, default_value = "EdDSA")]
+        algorithm: String,
+        /// The audience the portal expects.
+        #[arg(long, default_value = "dsr-portal")]
+        audience: String,
+        /// Seconds the link lives (at most 300).
+        #[arg(long, default_value_t = 120)]
+        seconds: i64,
+        /// The language of the pages (`en`, `fr`).
+        #[arg(long)]
+        lang: Option<String>,
+    },
+}
+
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    let mut f = o
+        .open(path)
+        .with_context(|| format!("cannot create {} (it must not exist yet)", path.display()))?;
+    f.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+fn portal_tool(cmd: Cmd) -> anyhow::Result<()> {
+    match cmd {
+        Cmd::PortalKeygen { name } => {
+            let seed = dsr_ops::clients::random_bytes()?;
+            let (private, public) = dsr_api::portal::assertion::ed25519_pem_pair(&seed);
+            let key = name.with_extension("key");
+            let publ = PathBuf::from(format!("{}.pub.pem", name.display()));
+            if publ.exists() {
+                bail!("{} exists already: choose another name", publ.display());
+            }
+            write_private(&key, &private)?;
+            std::fs::write(&publ, public)
+                .with_context(|| format!("cannot write {}", publ.display()))?;
+            println!(
+                "private key (keep it in the host application): {}",
+                key.display()
+            );
+            println!(
+                "public key (for [[server.portal.hosts]] public_key): {}",
+                publ.display()
+            );
+        }
+        Cmd::PortalLink {
+            key,
+            issuer,
+            subject,
+            base,
+            algorithm,
+            audience,
+            seconds,
+            lang,
+        } => {
+            let pem = std::fs::read(&key)
+                .with_context(|| format!("cannot read the host key {}", key.display()))?;
+            let signer = dsr_api::portal::assertion::HostSigner::from_pem(&algorithm, &pem)
+                .map_err(|m| anyhow::anyhow!("{}: {m}", key.display()))?;
+            let token = signer
+                .sign(
+                    &issuer,
+                    &audience,
+                    &subject,
+                    chrono::Utc::now().timestamp(),
+                    seconds,
+                    lang.as_deref(),
+                )
+                .map_err(|m| anyhow::anyhow!("signing failed: {m}"))?;
+            println!(
+                "{}/portal/signin?assertion={token}",
+                base.trim_end_matches('/')
+            );
+        }
+    }
+    Ok(())
 }
 
 fn init_logging(json: bool) {
@@ -137,6 +251,9 @@ async fn shutdown_signal(tx: tokio::sync::watch::Sender<bool>) {
     let _ = tx.send(true);
 }
 
+/// The issuer of the demo's host application.
+const DEMO_ISSUER: &str = "dsr-demo-host";
+
 const DEMO_SUBJECTS: &str = include_str!("../../../examples/data/sample-subjects.jsonl");
 
 /// Makes the demo database: tenant `demo` with the sample subjects and a client with
@@ -174,6 +291,9 @@ fn make_demo(db: &Path) -> anyhow::Result<String> {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Some(cmd) = cli.cmd {
+        return portal_tool(cmd);
+    }
     if cli.openapi {
         println!(
             "{}",
@@ -186,8 +306,11 @@ fn main() -> anyhow::Result<()> {
             .exists()
             .then(|| PathBuf::from("dsr.toml"))
     });
-    let (mut cfg, engine) = config::load(path.as_deref())?;
+    let (mut cfg, mut engine) = config::load(path.as_deref())?;
     if cli.demo {
+        if engine.organisation == dsr_engine::Config::default().organisation {
+            engine.organisation = "Example Organisation (dsr demo)".into();
+        }
         cfg.database = PathBuf::from("dsr-demo.db");
         cfg.allow_private_callbacks = true;
     }
@@ -203,7 +326,24 @@ fn main() -> anyhow::Result<()> {
         .unwrap_or(Path::new("."))
         .to_owned();
     let demo_token = if cli.demo {
-        Some(make_demo(&base.join(&cfg.database))?)
+        let token = make_demo(&base.join(&cfg.database))?;
+        // The demo's portal: a host key made now, registered for tenant "demo".
+        let key = base.join("dsr-demo-host.key");
+        let public = base.join("dsr-demo-host.pub.pem");
+        let _ = std::fs::remove_file(&key);
+        let seed = dsr_ops::clients::random_bytes()?;
+        let (private, public_pem) = dsr_api::portal::assertion::ed25519_pem_pair(&seed);
+        write_private(&key, &private)?;
+        std::fs::write(&public, public_pem)?;
+        let portal = cfg.portal.get_or_insert_with(config::Portal::default);
+        portal.enabled = true;
+        portal.hosts.push(config::PortalHost {
+            tenant: "demo".into(),
+            issuer: DEMO_ISSUER.into(),
+            algorithm: "EdDSA".into(),
+            public_key: public,
+        });
+        Some(token)
     } else {
         None
     };
@@ -219,7 +359,18 @@ async fn serve(
     base: PathBuf,
     demo_token: Option<String>,
 ) -> anyhow::Result<()> {
-    let settings = settings(&cfg, engine, &base);
+    let mut settings = settings(&cfg, engine, &base);
+    if let Some(p) = cfg.portal.as_ref().filter(|p| p.enabled) {
+        let ps = p.settings(&base)?;
+        ps.check(cfg.hipaa)
+            .map_err(|m| anyhow::anyhow!("[server.portal] {m}"))?;
+        if ps.hosts.is_empty() {
+            tracing::warn!(
+                "the portal is on but no host is registered ([[server.portal.hosts]]): nobody can sign in"
+            );
+        }
+        settings.portal = Some(std::sync::Arc::new(ps));
+    }
     let db = settings.db.clone();
     let app = App::open(settings)
         .await
@@ -306,6 +457,14 @@ async fn serve(
         println!(
             "  curl -s -H 'Authorization: Bearer {token}' '{scheme}://{local}/api/v1/subjects?searchType=EMAIL&searchValue=jean.dupont@example.fr'"
         );
+        println!(
+            "the data subjects' portal: a sign-in link for Jean Dupont (c-1001), as his help desk would make it:"
+        );
+        println!(
+            "  dsr-server portal-link --key {} --issuer {DEMO_ISSUER} --subject c-1001 --base {scheme}://{local}",
+            base.join("dsr-demo-host.key").display()
+        );
+        println!("  then open the link it prints in a browser (it works once, within 2 minutes)");
         println!("stop with Ctrl-C");
     }
 

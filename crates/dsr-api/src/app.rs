@@ -66,6 +66,8 @@ pub struct Settings {
     pub metrics_token: Option<String>,
     /// Attempts before a callback delivery is `failed` (at least 1).
     pub callback_max_attempts: i64,
+    /// The data subjects' portal under `/portal` (`None`: not served).
+    pub portal: Option<Arc<crate::portal::PortalSettings>>,
 }
 
 impl Settings {
@@ -90,6 +92,7 @@ impl Settings {
             callback_ca_file: None,
             metrics_token: None,
             callback_max_attempts: crate::callbacks::MAX_ATTEMPTS,
+            portal: None,
         }
     }
 }
@@ -143,6 +146,7 @@ pub(crate) struct Inner {
     pub creating: tokio::sync::Mutex<()>,
     pub callback_key: ed25519_dalek::SigningKey,
     pub callback_tls: tokio_rustls::TlsConnector,
+    pub clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -183,6 +187,10 @@ impl App {
             }
             db => (dsr_ops::open_server_store(db, 1).await?, None),
         };
+        if let Some(p) = &settings.portal {
+            p.check(settings.hipaa)
+                .map_err(|m| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "config", m))?;
+        }
         let auth = Auth::new(store.clone(), clock.clone(), settings.auth.clone()).await?;
         let seed = store
             .server_key("callback-ed25519", &dsr_ops::clients::random_bytes()?)
@@ -204,8 +212,14 @@ impl App {
                 creating: tokio::sync::Mutex::new(()),
                 callback_key: ed25519_dalek::SigningKey::from_bytes(&seed),
                 callback_tls,
+                clock,
             }),
         })
+    }
+
+    /// The clock sessions and links are timed by.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
     }
 
     /// The settings.

@@ -22,6 +22,7 @@ pub mod import;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;
+pub mod portal;
 pub mod routes;
 pub mod views;
 
@@ -136,8 +137,13 @@ pub fn router(app: App) -> Router {
         .route("/api/v1/audit/verify", get(routes::audit_verify))
         .route("/api/v1/callbacks/key", get(routes::callback_key))
         .route_layer(middleware::from_fn_with_state(app.clone(), authenticated));
+    let portal = match &app.settings().portal {
+        Some(_) => portal::router(),
+        None => Router::new(),
+    };
     Router::new()
         .merge(protected)
+        .merge(portal)
         .route("/oauth/token", post(routes::token))
         .route("/openapi.json", get(openapi::serve))
         .route("/healthz", get(routes::healthz))

@@ -72,6 +72,10 @@ pub enum AuditAction {
     PackageGenerated,
     /// The package was handed over to someone.
     PackageHandedOver,
+    /// The data subject made a link forwarding the package to another party.
+    PackageLinkMade,
+    /// The data subject withdrew a forwarding link.
+    PackageLinkRevoked,
     /// The package passed its retention period and was removed.
     PackagePurged,
     /// A completed erasure removed the subject from dsr's own copies.
@@ -102,6 +106,8 @@ impl AuditAction {
             TaskReminder,
             PackageGenerated,
             PackageHandedOver,
+            PackageLinkMade,
+            PackageLinkRevoked,
             PackagePurged,
             SubjectErasedFromDsr,
             KeyRotated,
@@ -137,6 +143,8 @@ impl AuditAction {
             TaskReminder => "task.reminder",
             PackageGenerated => "package.generated",
             PackageHandedOver => "package.handed_over",
+            PackageLinkMade => "package.link_made",
+            PackageLinkRevoked => "package.link_revoked",
             PackagePurged => "package.purged",
             SubjectErasedFromDsr => "subject.erased_from_dsr",
             KeyRotated => "key.rotated",

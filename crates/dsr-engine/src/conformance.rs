@@ -1048,6 +1048,7 @@ pub async fn run_server(store: &dyn crate::server_store::ServerStore) {
     server_clients(store).await;
     server_callbacks(store).await;
     server_idempotency(store).await;
+    server_portal(store).await;
 }
 
 fn subject(id: &str, name: &str) -> Subject {
@@ -1385,5 +1386,209 @@ async fn server_idempotency(store: &dyn crate::server_store::ServerStore) {
             .unwrap()
             .is_none(),
         "{case}: per tenant"
+    );
+}
+
+async fn server_portal(store: &dyn crate::server_store::ServerStore) {
+    use crate::server_store::{PortalSessionRow, ShareRow};
+    let case = "server portal";
+    let (t, other) = (tenant("portal"), tenant("portal-other"));
+    // Real times: other tests on a shared database forget what expired by the clock.
+    let now = Utc::now().timestamp_micros();
+    let hour = 3_600_000_000;
+    let uniq = |x: &str| {
+        format!(
+            "{x}-{}",
+            hex::encode(crate::privacy::random_key().expect("random"))
+        )
+    };
+
+    // Sign-in assertions are single use, per tenant.
+    let jti = uniq("jti");
+    assert!(
+        store
+            .use_assertion(&t, &jti, now + hour, now)
+            .await
+            .unwrap(),
+        "{case}: first use"
+    );
+    assert!(
+        !store
+            .use_assertion(&t, &jti, now + hour, now)
+            .await
+            .unwrap(),
+        "{case}: a replay is refused"
+    );
+    assert!(
+        store
+            .use_assertion(&other, &jti, now + hour, now)
+            .await
+            .unwrap(),
+        "{case}: per tenant"
+    );
+    // An expired id is forgotten (its assertion is refused by its expiry anyway).
+    let old = uniq("old");
+    assert!(
+        store
+            .use_assertion(&t, &old, now - hour, now - 2 * hour)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .use_assertion(&t, &old, now + hour, now)
+            .await
+            .unwrap(),
+        "{case}: expired ids are forgotten"
+    );
+
+    // Sessions by the hash of their id.
+    let s = PortalSessionRow {
+        id_hash: uniq("session"),
+        tenant: t.clone(),
+        subject_id: "c-1".into(),
+        csrf: "csrf".into(),
+        lang: "en".into(),
+        created_us: now,
+        last_us: now,
+    };
+    store.put_portal_session(&s).await.unwrap();
+    assert_eq!(
+        store.portal_session(&s.id_hash).await.unwrap(),
+        Some(s.clone()),
+        "{case}: stored whole"
+    );
+    assert!(store.portal_session("nope").await.unwrap().is_none());
+    store
+        .touch_portal_session(&s.id_hash, now + 10, "fr")
+        .await
+        .unwrap();
+    store
+        .touch_portal_session(&s.id_hash, now + 5, "fr")
+        .await
+        .unwrap();
+    let got = store.portal_session(&s.id_hash).await.unwrap().unwrap();
+    assert_eq!(
+        (got.last_us, got.lang.as_str()),
+        (now + 10, "fr"),
+        "{case}: touched, never back in time"
+    );
+    let idle = PortalSessionRow {
+        id_hash: uniq("idle"),
+        last_us: now - 2 * hour,
+        created_us: now - 2 * hour,
+        ..s.clone()
+    };
+    store.put_portal_session(&idle).await.unwrap();
+    assert!(store.end_idle_portal_sessions(now - hour).await.unwrap() >= 1);
+    assert!(
+        store.portal_session(&idle.id_hash).await.unwrap().is_none(),
+        "{case}: idle ended"
+    );
+    assert!(
+        store.portal_session(&s.id_hash).await.unwrap().is_some(),
+        "{case}: active kept"
+    );
+    store.end_portal_session(&s.id_hash).await.unwrap();
+    assert!(
+        store.portal_session(&s.id_hash).await.unwrap().is_none(),
+        "{case}: signed out"
+    );
+
+    // Forwarding links: counted downloads, expiry, withdrawal, per tenant.
+    let link = ShareRow {
+        id_hash: uniq("share"),
+        tenant: t.clone(),
+        request_id: "r-1".into(),
+        recipient: "new insurer".into(),
+        created_us: now,
+        expires_us: now + hour,
+        max_downloads: 2,
+        downloads: 0,
+        revoked_us: None,
+    };
+    store.put_share(&link).await.unwrap();
+    assert_eq!(
+        store.share(&link.id_hash).await.unwrap(),
+        Some(link.clone())
+    );
+    let later = ShareRow {
+        id_hash: uniq("share2"),
+        created_us: now + 1,
+        ..link.clone()
+    };
+    store.put_share(&later).await.unwrap();
+    let listed = store.shares(&t, "r-1").await.unwrap();
+    assert_eq!(
+        listed.iter().map(|x| x.id_hash.clone()).collect::<Vec<_>>(),
+        vec![later.id_hash.clone(), link.id_hash.clone()],
+        "{case}: newest first"
+    );
+    assert!(
+        store.shares(&other, "r-1").await.unwrap().is_empty(),
+        "{case}: per tenant"
+    );
+    assert_eq!(
+        store
+            .take_share_download(&link.id_hash, now)
+            .await
+            .unwrap()
+            .map(|x| x.downloads),
+        Some(1)
+    );
+    assert_eq!(
+        store
+            .take_share_download(&link.id_hash, now)
+            .await
+            .unwrap()
+            .map(|x| x.downloads),
+        Some(2)
+    );
+    assert!(
+        store
+            .take_share_download(&link.id_hash, now)
+            .await
+            .unwrap()
+            .is_none(),
+        "{case}: no more than allowed"
+    );
+    assert_eq!(
+        store.share(&link.id_hash).await.unwrap().unwrap().downloads,
+        2
+    );
+    assert!(
+        store
+            .take_share_download(&later.id_hash, now + hour)
+            .await
+            .unwrap()
+            .is_none(),
+        "{case}: expired"
+    );
+    assert!(
+        !store
+            .revoke_share(&other, &later.id_hash, now)
+            .await
+            .unwrap(),
+        "{case}: another tenant cannot withdraw"
+    );
+    assert!(store.revoke_share(&t, &later.id_hash, now).await.unwrap());
+    assert!(
+        !store.revoke_share(&t, &later.id_hash, now).await.unwrap(),
+        "{case}: once"
+    );
+    assert!(
+        store
+            .take_share_download(&later.id_hash, now)
+            .await
+            .unwrap()
+            .is_none(),
+        "{case}: withdrawn"
+    );
+    assert!(
+        store
+            .take_share_download("nope", now)
+            .await
+            .unwrap()
+            .is_none()
     );
 }

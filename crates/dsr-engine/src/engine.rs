@@ -69,6 +69,9 @@ pub struct CreateOptions {
     pub on_duplicate: OnDuplicate,
     /// Lookup options for terms.
     pub search: SearchOptions,
+    /// The data subject asks themselves (the portal), not an operator for them: the
+    /// policy may hold it for review (`review_self_service_updates`).
+    pub self_service: bool,
 }
 
 impl CreateOptions {
@@ -82,6 +85,7 @@ impl CreateOptions {
             requested_by: "operator".into(),
             on_duplicate: OnDuplicate::Refuse,
             search: SearchOptions::default(),
+            self_service: false,
         }
     }
 }
@@ -494,7 +498,7 @@ impl Engine {
                 )
                 .with_subject(s.id.as_str()),
             );
-            let hold = self.policy.hold_reason(ty, s);
+            let hold = self.policy.hold_reason_for(ty, s, opts.self_service);
             let event = RequestEvent::Resolved { hold: hold.clone() };
             let (to, effects) = state::request(req.status, &event).map_err(|e| {
                 Error::not_allowed(
@@ -933,6 +937,37 @@ impl Engine {
                 AuditAction::PackageHandedOver,
                 req.id.as_str(),
                 json!({"to": to, "manifest_sha256": digest}),
+            ));
+            Ok(())
+        })
+        .await
+    }
+
+    /// Records that the data subject made (`made`) or withdrew a link forwarding the
+    /// package to another party: the link's id, for whom (sealed, like a
+    /// hand-over's recipient) and its limits. Each download through it is a
+    /// [`Engine::hand_over`].
+    pub async fn record_package_link(
+        &self,
+        id: &RequestId,
+        by: &str,
+        made: bool,
+        link: &str,
+        to: &str,
+        limits: serde_json::Value,
+    ) -> Result<Request> {
+        check_hand_over(to, by)?;
+        let action = if made {
+            AuditAction::PackageLinkMade
+        } else {
+            AuditAction::PackageLinkRevoked
+        };
+        self.update(id, |req, _tasks, _now, change| {
+            change.audit.push(AuditEvent::request(
+                by,
+                action,
+                req.id.as_str(),
+                json!({"link": link, "to": to, "limits": limits}),
             ));
             Ok(())
         })

@@ -37,6 +37,10 @@ pub struct Policy {
     pub retention: Vec<Retention>,
     /// Legal holds.
     pub legal_hold: Vec<LegalHold>,
+    /// Hold corrections the data subject asked for themselves (the portal) until the
+    /// organisation reviews them (art. 16: the organisation checks the new value is
+    /// accurate before it writes it everywhere). Default: false.
+    pub review_self_service_updates: bool,
 }
 
 impl Default for Policy {
@@ -45,11 +49,28 @@ impl Default for Policy {
             hold_active_employees: true,
             retention: Vec::new(),
             legal_hold: Vec::new(),
+            review_self_service_updates: false,
         }
     }
 }
 
 impl Policy {
+    /// Why a request the data subject made themselves (`self_service`) or an operator
+    /// made must wait for a decision, if it must.
+    pub fn hold_reason_for(
+        &self,
+        ty: RequestType,
+        subject: &Subject,
+        self_service: bool,
+    ) -> Option<String> {
+        self.hold_reason(ty, subject).or_else(|| {
+            (self_service && ty == RequestType::Update && self.review_self_service_updates)
+                .then(|| {
+                    "the data subject asked for this correction through the portal; the tenant reviews self-service corrections before they run (policy.review_self_service_updates). Decide: proceed once the new values are checked, or refuse with the reason".to_owned()
+                })
+        })
+    }
+
     /// Why a request must wait for a decision, if it must.
     pub fn hold_reason(&self, ty: RequestType, subject: &Subject) -> Option<String> {
         (self.hold_active_employees && ty == RequestType::Delete && subject.is_active_employee())
@@ -118,6 +139,39 @@ mod tests {
         assert!(
             off.hold_reason(RequestType::Delete, &user(Employment::Active))
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn self_service_corrections_wait_for_review_only_when_the_tenant_wants() {
+        let s = user(Employment::Former);
+        let p = Policy::default();
+        assert!(p.hold_reason_for(RequestType::Update, &s, true).is_none());
+        let review = Policy {
+            review_self_service_updates: true,
+            ..Policy::default()
+        };
+        assert!(
+            review
+                .hold_reason_for(RequestType::Update, &s, true)
+                .is_some()
+        );
+        // An operator's correction, or another type, is not held by this rule.
+        assert!(
+            review
+                .hold_reason_for(RequestType::Update, &s, false)
+                .is_none()
+        );
+        assert!(
+            review
+                .hold_reason_for(RequestType::Export, &s, true)
+                .is_none()
+        );
+        // The employee rule still applies to a self-service erasure.
+        assert!(
+            review
+                .hold_reason_for(RequestType::Delete, &user(Employment::Active), true)
+                .is_some()
         );
     }
 

@@ -98,6 +98,50 @@ pub struct UpsertCounts {
     pub updated: usize,
 }
 
+/// A data subject's portal session as stored. The cookie carries a random id; the
+/// store keeps only its SHA-256 (`id_hash`), so a copy of the database signs nobody in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortalSessionRow {
+    /// SHA-256 of the session id (hex).
+    pub id_hash: String,
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The subject signed in.
+    pub subject_id: String,
+    /// The token every form of the session carries (CSRF).
+    pub csrf: String,
+    /// The language chosen (`en`, `fr`, …).
+    pub lang: String,
+    /// Signed in at.
+    pub created_us: i64,
+    /// Last request (idle expiry counts from it).
+    pub last_us: i64,
+}
+
+/// A link a data subject made to forward a package to another party. The
+/// link carries a random token; the store keeps only its SHA-256 (`id_hash`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShareRow {
+    /// SHA-256 of the token (hex).
+    pub id_hash: String,
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The request whose package it hands over.
+    pub request_id: String,
+    /// Who it is for, as the subject named them.
+    pub recipient: String,
+    /// Made at.
+    pub created_us: i64,
+    /// Not usable from this instant on.
+    pub expires_us: i64,
+    /// Downloads allowed.
+    pub max_downloads: i64,
+    /// Downloads made.
+    pub downloads: i64,
+    /// Withdrawn by the subject at.
+    pub revoked_us: Option<i64>,
+}
+
 /// The records a server keeps beside the engine's (see the module docs).
 #[async_trait]
 pub trait ServerStore: Store + std::fmt::Debug {
@@ -204,4 +248,38 @@ pub trait ServerStore: Store + std::fmt::Debug {
         request_id: &str,
         now_us: i64,
     ) -> Result<()>;
+
+    // The self-service portal (`dsr-api::portal`).
+
+    /// Records a sign-in assertion's id as used; `false` if it was used before (a
+    /// replay). Ids whose assertion expired before `now_us` are forgotten first.
+    async fn use_assertion(
+        &self,
+        tenant: &TenantId,
+        jti: &str,
+        expires_us: i64,
+        now_us: i64,
+    ) -> Result<bool>;
+    /// Stores a new portal session.
+    async fn put_portal_session(&self, s: &PortalSessionRow) -> Result<()>;
+    /// A portal session by the hash of its id.
+    async fn portal_session(&self, id_hash: &str) -> Result<Option<PortalSessionRow>>;
+    /// Records a session's last request (and its language).
+    async fn touch_portal_session(&self, id_hash: &str, last_us: i64, lang: &str) -> Result<()>;
+    /// Ends one session (sign-out, expiry).
+    async fn end_portal_session(&self, id_hash: &str) -> Result<()>;
+    /// Ends every session idle since before `last_us`; how many.
+    async fn end_idle_portal_sessions(&self, last_us: i64) -> Result<u64>;
+    /// Stores a new forwarding link.
+    async fn put_share(&self, s: &ShareRow) -> Result<()>;
+    /// A forwarding link by the hash of its token.
+    async fn share(&self, id_hash: &str) -> Result<Option<ShareRow>>;
+    /// The forwarding links of one request, newest first.
+    async fn shares(&self, tenant: &TenantId, request_id: &str) -> Result<Vec<ShareRow>>;
+    /// Counts one download, in one step with the checks: only while the link is not
+    /// withdrawn, not expired at `now_us` and under its number of downloads. The row
+    /// after the count, or `None` when the link may not be used.
+    async fn take_share_download(&self, id_hash: &str, now_us: i64) -> Result<Option<ShareRow>>;
+    /// Withdraws a link of the tenant; `false` if there is none (or it was withdrawn).
+    async fn revoke_share(&self, tenant: &TenantId, id_hash: &str, at_us: i64) -> Result<bool>;
 }

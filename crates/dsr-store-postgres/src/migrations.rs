@@ -161,6 +161,38 @@ const MIGRATIONS: &[&str] = &[
     // waiting on a person are listed by status.
     "ALTER TABLE tasks ADD COLUMN manual TEXT;
      CREATE INDEX tasks_waiting ON tasks (tenant, request_id) WHERE status = 'waiting';",
+    // 4: the self-service portal (dsr-api::portal): used sign-in assertion ids (single
+    // use, kept until they expire), subjects' sessions and forwarding links, both by
+    // the SHA-256 of their secret.
+    "CREATE TABLE portal_assertions (
+        tenant TEXT NOT NULL,
+        jti TEXT NOT NULL,
+        expires_us BIGINT NOT NULL,
+        PRIMARY KEY (tenant, jti)
+     );
+     CREATE INDEX portal_assertions_expiry ON portal_assertions (expires_us);
+     CREATE TABLE portal_sessions (
+        id_hash TEXT PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        subject_id TEXT NOT NULL,
+        csrf TEXT NOT NULL,
+        lang TEXT NOT NULL,
+        created_us BIGINT NOT NULL,
+        last_us BIGINT NOT NULL
+     );
+     CREATE INDEX portal_sessions_idle ON portal_sessions (last_us);
+     CREATE TABLE portal_shares (
+        id_hash TEXT PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        created_us BIGINT NOT NULL,
+        expires_us BIGINT NOT NULL,
+        max_downloads BIGINT NOT NULL,
+        downloads BIGINT NOT NULL DEFAULT 0,
+        revoked_us BIGINT
+     );
+     CREATE INDEX portal_shares_by_request ON portal_shares (tenant, request_id);",
 ];
 
 /// Applies the migrations not applied yet.

@@ -7,7 +7,8 @@ use crate::{Error, PgStore, engine_err};
 use async_trait::async_trait;
 use dsr_engine::Result;
 use dsr_engine::server_store::{
-    ClientRow, DeliveryRow, OpenCallback, ServerStore, SubjectChange, UpsertCounts,
+    ClientRow, DeliveryRow, OpenCallback, PortalSessionRow, ServerStore, ShareRow, SubjectChange,
+    UpsertCounts,
 };
 use dsr_model::{Subject, SubjectId, TenantId};
 use tokio_postgres::Row;
@@ -22,6 +23,36 @@ fn tenant_of(r: &Row, i: usize) -> Result<TenantId> {
             what: "tenant".into(),
             reason: e.to_string(),
         })
+    })
+}
+
+const SESSION_COLS: &str = "id_hash, tenant, subject_id, csrf, lang, created_us, last_us";
+
+fn session_row(r: &Row) -> Result<PortalSessionRow> {
+    Ok(PortalSessionRow {
+        id_hash: r.get(0),
+        tenant: tenant_of(r, 1)?,
+        subject_id: r.get(2),
+        csrf: r.get(3),
+        lang: r.get(4),
+        created_us: r.get(5),
+        last_us: r.get(6),
+    })
+}
+
+const SHARE_COLS: &str = "id_hash, tenant, request_id, recipient, created_us, expires_us, max_downloads, downloads, revoked_us";
+
+fn share_row(r: &Row) -> Result<ShareRow> {
+    Ok(ShareRow {
+        id_hash: r.get(0),
+        tenant: tenant_of(r, 1)?,
+        request_id: r.get(2),
+        recipient: r.get(3),
+        created_us: r.get(4),
+        expires_us: r.get(5),
+        max_downloads: r.get(6),
+        downloads: r.get(7),
+        revoked_us: r.get(8),
     })
 }
 
@@ -398,5 +429,147 @@ impl ServerStore for PgStore {
         )
         .await?;
         Ok(())
+    }
+
+    async fn use_assertion(
+        &self,
+        tenant: &TenantId,
+        jti: &str,
+        expires_us: i64,
+        now_us: i64,
+    ) -> Result<bool> {
+        self.exec(
+            "DELETE FROM portal_assertions WHERE expires_us < $1",
+            &[&now_us],
+        )
+        .await?;
+        // The primary key decides between two nodes given the same assertion at once.
+        let n = self
+            .exec(
+                "INSERT INTO portal_assertions (tenant, jti, expires_us) VALUES ($1, $2, $3)
+                 ON CONFLICT DO NOTHING",
+                &[&tenant.as_str(), &jti, &expires_us],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+    async fn put_portal_session(&self, s: &PortalSessionRow) -> Result<()> {
+        self.exec(
+            &format!(
+                "INSERT INTO portal_sessions ({SESSION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            ),
+            &[
+                &s.id_hash,
+                &s.tenant.as_str(),
+                &s.subject_id,
+                &s.csrf,
+                &s.lang,
+                &s.created_us,
+                &s.last_us,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+    async fn portal_session(&self, id_hash: &str) -> Result<Option<PortalSessionRow>> {
+        self.rows(
+            &format!("SELECT {SESSION_COLS} FROM portal_sessions WHERE id_hash = $1"),
+            &[&id_hash],
+        )
+        .await?
+        .first()
+        .map(session_row)
+        .transpose()
+    }
+    async fn touch_portal_session(&self, id_hash: &str, last_us: i64, lang: &str) -> Result<()> {
+        self.exec(
+            "UPDATE portal_sessions SET last_us = GREATEST(last_us, $2), lang = $3 WHERE id_hash = $1",
+            &[&id_hash, &last_us, &lang],
+        )
+        .await?;
+        Ok(())
+    }
+    async fn end_portal_session(&self, id_hash: &str) -> Result<()> {
+        self.exec(
+            "DELETE FROM portal_sessions WHERE id_hash = $1",
+            &[&id_hash],
+        )
+        .await?;
+        Ok(())
+    }
+    async fn end_idle_portal_sessions(&self, last_us: i64) -> Result<u64> {
+        self.exec(
+            "DELETE FROM portal_sessions WHERE last_us < $1",
+            &[&last_us],
+        )
+        .await
+    }
+    async fn put_share(&self, s: &ShareRow) -> Result<()> {
+        self.exec(
+            &format!(
+                "INSERT INTO portal_shares ({SHARE_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            ),
+            &[
+                &s.id_hash,
+                &s.tenant.as_str(),
+                &s.request_id,
+                &s.recipient,
+                &s.created_us,
+                &s.expires_us,
+                &s.max_downloads,
+                &s.downloads,
+                &s.revoked_us,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+    async fn share(&self, id_hash: &str) -> Result<Option<ShareRow>> {
+        self.rows(
+            &format!("SELECT {SHARE_COLS} FROM portal_shares WHERE id_hash = $1"),
+            &[&id_hash],
+        )
+        .await?
+        .first()
+        .map(share_row)
+        .transpose()
+    }
+    async fn shares(&self, tenant: &TenantId, request_id: &str) -> Result<Vec<ShareRow>> {
+        self.rows(
+            &format!(
+                "SELECT {SHARE_COLS} FROM portal_shares WHERE tenant = $1 AND request_id = $2
+                 ORDER BY created_us DESC, id_hash"
+            ),
+            &[&tenant.as_str(), &request_id],
+        )
+        .await?
+        .iter()
+        .map(share_row)
+        .collect()
+    }
+    async fn take_share_download(&self, id_hash: &str, now_us: i64) -> Result<Option<ShareRow>> {
+        // One statement: the row lock orders two nodes counting the last download.
+        self.rows(
+            &format!(
+                "UPDATE portal_shares SET downloads = downloads + 1
+                 WHERE id_hash = $1 AND revoked_us IS NULL AND expires_us > $2 AND downloads < max_downloads
+                 RETURNING {SHARE_COLS}"
+            ),
+            &[&id_hash, &now_us],
+        )
+        .await?
+        .first()
+        .map(share_row)
+        .transpose()
+    }
+    async fn revoke_share(&self, tenant: &TenantId, id_hash: &str, at_us: i64) -> Result<bool> {
+        let n = self
+            .exec(
+                "UPDATE portal_shares SET revoked_us = $3
+                 WHERE tenant = $1 AND id_hash = $2 AND revoked_us IS NULL",
+                &[&tenant.as_str(), &id_hash, &at_us],
+            )
+            .await?;
+        Ok(n == 1)
     }
 }

@@ -215,6 +215,42 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
         // (tenant, status, …).
         "ALTER TABLE tasks ADD COLUMN manual TEXT;",
     ),
+    (
+        7,
+        // The self-service portal (`dsr-api::portal`): sign-in assertion ids already
+        // used (single use, kept until they expire), subjects' sessions and the links
+        // they made to forward a package. Sessions and links are stored by the SHA-256
+        // of their secret, never the secret.
+        "CREATE TABLE portal_assertions (
+        tenant     TEXT NOT NULL,
+        jti        TEXT NOT NULL,
+        expires_us INTEGER NOT NULL,
+        PRIMARY KEY (tenant, jti)
+    ) WITHOUT ROWID;
+    CREATE INDEX portal_assertions_expiry ON portal_assertions (expires_us);
+    CREATE TABLE portal_sessions (
+        id_hash    TEXT PRIMARY KEY,
+        tenant     TEXT NOT NULL,
+        subject_id TEXT NOT NULL,
+        csrf       TEXT NOT NULL,
+        lang       TEXT NOT NULL,
+        created_us INTEGER NOT NULL,
+        last_us    INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX portal_sessions_idle ON portal_sessions (last_us);
+    CREATE TABLE portal_shares (
+        id_hash       TEXT PRIMARY KEY,
+        tenant        TEXT NOT NULL,
+        request_id    TEXT NOT NULL,
+        recipient     TEXT NOT NULL,
+        created_us    INTEGER NOT NULL,
+        expires_us    INTEGER NOT NULL,
+        max_downloads INTEGER NOT NULL,
+        downloads     INTEGER NOT NULL DEFAULT 0,
+        revoked_us    INTEGER
+    ) WITHOUT ROWID;
+    CREATE INDEX portal_shares_by_request ON portal_shares (tenant, request_id);",
+    ),
 ];
 
 /// Applies the pending migrations, each in its own transaction.

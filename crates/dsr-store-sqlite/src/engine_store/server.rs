@@ -6,7 +6,8 @@ use super::{SqliteEngineStore, store_err};
 use async_trait::async_trait;
 use dsr_engine::Result;
 use dsr_engine::server_store::{
-    ClientRow, DeliveryRow, OpenCallback, ServerStore, SubjectChange, UpsertCounts,
+    ClientRow, DeliveryRow, OpenCallback, PortalSessionRow, ServerStore, ShareRow, SubjectChange,
+    UpsertCounts,
 };
 use dsr_model::{Subject, SubjectId, TenantId};
 
@@ -144,6 +145,56 @@ impl ServerStore for SqliteEngineStore {
     ) -> Result<()> {
         self.db()
             .put_idempotency_key(tenant, client_id, key, body_sha256, request_id, now_us)
+            .map_err(store_err)
+    }
+
+    async fn use_assertion(
+        &self,
+        tenant: &TenantId,
+        jti: &str,
+        expires_us: i64,
+        now_us: i64,
+    ) -> Result<bool> {
+        self.db()
+            .use_assertion(tenant, jti, expires_us, now_us)
+            .map_err(store_err)
+    }
+    async fn put_portal_session(&self, s: &PortalSessionRow) -> Result<()> {
+        self.db().put_portal_session(s).map_err(store_err)
+    }
+    async fn portal_session(&self, id_hash: &str) -> Result<Option<PortalSessionRow>> {
+        self.db().portal_session(id_hash).map_err(store_err)
+    }
+    async fn touch_portal_session(&self, id_hash: &str, last_us: i64, lang: &str) -> Result<()> {
+        self.db()
+            .touch_portal_session(id_hash, last_us, lang)
+            .map_err(store_err)
+    }
+    async fn end_portal_session(&self, id_hash: &str) -> Result<()> {
+        self.db().end_portal_session(id_hash).map_err(store_err)
+    }
+    async fn end_idle_portal_sessions(&self, last_us: i64) -> Result<u64> {
+        self.db()
+            .end_idle_portal_sessions(last_us)
+            .map_err(store_err)
+    }
+    async fn put_share(&self, s: &ShareRow) -> Result<()> {
+        self.db().put_share(s).map_err(store_err)
+    }
+    async fn share(&self, id_hash: &str) -> Result<Option<ShareRow>> {
+        self.db().share(id_hash).map_err(store_err)
+    }
+    async fn shares(&self, tenant: &TenantId, request_id: &str) -> Result<Vec<ShareRow>> {
+        self.db().shares(tenant, request_id).map_err(store_err)
+    }
+    async fn take_share_download(&self, id_hash: &str, now_us: i64) -> Result<Option<ShareRow>> {
+        self.db()
+            .take_share_download(id_hash, now_us)
+            .map_err(store_err)
+    }
+    async fn revoke_share(&self, tenant: &TenantId, id_hash: &str, at_us: i64) -> Result<bool> {
+        self.db()
+            .revoke_share(tenant, id_hash, at_us)
             .map_err(store_err)
     }
 }
