@@ -73,6 +73,25 @@ fn chrome<'a>(s: &'a Session, path: &'a str) -> Chrome<'a> {
     }
 }
 
+/// Counts a person's request against the creation limit (the same limits as API
+/// clients, keyed on the person: `portal:{tenant}:{subject}`).
+pub fn limit(app: &App, s: &Session, class: crate::limits::Class) -> Result<(), PortalError> {
+    let key = format!("portal:{}:{}", s.row.tenant, s.subject);
+    app.limit(&key, class).map_err(|e| {
+        let secs = e
+            .headers
+            .iter()
+            .find(|(k, _)| k == header::RETRY_AFTER)
+            .map_or_else(|| "1".to_owned(), |(_, v)| v.clone());
+        PortalError::text(
+            StatusCode::TOO_MANY_REQUESTS,
+            s.lang,
+            "error.rate.title",
+            s.lang.tf("error.rate.body", &[("seconds", &secs)]),
+        )
+    })
+}
+
 /// Whether a request is the session's person's: their record, or a record of the same
 /// merge set (the same person as another source knows them, G-10).
 pub fn owns(s: &Session, r: &Dsr) -> bool {
@@ -646,6 +665,7 @@ pub async fn create(
         }
         _ => return Err(bad("error.form.unknown_type")),
     };
+    limit(&app, &s, crate::limits::Class::Create)?;
     let mut opts = CreateOptions::new(ty, Target::Id(subject.id.to_string()));
     opts.replacements = replacements;
     opts.requested_by = ACTOR.into();

@@ -109,6 +109,7 @@ pub async fn create(
             ),
         ));
     }
+    super::pages::limit(&app, &s, crate::limits::Class::Create)?;
     // The package must exist (built now if it was not yet).
     if let Err(e) = s.tenant.engine.package(&r.id).await {
         tracing::info!(error = %e, "portal: no package to forward");
