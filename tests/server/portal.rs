@@ -384,7 +384,7 @@ fn every_form_needs_the_sessions_csrf_token_and_a_same_site_origin() {
     let other = p.csrf(&p.sign_in("c-2002"));
     for (form, headers) in [
         ("type=export".to_owned(), vec![]),
-        (format!("csrf=&type=export"), vec![]),
+        ("csrf=&type=export".to_owned(), vec![]),
         (format!("csrf={other}&type=export"), vec![]),
         (format!("csrf={csrf}x&type=export"), vec![]),
         (

@@ -89,7 +89,7 @@ impl Lang {
 
     /// The text of a key (English if this catalog lacks it; the key itself if no
     /// catalog has it, so a missing text is visible, never a blank).
-    pub fn t<'a>(self, key: &'a str) -> &'a str {
+    pub fn t(self, key: &str) -> &str {
         let c = catalogs();
         match c
             .get(&self)

@@ -136,7 +136,7 @@ async fn requests_of(s: &Session, subject: &Subject) -> Result<Vec<Dsr>, PortalE
                 .map_err(|e| PortalError::internal(s.lang, &e))?,
         );
     }
-    out.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    out.sort_by_key(|r| std::cmp::Reverse(r.created_at));
     out.dedup_by(|a, b| a.id == b.id);
     // One line per request the person made: a merge set's related requests (one per
     // other record of the same person) show on their parent's page.
