@@ -175,6 +175,53 @@ impl Server {
     }
 
     fn start_with(db: Db, extra: &str, ca_pem: Option<&str>, env: &[(&str, &str)]) -> Server {
+        let (child, base, logs, agent) = Server::spawn(&db, extra, ca_pem, env);
+        let s = Server {
+            db,
+            child,
+            base,
+            logs,
+            agent,
+        };
+        s.wait_ready();
+        s
+    }
+
+    /// Stops the server (SIGINT, or a kill with `crash`) and starts it again on the same
+    /// database with `extra`; the new address is in `base`.
+    pub fn restart(&mut self, extra: &str, crash: bool) {
+        if crash {
+            let _ = self.child.kill();
+        } else {
+            let _ = Command::new("kill")
+                .arg("-INT")
+                .arg(self.child.id().to_string())
+                .status();
+        }
+        let _ = self.child.wait();
+        let (child, base, logs, agent) = Server::spawn(&self.db, extra, None, &[]);
+        self.child = child;
+        self.base = base;
+        self.logs = logs;
+        self.agent = agent;
+        self.wait_ready();
+    }
+
+    fn wait_ready(&self) {
+        let started = Instant::now();
+        while self.call("GET", "/readyz", None, None, &[]).status != 200 {
+            assert!(started.elapsed() < Duration::from_secs(60), "not ready");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn spawn(
+        db: &Db,
+        extra: &str,
+        ca_pem: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> (Child, String, Arc<Mutex<Vec<String>>>, ureq::Agent) {
         let cfg = db.dir.path().join("dsr.toml");
         std::fs::write(
             &cfg,
@@ -228,19 +275,7 @@ impl Server {
         }
         let agent: ureq::Agent = config.build().into();
         let scheme = if ca_pem.is_some() { "https" } else { "http" };
-        let s = Server {
-            db,
-            child,
-            base: format!("{scheme}://{addr}"),
-            logs,
-            agent,
-        };
-        let started = Instant::now();
-        while s.call("GET", "/readyz", None, None, &[]).status != 200 {
-            assert!(started.elapsed() < Duration::from_secs(60), "not ready");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        s
+        (child, format!("{scheme}://{addr}"), logs, agent)
     }
 
     /// One HTTP call.

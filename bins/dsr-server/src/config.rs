@@ -147,6 +147,27 @@ impl Default for RateLimits {
     }
 }
 
+/// `[opendsr]`: the OpenDSR (OpenGDPR) processor endpoints under `/opendsr`
+/// (`docs/opendsr.md`). Off unless enabled: they add endpoints anyone may read
+/// (discovery, the certificate) and a signing key to look after.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OpenDsrConfig {
+    /// Serve OpenDSR.
+    pub enabled: bool,
+    /// The server as controllers reach it (`https://opendsr.example.com`): the
+    /// certificate URL in `/discovery`, `results_url` and the processor domain. Default:
+    /// the listening address (fine on one machine, wrong behind a proxy).
+    pub base_url: Option<String>,
+    /// The operator's certificate (PEM, issued for the base URL's host by a CA
+    /// controllers trust), relative to the configuration file.
+    pub certificate: Option<PathBuf>,
+    /// Its RSA private key (PEM, PKCS#8 or PKCS#1), relative to the configuration file.
+    /// Neither: a key and a self-signed certificate are made on first start and kept in
+    /// the database.
+    pub private_key: Option<PathBuf>,
+}
+
 /// `[server]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -204,6 +225,9 @@ pub struct ServerConfig {
     pub rate_limits: RateLimits,
     /// The data subjects' portal (none: not served).
     pub portal: Option<Portal>,
+    /// `[opendsr]` (a section of its own in the file).
+    #[serde(skip)]
+    pub opendsr: OpenDsrConfig,
 }
 
 impl Default for ServerConfig {
@@ -234,6 +258,7 @@ impl Default for ServerConfig {
             tls: None,
             portal: None,
             rate_limits: RateLimits::default(),
+            opendsr: OpenDsrConfig::default(),
         }
     }
 }
@@ -298,6 +323,19 @@ impl ServerConfig {
         }
         if self.request_timeout_seconds == 0 {
             bail!("[server] request_timeout_seconds must be at least 1");
+        }
+        let o = &self.opendsr;
+        if o.certificate.is_some() != o.private_key.is_some() {
+            bail!(
+                "[opendsr]: give both certificate and private_key, or neither (a key and a self-signed certificate are then made)"
+            );
+        }
+        if let Some(u) = &o.base_url
+            && !(u.starts_with("https://") || u.starts_with("http://"))
+        {
+            bail!(
+                "[opendsr] base_url = {u:?}: give the http(s) URL controllers reach this server at"
+            );
         }
         Ok(())
     }
@@ -390,12 +428,19 @@ pub fn load(path: Option<&Path>) -> anyhow::Result<(ServerConfig, dsr_engine::Co
         t.insert("key".into(), toml::Value::String(key));
         server.insert("tls".into(), toml::Value::Table(t));
     }
-    let cfg: ServerConfig =
+    let opendsr: OpenDsrConfig = match table.remove("opendsr") {
+        Some(v) => v.try_into().map_err(|e: toml::de::Error| {
+            anyhow::anyhow!("{shown}: [opendsr]: {}", e.to_string().trim())
+        })?,
+        None => OpenDsrConfig::default(),
+    };
+    let mut cfg: ServerConfig =
         toml::Value::Table(server)
             .try_into()
             .map_err(|e: toml::de::Error| {
                 anyhow::anyhow!("{shown}: [server]: {}", e.to_string().trim())
             })?;
+    cfg.opendsr = opendsr;
     let engine_text = toml::to_string(&table)?;
     let mut engine = dsr_engine::Config::from_toml(&engine_text, &shown)?;
     engine.base_dir = path.and_then(Path::parent).map(Path::to_owned);
@@ -422,6 +467,34 @@ mod tests {
         std::fs::write(&p, "[server]\nlisen = \"x\"\n").unwrap();
         let err = load(Some(&p)).unwrap_err().to_string();
         assert!(err.contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn opendsr_is_a_section_of_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("dsr.toml");
+        let (s, _) = load(None).unwrap();
+        assert!(!s.opendsr.enabled, "off by default");
+        std::fs::write(
+            &p,
+            "organisation = \"Acme\"\n[opendsr]\nenabled = true\nbase_url = \"https://opendsr.acme.example\"\n",
+        )
+        .unwrap();
+        let (s, e) = load(Some(&p)).unwrap();
+        assert!(s.opendsr.enabled);
+        assert_eq!(e.organisation, "Acme");
+        s.validate().unwrap();
+        std::fs::write(&p, "[opendsr]\nenabled = true\ncertificate = \"c.pem\"\n").unwrap();
+        let (s, _) = load(Some(&p)).unwrap();
+        assert!(
+            s.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("private_key")
+        );
+        std::fs::write(&p, "[opendsr]\nenable = true\n").unwrap();
+        let err = load(Some(&p)).unwrap_err().to_string();
+        assert!(err.contains("[opendsr]") && err.contains("enable"), "{err}");
     }
 
     #[test]

@@ -359,7 +359,30 @@ async fn serve(
     base: PathBuf,
     demo_token: Option<String>,
 ) -> anyhow::Result<()> {
+    let addr: SocketAddr = cfg
+        .listen
+        .parse()
+        .with_context(|| format!("[server] listen = {:?} is not an address:port", cfg.listen))?;
+    // Bound before the database is opened: OpenDSR's default base URL is the address
+    // actually listened on (a port 0 included). Nothing is accepted before it is logged.
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr()?;
+    let scheme = if cfg.tls.is_some() { "https" } else { "http" };
     let mut settings = settings(&cfg, engine, &base);
+    if cfg.opendsr.enabled {
+        let o = &cfg.opendsr;
+        let base_url = o.base_url.clone().unwrap_or_else(|| {
+            tracing::warn!("[opendsr] base_url is not set: controllers are told this server is at {scheme}://{local}");
+            format!("{scheme}://{local}")
+        });
+        settings.opendsr = Some(dsr_api::opendsr::OpenDsrSettings {
+            base_url,
+            certificate: o.certificate.as_ref().map(|p| base.join(p)),
+            private_key: o.private_key.as_ref().map(|p| base.join(p)),
+        });
+    }
     if let Some(p) = cfg.portal.as_ref().filter(|p| p.enabled) {
         let ps = p.settings(&base)?;
         ps.check(cfg.hipaa)
@@ -376,15 +399,6 @@ async fn serve(
         .await
         .map_err(|e| anyhow::anyhow!("{}", e.body.message))
         .with_context(|| format!("opening {}", db.shown()))?;
-    let addr: SocketAddr = cfg
-        .listen
-        .parse()
-        .with_context(|| format!("[server] listen = {:?} is not an address:port", cfg.listen))?;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
-    let local = listener.local_addr()?;
-    let scheme = if cfg.tls.is_some() { "https" } else { "http" };
     // The address is logged before the indexes load, so tests and orchestrators can
     // watch /readyz.
     tracing::info!(address = %local, %scheme, hipaa = cfg.hipaa, "listening (not ready until every tenant's index is loaded)");

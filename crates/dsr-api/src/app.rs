@@ -68,6 +68,8 @@ pub struct Settings {
     pub callback_max_attempts: i64,
     /// The data subjects' portal under `/portal` (`None`: not served).
     pub portal: Option<Arc<crate::portal::PortalSettings>>,
+    /// OpenDSR, when served (`None`: its routes answer 404).
+    pub opendsr: Option<crate::opendsr::OpenDsrSettings>,
 }
 
 impl Settings {
@@ -93,6 +95,7 @@ impl Settings {
             metrics_token: None,
             callback_max_attempts: crate::callbacks::MAX_ATTEMPTS,
             portal: None,
+            opendsr: None,
         }
     }
 }
@@ -147,6 +150,7 @@ pub(crate) struct Inner {
     pub callback_key: ed25519_dalek::SigningKey,
     pub callback_tls: tokio_rustls::TlsConnector,
     pub clock: Arc<dyn Clock>,
+    pub opendsr: Option<Arc<crate::opendsr::Processor>>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -198,6 +202,14 @@ impl App {
         let seed: [u8; 32] = seed.try_into().map_err(|_| ApiError::internal())?;
         let callback_tls = crate::callbacks::tls_connector(settings.callback_ca_file.as_deref())
             .map_err(|m| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "config", m))?;
+        let opendsr = match &settings.opendsr {
+            Some(s) => Some(Arc::new(
+                crate::opendsr::Processor::load(store.as_ref(), s)
+                    .await
+                    .map_err(|m| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "config", m))?,
+            )),
+            None => None,
+        };
         Ok(App {
             inner: Arc::new(Inner {
                 limiter: Limiter::new(settings.rates),
@@ -213,6 +225,7 @@ impl App {
                 callback_key: ed25519_dalek::SigningKey::from_bytes(&seed),
                 callback_tls,
                 clock,
+                opendsr,
             }),
         })
     }

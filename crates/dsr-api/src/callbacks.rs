@@ -18,6 +18,11 @@
 //!   literal addresses and `localhost` are refused unless the server allows them
 //!   (`allow_private_callbacks`, for tests and demos). Host names are checked again at
 //!   delivery after resolution, before connecting.
+//! - OpenDSR callbacks (`crate::opendsr`) are rows of the same table, stored as
+//!   `opendsr <subject_request_id> <url>`: their body is the specification's (§8.6),
+//!   recorded when the OpenDSR status changes, and they are signed with the processor's
+//!   RSA key in `X-OpenDSR-Signature` / `X-OpenGDPR-Signature` (base64, over the body)
+//!   instead of the Ed25519 headers.
 //! - https: rustls (the `ring` provider, as the server's own TLS), trusting the
 //!   operating system's roots plus the operator's `callback_ca_file` (a private CA);
 //!   the receiver's certificate must name the URL's host. A certificate that is not
@@ -192,28 +197,36 @@ pub async fn observe(app: &App) {
         let Ok((r, _)) = t.engine.get(&id).await else {
             continue;
         };
-        let status = r.status().as_str();
-        if last.as_deref() == Some(status) {
+        let now = chrono::Utc::now();
+        let (status, body, finished) = match crate::opendsr::split_callback(&cb.url) {
+            Some((controller_id, url)) => {
+                let Ok((status, body)) =
+                    crate::opendsr::callback_body(app, &t, &r, controller_id, url).await
+                else {
+                    continue;
+                };
+                let finished = matches!(status.as_str(), "completed" | "cancelled");
+                (status, body.to_string(), finished)
+            }
+            None => {
+                let status = r.status().as_str();
+                let body = json!({
+                    "requestId": r.id.as_str(),
+                    "type": r.ty.as_str(),
+                    "status": status,
+                    "previousStatus": last,
+                    "at": now,
+                })
+                .to_string();
+                (status.to_owned(), body, r.status().is_finished())
+            }
+        };
+        if last.as_deref() == Some(status.as_str()) {
             continue;
         }
-        let now = chrono::Utc::now();
-        let body = json!({
-            "requestId": r.id.as_str(),
-            "type": r.ty.as_str(),
-            "status": status,
-            "previousStatus": last,
-            "at": now,
-        })
-        .to_string();
         if let Err(e) = app
             .store()
-            .record_callback_status(
-                &cb,
-                status,
-                &body,
-                r.status().is_finished(),
-                now.timestamp_micros(),
-            )
+            .record_callback_status(&cb, &status, &body, finished, now.timestamp_micros())
             .await
         {
             tracing::warn!(error = %e, "callbacks: cannot record a status");
@@ -227,7 +240,9 @@ pub fn sign(app: &App, timestamp: i64, body: &str) -> String {
     hex::encode(app.inner.callback_key.sign(msg.as_bytes()).to_bytes())
 }
 
-async fn post(app: &App, url: &str, body: &str, delivery: &str) -> Result<u16, String> {
+async fn post(app: &App, stored: &str, body: &str, delivery: &str) -> Result<u16, String> {
+    let opendsr = crate::opendsr::split_callback(stored).map(|(_, url)| url);
+    let url = opendsr.unwrap_or(stored);
     let u = parse_url(url)?;
     let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((u.host.as_str(), u.port))
         .await
@@ -251,13 +266,25 @@ async fn post(app: &App, url: &str, body: &str, delivery: &str) -> Result<u16, S
         (true, true) => format!("[{}]", u.host),
         (true, false) => format!("[{}]:{}", u.host, u.port),
     };
-    let req = hyper::Request::post(u.path.as_str())
+    let mut req = hyper::Request::post(u.path.as_str())
         .header(hyper::header::HOST, host_header)
         .header(hyper::header::CONTENT_TYPE, "application/json")
         .header(hyper::header::USER_AGENT, "dsr-callbacks")
-        .header("dsr-timestamp", ts.to_string())
-        .header("dsr-signature", sign(app, ts, body))
-        .header("dsr-delivery", delivery)
+        .header("dsr-delivery", delivery);
+    if opendsr.is_some() {
+        let p =
+            app.inner.opendsr.as_ref().ok_or(
+                "OpenDSR is no longer enabled on this server: its callbacks cannot be signed",
+            )?;
+        for (k, v) in p.headers(body.as_bytes())? {
+            req = req.header(k, v);
+        }
+    } else {
+        req = req
+            .header("dsr-timestamp", ts.to_string())
+            .header("dsr-signature", sign(app, ts, body));
+    }
+    let req = req
         .body(Full::new(Bytes::from(body.to_owned())))
         .map_err(|e| e.to_string())?;
     if !u.https {

@@ -22,6 +22,7 @@ pub mod import;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;
+pub mod opendsr;
 pub mod portal;
 pub mod routes;
 pub mod views;
@@ -110,7 +111,8 @@ async fn authenticated(State(app): State<App>, mut req: Request, next: Next) -> 
     }
 }
 
-/// The whole API: `/api/v1/…`, `/oauth/token`, `/openapi.json`, `/healthz`, `/readyz`.
+/// The whole API: `/api/v1/…`, OpenDSR under `/opendsr/…` ([`opendsr`]), `/oauth/token`,
+/// `/openapi.json`, `/healthz`, `/readyz`.
 /// Metrics are on [`metrics_router`], for a listener of the operator's.
 pub fn router(app: App) -> Router {
     let protected = Router::new()
@@ -144,6 +146,7 @@ pub fn router(app: App) -> Router {
     Router::new()
         .merge(protected)
         .merge(portal)
+        .merge(opendsr::routes(&app))
         .route("/oauth/token", post(routes::token))
         .route("/openapi.json", get(openapi::serve))
         .route("/healthz", get(routes::healthz))

@@ -53,6 +53,8 @@ impl Modify for Security {
         routes::extend, routes::retry, routes::package, routes::events, routes::services,
         routes::compliance, routes::audit_verify, routes::callback_key, routes::token,
         routes::healthz, routes::readyz,
+        crate::opendsr::discovery, crate::opendsr::service_status, crate::opendsr::create,
+        crate::opendsr::status_of, crate::opendsr::cancel, crate::opendsr::certificate,
     ),
     components(schemas(
         crate::error::ErrorBody, SearchType, SearchResponse, Entity, SubjectView, HandleView, EvidenceView,
@@ -67,6 +69,7 @@ impl Modify for Security {
         dsr_ops::wire::ReplacementView, dsr_ops::wire::ExtensionView, dsr_ops::wire::HoldView,
         dsr_ops::wire::DecisionView, dsr_ops::wire::HandOverView, dsr_ops::wire::ManualView,
         dsr_ops::wire::ReminderView, dsr_ops::wire::AnswerView,
+        crate::opendsr::OpenDsrRequest, crate::opendsr::Identity, crate::opendsr::SubjectRequestType,
     )),
     modifiers(&Security),
     tags(
@@ -76,6 +79,7 @@ impl Modify for Security {
         (name = "compliance", description = "HIPAA / HDS configuration checks"),
         (name = "audit", description = "The hash-chained audit log"),
         (name = "auth", description = "OAuth 2.0 client credentials"),
+        (name = "opendsr", description = "OpenDSR 2.0 (formerly OpenGDPR) for controllers, when [opendsr] is enabled; 1.0 is served under /opendsr/v1 with /opengdpr_requests (docs/opendsr.md)"),
         (name = "operations", description = "Health and readiness (metrics are on the operator's listener, `metrics_listen`)"),
     )
 )]

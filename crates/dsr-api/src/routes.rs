@@ -330,7 +330,9 @@ async fn detail(app: &App, t: &Tenant, id: &RequestId, existing: bool) -> ApiRes
         callbacks: cbs
             .into_iter()
             .map(|d| CallbackView {
-                url: d.url,
+                // An OpenDSR callback is stored with the controller's id before its URL.
+                url: crate::opendsr::split_callback(&d.url)
+                    .map_or(d.url.clone(), |(_, u)| u.to_owned()),
                 status: d.status,
                 state: d.state,
                 attempts: d.attempts,

@@ -1262,6 +1262,26 @@ async fn server_clients(store: &dyn crate::server_store::ServerStore) {
         (vec![1; 32], vec![1; 32]),
         "{case}: first key stays"
     );
+    // Keys of any length (an RSA key and its certificate), and a read that writes
+    // nothing.
+    let long = format!("long-{suffix}");
+    assert_eq!(
+        store.stored_server_key(&long).await.unwrap(),
+        None,
+        "{case}: no key yet"
+    );
+    assert_eq!(
+        store.stored_server_key(&long).await.unwrap(),
+        None,
+        "{case}: reading stores nothing"
+    );
+    let big: Vec<u8> = (0..1300u32).map(|i| (i % 251) as u8).collect();
+    assert_eq!(store.server_key(&long, &big).await.unwrap(), big);
+    assert_eq!(
+        store.stored_server_key(&long).await.unwrap(),
+        Some(big),
+        "{case}: a long key kept whole"
+    );
 }
 
 async fn server_callbacks(store: &dyn crate::server_store::ServerStore) {

@@ -196,8 +196,12 @@ pub trait ServerStore: Store + std::fmt::Debug {
     /// Records the last use of clients (never moving a date back).
     async fn touch_clients(&self, used: &[(String, i64)]) -> Result<()>;
     /// The server key called `name`: the stored one, or `fresh` stored now (the first
-    /// writer wins, so every process and node agrees on one key).
-    async fn server_key(&self, name: &str, fresh: &[u8; 32]) -> Result<Vec<u8>>;
+    /// writer wins, so every process and node agrees on one key). Keys are any length
+    /// (a 32-byte secret, an RSA key and its certificate).
+    async fn server_key(&self, name: &str, fresh: &[u8]) -> Result<Vec<u8>>;
+    /// The server key called `name` if one is stored (nothing is written): a key that
+    /// is costly to make (OpenDSR's RSA key) is made only when there is none.
+    async fn stored_server_key(&self, name: &str) -> Result<Option<Vec<u8>>>;
 
     /// Registers a callback URL for a request (again: no change).
     async fn add_callback(&self, tenant: &TenantId, request_id: &str, url: &str) -> Result<()>;

@@ -256,10 +256,17 @@ impl ServerStore for PgStore {
         .await?;
         Ok(())
     }
-    async fn server_key(&self, name: &str, fresh: &[u8; 32]) -> Result<Vec<u8>> {
+    async fn stored_server_key(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let rows = self
+            .rows("SELECT key FROM server_keys WHERE name = $1", &[&name])
+            .await?;
+        Ok(rows.first().map(|r| r.get(0)))
+    }
+
+    async fn server_key(&self, name: &str, fresh: &[u8]) -> Result<Vec<u8>> {
         self.exec(
             "INSERT INTO server_keys (name, key) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
-            &[&name, &&fresh[..]],
+            &[&name, &fresh],
         )
         .await?;
         let rows = self

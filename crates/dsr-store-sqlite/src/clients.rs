@@ -151,15 +151,25 @@ impl SqliteStore {
 
     /// The server key called `name`: the stored one, or `fresh` stored now (the first
     /// writer wins, so concurrent processes agree on one key).
-    pub fn server_key(&self, name: &str, fresh: &[u8; 32]) -> Result<Vec<u8>> {
+    pub fn server_key(&self, name: &str, fresh: &[u8]) -> Result<Vec<u8>> {
         self.with_conn(|conn| {
             conn.execute(
                 "INSERT OR IGNORE INTO server_keys (name, key) VALUES (?1, ?2)",
-                params![name, fresh.as_slice()],
+                params![name, fresh],
             )?;
             conn.query_row("SELECT key FROM server_keys WHERE name = ?1", [name], |r| {
                 r.get(0)
             })
+        })
+    }
+
+    /// The server key called `name`, if one is stored (nothing is written).
+    pub fn stored_server_key(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        self.with_conn(|conn| {
+            conn.query_row("SELECT key FROM server_keys WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()
         })
     }
 

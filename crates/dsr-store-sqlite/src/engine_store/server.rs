@@ -85,8 +85,11 @@ impl ServerStore for SqliteEngineStore {
     async fn touch_clients(&self, used: &[(String, i64)]) -> Result<()> {
         self.db().touch_clients(used).map_err(store_err)
     }
-    async fn server_key(&self, name: &str, fresh: &[u8; 32]) -> Result<Vec<u8>> {
+    async fn server_key(&self, name: &str, fresh: &[u8]) -> Result<Vec<u8>> {
         self.db().server_key(name, fresh).map_err(store_err)
+    }
+    async fn stored_server_key(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        self.db().stored_server_key(name).map_err(store_err)
     }
     async fn add_callback(&self, tenant: &TenantId, request_id: &str, url: &str) -> Result<()> {
         self.db()
