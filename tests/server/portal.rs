@@ -25,18 +25,22 @@ fn agent() -> ureq::Agent {
         .into()
 }
 
+const HOSTS: &str = "[[server.portal.hosts]]\ntenant = \"acme\"\nissuer = \"https://helpdesk.test\"\npublic_key = \"host.pub.pem\"\n[[server.portal.hosts]]\ntenant = \"other\"\nissuer = \"https://other.test\"\npublic_key = \"other.pub.pem\"\n";
+
 /// A server with the portal, the host of `acme` registered (and one of `other`).
 fn portal(extra: &str) -> Portal {
-    let db = Db::new();
+    portal_on(Db::new(), extra, &[])
+}
+
+fn portal_on(db: Db, extra: &str, env: &[(&str, &str)]) -> Portal {
     let (private, public) = ed25519_pem_pair(&[11u8; 32]);
     std::fs::write(db.dir.path().join("host.pub.pem"), public).unwrap();
     let (_, other_public) = ed25519_pem_pair(&[12u8; 32]);
     std::fs::write(db.dir.path().join("other.pub.pem"), other_public).unwrap();
-    let server = Server::start_on(
+    let server = Server::start_env(
         db,
-        &format!(
-            "[server.portal]\nidle_minutes = 15\n[[server.portal.hosts]]\ntenant = \"acme\"\nissuer = \"{ISSUER}\"\npublic_key = \"host.pub.pem\"\n[[server.portal.hosts]]\ntenant = \"other\"\nissuer = \"https://other.test\"\npublic_key = \"other.pub.pem\"\n{extra}"
-        ),
+        &format!("{extra}\n[server.portal]\nidle_minutes = 15\n{HOSTS}"),
+        env,
     );
     Portal {
         server,
@@ -747,6 +751,39 @@ fn an_idle_session_ends_after_fifteen_minutes_and_any_page_resets_the_timer() {
     assert!(body.contains("15 minutes without activity"), "{body}");
     assert!(set.unwrap().contains("Max-Age=0"));
     assert_eq!(get("/portal/", Some(&cookie)).0, 401, "it stays ended");
+    // Another session left idle is removed by the housekeeping, subject id and all.
+    let t2 = signer
+        .sign(
+            ISSUER,
+            "dsr-portal",
+            "c-2002",
+            clock.now().timestamp(),
+            120,
+            None,
+        )
+        .unwrap();
+    let (_, _, set) = get(&format!("/portal/signin?assertion={t2}"), None);
+    let hash = dsr_api::portal::session::hash(
+        set.unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .split_once('=')
+            .unwrap()
+            .1,
+    );
+    assert!(
+        rt.block_on(app.store().portal_session(&hash))
+            .unwrap()
+            .is_some()
+    );
+    clock.advance(chrono::Duration::minutes(16));
+    rt.block_on(dsr_api::portal::housekeeping(&app));
+    assert!(
+        rt.block_on(app.store().portal_session(&hash))
+            .unwrap()
+            .is_none()
+    );
     // An assertion checked by the server's clock: one issued 10 minutes "ago".
     let old = signer
         .sign(
@@ -759,4 +796,78 @@ fn an_idle_session_ends_after_fifteen_minutes_and_any_page_resets_the_timer() {
         )
         .unwrap();
     assert_eq!(get(&format!("/portal/signin?assertion={old}"), None).0, 401);
+}
+
+/// Two nodes on one PostgreSQL database: a session started on one is valid on the
+/// other, a forwarding link's downloads are counted across both, signing out on one
+/// ends the session on both.
+#[test]
+fn on_postgres_two_nodes_share_sessions_links_and_their_counts() {
+    let Some(url) = crate::multinode::database("portal") else {
+        return;
+    };
+    let db = crate::multinode::prepare(&url);
+    let token = db.acme.clone();
+    let a = portal_on(db, "follow_ms = 100", &[("DSR_SERVER_DATABASE", &url)]);
+    let b = portal_on(
+        crate::multinode::prepare_dir_only(),
+        "follow_ms = 100",
+        &[("DSR_SERVER_DATABASE", &url)],
+    );
+    let cookie = a.sign_in("c-2001");
+    assert_eq!(
+        b.page("/portal/", &cookie).status,
+        200,
+        "a session of node a on node b"
+    );
+    // The same assertion on both nodes: one sign-in.
+    let t = a.assertion("c-2001");
+    let first = a.call(
+        "GET",
+        &format!("/portal/signin?assertion={t}"),
+        None,
+        None,
+        &[],
+    );
+    let second = b.call(
+        "GET",
+        &format!("/portal/signin?assertion={t}"),
+        None,
+        None,
+        &[],
+    );
+    assert_eq!((first.status, second.status), (303, 401));
+    let id = b.ask(&cookie, "type=export");
+    let done = a.server.settle(&id, &token);
+    assert_eq!(done["status"], "completed", "{done}");
+    let csrf = a.csrf(&cookie);
+    let made = a.post(
+        &format!("/portal/requests/{id}/shares"),
+        &cookie,
+        &format!("csrf={csrf}&recipient=Other+Bank&days=1&downloads=1"),
+    );
+    assert_eq!(made.status, 200, "{}", made.body);
+    let link = between(&made.body, "readonly value=\"", "\"").to_owned();
+    let path = format!(
+        "/{}",
+        link.split_once("://").unwrap().1.split_once('/').unwrap().1
+    );
+    assert_eq!(
+        b.call("GET", &format!("{path}/package"), None, None, &[])
+            .status,
+        200
+    );
+    assert_eq!(
+        a.call("GET", &format!("{path}/package"), None, None, &[])
+            .status,
+        410,
+        "one download, counted across nodes"
+    );
+    let out = b.post("/portal/signout", &cookie, &format!("csrf={csrf}"));
+    assert_eq!(out.status, 303);
+    assert_eq!(
+        a.page("/portal/", &cookie).status,
+        401,
+        "signed out on every node"
+    );
 }

@@ -519,6 +519,7 @@ async fn serve(
     };
     let callbacks = tokio::spawn(dsr_api::callbacks::run(app.clone(), stop_rx.clone()));
     let follower = tokio::spawn(dsr_api::follow::run(app.clone(), stop_rx.clone()));
+    let portal = tokio::spawn(dsr_api::portal::run(app.clone(), stop_rx.clone()));
 
     let served = server.await?;
     // In-flight HTTP requests are done; workers finish their batch (what they had not
@@ -529,6 +530,7 @@ async fn serve(
     }
     let _ = callbacks.await;
     let _ = follower.await;
+    let _ = portal.await;
     if let Some(m) = metrics {
         let _ = m.await;
     }

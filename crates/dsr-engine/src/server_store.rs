@@ -286,4 +286,7 @@ pub trait ServerStore: Store + std::fmt::Debug {
     async fn take_share_download(&self, id_hash: &str, now_us: i64) -> Result<Option<ShareRow>>;
     /// Withdraws a link of the tenant; `false` if there is none (or it was withdrawn).
     async fn revoke_share(&self, tenant: &TenantId, id_hash: &str, at_us: i64) -> Result<bool>;
+    /// Removes the links that expired before `before_us` (their recipients' names go
+    /// with them; the audit log keeps the sealed record); how many.
+    async fn remove_expired_shares(&self, before_us: i64) -> Result<u64>;
 }

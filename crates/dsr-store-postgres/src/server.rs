@@ -579,4 +579,11 @@ impl ServerStore for PgStore {
             .await?;
         Ok(n == 1)
     }
+    async fn remove_expired_shares(&self, before_us: i64) -> Result<u64> {
+        self.exec(
+            "DELETE FROM portal_shares WHERE expires_us < $1",
+            &[&before_us],
+        )
+        .await
+    }
 }

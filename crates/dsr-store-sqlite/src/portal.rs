@@ -206,4 +206,15 @@ impl SqliteStore {
             Ok(n == 1)
         })
     }
+
+    /// Removes the links that expired before `before_us`.
+    pub fn remove_expired_shares(&self, before_us: i64) -> Result<u64> {
+        self.with_conn(|conn| {
+            let n = conn.execute(
+                "DELETE FROM portal_shares WHERE expires_us < ?1",
+                params![before_us],
+            )?;
+            Ok(n as u64)
+        })
+    }
 }

@@ -138,6 +138,48 @@ impl PortalSettings {
     }
 }
 
+/// How long an expired forwarding link still shows on the person's request page before
+/// it is removed from the store with its recipient's name.
+pub const EXPIRED_LINKS_KEPT: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Removes what the portal no longer needs: sessions idle past the limit (their
+/// subject id with them) and links expired for [`EXPIRED_LINKS_KEPT`]. The server runs
+/// it every minute.
+pub async fn housekeeping(app: &App) {
+    let Some(s) = app.settings().portal.as_deref() else {
+        return;
+    };
+    let now = app.clock().now().timestamp_micros();
+    let store = app.store();
+    if let Err(e) = store
+        .end_idle_portal_sessions(now - s.idle.as_micros() as i64)
+        .await
+    {
+        tracing::warn!(error = %e, "portal: cannot end idle sessions");
+    }
+    if let Err(e) = store
+        .remove_expired_shares(now - EXPIRED_LINKS_KEPT.as_micros() as i64)
+        .await
+    {
+        tracing::warn!(error = %e, "portal: cannot remove expired links");
+    }
+}
+
+/// [`housekeeping`] every minute until `stop`.
+pub async fn run(app: App, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        housekeeping(&app).await;
+        tokio::select! {
+            _ = stop.changed() => {
+                if *stop.borrow() {
+                    return;
+                }
+            }
+            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+        }
+    }
+}
+
 /// The portal's routes, all under `/portal` (merged into [`crate::router`] when the
 /// settings have a portal).
 pub fn router() -> Router<App> {

@@ -200,4 +200,9 @@ impl ServerStore for SqliteEngineStore {
             .revoke_share(tenant, id_hash, at_us)
             .map_err(store_err)
     }
+    async fn remove_expired_shares(&self, before_us: i64) -> Result<u64> {
+        self.db()
+            .remove_expired_shares(before_us)
+            .map_err(store_err)
+    }
 }
