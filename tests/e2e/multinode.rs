@@ -277,6 +277,11 @@ fn an_import_on_postgres_consults_the_suppression_list() {
     ]);
     let shown = json(&["suppression", "show", "--json"]);
     assert!(shown["identifiers"].as_u64().unwrap() >= 3, "{shown}");
+    // Retention on PostgreSQL: nothing is due yet, and a dry run says so.
+    let purge = json(&["purge", "--dry-run", "--json"]);
+    assert_eq!(purge["dry_run"], true, "{purge}");
+    assert!(purge["scanned"].as_u64().unwrap() >= 1, "{purge}");
+    assert!(ok(&["purge"]).contains("removed 0 packages"));
     assert_eq!(shown["mode"], "warn");
 
     // She comes back in another written form: imported, with a warning naming it.

@@ -61,7 +61,7 @@ pub enum Error {
     },
     /// The command works on a SQLite file only.
     #[error(
-        "this command works on a SQLite database file; with a PostgreSQL database ({url}) dsr runs: import, tenant create, request create | show | list | wait and the other request commands, worker, audit, suppression, subjects, client"
+        "this command works on a SQLite database file; with a PostgreSQL database ({url}) dsr runs: import, tenant create, request create | show | list | wait and the other request commands, task, worker, purge, audit, suppression, subjects, client"
     )]
     PostgresUnsupported {
         /// The database URL (password hidden).

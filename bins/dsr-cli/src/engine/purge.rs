@@ -2,7 +2,7 @@
 //! export packages past their time, finished requests' personal data past theirs. The
 //! audit facts stay. `--dry-run` lists without removing.
 
-use super::{CommonArgs, env};
+use super::{CommonArgs, open_any};
 use crate::Ctx;
 use crate::out::{self, outln};
 use dsr_ops::env::Signing;
@@ -23,13 +23,15 @@ pub struct PurgeArgs {
 }
 
 pub(super) async fn purge(ctx: &Ctx, a: PurgeArgs) -> anyhow::Result<ExitCode> {
-    let env = env(ctx, &a.common, Signing::IfPresent)?;
-    let r = env.engine.purge(a.dry_run).await?;
+    // On SQLite or PostgreSQL alike: retention is the engine's decision over its Store.
+    let opened = open_any(ctx, &a.common, Signing::IfPresent).await?;
+    let engine = opened.engine();
+    let r = engine.purge(a.dry_run).await?;
     if a.common.json {
         out::json(&r)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let ret = env.engine.retention();
+    let ret = engine.retention();
     let count = |what: &str| r.items.iter().filter(|i| i.what == what).count();
     let (pkgs, data) = (count("package"), count("personal data"));
     outln!(
@@ -38,7 +40,7 @@ pub(super) async fn purge(ctx: &Ctx, a: PurgeArgs) -> anyhow::Result<ExitCode> {
         out::plural(pkgs as u64),
         out::plural(data as u64),
         r.scanned,
-        env.engine.tenant()
+        engine.tenant()
     );
     if !r.items.is_empty() {
         let mut t = out::table(&["request", "type", "removed", "due since", "why"], a.wide);
