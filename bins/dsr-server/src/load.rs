@@ -16,6 +16,9 @@
 //! cargo run --release -p dsr-server --bin dsr-load -- --subjects 1000000
 //! ```
 
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use dsr_api::{App, Rate, Rates, Settings};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,6 +1,9 @@
 //! `dsr-server`: the dsr engine over HTTP. Thin: configuration, wiring, TLS, start-up
 //! and shutdown; the HTTP layer is `dsr-api`.
 
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use anyhow::{Context, bail};
 use clap::Parser;
 use dsr_api::{App, Rate, Rates, Settings};
