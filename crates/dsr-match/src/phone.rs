@@ -59,6 +59,30 @@ fn tables() -> &'static Tables {
             // be better than AG; fix the main ones).
             codes.entry(cc).or_insert(region);
         }
+        // Every other region libphonenumber knows (its metadata is the maintained
+        // source), with the library's calling code, leaked once per region (a fixed
+        // set, at first use).
+        let util = &*rlibphonenumber::PHONE_NUMBER_UTIL;
+        for lib in util.get_supported_regions() {
+            let code = lib.to_string();
+            let b = code.as_bytes();
+            if b.len() != 2 || regions.contains_key(&[b[0], b[1]]) {
+                continue;
+            }
+            let Some(cc) = util.get_country_code_for_region(lib).filter(|c| *c > 0) else {
+                continue;
+            };
+            let cc: &'static str = Box::leak(cc.to_string().into_boxed_str());
+            // Their national form is read by the library (`place_national`); the trunk
+            // prefix only serves our fallback rule.
+            let region = Region {
+                code: [b[0], b[1]],
+                cc,
+                trunk: "",
+            };
+            regions.insert(region.code, region);
+            codes.entry(cc).or_insert(region);
+        }
         for main in ["US", "RU", "GB", "FR", "IT", "FI"] {
             let b = main.as_bytes();
             if let Some(r) = regions.get(&[b[0], b[1]]).copied() {
@@ -81,6 +105,29 @@ pub fn parse_region(code: &str) -> Result<Region, String> {
     Err(format!(
         "{code:?} is not a region code (use an ISO 3166 alpha-2 code such as FR, DE, NL, JP)"
     ))
+}
+
+/// The international digits (calling code and national number, no `+`) of a number
+/// written in national form in `region`, as libphonenumber reads it (trunk prefixes,
+/// carrier codes, regions sharing a calling code); `None` when it cannot be read.
+pub fn place_national(text: &str, region: Region) -> Option<String> {
+    let lib: rlibphonenumber::Region = region.code().parse().ok()?;
+    let n = rlibphonenumber::PHONE_NUMBER_UTIL
+        .parse(text, Some(lib))
+        .ok()?;
+    let e164 = n.format_as(rlibphonenumber::PhoneNumberFormat::E164);
+    e164.strip_prefix('+').map(str::to_owned)
+}
+
+/// Whether a number can exist (libphonenumber's validity: length and number plan of its
+/// country), `None` when it cannot be read as a number at all. A matching key does not
+/// need validity; an import warns about numbers that cannot exist.
+pub fn is_valid(text: &str, region: Option<Region>) -> Option<bool> {
+    let lib: Option<rlibphonenumber::Region> = region.and_then(|r| r.code().parse().ok());
+    rlibphonenumber::PHONE_NUMBER_UTIL
+        .parse(text, lib)
+        .ok()
+        .map(|n| n.is_valid())
 }
 
 /// A number placed in a country.

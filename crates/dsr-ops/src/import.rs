@@ -540,6 +540,9 @@ pub fn import_jsonl_into(
 ) -> Result<ImportReport> {
     let region = target.open_tenant(tenant)?;
     let suppression = Suppression::open(target, tenant, region.as_deref())?;
+    let phone_region = region
+        .as_deref()
+        .and_then(|r| dsr_match::normalize::parse_region(r).ok());
     // A scratch directory tells which stored values cannot be searched (and why).
     let mut probe = Directory::new(MatchConfig {
         default_region: region,
@@ -666,6 +669,20 @@ pub fn import_jsonl_into(
         }
         // Keep the probe small: it only needs to see each subject once.
         probe.remove(&s.id);
+        // A number that cannot exist (libphonenumber: length, number plan) is kept and
+        // matched as written, but said: it is often a typo in the source system.
+        for (i, p) in s.phones.iter().enumerate() {
+            if dsr_match::normalize::phone_is_valid(p, phone_region) == Some(false) {
+                report.warnings.push(LineIssue {
+                    line: line_no,
+                    message: format!(
+                        "{}: phones[{i}] {p:?} cannot exist{} (wrong length or number plan, libphonenumber); kept and matched as written",
+                        s.id,
+                        phone_region.map_or_else(String::new, |r| format!(" in {}", r.code()))
+                    ),
+                });
+            }
+        }
         report
             .warnings
             .extend(parsed.warnings.into_iter().map(|w| LineIssue {
@@ -808,6 +825,30 @@ mod tests {
             .unwrap();
         assert_eq!(s.custom["n"], "98765432109876543210");
         assert_eq!(s.custom["s"], "x");
+    }
+
+    #[test]
+    fn a_phone_number_that_cannot_exist_is_imported_with_a_warning() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let t = TenantId::new("acme").unwrap();
+        store.create_tenant(&t).unwrap();
+        store.set_default_region(&t, Some("FR")).unwrap();
+        let input = concat!(
+            r#"{"type":"external_contact","id":"c-1","phones":["06 12 34 56 78"]}"#,
+            "\n",
+            r#"{"type":"external_contact","id":"c-2","phones":["06 12 34 56 7"]}"#,
+            "\n"
+        );
+        let r = import_jsonl(&store, &t, input.as_bytes(), &Default::default(), |_| {}).unwrap();
+        assert_eq!(r.imported, 2, "{r:?}");
+        let w: Vec<_> = r
+            .warnings
+            .iter()
+            .filter(|w| w.message.contains("cannot exist"))
+            .collect();
+        assert_eq!(w.len(), 1, "{r:?}");
+        assert_eq!(w[0].line, 2);
+        assert!(w[0].message.contains("in FR"), "{}", w[0].message);
     }
 
     #[test]
