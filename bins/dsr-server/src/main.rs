@@ -395,6 +395,24 @@ async fn serve(
                 "the portal is on but no host is registered ([[server.portal.hosts]]): nobody can sign in"
             );
         }
+        // Browsers keep a Secure cookie only over https or from localhost.
+        let loopback = cfg
+            .listen
+            .parse::<SocketAddr>()
+            .is_ok_and(|a| a.ip().is_loopback());
+        if ps.secure_cookies
+            && cfg.tls.is_none()
+            && !loopback
+            && ps
+                .public_url
+                .as_deref()
+                .is_none_or(|u| !u.starts_with("https://"))
+        {
+            tracing::warn!(
+                listen = %cfg.listen,
+                "the portal's session cookie is Secure, and this server has no TLS and no https public_url: browsers drop the cookie unless a TLS proxy is in front ([server.tls], or [server.portal] public_url = \"https://…\")"
+            );
+        }
         settings.portal = Some(std::sync::Arc::new(ps));
     }
     let db = settings.db.clone();
