@@ -1,0 +1,552 @@
+//! Notifications to data subjects through the real server: an SMTP sink written here
+//! (EHLO / HELO, MAIL, RCPT, DATA, QUIT on a loopback port) records what arrives; a
+//! webhook receiver checks the signature. Received, extended, refused and completed
+//! requests are notified once each, in English or French; an erasure's notice still
+//! goes and leaves no address in the database; a sink that is down at first, or a
+//! server killed with a notice pending, delivers later and once.
+
+use crate::harness::{Db, OPEN_LIMITS, Server};
+use base64::Engine as _;
+use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// One message the sink accepted.
+#[derive(Debug, Clone)]
+struct Mail {
+    to: Vec<String>,
+    subject: String,
+    text: String,
+    raw: String,
+}
+
+/// The SMTP sink: every message accepted, in order.
+#[derive(Clone)]
+struct Sink {
+    port: u16,
+    mails: Arc<Mutex<Vec<Mail>>>,
+}
+
+fn decode_word(s: &str) -> String {
+    // `=?utf-8?B?…?=`, as the server writes subjects.
+    match s
+        .strip_prefix("=?utf-8?B?")
+        .and_then(|x| x.strip_suffix("?="))
+    {
+        Some(b) => {
+            String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b).unwrap()).unwrap()
+        }
+        None => s.to_owned(),
+    }
+}
+
+fn parse(to: Vec<String>, raw: String) -> Mail {
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let subject = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Subject: "))
+        .map(decode_word)
+        .unwrap_or_default();
+    let b64: String = body.split_whitespace().collect();
+    let text = if head.contains("Content-Transfer-Encoding: base64") {
+        String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .unwrap(),
+        )
+        .unwrap()
+    } else {
+        body.to_owned()
+    };
+    Mail {
+        to,
+        subject,
+        text,
+        raw,
+    }
+}
+
+fn session(stream: TcpStream, mails: Arc<Mutex<Vec<Mail>>>) {
+    let mut w = stream.try_clone().unwrap();
+    let mut r = BufReader::new(stream);
+    let _ = w.write_all(b"220 sink.test ESMTP\r\n");
+    let mut rcpt = Vec::new();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if r.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let cmd = line.trim_end().to_owned();
+        let verb = cmd
+            .split([' ', ':'])
+            .next()
+            .unwrap_or("")
+            .to_ascii_uppercase();
+        let reply: &[u8] = match verb.as_str() {
+            "EHLO" => b"250-sink.test\r\n250 8BITMIME\r\n",
+            "HELO" | "NOOP" => b"250 ok\r\n",
+            "RSET" => {
+                rcpt.clear();
+                b"250 ok\r\n"
+            }
+            "MAIL" => {
+                rcpt.clear();
+                b"250 ok\r\n"
+            }
+            "RCPT" => {
+                let addr = cmd
+                    .split_once('<')
+                    .and_then(|(_, a)| a.split_once('>'))
+                    .map(|(a, _)| a.to_owned())
+                    .unwrap_or_default();
+                rcpt.push(addr);
+                b"250 ok\r\n"
+            }
+            "DATA" => {
+                let _ = w.write_all(b"354 go on\r\n");
+                let mut raw = String::new();
+                loop {
+                    line.clear();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    if line == ".\r\n" {
+                        break;
+                    }
+                    // Dot-stuffing undone.
+                    raw.push_str(line.strip_prefix('.').unwrap_or(&line));
+                }
+                mails
+                    .lock()
+                    .unwrap()
+                    .push(parse(std::mem::take(&mut rcpt), raw));
+                b"250 queued\r\n"
+            }
+            "QUIT" => {
+                let _ = w.write_all(b"221 bye\r\n");
+                return;
+            }
+            _ => b"502 not implemented\r\n",
+        };
+        if w.write_all(reply).is_err() {
+            return;
+        }
+    }
+}
+
+fn sink_on(listener: TcpListener) -> Sink {
+    let s = Sink {
+        port: listener.local_addr().unwrap().port(),
+        mails: Arc::default(),
+    };
+    let mails = s.mails.clone();
+    std::thread::spawn(move || {
+        for c in listener.incoming().map_while(Result::ok) {
+            let m = mails.clone();
+            std::thread::spawn(move || session(c, m));
+        }
+    });
+    s
+}
+
+fn sink() -> Sink {
+    sink_on(TcpListener::bind("127.0.0.1:0").unwrap())
+}
+
+/// A loopback port nobody listens on (yet).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn smtp_config(port: u16, extra: &str) -> String {
+    format!(
+        "{OPEN_LIMITS}{extra}[notifications]\nsmtp = \"smtp://127.0.0.1:{port}\"\nfrom = \"privacy@acme.example\"\ntls = \"none\"\n"
+    )
+}
+
+impl Sink {
+    /// Waits for a message to `to` whose subject names `reference` and says `says`.
+    fn wait(&self, to: &str, reference: &str, says: &str) -> Mail {
+        let started = Instant::now();
+        loop {
+            if let Some(m) = self.mails.lock().unwrap().iter().find(|m| {
+                m.to.iter().any(|t| t == to)
+                    && m.subject.contains(reference)
+                    && (m.subject.contains(says) || m.text.contains(says))
+            }) {
+                return m.clone();
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "no mail to {to} about {reference} saying {says:?}: {:#?}",
+                self.mails.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// How many messages about `reference` have a subject containing `says`.
+    fn count(&self, reference: &str, says: &str) -> usize {
+        self.mails
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|m| m.subject.contains(reference) && m.subject.contains(says))
+            .count()
+    }
+}
+
+fn create(s: &Server, body: Value) -> String {
+    let r = s.post("/api/v1/requests", &s.db.acme, &body);
+    assert_eq!(r.status, 202, "{}", r.body);
+    r.json()["id"].as_str().unwrap().to_owned()
+}
+
+/// The request's notifications once `done` holds for them.
+fn notices_when(s: &Server, id: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let started = Instant::now();
+    loop {
+        let r = s.get(&format!("/api/v1/requests/{id}"), &s.db.acme).json();
+        let n = r["notifications"].as_array().cloned().unwrap_or_default();
+        if done(&n) {
+            return n;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "notifications of {id}: {r}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn state_of<'a>(n: &'a [Value], event: &str) -> Option<&'a str> {
+    n.iter()
+        .find(|x| x["event"] == event)
+        .and_then(|x| x["state"].as_str())
+}
+
+#[test]
+fn a_request_received_extended_refused_or_completed_is_mailed_to_its_subject_once() {
+    let sink = sink();
+    let s = Server::start(&smtp_config(sink.port, "[server.portal]\n"));
+    // An export: received, then completed (with the portal line).
+    let export = create(
+        &s,
+        json!({"requestType": "GDPR_EXPORT", "subject": {"id": "c-1005"}}),
+    );
+    let m = sink.wait("zoe.faure@gmail.com", &export, "received");
+    assert!(
+        m.text.contains(&export) && m.text.contains("Hello"),
+        "{m:?}"
+    );
+    assert!(m.raw.contains("From: privacy@acme.example"), "{}", m.raw);
+    assert!(m.subject.starts_with("Test:"), "the organisation: {m:?}");
+    let done = sink.wait("zoe.faure@gmail.com", &export, "completed");
+    assert!(
+        done.text.contains("You can download it from the portal."),
+        "{done:?}"
+    );
+    // A held erasure: extended with a reason, then refused with one.
+    let held = create(
+        &s,
+        json!({"requestType": "GDPR_DELETE", "subject": {"id": "u-01"}}),
+    );
+    sink.wait("claire.martin@acme.example", &held, "received");
+    let e = s.post(
+        &format!("/api/v1/requests/{held}/extension"),
+        &s.db.acme,
+        &json!({"days": 30, "reason": "ten years of payroll records to review"}),
+    );
+    assert_eq!(e.status, 200, "{}", e.body);
+    let ext = sink.wait(
+        "claire.martin@acme.example",
+        &held,
+        "ten years of payroll records to review",
+    );
+    assert!(ext.subject.contains("more time"), "{ext:?}");
+    let d = s.post(
+        &format!("/api/v1/requests/{held}/decision"),
+        &s.db.acme,
+        &json!({"decision": "refuse", "reason": "art. 17(3)(b): legal obligation to keep payroll"}),
+    );
+    assert_eq!(d.status, 200, "{}", d.body);
+    let refused = sink.wait(
+        "claire.martin@acme.example",
+        &held,
+        "legal obligation to keep payroll",
+    );
+    assert!(refused.subject.contains("refused"), "{refused:?}");
+    // The state is on the request, without the address or the text.
+    let n = notices_when(&s, &held, |n| {
+        ["received", "extended-1", "refused"]
+            .iter()
+            .all(|e| state_of(n, e) == Some("sent"))
+    });
+    assert_eq!(n.len(), 3, "{n:?}");
+    let shown = serde_json::to_string(&n).unwrap();
+    assert!(!shown.contains("claire.martin"), "{shown}");
+    notices_when(&s, &export, |n| {
+        state_of(n, "received") == Some("sent") && state_of(n, "completed") == Some("sent")
+    });
+    // Once each, though the dispatcher observes the requests again and again.
+    std::thread::sleep(Duration::from_millis(800));
+    for (id, what) in [
+        (&export, "received"),
+        (&export, "completed"),
+        (&held, "received"),
+        (&held, "refused"),
+        (&held, "more time"),
+    ] {
+        assert_eq!(sink.count(id, what), 1, "{id} {what}");
+    }
+    // Never an address or a text in the logs.
+    let logs = s.log_text();
+    for secret in [
+        "zoe.faure@gmail.com",
+        "claire.martin@acme.example",
+        "payroll",
+    ] {
+        assert!(!logs.contains(secret), "{secret} logged");
+    }
+}
+
+#[test]
+fn an_erasure_is_notified_and_leaves_no_address_in_the_database() {
+    let sink = sink();
+    let s = Server::start(&smtp_config(sink.port, ""));
+    let address = "nina.erased@example.org";
+    let put = s.call(
+        "PUT",
+        "/api/v1/subjects/c-7777",
+        Some(&s.db.acme),
+        Some(
+            &json!({"type": "external_contact", "name": "Nina Erased", "emails": [address]})
+                .to_string(),
+        ),
+        &[],
+    );
+    assert_eq!(put.status, 201, "{}", put.body);
+    let holds = |dir: &std::path::Path| {
+        std::fs::read_dir(dir).unwrap().any(|f| {
+            let p = f.unwrap().path();
+            p.file_name().unwrap().to_string_lossy().starts_with("t.db")
+                && std::fs::read(&p)
+                    .unwrap_or_default()
+                    .windows(address.len())
+                    .any(|w| w == address.as_bytes())
+        })
+    };
+    assert!(holds(s.db.dir.path()), "the search below can find it");
+    let id = create(
+        &s,
+        json!({"requestType": "GDPR_DELETE", "subject": {"id": "c-7777"}}),
+    );
+    sink.wait(address, &id, "received");
+    let m = sink.wait(address, &id, "completed");
+    assert!(m.text.contains("request for erasure"), "{m:?}");
+    assert!(!m.text.contains("portal"), "no portal here: {m:?}");
+    notices_when(&s, &id, |n| state_of(n, "completed") == Some("sent"));
+    let r = s.get(&format!("/api/v1/requests/{id}"), &s.db.acme).json();
+    assert_eq!(r["status"], "completed", "{r}");
+    // Nowhere in the database's files (and its WAL), byte for byte, the server running.
+    assert!(
+        !holds(s.db.dir.path()),
+        "the database still holds the address"
+    );
+    assert!(!s.log_text().contains(address), "logged");
+}
+
+#[test]
+fn a_tenant_set_to_french_is_written_to_in_french() {
+    let sink = sink();
+    let s = Server::start(&format!(
+        "{}tenant_languages = {{ acme = \"fr\" }}\n",
+        smtp_config(sink.port, "")
+    ));
+    let id = create(
+        &s,
+        json!({"requestType": "GDPR_EXPORT", "subject": {"id": "c-1004"}}),
+    );
+    let m = sink.wait("jdupond@example.com", &id, "nous avons reçu");
+    assert!(m.text.starts_with("Bonjour,"), "{m:?}");
+    assert!(m.text.contains("demande d’accès"), "{m:?}");
+    assert!(m.raw.contains("Content-Language: fr"), "{}", m.raw);
+    let done = sink.wait("jdupond@example.com", &id, "traitée");
+    assert!(done.text.contains("Référence"), "{done:?}");
+    // A subject without an address is not notified, and that is recorded.
+    let put = s.call(
+        "PUT",
+        "/api/v1/subjects/c-7778",
+        Some(&s.db.acme),
+        Some(&json!({"type": "external_contact", "name": "Sans Adresse"}).to_string()),
+        &[],
+    );
+    assert_eq!(put.status, 201, "{}", put.body);
+    let none = create(
+        &s,
+        json!({"requestType": "GDPR_EXPORT", "subject": {"id": "c-7778"}}),
+    );
+    let n = notices_when(&s, &none, |n| {
+        state_of(n, "received") == Some("skipped") && state_of(n, "completed") == Some("skipped")
+    });
+    assert_eq!(n[0]["lastError"], "no address", "{n:?}");
+    assert_eq!(n[0]["attempts"], 0, "{n:?}");
+}
+
+#[test]
+fn a_sink_down_at_first_gets_the_notice_later() {
+    let port = free_port();
+    let s = Server::start(&smtp_config(port, ""));
+    let id = create(
+        &s,
+        json!({"requestType": "GDPR_EXPORT", "subject": {"id": "c-1004"}}),
+    );
+    let n = notices_when(&s, &id, |n| {
+        n.iter().any(|x| {
+            x["event"] == "received"
+                && x["state"] == "pending"
+                && x["attempts"].as_i64() >= Some(1)
+                && x["lastError"].is_string()
+        })
+    });
+    assert!(
+        n[0]["lastError"].as_str().unwrap().contains("SMTP"),
+        "{n:?}"
+    );
+    let sink = sink_on(TcpListener::bind(("127.0.0.1", port)).unwrap());
+    sink.wait("jdupond@example.com", &id, "received");
+    let n = notices_when(&s, &id, |n| state_of(n, "received") == Some("sent"));
+    let r = n.iter().find(|x| x["event"] == "received").unwrap();
+    assert!(r["attempts"].as_i64() >= Some(2), "{r}");
+    assert!(r["lastError"].is_null(), "{r}");
+}
+
+#[test]
+fn a_notice_pending_when_the_server_is_killed_is_sent_after_restart_once() {
+    let port = free_port();
+    let cfg = smtp_config(port, "");
+    let mut s = Server::start(&cfg);
+    let id = create(
+        &s,
+        json!({"requestType": "GDPR_EXPORT", "subject": {"id": "c-2001"}}),
+    );
+    // Both notices recorded and tried once, the sink still down.
+    notices_when(&s, &id, |n| {
+        ["received", "completed"].iter().all(|e| {
+            n.iter()
+                .any(|x| x["event"] == *e && x["state"] == "pending" && x["attempts"] == 1)
+        })
+    });
+    s.restart(&cfg, true);
+    let sink = sink_on(TcpListener::bind(("127.0.0.1", port)).unwrap());
+    sink.wait("j.mueller@beispiel.de", &id, "received");
+    sink.wait("j.mueller@beispiel.de", &id, "completed");
+    notices_when(&s, &id, |n| {
+        state_of(n, "received") == Some("sent") && state_of(n, "completed") == Some("sent")
+    });
+    // A second restart, and time to observe: nothing is sent twice.
+    s.restart(&cfg, false);
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(sink.count(&id, "received"), 1);
+    assert_eq!(sink.count(&id, "completed"), 1);
+}
+
+/// One POST: its headers (lower-case names) and body.
+type Post = (Vec<(String, String)>, String);
+
+/// Reads one HTTP/1.1 POST.
+fn read_post(stream: &mut impl Read) -> Option<Post> {
+    let mut r = BufReader::new(stream);
+    let mut headers = Vec::new();
+    let mut line = String::new();
+    r.read_line(&mut line).ok()?;
+    loop {
+        line.clear();
+        if r.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        let l = line.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = l.split_once(':') {
+            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
+        }
+    }
+    let len: usize = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .map_or(0, |(_, v)| v.parse().unwrap_or(0));
+    let mut body = vec![0; len];
+    r.read_exact(&mut body).ok()?;
+    Some((headers, String::from_utf8(body).ok()?))
+}
+
+#[test]
+fn the_webhook_gets_signed_notices() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hooks/notify", l.local_addr().unwrap());
+    let got: Arc<Mutex<Vec<Post>>> = Arc::default();
+    let g = got.clone();
+    std::thread::spawn(move || {
+        for mut c in l.incoming().map_while(Result::ok) {
+            if let Some(p) = read_post(&mut c) {
+                g.lock().unwrap().push(p);
+                let _ = c.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+            }
+        }
+    });
+    let s = Server::start_on(
+        Db::new(),
+        &format!("{OPEN_LIMITS}[notifications]\nwebhook = \"{url}\"\nevents = [\"received\"]\n"),
+    );
+    let key = s.get("/api/v1/callbacks/key", &s.db.acme).json();
+    let pk: [u8; 32] = hex::decode(key["publicKey"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let pk = VerifyingKey::from_bytes(&pk).unwrap();
+    let id = create(
+        &s,
+        json!({"requestType": "GDPR_EXPORT", "subject": {"id": "c-2002"}}),
+    );
+    let n = notices_when(&s, &id, |n| state_of(n, "received") == Some("sent"));
+    assert_eq!(n.len(), 1, "only the events asked for: {n:?}");
+    let posts = got.lock().unwrap().clone();
+    let (headers, body) = posts
+        .iter()
+        .find(|(_, b)| b.contains(&id))
+        .expect("a POST for the request");
+    let h = |k: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("no {k}: {headers:?}"))
+    };
+    let sig: [u8; 64] = hex::decode(h("dsr-signature")).unwrap().try_into().unwrap();
+    let signed = format!("{}.{body}", h("dsr-timestamp"));
+    pk.verify(signed.as_bytes(), &Signature::from_bytes(&sig))
+        .expect("signed with the callback key");
+    let mut tampered = signed.clone();
+    tampered.push(' ');
+    assert!(
+        pk.verify(tampered.as_bytes(), &Signature::from_bytes(&sig))
+            .is_err()
+    );
+    let v: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(v["event"], "received");
+    assert_eq!(v["to"], "anna.schmidt@beispiel.de");
+    assert_eq!(v["requestId"], id.as_str());
+    assert_eq!(v["language"], "en");
+    assert!(v["text"].as_str().unwrap().contains(&id), "{v}");
+    assert!(v["dueAt"].is_string(), "{v}");
+}
