@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 const FOLLOW_MS: u64 = 100;
 const BOUND: Duration = Duration::from_secs(5);
 
-fn database(name: &str) -> Option<String> {
+pub(crate) fn database(name: &str) -> Option<String> {
     let Ok(admin) = std::env::var("DSR_TEST_POSTGRES") else {
         assert!(
             std::env::var_os("CI").is_none(),
@@ -38,7 +38,7 @@ fn database(name: &str) -> Option<String> {
 
 /// Tenant `acme` with the sample subjects and two clients, written the way `dsr
 /// tenant create`, `dsr import` and `dsr client create` write them.
-fn prepare(url: &str) -> Db {
+pub(crate) fn prepare(url: &str) -> Db {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -100,7 +100,7 @@ fn node(url: &str) -> Server {
     )
 }
 
-fn prepare_dir_only() -> Db {
+pub(crate) fn prepare_dir_only() -> Db {
     Db {
         dir: tempfile::tempdir().unwrap(),
         acme: String::new(),

@@ -5,7 +5,7 @@
 //! goes and leaves no address in the database; a sink that is down at first, or a
 //! server killed with a notice pending, delivers later and once.
 
-use crate::harness::{Db, OPEN_LIMITS, Server};
+use crate::harness::{Db, OPEN_LIMITS, Pki, Server};
 use base64::Engine as _;
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use serde_json::{Value, json};
@@ -13,6 +13,9 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 /// One message the sink accepted.
 #[derive(Debug, Clone)]
@@ -21,6 +24,8 @@ struct Mail {
     subject: String,
     text: String,
     raw: String,
+    /// Sent after STARTTLS.
+    over_tls: bool,
 }
 
 /// The SMTP sink: every message accepted, in order.
@@ -28,6 +33,7 @@ struct Mail {
 struct Sink {
     port: u16,
     mails: Arc<Mutex<Vec<Mail>>>,
+    logins: Logins,
 }
 
 fn decode_word(s: &str) -> String {
@@ -66,36 +72,92 @@ fn parse(to: Vec<String>, raw: String) -> Mail {
         subject,
         text,
         raw,
+        over_tls: false,
     }
 }
 
-fn session(stream: TcpStream, mails: Arc<Mutex<Vec<Mail>>>) {
-    let mut w = stream.try_clone().unwrap();
-    let mut r = BufReader::new(stream);
-    let _ = w.write_all(b"220 sink.test ESMTP\r\n");
-    let mut rcpt = Vec::new();
-    let mut line = String::new();
+trait ReadWrite: Read + Write + Send {}
+impl<T: Read + Write + Send> ReadWrite for T {}
+
+/// One line, read a byte at a time (nothing is buffered past it, so STARTTLS can take
+/// the stream over).
+fn read_line(io: &mut dyn ReadWrite) -> Option<String> {
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
     loop {
-        line.clear();
-        if r.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
+        if io.read(&mut b).ok()? == 0 {
+            return None;
         }
+        line.push(b[0]);
+        if b[0] == b'\n' {
+            return String::from_utf8(line).ok();
+        }
+    }
+}
+
+/// What a sink offers: STARTTLS with this certificate, and AUTH PLAIN after it.
+type SinkTls = Option<Arc<rustls::ServerConfig>>;
+
+fn session(stream: TcpStream, mails: Arc<Mutex<Vec<Mail>>>, logins: Logins, tls: SinkTls) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(20)));
+    let mut io: Box<dyn ReadWrite> = Box::new(stream);
+    let mut secure = false;
+    let _ = io.write_all(b"220 sink.test ESMTP\r\n");
+    let mut rcpt = Vec::new();
+    loop {
+        let Some(line) = read_line(io.as_mut()) else {
+            return;
+        };
         let cmd = line.trim_end().to_owned();
         let verb = cmd
             .split([' ', ':'])
             .next()
             .unwrap_or("")
             .to_ascii_uppercase();
-        let reply: &[u8] = match verb.as_str() {
-            "EHLO" => b"250-sink.test\r\n250 8BITMIME\r\n",
-            "HELO" | "NOOP" => b"250 ok\r\n",
-            "RSET" => {
-                rcpt.clear();
-                b"250 ok\r\n"
+        let reply: Vec<u8> = match verb.as_str() {
+            "EHLO" => match (&tls, secure) {
+                (Some(_), false) => b"250-sink.test\r\n250-STARTTLS\r\n250 8BITMIME\r\n".to_vec(),
+                (Some(_), true) => b"250-sink.test\r\n250-AUTH PLAIN\r\n250 8BITMIME\r\n".to_vec(),
+                (None, _) => b"250-sink.test\r\n250 8BITMIME\r\n".to_vec(),
+            },
+            "STARTTLS" => {
+                let Some(cfg) = tls.clone().filter(|_| !secure) else {
+                    let _ = io.write_all(b"503 no\r\n");
+                    continue;
+                };
+                let _ = io.write_all(b"220 go ahead\r\n");
+                // The plain stream is taken over by TLS (nothing was buffered).
+                let plain: Box<dyn ReadWrite> =
+                    std::mem::replace(&mut io, Box::new(std::io::empty()));
+                io = Box::new(rustls::StreamOwned::new(
+                    rustls::ServerConnection::new(cfg).unwrap(),
+                    plain,
+                ));
+                secure = true;
+                continue;
             }
-            "MAIL" => {
+            "AUTH" => {
+                let creds = cmd
+                    .strip_prefix("AUTH PLAIN ")
+                    .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+                    .map(|b| {
+                        String::from_utf8_lossy(&b)
+                            .replace('\0', " ")
+                            .trim()
+                            .to_owned()
+                    });
+                match creds {
+                    Some(c) if secure => {
+                        logins.lock().unwrap().push(c);
+                        b"235 ok\r\n".to_vec()
+                    }
+                    _ => b"535 no\r\n".to_vec(),
+                }
+            }
+            "HELO" | "NOOP" => b"250 ok\r\n".to_vec(),
+            "RSET" | "MAIL" => {
                 rcpt.clear();
-                b"250 ok\r\n"
+                b"250 ok\r\n".to_vec()
             }
             "RCPT" => {
                 let addr = cmd
@@ -104,50 +166,57 @@ fn session(stream: TcpStream, mails: Arc<Mutex<Vec<Mail>>>) {
                     .map(|(a, _)| a.to_owned())
                     .unwrap_or_default();
                 rcpt.push(addr);
-                b"250 ok\r\n"
+                b"250 ok\r\n".to_vec()
             }
             "DATA" => {
-                let _ = w.write_all(b"354 go on\r\n");
+                let _ = io.write_all(b"354 go on\r\n");
                 let mut raw = String::new();
                 loop {
-                    line.clear();
-                    if r.read_line(&mut line).unwrap_or(0) == 0 {
+                    let Some(line) = read_line(io.as_mut()) else {
                         return;
-                    }
+                    };
                     if line == ".\r\n" {
                         break;
                     }
                     // Dot-stuffing undone.
                     raw.push_str(line.strip_prefix('.').unwrap_or(&line));
                 }
-                mails
-                    .lock()
-                    .unwrap()
-                    .push(parse(std::mem::take(&mut rcpt), raw));
-                b"250 queued\r\n"
+                let mut m = parse(std::mem::take(&mut rcpt), raw);
+                m.over_tls = secure;
+                mails.lock().unwrap().push(m);
+                b"250 queued\r\n".to_vec()
             }
             "QUIT" => {
-                let _ = w.write_all(b"221 bye\r\n");
+                let _ = io.write_all(b"221 bye\r\n");
+                let _ = io.flush();
                 return;
             }
-            _ => b"502 not implemented\r\n",
+            _ => b"502 not implemented\r\n".to_vec(),
         };
-        if w.write_all(reply).is_err() {
+        if io.write_all(&reply).and_then(|()| io.flush()).is_err() {
             return;
         }
     }
 }
 
+/// The credentials a sink was given (`user password`).
+type Logins = Arc<Mutex<Vec<String>>>;
+
 fn sink_on(listener: TcpListener) -> Sink {
+    sink_with(listener, None)
+}
+
+fn sink_with(listener: TcpListener, tls: SinkTls) -> Sink {
     let s = Sink {
         port: listener.local_addr().unwrap().port(),
         mails: Arc::default(),
+        logins: Arc::default(),
     };
-    let mails = s.mails.clone();
+    let (mails, logins) = (s.mails.clone(), s.logins.clone());
     std::thread::spawn(move || {
         for c in listener.incoming().map_while(Result::ok) {
-            let m = mails.clone();
-            std::thread::spawn(move || session(c, m));
+            let (m, l, t) = (mails.clone(), logins.clone(), tls.clone());
+            std::thread::spawn(move || session(c, m, l, t));
         }
     });
     s
@@ -549,4 +618,85 @@ fn the_webhook_gets_signed_notices() {
     assert_eq!(v["language"], "en");
     assert!(v["text"].as_str().unwrap().contains(&id), "{v}");
     assert!(v["dueAt"].is_string(), "{v}");
+}
+
+#[test]
+fn starttls_with_a_private_ca_and_credentials_from_the_environment_and_a_file() {
+    let pki = Pki::new("smtp");
+    let (cert, key) = pki.leaf();
+    let cfg = Arc::new(
+        rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![CertificateDer::from_pem_slice(cert.as_bytes()).unwrap()],
+            PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap(),
+        )
+        .unwrap(),
+    );
+    let sink = sink_with(TcpListener::bind("127.0.0.1:0").unwrap(), Some(cfg));
+    let db = Db::new();
+    std::fs::write(db.dir.path().join("smtp-ca.pem"), &pki.ca_pem).unwrap();
+    std::fs::write(db.dir.path().join("smtp-user"), "dsr-notices\n").unwrap();
+    let s = Server::start_env(
+        db,
+        &format!(
+            "{OPEN_LIMITS}[notifications]\nsmtp = \"smtp://127.0.0.1:{}\"\nfrom = \"privacy@acme.example\"\ntls = \"starttls\"\nca_file = \"smtp-ca.pem\"\nusername_file = \"smtp-user\"\npassword_env = \"DSR_TEST_SMTP_PASSWORD\"\nevents = [\"received\"]\n",
+            sink.port
+        ),
+        &[("DSR_TEST_SMTP_PASSWORD", "s3cret-from-env")],
+    );
+    let id = create(
+        &s,
+        json!({"requestType": "GDPR_EXPORT", "subject": {"id": "c-2002"}}),
+    );
+    let m = sink.wait("anna.schmidt@beispiel.de", &id, "received");
+    assert!(m.over_tls, "sent after STARTTLS");
+    assert_eq!(
+        sink.logins.lock().unwrap().first().map(String::as_str),
+        Some("dsr-notices s3cret-from-env")
+    );
+    assert!(
+        !s.log_text().contains("s3cret-from-env"),
+        "the password is never logged"
+    );
+}
+
+#[test]
+fn two_nodes_on_postgres_notify_once() {
+    let Some(url) = crate::multinode::database("notify") else {
+        return;
+    };
+    let db = crate::multinode::prepare(&url);
+    let token = db.acme.clone();
+    let sink = sink();
+    let cfg = format!("follow_ms = 100\n{}", smtp_config(sink.port, ""));
+    let a = Server::start_env(db, &cfg, &[("DSR_SERVER_DATABASE", &url)]);
+    let b = Server::start_env(
+        crate::multinode::prepare_dir_only(),
+        &cfg,
+        &[("DSR_SERVER_DATABASE", &url)],
+    );
+    let r = a.post(
+        "/api/v1/requests",
+        &token,
+        &json!({"requestType": "GDPR_EXPORT", "subject": {"id": "c-1005"}}),
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    sink.wait("zoe.faure@gmail.com", &id, "received");
+    sink.wait("zoe.faure@gmail.com", &id, "completed");
+    // Both nodes watch every request: each notice is still sent once.
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(sink.count(&id, "received"), 1);
+    assert_eq!(sink.count(&id, "completed"), 1);
+    let seen = b.get(&format!("/api/v1/requests/{id}"), &token).json();
+    let n = seen["notifications"].as_array().unwrap();
+    assert!(
+        n.len() == 2 && n.iter().all(|x| x["state"] == "sent"),
+        "{seen}"
+    );
 }
