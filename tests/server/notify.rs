@@ -700,3 +700,47 @@ fn two_nodes_on_postgres_notify_once() {
         "{seen}"
     );
 }
+
+#[test]
+fn turning_notifications_off_forgets_the_addresses_kept_for_them() {
+    // The sink never answers: the notices stay pending, holding the address.
+    let port = free_port();
+    let mut s = Server::start(&smtp_config(port, ""));
+    let address = "omar.pending@example.org";
+    let put = s.call(
+        "PUT",
+        "/api/v1/subjects/c-7779",
+        Some(&s.db.acme),
+        Some(
+            &json!({"type": "external_contact", "name": "Omar Pending", "emails": [address]})
+                .to_string(),
+        ),
+        &[],
+    );
+    assert_eq!(put.status, 201, "{}", put.body);
+    let id = create(
+        &s,
+        json!({"requestType": "GDPR_DELETE", "subject": {"id": "c-7779"}}),
+    );
+    notices_when(&s, &id, |n| {
+        state_of(n, "completed") == Some("pending") && state_of(n, "received") == Some("pending")
+    });
+    s.restart(OPEN_LIMITS, false);
+    let n = notices_when(&s, &id, |n| {
+        n.len() == 2 && n.iter().all(|x| x["state"] == "failed")
+    });
+    assert_eq!(n[0]["lastError"], "notifications are turned off", "{n:?}");
+    for f in std::fs::read_dir(s.db.dir.path()).unwrap() {
+        let p = f.unwrap().path();
+        if p.file_name().unwrap().to_string_lossy().starts_with("t.db") {
+            let bytes = std::fs::read(&p).unwrap();
+            assert!(
+                !bytes
+                    .windows(address.len())
+                    .any(|w| w == address.as_bytes()),
+                "{} still holds the address",
+                p.display()
+            );
+        }
+    }
+}

@@ -787,10 +787,57 @@ pub async fn deliver_due(app: &App) -> usize {
     count
 }
 
-/// The dispatcher: observes and sends until `stop` turns true (returns at once when
-/// notifications are off).
+/// With notifications turned off, the addresses kept for them would stay for nothing:
+/// every watch is ended and every pending notice given up (`failed`, "notifications are
+/// turned off"), its address and text cleared. How many notices were given up.
+pub async fn forget(app: &App) -> usize {
+    let store = app.store();
+    if let Ok(watches) = store.notify_watches().await {
+        for w in watches {
+            if let Err(e) = store
+                .record_notifications(&w.tenant, &w.request_id, &[], true)
+                .await
+            {
+                tracing::warn!(error = %e, "notifications: cannot end a watch");
+            }
+        }
+    }
+    let mut given_up = 0;
+    loop {
+        let pending = match store.take_due_notifications(i64::MAX, i64::MAX, 100).await {
+            Ok(p) if !p.is_empty() => p,
+            Ok(_) => break,
+            Err(e) => {
+                tracing::warn!(error = %e, "notifications: cannot read pending notices");
+                break;
+            }
+        };
+        for mut row in pending {
+            row.state = "failed".into();
+            row.last_error = Some("notifications are turned off".into());
+            row.address = None;
+            row.message = None;
+            if let Err(e) = store.update_notification(&row).await {
+                tracing::warn!(error = %e, "notifications: cannot give a notice up");
+                return given_up;
+            }
+            given_up += 1;
+        }
+    }
+    if given_up > 0 {
+        tracing::warn!(
+            notices = given_up,
+            "notifications are turned off: pending notices given up, their addresses forgotten"
+        );
+    }
+    given_up
+}
+
+/// The dispatcher: observes and sends until `stop` turns true. With notifications off
+/// it forgets what an earlier configuration kept for them ([`forget`]) and returns.
 pub async fn run(app: App, mut stop: tokio::sync::watch::Receiver<bool>) {
     if app.inner.notifier.is_none() {
+        forget(&app).await;
         return;
     }
     loop {
