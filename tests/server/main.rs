@@ -11,6 +11,7 @@ mod isolation;
 mod limits;
 mod metrics;
 mod multinode;
+mod notify;
 mod opendsr;
 mod portal;
 mod tenants;

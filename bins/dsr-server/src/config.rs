@@ -168,6 +168,215 @@ pub struct OpenDsrConfig {
     pub private_key: Option<PathBuf>,
 }
 
+/// `[notifications]`: messages to data subjects when their request is received,
+/// extended, completed or refused (`docs/notifications.md`). Off unless `smtp` or
+/// `webhook` is given.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotificationsConfig {
+    /// An SMTP server: `smtp://host:port`.
+    pub smtp: Option<String>,
+    /// The sender's address (SMTP).
+    pub from: Option<String>,
+    /// `none`, `starttls` (default) or `tls` (SMTP).
+    pub tls: String,
+    /// The environment variable holding the SMTP user name.
+    pub username_env: Option<String>,
+    /// A file holding the SMTP user name (relative to the configuration file).
+    pub username_file: Option<PathBuf>,
+    /// The environment variable holding the SMTP password.
+    pub password_env: Option<String>,
+    /// A file holding the SMTP password (relative to the configuration file).
+    pub password_file: Option<PathBuf>,
+    /// CA certificates (PEM) trusted for the SMTP server besides the system's.
+    pub ca_file: Option<PathBuf>,
+    /// Or the host's webhook: `https://…` (POST, JSON, signed like status callbacks).
+    pub webhook: Option<String>,
+    /// The events notified.
+    pub events: Vec<String>,
+    /// The language of notices (`en`, `fr`).
+    pub language: String,
+    /// Another language for some tenants: `{ acme = "fr" }`.
+    pub tenant_languages: std::collections::BTreeMap<String, String>,
+    /// Attempts before a notice is given up (`failed`).
+    pub max_attempts: u32,
+}
+
+impl Default for NotificationsConfig {
+    fn default() -> Self {
+        NotificationsConfig {
+            smtp: None,
+            from: None,
+            tls: "starttls".into(),
+            username_env: None,
+            username_file: None,
+            password_env: None,
+            password_file: None,
+            ca_file: None,
+            webhook: None,
+            events: dsr_api::notify::EVENTS
+                .iter()
+                .map(|e| (*e).to_owned())
+                .collect(),
+            language: "en".into(),
+            tenant_languages: Default::default(),
+            max_attempts: dsr_api::notify::MAX_ATTEMPTS as u32,
+        }
+    }
+}
+
+/// A secret (or a user name) from an environment variable or a file, never inline.
+fn secret(
+    what: &str,
+    env: Option<&str>,
+    file: Option<&Path>,
+    base: &Path,
+) -> anyhow::Result<Option<String>> {
+    match (env, file) {
+        (Some(_), Some(_)) => {
+            bail!("[notifications]: give {what}_env or {what}_file, not both")
+        }
+        (Some(var), None) => {
+            let v = std::env::var(var).map_err(|_| {
+                anyhow::anyhow!(
+                    "[notifications] {what}_env = {var:?}: the environment variable is not set"
+                )
+            })?;
+            Ok(Some(v))
+        }
+        (None, Some(f)) => {
+            let path = base.join(f);
+            let v = std::fs::read_to_string(&path).with_context(|| {
+                format!(
+                    "[notifications] {what}_file: cannot read {}",
+                    path.display()
+                )
+            })?;
+            Ok(Some(v.trim_end_matches(['\r', '\n']).to_owned()))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+impl NotificationsConfig {
+    /// Whether notifications are on.
+    pub fn enabled(&self) -> bool {
+        self.smtp.is_some() || self.webhook.is_some()
+    }
+
+    /// The settings, secrets and the CA file read (`None` when off).
+    pub fn settings(&self, base: &Path) -> anyhow::Result<Option<dsr_api::notify::NotifySettings>> {
+        use dsr_api::notify::{NotifySettings, Smtp, SmtpTls, Transport};
+        use dsr_api::portal::i18n::Lang;
+        let lang = |at: &str, code: &str| {
+            Lang::from_code(code)
+                .filter(|l| l.code() == code.to_ascii_lowercase())
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "[notifications] {at} = {code:?}: give one of {:?}",
+                        Lang::ALL.map(Lang::code)
+                    )
+                })
+        };
+        let language = lang("language", &self.language)?;
+        let mut tenant_languages = std::collections::HashMap::new();
+        for (t, code) in &self.tenant_languages {
+            let tenant = dsr_model::TenantId::new(t.as_str())
+                .map_err(|e| anyhow::anyhow!("[notifications] tenant_languages: {t:?}: {e}"))?;
+            tenant_languages.insert(tenant, lang(&format!("tenant_languages.{t}"), code)?);
+        }
+        if !(1..=100).contains(&self.max_attempts) {
+            bail!(
+                "[notifications] max_attempts = {}: give 1 to 100",
+                self.max_attempts
+            );
+        }
+        let mut events = std::collections::HashSet::new();
+        for e in &self.events {
+            if !dsr_api::notify::EVENTS.contains(&e.as_str()) {
+                bail!(
+                    "[notifications] events: {e:?} is not an event; give some of {:?}",
+                    dsr_api::notify::EVENTS
+                );
+            }
+            events.insert(e.clone());
+        }
+        let transport = match (&self.smtp, &self.webhook) {
+            (None, None) => {
+                if self.from.is_some() || self.username_env.is_some() || self.password_env.is_some()
+                {
+                    bail!(
+                        "[notifications]: give smtp = \"smtp://host:port\" (or webhook = \"https://…\") to turn notifications on"
+                    );
+                }
+                return Ok(None);
+            }
+            (Some(_), Some(_)) => {
+                bail!("[notifications]: give smtp or webhook, not both")
+            }
+            (None, Some(url)) => Transport::Webhook(url.clone()),
+            (Some(url), None) => {
+                let tls = SmtpTls::parse(&self.tls).ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "[notifications] tls = {:?}: give \"none\", \"starttls\" or \"tls\"",
+                        self.tls
+                    )
+                })?;
+                let (host, port) = Smtp::parse_url(url, tls)
+                    .map_err(|m| anyhow::anyhow!("[notifications] smtp = {m}"))?;
+                let from = self.from.clone().ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "[notifications]: smtp needs from = \"privacy@your-domain\" (the sender)"
+                    )
+                })?;
+                let user = secret(
+                    "username",
+                    self.username_env.as_deref(),
+                    self.username_file.as_deref(),
+                    base,
+                )?;
+                let password = secret(
+                    "password",
+                    self.password_env.as_deref(),
+                    self.password_file.as_deref(),
+                    base,
+                )?;
+                let credentials = match (user, password) {
+                    (Some(u), Some(p)) => Some((u, p)),
+                    (None, None) => None,
+                    _ => bail!(
+                        "[notifications]: give both a user name and a password (username_env / username_file and password_env / password_file), or neither"
+                    ),
+                };
+                let ca_pem = match &self.ca_file {
+                    Some(f) => {
+                        let path = base.join(f);
+                        Some(std::fs::read(&path).with_context(|| {
+                            format!("[notifications] ca_file: cannot read {}", path.display())
+                        })?)
+                    }
+                    None => None,
+                };
+                Transport::Smtp(Smtp {
+                    host,
+                    port,
+                    tls,
+                    from,
+                    credentials,
+                    ca_pem,
+                })
+            }
+        };
+        Ok(Some(NotifySettings {
+            transport,
+            events,
+            language,
+            tenant_languages,
+            max_attempts: i64::from(self.max_attempts),
+        }))
+    }
+}
+
 /// `[server]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -228,6 +437,9 @@ pub struct ServerConfig {
     /// `[opendsr]` (a section of its own in the file).
     #[serde(skip)]
     pub opendsr: OpenDsrConfig,
+    /// `[notifications]` (a section of its own in the file).
+    #[serde(skip)]
+    pub notifications: NotificationsConfig,
 }
 
 impl Default for ServerConfig {
@@ -259,6 +471,7 @@ impl Default for ServerConfig {
             portal: None,
             rate_limits: RateLimits::default(),
             opendsr: OpenDsrConfig::default(),
+            notifications: NotificationsConfig::default(),
         }
     }
 }
@@ -434,6 +647,12 @@ pub fn load(path: Option<&Path>) -> anyhow::Result<(ServerConfig, dsr_engine::Co
         })?,
         None => OpenDsrConfig::default(),
     };
+    let notifications: NotificationsConfig = match table.remove("notifications") {
+        Some(v) => v.try_into().map_err(|e: toml::de::Error| {
+            anyhow::anyhow!("{shown}: [notifications]: {}", e.to_string().trim())
+        })?,
+        None => NotificationsConfig::default(),
+    };
     let mut cfg: ServerConfig =
         toml::Value::Table(server)
             .try_into()
@@ -441,6 +660,7 @@ pub fn load(path: Option<&Path>) -> anyhow::Result<(ServerConfig, dsr_engine::Co
                 anyhow::anyhow!("{shown}: [server]: {}", e.to_string().trim())
             })?;
     cfg.opendsr = opendsr;
+    cfg.notifications = notifications;
     let engine_text = toml::to_string(&table)?;
     let mut engine = dsr_engine::Config::from_toml(&engine_text, &shown)?;
     engine.base_dir = path.and_then(Path::parent).map(Path::to_owned);
@@ -495,6 +715,60 @@ mod tests {
         std::fs::write(&p, "[opendsr]\nenable = true\n").unwrap();
         let err = load(Some(&p)).unwrap_err().to_string();
         assert!(err.contains("[opendsr]") && err.contains("enable"), "{err}");
+    }
+
+    #[test]
+    fn notifications_are_a_section_of_their_own_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("dsr.toml");
+        let (s, _) = load(None).unwrap();
+        assert!(!s.notifications.enabled(), "off by default");
+        assert!(s.notifications.settings(dir.path()).unwrap().is_none());
+        let write = |text: &str| {
+            std::fs::write(&p, format!("organisation = \"Acme\"\n{text}")).unwrap();
+            load(Some(&p)).map(|(s, _)| s)
+        };
+        let s = write("[notifications]\nsmtp = \"smtp://127.0.0.1:2525\"\nfrom = \"privacy@acme.example\"\ntls = \"none\"\nlanguage = \"fr\"\nevents = [\"completed\"]\n").unwrap();
+        let n = s.notifications.settings(dir.path()).unwrap().unwrap();
+        assert_eq!(n.language, dsr_api::portal::i18n::Lang::Fr);
+        assert_eq!(n.events.len(), 1);
+        let err = |text: &str| {
+            let s = write(text)?;
+            s.notifications.settings(dir.path()).map(|_| ())
+        };
+        for (text, says) in [
+            ("[notifications]\nsmtp = \"smtp://h:25\"\n", "from"),
+            (
+                "[notifications]\nsmtp = \"smtp://h:25\"\nfrom = \"a@b.example\"\ntls = \"ssl\"\n",
+                "tls",
+            ),
+            (
+                "[notifications]\nsmtp = \"smtp://h:25\"\nwebhook = \"https://x.example/\"\n",
+                "not both",
+            ),
+            (
+                "[notifications]\nwebhook = \"https://x.example/\"\nevents = [\"sent\"]\n",
+                "events",
+            ),
+            (
+                "[notifications]\nwebhook = \"https://x.example/\"\nlanguage = \"de\"\n",
+                "language",
+            ),
+            (
+                "[notifications]\nsmtp = \"smtp://h:25\"\nfrom = \"a@b.example\"\npassword_env = \"DSR_TEST_NO_SUCH_VARIABLE\"\nusername_env = \"DSR_TEST_NO_SUCH_VARIABLE\"\n",
+                "DSR_TEST_NO_SUCH_VARIABLE",
+            ),
+            (
+                "[notifications]\nsmtp = \"smtp://h:25\"\nfrom = \"a@b.example\"\npassword = \"inline\"\n",
+                "password",
+            ),
+        ] {
+            let e = err(text).unwrap_err().to_string();
+            assert!(
+                e.contains("[notifications]") && e.contains(says),
+                "{text}: {e}"
+            );
+        }
     }
 
     #[test]

@@ -415,6 +415,16 @@ async fn serve(
         }
         settings.portal = Some(std::sync::Arc::new(ps));
     }
+    settings.notifications = cfg.notifications.settings(&base)?;
+    if cfg.notifications.enabled() {
+        let n = &cfg.notifications;
+        tracing::info!(
+            transport = if n.smtp.is_some() { "smtp" } else { "webhook" },
+            events = ?n.events,
+            language = %n.language,
+            "notifications to data subjects are on"
+        );
+    }
     let db = settings.db.clone();
     let app = App::open(settings)
         .await
@@ -541,6 +551,7 @@ async fn serve(
     let callbacks = tokio::spawn(dsr_api::callbacks::run(app.clone(), stop_rx.clone()));
     let follower = tokio::spawn(dsr_api::follow::run(app.clone(), stop_rx.clone()));
     let portal = tokio::spawn(dsr_api::portal::run(app.clone(), stop_rx.clone()));
+    let notifier = tokio::spawn(dsr_api::notify::run(app.clone(), stop_rx.clone()));
 
     let served = server.await?;
     // In-flight HTTP requests are done; workers finish their batch (what they had not
@@ -552,6 +563,7 @@ async fn serve(
     let _ = callbacks.await;
     let _ = follower.await;
     let _ = portal.await;
+    let _ = notifier.await;
     if let Some(m) = metrics {
         let _ = m.await;
     }

@@ -70,6 +70,8 @@ pub struct Settings {
     pub portal: Option<Arc<crate::portal::PortalSettings>>,
     /// OpenDSR, when served (`None`: its routes answer 404).
     pub opendsr: Option<crate::opendsr::OpenDsrSettings>,
+    /// Notifications to data subjects (`None`: none are sent).
+    pub notifications: Option<crate::notify::NotifySettings>,
 }
 
 impl Settings {
@@ -96,6 +98,7 @@ impl Settings {
             callback_max_attempts: crate::callbacks::MAX_ATTEMPTS,
             portal: None,
             opendsr: None,
+            notifications: None,
         }
     }
 }
@@ -151,6 +154,7 @@ pub(crate) struct Inner {
     pub callback_tls: tokio_rustls::TlsConnector,
     pub clock: Arc<dyn Clock>,
     pub opendsr: Option<Arc<crate::opendsr::Processor>>,
+    pub notifier: Option<Arc<crate::notify::Notifier>>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -210,6 +214,16 @@ impl App {
             )),
             None => None,
         };
+        let notifier = match &settings.notifications {
+            Some(n) => {
+                n.check(settings.allow_private_callbacks, settings.hipaa)
+                    .map_err(|m| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "config", m))?;
+                Some(Arc::new(crate::notify::Notifier::new(n.clone()).map_err(
+                    |m| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "config", m),
+                )?))
+            }
+            None => None,
+        };
         Ok(App {
             inner: Arc::new(Inner {
                 limiter: Limiter::new(settings.rates),
@@ -226,6 +240,7 @@ impl App {
                 callback_tls,
                 clock,
                 opendsr,
+                notifier,
             }),
         })
     }

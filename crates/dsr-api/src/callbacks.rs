@@ -240,7 +240,14 @@ pub fn sign(app: &App, timestamp: i64, body: &str) -> String {
     hex::encode(app.inner.callback_key.sign(msg.as_bytes()).to_bytes())
 }
 
-async fn post(app: &App, stored: &str, body: &str, delivery: &str) -> Result<u16, String> {
+/// POSTs a body to a stored callback URL (or a notifications webhook), signed, after the
+/// address checks; the receiver's status.
+pub(crate) async fn post(
+    app: &App,
+    stored: &str,
+    body: &str,
+    delivery: &str,
+) -> Result<u16, String> {
     let opendsr = crate::opendsr::split_callback(stored).map(|(_, url)| url);
     let url = opendsr.unwrap_or(stored);
     let u = parse_url(url)?;

@@ -1,7 +1,7 @@
 //! The dsr engine over HTTP, as a library: an axum [`Router`] a host on axum can nest,
 //! and everything it needs — wire types, authentication (OAuth 2.0 client credentials
 //! and static API tokens with scopes), tenant isolation, limits, status callbacks,
-//! metrics and the OpenAPI 3.1 document generated from the handlers.
+//! notifications to data subjects (`notify`), metrics and the OpenAPI 3.1 document generated from the handlers.
 //!
 //! The key design decision: **the client decides the tenant.** A request never names a
 //! tenant; the authenticated client belongs to exactly one, and every handler looks ids
@@ -21,6 +21,7 @@ pub mod follow;
 pub mod import;
 pub mod limits;
 pub mod metrics;
+pub mod notify;
 pub mod openapi;
 pub mod opendsr;
 pub mod portal;

@@ -60,7 +60,7 @@ impl Modify for Security {
         crate::error::ErrorBody, SearchType, SearchResponse, Entity, SubjectView, HandleView, EvidenceView,
         MergeSetView, CorrelateBody, CorrelateResponse, CorrelatedView, TermBody, SubjectWritten,
         ImportReportView, LineIssueView, ApiRequestType, SubjectRef, ReplacementTerm, CreateRequestBody,
-        CallbackView, RequestDetail, RequestPage, DecisionBody, DecisionKind, ExtensionBody, EventView,
+        CallbackView, NotificationView, RequestDetail, RequestPage, DecisionBody, DecisionKind, ExtensionBody, EventView,
         EventsResponse, ServiceView, BlindSpotView, ServicesResponse, ComplianceBody, AuditVerifyResponse,
         CallbackKey, TokenResponse, TokenErrorBody, TokenForm, Health, StatusFilter, SubjectBody,
         SubjectKindBody, HandleBody, EmploymentBody, NameText, EmailText, PhoneText,

@@ -908,6 +908,7 @@ pub async fn create(
     if !b.status_callback_urls.is_empty() {
         crate::callbacks::observe(&app).await;
     }
+    crate::notify::track(&app, &t, &out.request).await;
     tracing::info!(request = %out.request.id, client = %p.client_id, "opendsr request created");
     Ok(receipt(v, &p, &out.request, &id, &encoded))
 }

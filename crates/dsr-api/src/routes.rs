@@ -325,8 +325,13 @@ async fn detail(app: &App, t: &Tenant, id: &RequestId, existing: bool) -> ApiRes
         .store()
         .deliveries(t.engine.tenant(), id.as_str())
         .await?;
+    let notices = app
+        .store()
+        .notifications(t.engine.tenant(), id.as_str())
+        .await?;
     Ok(RequestDetail {
         request: RequestView::new(&r, &tasks, &related, now),
+        notifications: notices.into_iter().map(NotificationView::from).collect(),
         callbacks: cbs
             .into_iter()
             .map(|d| CallbackView {
@@ -482,6 +487,7 @@ pub async fn create_request(
     if !b.callback_urls.is_empty() {
         callbacks::observe(&app).await;
     }
+    crate::notify::track(&app, &t, &out.request).await;
     tracing::info!(request = %out.request.id, related = out.related.len(), client = %p.client_id, "request created");
     if !b.callback_urls.is_empty() || out.existing {
         let d = detail(&app, &t, &out.request.id, out.existing).await?;
@@ -494,6 +500,7 @@ pub async fn create_request(
     let d = RequestDetail {
         request: RequestView::new(&out.request, &tasks, &out.related, now),
         callbacks: Vec::new(),
+        notifications: Vec::new(),
         existing: false,
     };
     Ok((StatusCode::ACCEPTED, Json(d)).into_response())
@@ -601,6 +608,7 @@ async fn after_change(
     id: &RequestId,
 ) -> ApiResult<Json<RequestDetail>> {
     callbacks::observe(app).await;
+    crate::notify::after_change(app, t, id).await;
     Ok(Json(detail(app, t, id, false).await?))
 }
 

@@ -505,7 +505,35 @@ pub struct CallbackView {
     pub delivered_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-/// A request with its tasks, related requests and callbacks.
+/// A notification to the data subject, as the API shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationView {
+    /// `received`, `extended-1`, `extended-2`, …, `completed` or `refused`.
+    pub event: String,
+    /// `pending`, `sent`, `failed` (gave up) or `skipped` (no address).
+    pub state: String,
+    /// Attempts made.
+    pub attempts: i64,
+    /// The last error, or why it was skipped.
+    pub last_error: Option<String>,
+    /// When it was sent.
+    pub sent_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl From<dsr_engine::server_store::NotificationRow> for NotificationView {
+    fn from(n: dsr_engine::server_store::NotificationRow) -> Self {
+        NotificationView {
+            event: n.event,
+            state: n.state,
+            attempts: n.attempts,
+            last_error: n.last_error,
+            sent_at: n.sent_us.and_then(chrono::DateTime::from_timestamp_micros),
+        }
+    }
+}
+
+/// A request with its tasks, related requests, callbacks and notifications.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RequestDetail {
@@ -514,6 +542,9 @@ pub struct RequestDetail {
     pub request: RequestView,
     /// Status callbacks and their deliveries.
     pub callbacks: Vec<CallbackView>,
+    /// Notifications to the data subject (`docs/notifications.md`): which were sent,
+    /// pending, given up or skipped — never the address or the text.
+    pub notifications: Vec<NotificationView>,
     /// Whether this is a request already in flight (idempotent replay or duplicate).
     pub existing: bool,
 }

@@ -1049,6 +1049,125 @@ pub async fn run_server(store: &dyn crate::server_store::ServerStore) {
     server_callbacks(store).await;
     server_idempotency(store).await;
     server_portal(store).await;
+    server_notifications(store).await;
+}
+
+async fn server_notifications(store: &dyn crate::server_store::ServerStore) {
+    use crate::server_store::{NotificationRow, NotifyWatch};
+    let case = "server notifications";
+    let (t, other) = (tenant("notify"), tenant("notify-other"));
+    let now = Utc::now().timestamp_micros();
+    let w = NotifyWatch {
+        tenant: t.clone(),
+        request_id: "r1".into(),
+        address: Some("ann@example.com".into()),
+        created_us: now,
+    };
+    assert!(
+        store.watch_notifications(&w).await.unwrap(),
+        "{case}: watched"
+    );
+    let again = NotifyWatch {
+        address: Some("other@example.com".into()),
+        ..w.clone()
+    };
+    assert!(
+        !store.watch_notifications(&again).await.unwrap(),
+        "{case}: watched once"
+    );
+    let ours = |ws: Vec<NotifyWatch>| ws.into_iter().filter(|w| w.tenant == t).collect::<Vec<_>>();
+    assert_eq!(
+        ours(store.notify_watches().await.unwrap()),
+        vec![w.clone()],
+        "{case}: the first address stays"
+    );
+    let row = |event: &str| NotificationRow {
+        tenant: t.clone(),
+        request_id: "r1".into(),
+        event: event.into(),
+        state: "pending".into(),
+        address: Some("ann@example.com".into()),
+        message: Some("{}".into()),
+        attempts: 0,
+        next_us: now,
+        last_error: None,
+        created_us: now,
+        sent_us: None,
+    };
+    assert_eq!(
+        store
+            .record_notifications(&t, "r1", &[row("received")], false)
+            .await
+            .unwrap(),
+        1,
+        "{case}: recorded"
+    );
+    assert_eq!(
+        store
+            .record_notifications(&t, "r1", &[row("received"), row("completed")], true)
+            .await
+            .unwrap(),
+        1,
+        "{case}: an event is recorded once"
+    );
+    assert!(
+        ours(store.notify_watches().await.unwrap()).is_empty(),
+        "{case}: closed with the last notice"
+    );
+    // Another tenant's request of the same id is another notification.
+    let mut theirs = row("received");
+    theirs.tenant = other.clone();
+    store
+        .record_notifications(&other, "r1", &[theirs], false)
+        .await
+        .unwrap();
+    let listed = store.notifications(&t, "r1").await.unwrap();
+    assert_eq!(listed.len(), 2, "{case}: listed per tenant");
+    // Taken once while held; an attempt's result is recorded as given.
+    let hold = now + 60_000_000;
+    let taken: Vec<_> = store
+        .take_due_notifications(now, hold, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|n| n.tenant == t)
+        .collect();
+    assert_eq!(taken.len(), 2, "{case}: both due");
+    assert!(
+        !store
+            .take_due_notifications(now, hold, 1000)
+            .await
+            .unwrap()
+            .iter()
+            .any(|n| n.tenant == t),
+        "{case}: held while sent"
+    );
+    let mut sent = taken[0].clone();
+    sent.state = "sent".into();
+    sent.address = None;
+    sent.message = None;
+    sent.attempts = 1;
+    sent.sent_us = Some(now);
+    store.update_notification(&sent).await.unwrap();
+    let mut retry = taken[1].clone();
+    retry.attempts = 1;
+    retry.last_error = Some("refused".into());
+    retry.next_us = now;
+    store.update_notification(&retry).await.unwrap();
+    let after = store.notifications(&t, "r1").await.unwrap();
+    assert!(
+        after.contains(&sent) && after.contains(&retry),
+        "{case}: {after:?}"
+    );
+    let due: Vec<_> = store
+        .take_due_notifications(now, hold, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|n| n.tenant == t)
+        .collect();
+    assert_eq!(due.len(), 1, "{case}: only the pending one is due again");
+    assert_eq!(due[0].event, retry.event);
 }
 
 fn subject(id: &str, name: &str) -> Subject {

@@ -1,8 +1,9 @@
 //! What a server keeps beside the engine's records, as a contract both stores keep:
 //! the tenants and their subjects (with the change feed every node's index follows),
-//! API clients, the server's own keys, status callbacks with their deliveries, and
-//! idempotency keys. The HTTP layer (`dsr-api`) decides what a client may do, how
-//! secrets are hashed and when a callback is sent; a store only persists and loads.
+//! API clients, the server's own keys, status callbacks with their deliveries,
+//! idempotency keys, portal sessions and links, and notifications to data subjects.
+//! The HTTP layer (`dsr-api`) decides what a client may do, how secrets are hashed and
+//! when a callback or a notification is sent; a store only persists and loads.
 //!
 //! [`conformance::run_server`](crate::conformance::run_server) is the contract's test,
 //! run by the SQLite and the PostgreSQL store. Times are microseconds since the Unix
@@ -140,6 +141,53 @@ pub struct ShareRow {
     pub downloads: i64,
     /// Withdrawn by the subject at.
     pub revoked_us: Option<i64>,
+}
+
+/// A request whose notifications to its data subject are still being derived
+/// (`dsr-api::notify`): the subject's address is captured here when the request is first
+/// seen, because a completed erasure removes every other copy of it before its
+/// "completed" notice is queued. The row goes when the request's last notice is
+/// recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyWatch {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The request.
+    pub request_id: String,
+    /// Where its notices go (`None`: the subject has no address; notices are skipped).
+    pub address: Option<String>,
+    /// Seen at.
+    pub created_us: i64,
+}
+
+/// One notification to a data subject, as stored: one per request and event
+/// (`received`, `extended-1`, `extended-2`, …, `completed`, `refused`), so recording it
+/// again writes nothing. The address and the message are kept only while it is
+/// `pending`: the sender clears them when it is `sent` or `failed`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotificationRow {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The request.
+    pub request_id: String,
+    /// What it tells.
+    pub event: String,
+    /// `pending`, `sent`, `failed` (gave up) or `skipped` (no address).
+    pub state: String,
+    /// The subject's address, while pending.
+    pub address: Option<String>,
+    /// The rendered message (JSON), while pending.
+    pub message: Option<String>,
+    /// Attempts made.
+    pub attempts: i64,
+    /// Next attempt not before.
+    pub next_us: i64,
+    /// The last error (or why it was skipped).
+    pub last_error: Option<String>,
+    /// Recorded at.
+    pub created_us: i64,
+    /// Sent at.
+    pub sent_us: Option<i64>,
 }
 
 /// The records a server keeps beside the engine's (see the module docs).
@@ -289,4 +337,42 @@ pub trait ServerStore: Store + std::fmt::Debug {
     /// Removes the links that expired before `before_us` (their recipients' names go
     /// with them; the audit log keeps the sealed record); how many.
     async fn remove_expired_shares(&self, before_us: i64) -> Result<u64>;
+
+    // Notifications to data subjects (`dsr-api::notify`).
+
+    /// Starts watching a request for notifications (again: no change, the first
+    /// address stays); `false` if it was watched already. (A request whose watch was
+    /// closed may be watched again; its notices recorded before are not recorded
+    /// twice.)
+    async fn watch_notifications(&self, w: &NotifyWatch) -> Result<bool>;
+    /// Every request still watched.
+    async fn notify_watches(&self) -> Result<Vec<NotifyWatch>>;
+    /// Records notifications of one request, in one transaction: each row whose event
+    /// is not recorded yet is inserted (the others are left as they are), and with
+    /// `close` the request's watch is removed (its address with it). How many rows were
+    /// inserted.
+    async fn record_notifications(
+        &self,
+        tenant: &TenantId,
+        request_id: &str,
+        rows: &[NotificationRow],
+        close: bool,
+    ) -> Result<usize>;
+    /// Takes pending notifications whose time has come, oldest first, and holds them
+    /// until `lease_until_us` (their `next_us` is moved there), as
+    /// [`ServerStore::take_due_deliveries`] does.
+    async fn take_due_notifications(
+        &self,
+        now_us: i64,
+        lease_until_us: i64,
+        limit: usize,
+    ) -> Result<Vec<NotificationRow>>;
+    /// Records an attempt's result: every field but the keys, as given.
+    async fn update_notification(&self, n: &NotificationRow) -> Result<()>;
+    /// The notifications of one request, in the order they were recorded.
+    async fn notifications(
+        &self,
+        tenant: &TenantId,
+        request_id: &str,
+    ) -> Result<Vec<NotificationRow>>;
 }

@@ -193,6 +193,31 @@ const MIGRATIONS: &[&str] = &[
         revoked_us BIGINT
      );
      CREATE INDEX portal_shares_by_request ON portal_shares (tenant, request_id);",
+    // 5: notifications to data subjects (dsr-api::notify): the requests still watched,
+    // with the address captured when first seen, and one row per request and event; the
+    // address and message stay only while a notice is pending.
+    "CREATE TABLE notify_watches (
+        tenant TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        address TEXT,
+        created_us BIGINT NOT NULL,
+        PRIMARY KEY (tenant, request_id)
+     );
+     CREATE TABLE notifications (
+        tenant TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        event TEXT NOT NULL,
+        state TEXT NOT NULL,
+        address TEXT,
+        message TEXT,
+        attempts BIGINT NOT NULL DEFAULT 0,
+        next_us BIGINT NOT NULL,
+        last_error TEXT,
+        created_us BIGINT NOT NULL,
+        sent_us BIGINT,
+        PRIMARY KEY (tenant, request_id, event)
+     );
+     CREATE INDEX notifications_due ON notifications (next_us) WHERE state = 'pending';",
 ];
 
 /// Applies the migrations not applied yet.

@@ -7,8 +7,8 @@ use crate::{Error, PgStore, engine_err};
 use async_trait::async_trait;
 use dsr_engine::Result;
 use dsr_engine::server_store::{
-    ClientRow, DeliveryRow, OpenCallback, PortalSessionRow, ServerStore, ShareRow, SubjectChange,
-    UpsertCounts,
+    ClientRow, DeliveryRow, NotificationRow, NotifyWatch, OpenCallback, PortalSessionRow,
+    ServerStore, ShareRow, SubjectChange, UpsertCounts,
 };
 use dsr_model::{Subject, SubjectId, TenantId};
 use tokio_postgres::Row;
@@ -93,6 +93,24 @@ fn delivery_row(r: &Row) -> Result<DeliveryRow> {
         next_us: r.get(8),
         last_error: r.get(9),
         delivered_us: r.get(10),
+    })
+}
+
+const NOTIFICATION_COLS: &str = "tenant, request_id, event, state, address, message, attempts, next_us, last_error, created_us, sent_us";
+
+fn notification_row(r: &Row) -> Result<NotificationRow> {
+    Ok(NotificationRow {
+        tenant: tenant_of(r, 0)?,
+        request_id: r.get(1),
+        event: r.get(2),
+        state: r.get(3),
+        address: r.get(4),
+        message: r.get(5),
+        attempts: r.get(6),
+        next_us: r.get(7),
+        last_error: r.get(8),
+        created_us: r.get(9),
+        sent_us: r.get(10),
     })
 }
 
@@ -585,5 +603,149 @@ impl ServerStore for PgStore {
             &[&before_us],
         )
         .await
+    }
+
+    async fn watch_notifications(&self, w: &NotifyWatch) -> Result<bool> {
+        let n = self
+            .exec(
+                "INSERT INTO notify_watches (tenant, request_id, address, created_us) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT DO NOTHING",
+                &[&w.tenant.as_str(), &w.request_id, &w.address, &w.created_us],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+    async fn notify_watches(&self) -> Result<Vec<NotifyWatch>> {
+        self.rows(
+            "SELECT tenant, request_id, address, created_us FROM notify_watches ORDER BY created_us",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(NotifyWatch {
+                tenant: tenant_of(r, 0)?,
+                request_id: r.get(1),
+                address: r.get(2),
+                created_us: r.get(3),
+            })
+        })
+        .collect()
+    }
+    async fn record_notifications(
+        &self,
+        tenant: &TenantId,
+        request_id: &str,
+        rows: &[NotificationRow],
+        close: bool,
+    ) -> Result<usize> {
+        let mut c = self.client().await.map_err(engine_err)?;
+        let tx = c.transaction().await.map_err(pg)?;
+        let insert = tx
+            .prepare_cached(&format!(
+                "INSERT INTO notifications ({NOTIFICATION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                 ON CONFLICT DO NOTHING"
+            ))
+            .await
+            .map_err(pg)?;
+        let mut n = 0;
+        for r in rows {
+            n += tx
+                .execute(
+                    &insert,
+                    &[
+                        &tenant.as_str(),
+                        &request_id,
+                        &r.event,
+                        &r.state,
+                        &r.address,
+                        &r.message,
+                        &r.attempts,
+                        &r.next_us,
+                        &r.last_error,
+                        &r.created_us,
+                        &r.sent_us,
+                    ],
+                )
+                .await
+                .map_err(pg)? as usize;
+        }
+        if close {
+            tx.execute(
+                "DELETE FROM notify_watches WHERE tenant = $1 AND request_id = $2",
+                &[&tenant.as_str(), &request_id],
+            )
+            .await
+            .map_err(pg)?;
+        }
+        tx.commit().await.map_err(pg)?;
+        Ok(n)
+    }
+    async fn take_due_notifications(
+        &self,
+        now_us: i64,
+        lease_until_us: i64,
+        limit: usize,
+    ) -> Result<Vec<NotificationRow>> {
+        let rows = self
+            .rows(
+                &format!(
+                    "UPDATE notifications n SET next_us = $2
+                     FROM (SELECT tenant, request_id, event FROM notifications
+                           WHERE state = 'pending' AND next_us <= $1
+                           ORDER BY next_us LIMIT $3 FOR UPDATE SKIP LOCKED) due
+                     WHERE n.tenant = due.tenant AND n.request_id = due.request_id AND n.event = due.event
+                     RETURNING {}",
+                    NOTIFICATION_COLS
+                        .split(", ")
+                        .map(|c| format!("n.{c}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                &[&now_us, &lease_until_us, &(limit as i64)],
+            )
+            .await?;
+        let mut out = rows
+            .iter()
+            .map(notification_row)
+            .collect::<Result<Vec<_>>>()?;
+        out.sort_by_key(|n| n.created_us);
+        Ok(out)
+    }
+    async fn update_notification(&self, n: &NotificationRow) -> Result<()> {
+        self.exec(
+            "UPDATE notifications SET state = $4, address = $5, message = $6, attempts = $7, next_us = $8, last_error = $9, sent_us = $10
+             WHERE tenant = $1 AND request_id = $2 AND event = $3",
+            &[
+                &n.tenant.as_str(),
+                &n.request_id,
+                &n.event,
+                &n.state,
+                &n.address,
+                &n.message,
+                &n.attempts,
+                &n.next_us,
+                &n.last_error,
+                &n.sent_us,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+    async fn notifications(
+        &self,
+        tenant: &TenantId,
+        request_id: &str,
+    ) -> Result<Vec<NotificationRow>> {
+        self.rows(
+            &format!(
+                "SELECT {NOTIFICATION_COLS} FROM notifications WHERE tenant = $1 AND request_id = $2 ORDER BY created_us, event"
+            ),
+            &[&tenant.as_str(), &request_id],
+        )
+        .await?
+        .iter()
+        .map(notification_row)
+        .collect()
     }
 }

@@ -19,6 +19,7 @@ use std::sync::{Mutex, MutexGuard};
 pub mod clients;
 pub mod conversations;
 pub mod migrations;
+pub mod notify;
 pub mod portal;
 mod privacy;
 

@@ -251,6 +251,35 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     ) WITHOUT ROWID;
     CREATE INDEX portal_shares_by_request ON portal_shares (tenant, request_id);",
     ),
+    (
+        8,
+        // Notifications to data subjects (`dsr-api::notify`): the requests still
+        // watched, with the address captured when first seen (a completed erasure
+        // removes every other copy before its last notice), and one row per request and
+        // event. The address and message stay only while a notice is pending.
+        "CREATE TABLE notify_watches (
+        tenant     TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        address    TEXT,
+        created_us INTEGER NOT NULL,
+        PRIMARY KEY (tenant, request_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE notifications (
+        tenant     TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        event      TEXT NOT NULL,
+        state      TEXT NOT NULL,
+        address    TEXT,
+        message    TEXT,
+        attempts   INTEGER NOT NULL DEFAULT 0,
+        next_us    INTEGER NOT NULL,
+        last_error TEXT,
+        created_us INTEGER NOT NULL,
+        sent_us    INTEGER,
+        PRIMARY KEY (tenant, request_id, event)
+    ) WITHOUT ROWID;
+    CREATE INDEX notifications_due ON notifications (state, next_us);",
+    ),
 ];
 
 /// Applies the pending migrations, each in its own transaction.

@@ -678,10 +678,13 @@ pub async fn create(
     match out {
         // For a merge set the engine returns the canonical contact's request, the
         // parent of the person's other records' requests: the one the list shows.
-        Ok(out) => Ok(redirect(
-            &format!("/portal/requests/{}?made=1", out.request.id.as_str()),
-            None,
-        )),
+        Ok(out) => {
+            crate::notify::track(&app, &s.tenant, &out.request).await;
+            Ok(redirect(
+                &format!("/portal/requests/{}?made=1", out.request.id.as_str()),
+                None,
+            ))
+        }
         Err(e @ (EngineError::Invalid(_) | EngineError::MergeSet { .. })) => {
             Err(PortalError::text(
                 StatusCode::UNPROCESSABLE_ENTITY,

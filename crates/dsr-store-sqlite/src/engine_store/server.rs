@@ -6,8 +6,8 @@ use super::{SqliteEngineStore, store_err};
 use async_trait::async_trait;
 use dsr_engine::Result;
 use dsr_engine::server_store::{
-    ClientRow, DeliveryRow, OpenCallback, PortalSessionRow, ServerStore, ShareRow, SubjectChange,
-    UpsertCounts,
+    ClientRow, DeliveryRow, NotificationRow, NotifyWatch, OpenCallback, PortalSessionRow,
+    ServerStore, ShareRow, SubjectChange, UpsertCounts,
 };
 use dsr_model::{Subject, SubjectId, TenantId};
 
@@ -203,6 +203,57 @@ impl ServerStore for SqliteEngineStore {
     async fn remove_expired_shares(&self, before_us: i64) -> Result<u64> {
         self.db()
             .remove_expired_shares(before_us)
+            .map_err(store_err)
+    }
+
+    async fn watch_notifications(&self, w: &NotifyWatch) -> Result<bool> {
+        self.db().watch_notifications(w).map_err(store_err)
+    }
+    async fn notify_watches(&self) -> Result<Vec<NotifyWatch>> {
+        self.db().notify_watches().map_err(store_err)
+    }
+    async fn record_notifications(
+        &self,
+        tenant: &TenantId,
+        request_id: &str,
+        rows: &[NotificationRow],
+        close: bool,
+    ) -> Result<usize> {
+        let n = self
+            .db()
+            .record_notifications(tenant, request_id, rows, close)
+            .map_err(store_err)?;
+        if close {
+            // The watch held an address: its bytes leave the WAL too.
+            self.scrub();
+        }
+        Ok(n)
+    }
+    async fn take_due_notifications(
+        &self,
+        now_us: i64,
+        lease_until_us: i64,
+        limit: usize,
+    ) -> Result<Vec<NotificationRow>> {
+        self.db()
+            .take_due_notifications(now_us, lease_until_us, limit)
+            .map_err(store_err)
+    }
+    async fn update_notification(&self, n: &NotificationRow) -> Result<()> {
+        self.db().update_notification(n).map_err(store_err)?;
+        if n.address.is_none() {
+            // An address or a message was removed: out of the WAL as well.
+            self.scrub();
+        }
+        Ok(())
+    }
+    async fn notifications(
+        &self,
+        tenant: &TenantId,
+        request_id: &str,
+    ) -> Result<Vec<NotificationRow>> {
+        self.db()
+            .notifications(tenant, request_id)
             .map_err(store_err)
     }
 }
