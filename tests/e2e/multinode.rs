@@ -153,7 +153,7 @@ fn several_workers_on_postgres_with_one_killed_lose_nothing() {
     let until = Instant::now() + Duration::from_secs(60);
     while Instant::now() < until {
         let out = std::process::Command::new("psql")
-            .args([url.as_str(), "-Atc", &format!("SELECT count(*) FROM audit_log WHERE action = 'task.claimed' AND actor LIKE '{actor}'")])
+            .args([url.as_str(), "-Atc", &format!("SELECT count(*) FROM (SELECT action, actor, detail, request_id, service FROM audit_log UNION ALL SELECT action, actor, detail, request_id, service FROM audit_pending) a WHERE action = 'task.claimed' AND actor LIKE '{actor}'")])
             .output()
             .expect("psql");
         if stdout(&out).trim().parse::<u64>().unwrap_or(0) > 20 {
@@ -205,7 +205,7 @@ fn several_workers_on_postgres_with_one_killed_lose_nothing() {
         stdout(&out)
     );
     let out = std::process::Command::new("psql")
-        .args([url.as_str(), "-Atc", "SELECT request_id || '/' || service, count(*) FROM audit_log WHERE action = 'task.done' GROUP BY 1"])
+        .args([url.as_str(), "-Atc", "SELECT request_id || '/' || service, count(*) FROM (SELECT action, actor, detail, request_id, service FROM audit_log UNION ALL SELECT action, actor, detail, request_id, service FROM audit_pending) a WHERE action = 'task.done' GROUP BY 1"])
         .output()
         .expect("psql");
     let mut done: BTreeMap<String, u64> = BTreeMap::new();
@@ -221,7 +221,7 @@ fn several_workers_on_postgres_with_one_killed_lose_nothing() {
         .expect("psql");
     assert_eq!(stdout(&out).trim(), "0", "no duplicate in flight");
     let reclaimed = std::process::Command::new("psql")
-        .args([url.as_str(), "-Atc", "SELECT count(*) FROM audit_log WHERE action = 'task.claimed' AND detail LIKE '%reclaimed_from%'"])
+        .args([url.as_str(), "-Atc", "SELECT count(*) FROM (SELECT action, actor, detail, request_id, service FROM audit_log UNION ALL SELECT action, actor, detail, request_id, service FROM audit_pending) a WHERE action = 'task.claimed' AND detail LIKE '%reclaimed_from%'"])
         .output()
         .expect("psql");
     eprintln!(

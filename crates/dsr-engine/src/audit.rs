@@ -302,7 +302,18 @@ pub fn seal(
     event: AuditEvent,
     prev_hash: &str,
 ) -> AuditEntry {
-    let at = format_time(at);
+    seal_at(tenant, index, format_time(at), event, prev_hash)
+}
+
+/// [`seal`] with the time already formatted (as a store that chains entries after their
+/// commit kept it).
+pub fn seal_at(
+    tenant: &TenantId,
+    index: u64,
+    at: String,
+    event: AuditEvent,
+    prev_hash: &str,
+) -> AuditEntry {
     let hash = chain_hash(prev_hash, &body(tenant, index, &at, &event));
     AuditEntry {
         tenant: tenant.clone(),

@@ -218,6 +218,22 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (tenant, request_id, event)
      );
      CREATE INDEX notifications_due ON notifications (next_us) WHERE state = 'pending';",
+    // 6: audit entries are written by each transaction into audit_pending, without the
+    // chain; a sealer (under the tenant's advisory lock, in its own short transaction)
+    // chains them into audit_log in commit order of its reads. Writers no longer queue
+    // on the tenant's chain (issue 9's throughput).
+    "CREATE TABLE audit_pending (
+        seq BIGSERIAL PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        request_id TEXT,
+        service TEXT,
+        subject_id TEXT,
+        detail TEXT NOT NULL
+     );
+     CREATE INDEX audit_pending_by_tenant ON audit_pending (tenant, seq);",
 ];
 
 /// Applies the migrations not applied yet.

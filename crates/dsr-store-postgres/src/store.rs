@@ -96,6 +96,184 @@ fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }
 
+/// Writes `events` for the tenant's chain: into `audit_pending`, in the writer's
+/// transaction (they land or not with the change they record), without the chain. The
+/// chain is made by [`seal_pending`], outside the writers' transactions, so concurrent
+/// writers of one tenant do not queue on its tail.
+async fn append_audit(
+    tx: &Transaction<'_>,
+    tenant: &TenantId,
+    at: DateTime<Utc>,
+    events: Vec<AuditEvent>,
+) -> Result<(), tokio_postgres::Error> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let at = audit::format_time(at);
+    let mut actor = Vec::with_capacity(events.len());
+    let mut action = Vec::with_capacity(events.len());
+    let mut request_id = Vec::with_capacity(events.len());
+    let mut service = Vec::with_capacity(events.len());
+    let mut subject_id = Vec::with_capacity(events.len());
+    let mut detail = Vec::with_capacity(events.len());
+    for e in events {
+        detail.push(audit::canonical_json(&e.detail));
+        actor.push(e.actor);
+        action.push(e.action);
+        request_id.push(e.request_id);
+        service.push(e.service);
+        subject_id.push(e.subject_id);
+    }
+    let ins = tx
+        .prepare_cached(
+            "INSERT INTO audit_pending (tenant, at, actor, action, request_id, service, subject_id, detail)
+             SELECT $1, $2, * FROM UNNEST($3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::TEXT[])",
+        )
+        .await?;
+    tx.execute(
+        &ins,
+        &[
+            &tenant.as_str(),
+            &at,
+            &actor,
+            &action,
+            &request_id,
+            &service,
+            &subject_id,
+            &detail,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Most pending entries chained in one sealing transaction.
+const SEAL_BATCH: i64 = 5_000;
+
+/// Chains the tenant's committed pending entries into `audit_log`, in the order of
+/// their sequence, under the tenant's advisory lock (one sealer at a time per tenant,
+/// on every node). `wait`: block for the lock (a reader that must see every committed
+/// entry); otherwise give up when another sealer holds it (that one, or the next
+/// write or read, chains what is left). Returns how many entries were chained.
+pub(crate) async fn seal_pending(
+    client: &mut deadpool_postgres::Object,
+    tenant: &TenantId,
+    wait: bool,
+) -> Result<u64, tokio_postgres::Error> {
+    let key = lock_key(&["audit", tenant.as_str()]);
+    let mut total = 0u64;
+    loop {
+        let tx = client.transaction().await?;
+        let got: bool = if wait {
+            tx.execute(
+                &tx.prepare_cached("SELECT pg_advisory_xact_lock($1)")
+                    .await?,
+                &[&key],
+            )
+            .await?;
+            true
+        } else {
+            tx.query_one(
+                &tx.prepare_cached("SELECT pg_try_advisory_xact_lock($1)")
+                    .await?,
+                &[&key],
+            )
+            .await?
+            .get(0)
+        };
+        if !got {
+            tx.rollback().await?;
+            return Ok(total);
+        }
+        let tail = tx
+            .query_opt(
+                &tx.prepare_cached(
+                    "SELECT idx, hash FROM audit_log WHERE tenant = $1 ORDER BY idx DESC LIMIT 1",
+                )
+                .await?,
+                &[&tenant.as_str()],
+            )
+            .await?;
+        let rows = tx
+            .query(
+                &tx.prepare_cached(
+                    "SELECT seq, at, actor, action, request_id, service, subject_id, detail
+                     FROM audit_pending WHERE tenant = $1 ORDER BY seq LIMIT $2",
+                )
+                .await?,
+                &[&tenant.as_str(), &SEAL_BATCH],
+            )
+            .await?;
+        if rows.is_empty() {
+            tx.commit().await?;
+            return Ok(total);
+        }
+        let (mut next, mut prev) = match tail {
+            Some(r) => (r.get::<_, i64>(0) as u64 + 1, r.get::<_, String>(1)),
+            None => (0, audit::GENESIS.to_owned()),
+        };
+        let mut c = AuditColumns::default();
+        let mut seqs = Vec::with_capacity(rows.len());
+        for r in &rows {
+            seqs.push(r.get::<_, i64>(0));
+            let detail: String = r.get(7);
+            let event = AuditEvent {
+                actor: r.get(2),
+                action: r.get(3),
+                request_id: r.get(4),
+                service: r.get(5),
+                subject_id: r.get(6),
+                detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::String(detail)),
+            };
+            let entry = audit::seal_at(tenant, next, r.get(1), event, &prev);
+            c.idx.push(entry.index as i64);
+            c.at.push(entry.at);
+            c.actor.push(entry.event.actor);
+            c.action.push(entry.event.action);
+            c.request_id.push(entry.event.request_id);
+            c.service.push(entry.event.service);
+            c.subject_id.push(entry.event.subject_id);
+            c.detail.push(audit::canonical_json(&entry.event.detail));
+            c.prev_hash.push(entry.prev_hash);
+            prev = entry.hash.clone();
+            c.hash.push(entry.hash);
+            next += 1;
+        }
+        tx.execute(
+            &tx.prepare_cached(
+                "INSERT INTO audit_log (tenant, idx, at, actor, action, request_id, service, subject_id, detail, prev_hash, hash)
+                 SELECT $1, * FROM UNNEST($2::BIGINT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::TEXT[], $10::TEXT[], $11::TEXT[])",
+            )
+            .await?,
+            &[
+                &tenant.as_str(),
+                &c.idx,
+                &c.at,
+                &c.actor,
+                &c.action,
+                &c.request_id,
+                &c.service,
+                &c.subject_id,
+                &c.detail,
+                &c.prev_hash,
+                &c.hash,
+            ],
+        )
+        .await?;
+        tx.execute(
+            &tx.prepare_cached("DELETE FROM audit_pending WHERE seq = ANY($1)")
+                .await?,
+            &[&seqs],
+        )
+        .await?;
+        tx.commit().await?;
+        total += seqs.len() as u64;
+        if (seqs.len() as i64) < SEAL_BATCH {
+            return Ok(total);
+        }
+    }
+}
+
 /// The columns of a batch of audit entries, inserted by one statement.
 #[derive(Default)]
 struct AuditColumns {
@@ -109,82 +287,6 @@ struct AuditColumns {
     detail: Vec<String>,
     prev_hash: Vec<String>,
     hash: Vec<String>,
-}
-
-/// Appends `events` to the tenant's chain. The chain's tail is read under a per-tenant
-/// advisory lock held to the end of the transaction, so concurrent writers on every
-/// node append one after the other and the chain stays one.
-async fn append_audit(
-    tx: &Transaction<'_>,
-    tenant: &TenantId,
-    at: DateTime<Utc>,
-    events: Vec<AuditEvent>,
-) -> Result<(), tokio_postgres::Error> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    let lock = tx
-        .prepare_cached("SELECT pg_advisory_xact_lock($1)")
-        .await?;
-    let last = tx
-        .prepare_cached(
-            "SELECT idx, hash FROM audit_log WHERE tenant = $1 ORDER BY idx DESC LIMIT 1",
-        )
-        .await?;
-    let key = lock_key(&["audit", tenant.as_str()]);
-    let name = tenant.as_str();
-    let (lock_params, tail_params): ([&(dyn ToSql + Sync); 1], [&(dyn ToSql + Sync); 1]) =
-        ([&key], [&name]);
-    // Pipelined: the tail is read once the lock is held (statements run in order).
-    let (_, tail) = tokio::try_join!(
-        tx.execute(&lock, &lock_params),
-        tx.query_opt(&last, &tail_params)
-    )?;
-    let (mut next, mut prev) = match tail {
-        Some(r) => (r.get::<_, i64>(0) as u64 + 1, r.get::<_, String>(1)),
-        None => (0, audit::GENESIS.to_owned()),
-    };
-    // One statement for the whole batch (arrays unnested), not one round trip each.
-    let mut c = AuditColumns::default();
-    for e in events {
-        let entry = audit::seal(tenant, next, at, e, &prev);
-        c.idx.push(entry.index as i64);
-        c.at.push(entry.at);
-        c.actor.push(entry.event.actor);
-        c.action.push(entry.event.action);
-        c.request_id.push(entry.event.request_id);
-        c.service.push(entry.event.service);
-        c.subject_id.push(entry.event.subject_id);
-        c.detail.push(audit::canonical_json(&entry.event.detail));
-        c.prev_hash.push(entry.prev_hash);
-        prev = entry.hash.clone();
-        c.hash.push(entry.hash);
-        next += 1;
-    }
-    let ins = tx
-        .prepare_cached(
-            "INSERT INTO audit_log (tenant, idx, at, actor, action, request_id, service, subject_id, detail, prev_hash, hash)
-             SELECT $1, * FROM UNNEST($2::BIGINT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::TEXT[], $10::TEXT[], $11::TEXT[])",
-        )
-        .await?;
-    tx.execute(
-        &ins,
-        &[
-            &tenant.as_str(),
-            &c.idx,
-            &c.at,
-            &c.actor,
-            &c.action,
-            &c.request_id,
-            &c.service,
-            &c.subject_id,
-            &c.detail,
-            &c.prev_hash,
-            &c.hash,
-        ],
-    )
-    .await?;
-    Ok(())
 }
 
 enum Tx {
@@ -434,7 +536,17 @@ impl Store for PgStore {
         }
         .await;
         match result {
-            Ok(()) => tx.commit().await.map_err(pg),
+            Ok(()) => {
+                tx.commit().await.map_err(pg)?;
+                if !change.audit.is_empty() {
+                    // Chained now unless another sealer is at it (then it, or the next
+                    // write or read, chains these too).
+                    seal_pending(&mut client, &tenant, false)
+                        .await
+                        .map_err(pg)?;
+                }
+                Ok(())
+            }
             Err(e) => {
                 let _ = tx.rollback().await;
                 Err(e.into())
@@ -532,6 +644,11 @@ impl Store for PgStore {
         let (out, newest) = match result {
             Ok(v) => {
                 tx.commit().await.map_err(pg)?;
+                if !v.0.is_empty() {
+                    seal_pending(&mut client, spec.tenant, false)
+                        .await
+                        .map_err(pg)?;
+                }
                 v
             }
             Err(e) => {
@@ -642,7 +759,9 @@ impl Store for PgStore {
     }
 
     async fn audit(&self, tenant: &TenantId) -> EResult<(Vec<AuditEntry>, Option<(u64, String)>)> {
-        let client = self.client().await.map_err(engine_err)?;
+        let mut client = self.client().await.map_err(engine_err)?;
+        // Every committed entry is chained before the chain is read.
+        seal_pending(&mut client, tenant, true).await.map_err(pg)?;
         let rows = client.query(&client.prepare_cached("SELECT idx, at, actor, action, request_id, service, subject_id, detail, prev_hash, hash
                  FROM audit_log WHERE tenant = $1 ORDER BY idx").await.map_err(pg)?,
                 &[&tenant.as_str()],
