@@ -329,6 +329,12 @@ where
     Ok(status)
 }
 
+/// How long after its `attempts`-th failed attempt a delivery is tried again
+/// (microseconds): 1 s, doubling, at most 10 minutes. Callbacks and notifications alike.
+pub(crate) fn retry_wait_us(attempts: i64) -> i64 {
+    (1i64 << (attempts - 1).clamp(0, 10)).min(600) * 1_000_000
+}
+
 /// Sends the deliveries that are due; returns how many were attempted.
 pub async fn deliver_due(app: &App) -> usize {
     let now = chrono::Utc::now().timestamp_micros();
@@ -362,8 +368,7 @@ pub async fn deliver_due(app: &App) -> usize {
                 if d.attempts >= app.settings().callback_max_attempts {
                     d.state = "failed".into();
                 } else {
-                    let wait = (1i64 << (d.attempts - 1).min(10)).min(600) * 1_000_000;
-                    d.next_us = now + wait;
+                    d.next_us = now + retry_wait_us(d.attempts);
                 }
             }
         }

@@ -26,14 +26,14 @@
 //!   `GET /api/v1/callbacks/key`) and sent by their client, address checks included.
 
 use crate::app::{App, Tenant};
-use crate::portal::i18n::Lang;
+use crate::portal::i18n::{Catalog, Lang};
 use dsr_engine::server_store::{NotificationRow, NotifyWatch};
 use dsr_engine::{Request, RequestFilter, RequestId, RequestStatus};
 use dsr_model::{RequestType, TenantId};
 use lettre::AsyncTransport as _;
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Attempts before a notification is `failed` (the default of `max_attempts`).
@@ -274,41 +274,17 @@ impl Notifier {
     }
 }
 
-fn catalogs() -> &'static HashMap<&'static str, HashMap<String, String>> {
-    static C: OnceLock<HashMap<&'static str, HashMap<String, String>>> = OnceLock::new();
-    C.get_or_init(|| {
-        CATALOGS
-            .iter()
-            .map(|(code, text)| {
-                // Compiled in and checked by the tests below; a broken one falls back to
-                // English, it does not stop the server.
-                let map = toml::from_str::<HashMap<String, String>>(text).unwrap_or_else(|e| {
-                    tracing::error!(lang = code, error = %e, "notifications: a catalog does not parse");
-                    HashMap::new()
-                });
-                (*code, map)
-            })
-            .collect()
-    })
-}
-
-const CATALOGS: [(&str, &str); 2] = [
-    ("en", include_str!("../notify/i18n/en.toml")),
-    ("fr", include_str!("../notify/i18n/fr.toml")),
-];
+/// The notifications' texts.
+static NOTICES: Catalog = Catalog::new(
+    "notifications",
+    [
+        (Lang::En, include_str!("../notify/i18n/en.toml")),
+        (Lang::Fr, include_str!("../notify/i18n/fr.toml")),
+    ],
+);
 
 fn t(lang: Lang, key: &str, args: &[(&str, &str)]) -> String {
-    let c = catalogs();
-    let mut s = c
-        .get(lang.code())
-        .and_then(|m| m.get(key))
-        .or_else(|| c.get("en").and_then(|m| m.get(key)))
-        .cloned()
-        .unwrap_or_else(|| key.to_owned());
-    for (k, v) in args {
-        s = s.replace(&format!("{{{k}}}"), v);
-    }
-    s
+    NOTICES.tf(lang, key, args)
 }
 
 fn type_key(ty: RequestType) -> &'static str {
@@ -763,8 +739,7 @@ pub async fn deliver_due(app: &App) -> usize {
                 if permanent || row.attempts >= n.settings.max_attempts {
                     row.state = "failed".into();
                 } else {
-                    let wait = (1i64 << (row.attempts - 1).clamp(0, 10)).min(600) * 1_000_000;
-                    row.next_us = now + wait;
+                    row.next_us = now + crate::callbacks::retry_wait_us(row.attempts);
                 }
             }
         }
@@ -861,42 +836,18 @@ pub fn notifier(app: &App) -> Option<&Arc<Notifier>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeSet;
-
-    fn placeholders(s: &str) -> BTreeSet<String> {
-        let mut out = BTreeSet::new();
-        let mut rest = s;
-        while let Some(i) = rest.find('{') {
-            let Some(j) = rest[i..].find('}') else { break };
-            out.insert(rest[i + 1..i + j].to_owned());
-            rest = &rest[i + j + 1..];
-        }
-        out
-    }
 
     #[test]
     fn both_catalogs_have_the_same_keys_and_placeholders() {
-        let parsed: Vec<(&str, HashMap<String, String>)> = CATALOGS
-            .iter()
-            .map(|(l, t)| (*l, toml::from_str(t).expect("catalog parses")))
-            .collect();
-        let en = &parsed[0].1;
-        assert!(en.contains_key("body.received"));
-        for (l, m) in &parsed {
-            let keys: BTreeSet<_> = m.keys().collect();
-            assert_eq!(keys, en.keys().collect::<BTreeSet<_>>(), "{l}: other keys");
-            for (k, v) in en {
-                assert_eq!(placeholders(v), placeholders(&m[k]), "{l}: {k}");
-                assert!(!m[k].trim().is_empty(), "{l}: {k} is empty");
-            }
-        }
+        NOTICES.check().unwrap_or_else(|e| panic!("{e}"));
+        assert!(NOTICES.has("body.received"));
         // Every status and type has its text.
         for s in RequestStatus::FINISHED.iter().chain(&[
             RequestStatus::Received,
             RequestStatus::InProgress,
             RequestStatus::OnHold,
         ]) {
-            assert!(en.contains_key(&format!("status.{}", s.as_str())), "{s:?}");
+            assert!(NOTICES.has(&format!("status.{}", s.as_str())), "{s:?}");
         }
     }
 

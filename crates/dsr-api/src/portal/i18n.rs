@@ -1,7 +1,9 @@
-//! The portal's languages: one TOML catalog per language in `portal/i18n/` (flat
-//! `key = "text"`, `{name}` placeholders), compiled in. Adding a language is a catalog
-//! and a line in [`Lang`]; a test checks every catalog has every key of the English one
-//! with the same placeholders.
+//! The languages people read dsr in: [`Lang`], and [`Catalog`], a set of compiled-in
+//! TOML files, one per language (flat `key = "text"`, `{name}` placeholders). The
+//! portal's pages ([`PORTAL`], `portal/i18n/`) and the notifications
+//! (`crate::notify`, `notify/i18n/`) each have one. Adding a language is a file per
+//! catalog and a line in [`Lang`]; [`Catalog::check`] (run by each catalog's test)
+//! makes sure every file has the English keys with the same placeholders.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -15,27 +17,123 @@ pub enum Lang {
     Fr,
 }
 
-const CATALOGS: [(Lang, &str); 2] = [
-    (Lang::En, include_str!("../../portal/i18n/en.toml")),
-    (Lang::Fr, include_str!("../../portal/i18n/fr.toml")),
-];
+/// Texts in every language, from compiled-in TOML files; parsed on first use.
+pub struct Catalog {
+    /// What the texts are for (in log lines).
+    name: &'static str,
+    /// One file per language, English first.
+    sources: [(Lang, &'static str); 2],
+    loaded: OnceLock<HashMap<Lang, HashMap<String, String>>>,
+}
 
-fn catalogs() -> &'static HashMap<Lang, HashMap<String, String>> {
-    static C: OnceLock<HashMap<Lang, HashMap<String, String>>> = OnceLock::new();
-    C.get_or_init(|| {
-        CATALOGS
-            .iter()
-            .map(|(l, text)| {
-                // The catalogs are compiled in and checked by the tests below; a broken
-                // one shows keys instead of text, it does not stop the server.
-                let map = toml::from_str::<HashMap<String, String>>(text).unwrap_or_else(|e| {
-                    tracing::error!(lang = l.code(), error = %e, "portal: a catalog does not parse");
-                    HashMap::new()
-                });
-                (*l, map)
-            })
-            .collect()
-    })
+/// The portal's pages.
+pub static PORTAL: Catalog = Catalog::new(
+    "portal",
+    [
+        (Lang::En, include_str!("../../portal/i18n/en.toml")),
+        (Lang::Fr, include_str!("../../portal/i18n/fr.toml")),
+    ],
+);
+
+impl Catalog {
+    /// A catalog of `sources` (English first).
+    pub const fn new(name: &'static str, sources: [(Lang, &'static str); 2]) -> Catalog {
+        Catalog {
+            name,
+            sources,
+            loaded: OnceLock::new(),
+        }
+    }
+
+    fn maps(&self) -> &HashMap<Lang, HashMap<String, String>> {
+        self.loaded.get_or_init(|| {
+            self.sources
+                .iter()
+                .map(|(l, text)| {
+                    // Compiled in and checked by the tests; a broken file shows keys or
+                    // English instead of text, it does not stop the server.
+                    let map = toml::from_str::<HashMap<String, String>>(text).unwrap_or_else(|e| {
+                        tracing::error!(catalog = self.name, lang = l.code(), error = %e, "a catalog does not parse");
+                        HashMap::new()
+                    });
+                    (*l, map)
+                })
+                .collect()
+        })
+    }
+
+    /// The text of a key (English if this language lacks it; the key itself if no file
+    /// has it, so a missing text is visible, never a blank).
+    pub fn t<'a>(&'a self, lang: Lang, key: &'a str) -> &'a str {
+        let c = self.maps();
+        match c
+            .get(&lang)
+            .and_then(|m| m.get(key))
+            .or_else(|| c.get(&Lang::En).and_then(|m| m.get(key)))
+        {
+            Some(s) => s.as_str(),
+            None => {
+                tracing::warn!(catalog = self.name, key, "no text for a key");
+                key
+            }
+        }
+    }
+
+    /// The text of a key with its `{name}` placeholders filled.
+    pub fn tf(&self, lang: Lang, key: &str, args: &[(&str, &str)]) -> String {
+        let mut s = self.t(lang, key).to_owned();
+        for (k, v) in args {
+            s = s.replace(&format!("{{{k}}}"), v);
+        }
+        s
+    }
+
+    /// Whether the English file has `key`.
+    pub fn has(&self, key: &str) -> bool {
+        self.maps()
+            .get(&Lang::En)
+            .is_some_and(|m| m.contains_key(key))
+    }
+
+    /// Checks the files: each parses, has exactly the English keys, each text with the
+    /// same placeholders as the English one and not blank. Returns the number of keys.
+    pub fn check(&self) -> Result<usize, String> {
+        fn placeholders(s: &str) -> std::collections::BTreeSet<&str> {
+            let mut out = std::collections::BTreeSet::new();
+            let mut rest = s;
+            while let Some(i) = rest.find('{') {
+                let Some(j) = rest[i..].find('}') else { break };
+                out.insert(&rest[i + 1..i + j]);
+                rest = &rest[i + j + 1..];
+            }
+            out
+        }
+        let mut parsed = Vec::new();
+        for (l, text) in &self.sources {
+            let m: HashMap<String, String> = toml::from_str(text)
+                .map_err(|e| format!("{} {}: does not parse: {e}", self.name, l.code()))?;
+            parsed.push((*l, m));
+        }
+        let en = &parsed[0].1;
+        for (l, m) in &parsed {
+            let c = l.code();
+            for (k, v) in en {
+                let other = m
+                    .get(k)
+                    .ok_or_else(|| format!("{} {c} lacks {k}", self.name))?;
+                if placeholders(v) != placeholders(other) {
+                    return Err(format!("{} {c}: {k} has other placeholders", self.name));
+                }
+                if other.trim().is_empty() {
+                    return Err(format!("{} {c}: {k} is empty", self.name));
+                }
+            }
+            if let Some(k) = m.keys().find(|k| !en.contains_key(*k)) {
+                return Err(format!("{} {c} has {k}, which English lacks", self.name));
+            }
+        }
+        Ok(en.len())
+    }
 }
 
 impl Lang {
@@ -87,30 +185,14 @@ impl Lang {
         best.map_or(Lang::En, |(_, l)| l)
     }
 
-    /// The text of a key (English if this catalog lacks it; the key itself if no
-    /// catalog has it, so a missing text is visible, never a blank).
+    /// The portal's text of a key ([`Catalog::t`] of [`PORTAL`]).
     pub fn t(self, key: &str) -> &str {
-        let c = catalogs();
-        match c
-            .get(&self)
-            .and_then(|m| m.get(key))
-            .or_else(|| c.get(&Lang::En).and_then(|m| m.get(key)))
-        {
-            Some(s) => s.as_str(),
-            None => {
-                tracing::warn!(key, "portal: no text for a key");
-                key
-            }
-        }
+        PORTAL.t(self, key)
     }
 
-    /// The text of a key with its `{name}` placeholders filled.
+    /// The portal's text of a key with its placeholders filled.
     pub fn tf(self, key: &str, args: &[(&str, &str)]) -> String {
-        let mut s = self.t(key).to_owned();
-        for (k, v) in args {
-            s = s.replace(&format!("{{{k}}}"), v);
-        }
-        s
+        PORTAL.tf(self, key, args)
     }
 
     /// A date and time as people of this language write it (UTC).
@@ -157,46 +239,33 @@ impl Lang {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeSet;
-
-    fn placeholders(s: &str) -> BTreeSet<String> {
-        let mut out = BTreeSet::new();
-        let mut rest = s;
-        while let Some(i) = rest.find('{') {
-            let Some(j) = rest[i..].find('}') else { break };
-            out.insert(rest[i + 1..i + j].to_owned());
-            rest = &rest[i + j + 1..];
-        }
-        out
-    }
 
     #[test]
     fn every_catalog_parses_and_has_every_key_with_the_same_placeholders() {
-        let parsed: Vec<(Lang, HashMap<String, String>)> = CATALOGS
-            .iter()
-            .map(|(l, t)| (*l, toml::from_str(t).expect("catalog parses")))
-            .collect();
-        let en = &parsed.iter().find(|(l, _)| *l == Lang::En).unwrap().1;
-        assert!(en.len() > 50, "the English catalog is the reference");
-        for (l, m) in &parsed {
-            for (k, v) in en {
-                let other = m.get(k).unwrap_or_else(|| panic!("{} lacks {k}", l.code()));
-                assert_eq!(
-                    placeholders(v),
-                    placeholders(other),
-                    "{}: {k} has other placeholders",
-                    l.code()
-                );
-                assert!(!other.trim().is_empty(), "{}: {k} is empty", l.code());
-            }
-            for k in m.keys() {
-                assert!(
-                    en.contains_key(k),
-                    "{} has {k}, which English lacks",
-                    l.code()
-                );
-            }
-        }
+        let keys = PORTAL.check().unwrap_or_else(|e| panic!("{e}"));
+        assert!(keys > 50, "the English catalog is the reference");
+    }
+
+    #[test]
+    fn the_check_finds_a_missing_key_and_other_placeholders() {
+        let lacks = Catalog::new(
+            "t",
+            [
+                (Lang::En, "a = \"x {n}\"\nb = \"y\""),
+                (Lang::Fr, "a = \"x {n}\""),
+            ],
+        );
+        assert!(lacks.check().unwrap_err().contains("lacks b"));
+        let other = Catalog::new(
+            "t",
+            [(Lang::En, "a = \"x {n}\""), (Lang::Fr, "a = \"x {m}\"")],
+        );
+        assert!(other.check().unwrap_err().contains("other placeholders"));
+        let extra = Catalog::new(
+            "t",
+            [(Lang::En, "a = \"x\""), (Lang::Fr, "a = \"x\"\nz = \"y\"")],
+        );
+        assert!(extra.check().unwrap_err().contains("English lacks"));
     }
 
     #[test]

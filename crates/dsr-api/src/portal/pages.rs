@@ -145,7 +145,9 @@ async fn requests_of(s: &Session, subject: &Subject) -> Result<Vec<Dsr>, PortalE
     Ok(out)
 }
 
-async fn owned_request(s: &Session, id: &str) -> Result<(Dsr, Vec<Task>), PortalError> {
+/// The request `id` if it is the session's person's; anything else (another person's,
+/// another tenant's, no such id) is "not found".
+pub(super) async fn owned_request(s: &Session, id: &str) -> Result<(Dsr, Vec<Task>), PortalError> {
     let Ok(rid) = RequestId::parse(id) else {
         return Err(PortalError::not_found(s.lang));
     };

@@ -6,7 +6,7 @@
 //! recorded as a hand-over in the request's audit trail.
 
 use super::i18n::Lang;
-use super::pages::{ACTOR, form, owns, package_response};
+use super::pages::{ACTOR, form, owned_request, package_response};
 use super::session::{self, hash, random_token};
 use super::{PortalError, html_response, page};
 use crate::App;
@@ -68,13 +68,7 @@ pub async fn create(
     let lang = s.lang;
     let f: ShareForm = form(req, lang).await?;
     session::check_csrf(&s, &f.csrf, &headers)?;
-    let Ok(rid) = RequestId::parse(&id) else {
-        return Err(PortalError::not_found(lang));
-    };
-    let r = match s.tenant.engine.get(&rid).await {
-        Ok((r, _)) if owns(&s, &r) => r,
-        _ => return Err(PortalError::not_found(lang)),
-    };
+    let (r, _) = owned_request(&s, &id).await?;
     let settings = app
         .settings()
         .portal
@@ -192,13 +186,7 @@ pub async fn revoke(
     let lang = s.lang;
     let f: RevokeForm = form(req, lang).await?;
     session::check_csrf(&s, &f.csrf, &headers)?;
-    let Ok(rid) = RequestId::parse(&id) else {
-        return Err(PortalError::not_found(lang));
-    };
-    let r = match s.tenant.engine.get(&rid).await {
-        Ok((r, _)) if owns(&s, &r) => r,
-        _ => return Err(PortalError::not_found(lang)),
-    };
+    let (r, _) = owned_request(&s, &id).await?;
     // The link must be one of this request's.
     let link = app
         .store()
