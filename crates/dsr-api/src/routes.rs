@@ -46,7 +46,7 @@ fn entities(t: &dsr_match::Directory, r: &dsr_match::SearchResult) -> SearchResp
         entities: r
             .matches
             .iter()
-            .filter_map(|m| t.get(&m.subject_id).map(|s| Entity::new(m, s)))
+            .filter_map(|m| t.get(&m.subject_id).map(|s| Entity::new(m, &s)))
             .collect(),
         warnings: r.warnings.clone(),
     }
@@ -132,7 +132,7 @@ pub async fn correlate(
         subjects: c
             .subjects
             .iter()
-            .filter_map(|x| dir.get(&x.subject_id).map(|s| CorrelatedView::new(x, s)))
+            .filter_map(|x| dir.get(&x.subject_id).map(|s| CorrelatedView::new(x, &s)))
             .collect(),
         per_term: c.per_term.iter().map(|r| entities(&dir, r)).collect(),
     }))

@@ -262,11 +262,7 @@ impl Engine {
 
     /// The blind spots of this inventory over the directory's subjects (G-14).
     pub fn blind_spots(&self, dir: &Directory) -> Vec<BlindSpot> {
-        crate::service::blind_spots(
-            &self.services,
-            dir.subjects()
-                .flat_map(|s| s.custom.keys().map(String::as_str)),
-        )
+        crate::service::blind_spots(&self.services, dir.custom_keys())
     }
 
     /// Resolves a target to one subject (G-5): an id to its subject; a term to the one
@@ -282,7 +278,6 @@ impl Engine {
         let by_id = |id: &str, kind: Option<SubjectKind>| {
             let s = dir
                 .resolve_id(id, kind)
-                .cloned()
                 .ok_or_else(|| Error::NoSubject(format!("id {id:?}")))?;
             match chosen {
                 Some(c) if c != &s.id => Err(Error::Invalid(format!(
@@ -314,7 +309,6 @@ impl Engine {
             return match result.matches.iter().find(|m| &m.subject_id == id) {
                 Some(m) => Ok((
                     dir.get(&m.subject_id)
-                        .cloned()
                         .ok_or_else(|| Error::NoSubject(format!("id {id}")))?,
                     candidates,
                 )),
@@ -355,7 +349,6 @@ impl Engine {
         }
         let s = dir
             .get(&best.subject_id)
-            .cloned()
             .ok_or_else(|| Error::NoSubject(term.to_string()))?;
         Ok((s, candidates))
     }
@@ -398,7 +391,7 @@ impl Engine {
                         reason: why,
                     });
                 }
-                dir.merge_set_members(set).into_iter().cloned().collect()
+                dir.merge_set_members(set)
             }
             None => vec![subject.clone()],
         };

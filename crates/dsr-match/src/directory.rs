@@ -6,6 +6,7 @@ use crate::confidence::{calibrated_confidence, confidence_of};
 use crate::index::{ExactHit, SubjectIndex, TokenField, TokenHit};
 use crate::normalize::Region;
 use crate::normalize::{self, ExactKey, KeyKind, TokenForm};
+use crate::packed::Packed;
 use crate::result::{
     Confidence, Correlated, Correlation, Evidence, Field, KeyView, Match, Method, SearchResult,
 };
@@ -72,10 +73,13 @@ struct MergeInfo {
 /// The subjects of one tenant and their index.
 pub struct Directory {
     index: SubjectIndex,
-    subjects: Vec<Option<Subject>>,
+    /// Packed (one allocation each, see [`Packed`]): unpacked only to answer.
+    subjects: Vec<Option<Packed>>,
     region: Option<Region>,
     config: MatchConfig,
     merge: HashMap<MergeSetId, MergeInfo>,
+    /// Custom attribute names, with how many subjects have each.
+    custom_keys: BTreeMap<String, usize>,
 }
 
 fn region_of(code: Option<&str>) -> Result<Option<Region>> {
@@ -240,6 +244,7 @@ impl Directory {
             region,
             config,
             merge: HashMap::new(),
+            custom_keys: BTreeMap::new(),
         })
     }
 
@@ -270,12 +275,15 @@ impl Directory {
         subject.validate()?;
         if let Some(old_slot) = self.index.slot_of(subject.id.as_str(), None)
             && let Some(old) = self.subjects[old_slot as usize].as_ref()
-            && old.kind != subject.kind
+            && old.kind() != subject.kind
         {
             self.remove(&subject.id);
         }
-        if let Some(old) = self.get(&subject.id).cloned() {
+        if let Some(old) = self.get(&subject.id) {
             self.forget_merge(&old);
+        }
+        for k in subject.custom.keys() {
+            *self.custom_keys.entry(k.clone()).or_default() += 1;
         }
         let (slot, warnings) = self.index.upsert(&subject);
         if let Some(set) = &subject.merge_set {
@@ -289,11 +297,19 @@ impl Directory {
         if self.subjects.len() <= slot {
             self.subjects.resize(slot + 1, None);
         }
-        self.subjects[slot] = Some(subject);
+        self.subjects[slot] = Some(Packed::new(&subject));
         Ok(warnings)
     }
 
     fn forget_merge(&mut self, old: &Subject) {
+        for k in old.custom.keys() {
+            if let Some(n) = self.custom_keys.get_mut(k) {
+                *n -= 1;
+                if *n == 0 {
+                    self.custom_keys.remove(k);
+                }
+            }
+        }
         if let Some(set) = &old.merge_set
             && let Some(info) = self.merge.get_mut(set)
         {
@@ -308,29 +324,54 @@ impl Directory {
     /// Removes a subject; returns it if it existed.
     pub fn remove(&mut self, id: &SubjectId) -> Option<Subject> {
         let slot = self.index.slot_of(id.as_str(), None)?;
-        let old = self.subjects[slot as usize].take()?;
+        let old = self.subjects[slot as usize].take()?.unpack();
         self.index.remove(id.as_str(), Some(old.kind));
         self.forget_merge(&old);
         Some(old)
     }
 
     /// A subject by id.
-    pub fn get(&self, id: &SubjectId) -> Option<&Subject> {
+    pub fn get(&self, id: &SubjectId) -> Option<Subject> {
         let slot = self.index.slot_of(id.as_str(), None)?;
-        self.subjects[slot as usize].as_ref()
+        self.at(slot)
     }
 
-    /// Every subject, in no particular order.
-    pub fn subjects(&self) -> impl Iterator<Item = &Subject> {
-        self.subjects.iter().flatten()
+    /// The names of the custom attributes any subject has (not searched: G-14 blind
+    /// spots), sorted.
+    pub fn custom_keys(&self) -> impl Iterator<Item = &str> {
+        self.custom_keys.keys().map(String::as_str)
+    }
+
+    /// The subject in a slot, unpacked.
+    fn at(&self, slot: u32) -> Option<Subject> {
+        self.subjects
+            .get(slot as usize)?
+            .as_ref()
+            .map(Packed::unpack)
+    }
+
+    /// Every subject, in no particular order (each unpacked as it is reached).
+    pub fn subjects(&self) -> impl Iterator<Item = Subject> + '_ {
+        self.subjects.iter().flatten().map(Packed::unpack)
+    }
+
+    /// Heap bytes of the packed subjects (the index's are in [`SubjectIndex::memory`]).
+    pub fn subject_bytes(&self) -> usize {
+        self.subjects.capacity() * std::mem::size_of::<Option<Packed>>()
+            + self
+                .subjects
+                .iter()
+                .flatten()
+                .map(Packed::heap_bytes)
+                .sum::<usize>()
     }
 
     /// The members of a merge set (canonical first).
-    pub fn merge_set_members(&self, set: &MergeSetId) -> Vec<&Subject> {
+    pub fn merge_set_members(&self, set: &MergeSetId) -> Vec<Subject> {
         let Some(info) = self.merge.get(set) else {
             return Vec::new();
         };
-        let mut out: Vec<&Subject> = info.members.iter().filter_map(|id| self.get(id)).collect();
+        let mut out: Vec<Subject> = info.members.iter().filter_map(|id| self.get(id)).collect();
         out.sort_by_key(|s| (!s.canonical, s.id.clone()));
         out
     }
@@ -403,7 +444,7 @@ impl Directory {
         let mut matches: Vec<Match> = by_slot
             .into_iter()
             .filter_map(|(slot, mut evidence)| {
-                let subject = self.subjects.get(slot as usize)?.as_ref()?;
+                let subject = self.at(slot)?;
                 evidence.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.method.cmp(&b.method)));
                 evidence.dedup_by(|a, b| a.field == b.field && a.stored == b.stored);
                 let best = evidence.first()?;
@@ -413,7 +454,7 @@ impl Directory {
                 }
                 let confidence = best.confidence;
                 let review = best.review;
-                let mut m = self.to_match(subject, score, confidence, evidence);
+                let mut m = self.to_match(&subject, score, confidence, evidence);
                 m.needs_review |= review;
                 Some(m)
             })
@@ -506,7 +547,7 @@ impl Directory {
     }
 
     fn exact_evidence(&self, term: &Term, keys: &[ExactKey], hit: &ExactHit) -> Option<Evidence> {
-        let subject = self.subjects.get(hit.slot as usize)?.as_ref()?;
+        let subject = self.at(hit.slot)?;
         let key = &keys[hit.key];
         let idx = hit.value_index();
         let raw_eq = |stored: &str| stored.trim() == term.value.trim();
@@ -677,9 +718,7 @@ impl Directory {
     }
 
     fn token_evidence(&self, field: TokenField, term: &Term, hit: &TokenHit) -> Evidence {
-        let subject = self.subjects[hit.slot as usize]
-            .as_ref()
-            .expect("index and directory agree");
+        let subject = self.at(hit.slot).expect("index and directory agree");
         let (f, stored) = match field {
             TokenField::Name => (Field::Name, subject.names[hit.value].clone()),
             TokenField::Address => (Field::Address, subject.addresses[hit.value].clone()),
@@ -813,9 +852,9 @@ impl Directory {
     }
 
     /// Resolves an id of any kind to its subject (G-5).
-    pub fn resolve_id(&self, id: &str, kind: Option<SubjectKind>) -> Option<&Subject> {
+    pub fn resolve_id(&self, id: &str, kind: Option<SubjectKind>) -> Option<Subject> {
         let slot = self.index.slot_of(id.trim(), kind)?;
-        self.subjects[slot as usize].as_ref()
+        self.at(slot)
     }
 }
 

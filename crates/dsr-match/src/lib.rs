@@ -28,6 +28,7 @@ mod hypocoristics;
 mod index;
 mod multimap;
 pub mod normalize;
+mod packed;
 pub mod phone;
 mod readings;
 mod result;

@@ -106,7 +106,6 @@ async fn subject_now(s: &Session) -> Result<Subject, PortalError> {
         .read()
         .await
         .get(&s.subject)
-        .cloned()
         .ok_or_else(|| PortalError::not_found(s.lang))
 }
 

@@ -1,0 +1,250 @@
+//! A subject packed into one allocation, as the directory keeps it.
+//!
+//! A [`Subject`] in memory is a dozen heap blocks (its id, every name, email, phone and
+//! address, each handle's two strings, the vectors holding them), each with the
+//! allocator's header and rounding: about a kilobyte for a typical contact, most of the
+//! directory's memory. Packed, the same subject is its text plus a byte of length per
+//! string, in one block. The directory unpacks a subject only to answer with it (a
+//! result, `get`), never to score it: the index holds what lookups read.
+//!
+//! Layout: kind byte, flag byte (canonical, employment, which optional strings follow),
+//! then length-prefixed (LEB128) UTF-8 strings: the id; count-prefixed lists of names,
+//! emails, phones, addresses, handles (platform, value), external ids and custom
+//! attributes (key, value); the contact list and merge set when present. The bytes are
+//! written here and read only here, from values this process packed.
+
+use dsr_model::{Employment, Handle, MergeSetId, Subject, SubjectId, SubjectKind};
+
+const CANONICAL: u8 = 1;
+const ACTIVE: u8 = 2;
+const FORMER: u8 = 4;
+const CONTACT_LIST: u8 = 8;
+const MERGE_SET: u8 = 16;
+
+/// One packed subject.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Packed(Box<[u8]>);
+
+fn put_len(out: &mut Vec<u8>, mut n: usize) {
+    loop {
+        let b = (n & 0x7F) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(b);
+            return;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    put_len(out, s.len());
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn put_list(out: &mut Vec<u8>, items: &[String]) {
+    put_len(out, items.len());
+    for s in items {
+        put_str(out, s);
+    }
+}
+
+/// Reads what [`Packed::new`] wrote. Every read is bounds-checked; the bytes cannot be
+/// malformed (only this module writes them), so a failure is a bug, reported by `None`.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn byte(&mut self) -> Option<u8> {
+        let b = *self.bytes.get(self.at)?;
+        self.at += 1;
+        Some(b)
+    }
+
+    fn len(&mut self) -> Option<usize> {
+        let mut n = 0usize;
+        for shift in (0..64).step_by(7) {
+            let b = self.byte()?;
+            n |= usize::from(b & 0x7F) << shift;
+            if b & 0x80 == 0 {
+                return Some(n);
+            }
+        }
+        None
+    }
+
+    fn str(&mut self) -> Option<&'a str> {
+        let n = self.len()?;
+        let s = self.bytes.get(self.at..self.at.checked_add(n)?)?;
+        self.at += n;
+        std::str::from_utf8(s).ok()
+    }
+
+    fn list(&mut self) -> Option<Vec<String>> {
+        let n = self.len()?;
+        (0..n).map(|_| self.str().map(str::to_owned)).collect()
+    }
+}
+
+impl Packed {
+    /// Packs a subject.
+    pub fn new(s: &Subject) -> Packed {
+        let mut out = Vec::with_capacity(64);
+        out.push(match s.kind {
+            SubjectKind::User => 0,
+            SubjectKind::ExternalContact => 1,
+            SubjectKind::DialerContact => 2,
+        });
+        let mut flags = 0;
+        if s.canonical {
+            flags |= CANONICAL;
+        }
+        match s.employment {
+            Some(Employment::Active) => flags |= ACTIVE,
+            Some(Employment::Former) => flags |= FORMER,
+            None => {}
+        }
+        if s.contact_list.is_some() {
+            flags |= CONTACT_LIST;
+        }
+        if s.merge_set.is_some() {
+            flags |= MERGE_SET;
+        }
+        out.push(flags);
+        put_str(&mut out, s.id.as_str());
+        put_list(&mut out, &s.names);
+        put_list(&mut out, &s.emails);
+        put_list(&mut out, &s.phones);
+        put_list(&mut out, &s.addresses);
+        put_len(&mut out, s.handles.len());
+        for h in &s.handles {
+            put_str(&mut out, &h.platform);
+            put_str(&mut out, &h.value);
+        }
+        put_list(&mut out, &s.external_ids);
+        put_len(&mut out, s.custom.len());
+        for (k, v) in &s.custom {
+            put_str(&mut out, k);
+            put_str(&mut out, v);
+        }
+        if let Some(c) = &s.contact_list {
+            put_str(&mut out, c);
+        }
+        if let Some(m) = &s.merge_set {
+            put_str(&mut out, m.as_str());
+        }
+        Packed(out.into_boxed_slice())
+    }
+
+    /// The subject's kind, without unpacking.
+    pub fn kind(&self) -> SubjectKind {
+        match self.0.first() {
+            Some(0) => SubjectKind::User,
+            Some(2) => SubjectKind::DialerContact,
+            _ => SubjectKind::ExternalContact,
+        }
+    }
+
+    /// The subject again.
+    pub fn unpack(&self) -> Subject {
+        self.try_unpack()
+            .expect("a packed subject unpacks (only Packed::new writes it)")
+    }
+
+    fn try_unpack(&self) -> Option<Subject> {
+        let mut r = Reader {
+            bytes: &self.0,
+            at: 0,
+        };
+        let kind = self.kind();
+        r.byte()?;
+        let flags = r.byte()?;
+        let id = SubjectId::new(r.str()?).ok()?;
+        let names = r.list()?;
+        let emails = r.list()?;
+        let phones = r.list()?;
+        let addresses = r.list()?;
+        let n = r.len()?;
+        let mut handles = Vec::with_capacity(n);
+        for _ in 0..n {
+            handles.push(Handle {
+                platform: r.str()?.to_owned(),
+                value: r.str()?.to_owned(),
+            });
+        }
+        let external_ids = r.list()?;
+        let n = r.len()?;
+        let mut custom = std::collections::BTreeMap::new();
+        for _ in 0..n {
+            custom.insert(r.str()?.to_owned(), r.str()?.to_owned());
+        }
+        let contact_list = if flags & CONTACT_LIST != 0 {
+            Some(r.str()?.to_owned())
+        } else {
+            None
+        };
+        let merge_set = if flags & MERGE_SET != 0 {
+            Some(MergeSetId::new(r.str()?).ok()?)
+        } else {
+            None
+        };
+        Some(Subject {
+            kind,
+            id,
+            names,
+            emails,
+            phones,
+            addresses,
+            handles,
+            external_ids,
+            custom,
+            employment: if flags & ACTIVE != 0 {
+                Some(Employment::Active)
+            } else if flags & FORMER != 0 {
+                Some(Employment::Former)
+            } else {
+                None
+            },
+            contact_list,
+            merge_set,
+            canonical: flags & CANONICAL != 0,
+        })
+    }
+
+    /// Heap bytes held.
+    pub fn heap_bytes(&self) -> usize {
+        self.0.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packs_every_field_and_unpacks_the_same_subject() {
+        let mut s = Subject::new(SubjectKind::ExternalContact, SubjectId::new("c-1").unwrap());
+        s.names = vec!["Jean Dupont".into(), "山田 太郎".into()];
+        s.emails = vec!["j@example.com".into()];
+        s.phones = vec!["+33 6 12 34 56 78".into(), String::new()];
+        s.addresses = vec!["x".repeat(300)];
+        s.handles = vec![Handle {
+            platform: "twitter".into(),
+            value: "@jd".into(),
+        }];
+        s.external_ids = vec!["crm-9".into()];
+        s.custom.insert("tier".into(), "gold".into());
+        s.merge_set = Some(MergeSetId::new("m-1").unwrap());
+        s.canonical = true;
+        s.contact_list = Some("list".into());
+        s.employment = Some(Employment::Former);
+        let p = Packed::new(&s);
+        assert_eq!(p.unpack(), s);
+        assert_eq!(p.kind(), SubjectKind::ExternalContact);
+        let bare = Subject::new(SubjectKind::User, SubjectId::new("u").unwrap());
+        assert_eq!(Packed::new(&bare).unpack(), bare);
+        assert_eq!(Packed::new(&bare).kind(), SubjectKind::User);
+    }
+}
