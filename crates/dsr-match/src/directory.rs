@@ -6,7 +6,7 @@ use crate::confidence::{calibrated_confidence, confidence_of};
 use crate::index::{ExactHit, SubjectIndex, TokenField, TokenHit};
 use crate::normalize::Region;
 use crate::normalize::{self, ExactKey, KeyKind, TokenForm};
-use crate::packed::Packed;
+use crate::packed::{Packed, View};
 use crate::result::{
     Confidence, Correlated, Correlation, Evidence, Field, KeyView, Match, Method, SearchResult,
 };
@@ -342,6 +342,11 @@ impl Directory {
         self.custom_keys.keys().map(String::as_str)
     }
 
+    /// The fields of the subject in a slot, read in place.
+    fn view(&self, slot: u32) -> Option<View<'_>> {
+        self.subjects.get(slot as usize)?.as_ref()?.view()
+    }
+
     /// The subject in a slot, unpacked.
     fn at(&self, slot: u32) -> Option<Subject> {
         self.subjects
@@ -444,7 +449,7 @@ impl Directory {
         let mut matches: Vec<Match> = by_slot
             .into_iter()
             .filter_map(|(slot, mut evidence)| {
-                let subject = self.at(slot)?;
+                let subject = self.view(slot)?;
                 evidence.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.method.cmp(&b.method)));
                 evidence.dedup_by(|a, b| a.field == b.field && a.stored == b.stored);
                 let best = evidence.first()?;
@@ -524,21 +529,21 @@ impl Directory {
 
     fn to_match(
         &self,
-        s: &Subject,
+        s: &View<'_>,
         score: f32,
         confidence: Confidence,
         evidence: Vec<Evidence>,
     ) -> Match {
+        let merge_set = s.merge_set.and_then(|m| MergeSetId::new(m).ok());
         Match {
-            subject_id: s.id.clone(),
+            subject_id: SubjectId::new(s.id).expect("a stored id is valid"),
             kind: s.kind,
-            display_name: s.names.first().cloned(),
+            display_name: s.name(0).map(str::to_owned),
             score: (score * 1000.0).round() / 1000.0,
             confidence,
             needs_review: confidence == Confidence::Weak,
-            merge_set: s.merge_set.clone(),
-            canonical_id: s
-                .merge_set
+            merge_set: merge_set.clone(),
+            canonical_id: merge_set
                 .as_ref()
                 .and_then(|m| self.canonical_of(m))
                 .cloned(),
@@ -547,14 +552,14 @@ impl Directory {
     }
 
     fn exact_evidence(&self, term: &Term, keys: &[ExactKey], hit: &ExactHit) -> Option<Evidence> {
-        let subject = self.at(hit.slot)?;
+        let subject = self.view(hit.slot)?;
         let key = &keys[hit.key];
         let idx = hit.value_index();
         let raw_eq = |stored: &str| stored.trim() == term.value.trim();
         let mut review = false;
         let (field, stored, score, detail): (Field, String, f32, String) = match key.kind {
             KeyKind::Email | KeyKind::EmailCanonical => {
-                let stored = subject.emails.get(idx)?;
+                let stored = subject.email(idx)?;
                 let skeys = normalize::email_keys(stored).ok()?;
                 let same_address = skeys.iter().any(|k| {
                     k.kind == KeyKind::Email
@@ -568,14 +573,14 @@ impl Directory {
                 if same_address {
                     (
                         Field::Email,
-                        stored.clone(),
+                        stored.to_owned(),
                         1.0,
                         "same address (case and form ignored)".into(),
                     )
                 } else if same_mailbox {
                     (
                         Field::Email,
-                        stored.clone(),
+                        stored.to_owned(),
                         0.97,
                         format!("same mailbox {} (+tag / provider dots ignored)", key.text),
                     )
@@ -587,15 +592,15 @@ impl Directory {
                 // The number as stored (a WhatsApp handle is one), re-checked on its text:
                 // a fingerprint collision must not match.
                 let (field, stored, skeys) = if hit.is_from_handle() {
-                    let h = subject.handles.get(idx)?;
+                    let h = subject.handle(idx)?;
                     let keys =
-                        normalize::handle_keys(Some(&h.platform), &h.value, self.region).ok()?;
+                        normalize::handle_keys(Some(h.platform), h.value, self.region).ok()?;
                     (Field::Handle, format!("{}:{}", h.platform, h.value), keys)
                 } else {
-                    let p = subject.phones.get(idx)?;
+                    let p = subject.phone(idx)?;
                     (
                         Field::Phone,
-                        p.clone(),
+                        p.to_owned(),
                         normalize::phone_keys(p, self.region).ok()?,
                     )
                 };
@@ -617,9 +622,8 @@ impl Directory {
                 }
             }
             KeyKind::Handle | KeyKind::HandleAny => {
-                let h = subject.handles.get(idx)?;
-                let skeys =
-                    normalize::handle_keys(Some(&h.platform), &h.value, self.region).ok()?;
+                let h = subject.handle(idx)?;
+                let skeys = normalize::handle_keys(Some(h.platform), h.value, self.region).ok()?;
                 if !skeys
                     .iter()
                     .any(|k| k.kind == key.kind && k.text == key.text)
@@ -644,7 +648,7 @@ impl Directory {
                 }
             }
             KeyKind::UserId | KeyKind::ExternalContactId | KeyKind::DialerContactId => {
-                if normalize::id_text(subject.id.as_str()) != key.text
+                if normalize::id_text(subject.id) != key.text
                     || KeyKind::for_subject(subject.kind) != key.kind
                 {
                     return None;
@@ -657,19 +661,24 @@ impl Directory {
                 )
             }
             KeyKind::ExternalId => {
-                let x = subject.external_ids.get(idx)?;
+                let x = subject.external_id(idx)?;
                 if normalize::id_text(x) != key.text {
                     return None;
                 }
-                (Field::ExternalId, x.clone(), 1.0, "same external id".into())
+                (
+                    Field::ExternalId,
+                    x.to_owned(),
+                    1.0,
+                    "same external id".into(),
+                )
             }
             KeyKind::NameCompact => {
-                let n = subject.names.get(idx)?;
+                let n = subject.name(idx)?;
                 let form = normalize::name_form(n);
                 if form.compact.contains(&key.text) {
                     (
                         Field::Name,
-                        n.clone(),
+                        n.to_owned(),
                         0.95,
                         format!("same name written without spaces ({})", key.text),
                     )
@@ -679,7 +688,7 @@ impl Directory {
                     review = true;
                     (
                         Field::Name,
-                        n.clone(),
+                        n.to_owned(),
                         JOINED_NAME_SCORE,
                         format!("same letters with words split or joined ({})", key.text),
                     )
@@ -718,11 +727,12 @@ impl Directory {
     }
 
     fn token_evidence(&self, field: TokenField, term: &Term, hit: &TokenHit) -> Evidence {
-        let subject = self.at(hit.slot).expect("index and directory agree");
+        let subject = self.view(hit.slot).expect("index and directory agree");
         let (f, stored) = match field {
-            TokenField::Name => (Field::Name, subject.names[hit.value].clone()),
-            TokenField::Address => (Field::Address, subject.addresses[hit.value].clone()),
+            TokenField::Name => (Field::Name, subject.name(hit.value)),
+            TokenField::Address => (Field::Address, subject.address(hit.value)),
         };
+        let stored = stored.expect("index and directory agree").to_owned();
         let mut parts: Vec<String> = hit
             .pairs
             .iter()

@@ -213,9 +213,104 @@ impl Packed {
         })
     }
 
+    /// A view of the packed fields, reading values in place (no allocation).
+    pub fn view(&self) -> Option<View<'_>> {
+        let mut r = Reader {
+            bytes: &self.0,
+            at: 0,
+        };
+        r.byte()?;
+        let flags = r.byte()?;
+        let id = r.str()?;
+        let mut lists = [0usize; 6];
+        for (i, start) in lists.iter_mut().enumerate() {
+            *start = r.at;
+            let n = r.len()?;
+            let strings = if i == 4 { 2 * n } else { n };
+            for _ in 0..strings {
+                r.str()?;
+            }
+        }
+        let n = r.len()?;
+        for _ in 0..2 * n {
+            r.str()?;
+        }
+        if flags & CONTACT_LIST != 0 {
+            r.str()?;
+        }
+        let merge_set = if flags & MERGE_SET != 0 {
+            Some(r.str()?)
+        } else {
+            None
+        };
+        Some(View {
+            bytes: &self.0,
+            id,
+            kind: self.kind(),
+            merge_set,
+            lists,
+        })
+    }
+
     /// Heap bytes held.
     pub fn heap_bytes(&self) -> usize {
         self.0.len()
+    }
+}
+
+/// A handle read in place.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HandleRef<'a> {
+    pub platform: &'a str,
+    pub value: &'a str,
+}
+
+/// A packed subject's fields read in place: what lookups quote as evidence.
+pub(crate) struct View<'a> {
+    bytes: &'a [u8],
+    pub id: &'a str,
+    pub kind: SubjectKind,
+    pub merge_set: Option<&'a str>,
+    /// Where each list starts: names, emails, phones, addresses, handles, external ids.
+    lists: [usize; 6],
+}
+
+impl<'a> View<'a> {
+    /// The `i`th string of list `list`, `per` strings an item, `k`th of the item.
+    fn item(&self, list: usize, i: usize, per: usize, k: usize) -> Option<&'a str> {
+        let mut r = Reader {
+            bytes: self.bytes,
+            at: self.lists[list],
+        };
+        if i >= r.len()? {
+            return None;
+        }
+        for _ in 0..i * per + k {
+            r.str()?;
+        }
+        r.str()
+    }
+
+    pub fn name(&self, i: usize) -> Option<&'a str> {
+        self.item(0, i, 1, 0)
+    }
+    pub fn email(&self, i: usize) -> Option<&'a str> {
+        self.item(1, i, 1, 0)
+    }
+    pub fn phone(&self, i: usize) -> Option<&'a str> {
+        self.item(2, i, 1, 0)
+    }
+    pub fn address(&self, i: usize) -> Option<&'a str> {
+        self.item(3, i, 1, 0)
+    }
+    pub fn handle(&self, i: usize) -> Option<HandleRef<'a>> {
+        Some(HandleRef {
+            platform: self.item(4, i, 2, 0)?,
+            value: self.item(4, i, 2, 1)?,
+        })
+    }
+    pub fn external_id(&self, i: usize) -> Option<&'a str> {
+        self.item(5, i, 1, 0)
     }
 }
 
@@ -243,6 +338,15 @@ mod tests {
         let p = Packed::new(&s);
         assert_eq!(p.unpack(), s);
         assert_eq!(p.kind(), SubjectKind::ExternalContact);
+        let v = p.view().unwrap();
+        assert_eq!((v.id, v.kind, v.merge_set), ("c-1", s.kind, Some("m-1")));
+        assert_eq!((v.name(1), v.name(2)), (Some("山田 太郎"), None));
+        assert_eq!((v.email(0), v.phone(1)), (Some("j@example.com"), Some("")));
+        assert_eq!(v.address(0).map(str::len), Some(300));
+        let h = v.handle(0).unwrap();
+        assert_eq!((h.platform, h.value), ("twitter", "@jd"));
+        assert!(v.handle(1).is_none());
+        assert_eq!(v.external_id(0), Some("crm-9"));
         let bare = Subject::new(SubjectKind::User, SubjectId::new("u").unwrap());
         assert_eq!(Packed::new(&bare).unpack(), bare);
         assert_eq!(Packed::new(&bare).kind(), SubjectKind::User);
