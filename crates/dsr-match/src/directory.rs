@@ -280,7 +280,7 @@ impl Directory {
             self.remove(&subject.id);
         }
         if let Some(old) = self.get(&subject.id) {
-            self.forget_merge(&old);
+            self.forget_derived(&old);
         }
         for k in subject.custom.keys() {
             *self.custom_keys.entry(k.clone()).or_default() += 1;
@@ -301,7 +301,9 @@ impl Directory {
         Ok(warnings)
     }
 
-    fn forget_merge(&mut self, old: &Subject) {
+    /// Drops what the directory derived from a subject it is replacing or removing: its
+    /// custom attribute names' counts and its merge-set membership.
+    fn forget_derived(&mut self, old: &Subject) {
         for k in old.custom.keys() {
             if let Some(n) = self.custom_keys.get_mut(k) {
                 *n -= 1;
@@ -326,7 +328,7 @@ impl Directory {
         let slot = self.index.slot_of(id.as_str(), None)?;
         let old = self.subjects[slot as usize].take()?.unpack();
         self.index.remove(id.as_str(), Some(old.kind));
-        self.forget_merge(&old);
+        self.forget_derived(&old);
         Some(old)
     }
 

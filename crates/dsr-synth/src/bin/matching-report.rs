@@ -127,7 +127,11 @@ fn main() {
         mem.address_bytes as f64 / n as f64,
     );
     println!(
-        "process RSS growth: {:.0} bytes/contact (index + the directory's full subjects, allocator overhead included)",
+        "packed subjects (counted): {:.0} bytes/contact",
+        dir.subject_bytes() as f64 / n as f64
+    );
+    println!(
+        "process RSS growth: {:.0} bytes/contact (index + the directory's packed subjects, allocator overhead included)",
         (rss1.saturating_sub(rss0)) as f64 / n as f64
     );
 
