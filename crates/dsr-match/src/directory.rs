@@ -145,7 +145,7 @@ fn prepare(term: &Term, region: Option<Region>) -> (TermType, Prepared, Vec<Stri
                 warnings.push(format!("{v:?} has no letters to match as a name"));
             }
             let mut compact = Vec::new();
-            if form.words.len() <= 3 {
+            if form.words.len() <= normalize::MAX_JOINED_WORDS {
                 let joined: String = form.words.iter().map(|w| w.primary.as_str()).collect();
                 if !joined.is_empty() {
                     compact.push(ExactKey {
@@ -739,6 +739,9 @@ impl Directory {
             .pairs
             .iter()
             .map(|p| match p.method {
+                Method::Fuzzy if p.stem => {
+                    format!("{}≈{} (same beginning: a short form?)", p.query, p.stored)
+                }
                 Method::Fuzzy if p.hypocoristic => {
                     format!("{}≈{} (short or pet form)", p.query, p.stored)
                 }

@@ -649,12 +649,16 @@ pub fn name_form(raw: &str) -> TokenForm {
     }
 }
 
+/// Most words of a name given a joined key: four, for a given name and a surname with
+/// two particles ("Sanne van den Berg" run together as "Sanne vandenBerg").
+pub const MAX_JOINED_WORDS: usize = 4;
+
 /// Whole-name keys of a name written in a script with spaces, for words split or run
 /// together ("JeanDupont", "Jean Du Pont" for "Jean Dupont"): the words joined, and for
 /// two words also in the other order. Empty for CJK names (their `compact` keys serve)
-/// and for one word or more than three.
+/// and for one word or more than [`MAX_JOINED_WORDS`].
 pub fn joined_keys(form: &TokenForm) -> Vec<String> {
-    if !form.compact.is_empty() || !(2..=3).contains(&form.words.len()) {
+    if !form.compact.is_empty() || !(2..=MAX_JOINED_WORDS).contains(&form.words.len()) {
         return Vec::new();
     }
     let fwd: String = form.words.iter().map(|p| p.primary.as_str()).collect();

@@ -434,6 +434,41 @@ pub fn for_each_delete(chars: &[char], max: u8, f: &mut dyn FnMut(&str)) {
     }
 }
 
+/// Shortest word that [`shares_stem`] relates: two letters are an initial and a half.
+const STEM_MIN_WORD: usize = 3;
+/// Letters two words must begin with alike ([`shares_stem`]).
+const STEM_PREFIX: usize = 2;
+/// Letters the shorter word begins with that must occur in the longer one when their
+/// beginnings differ.
+const STEM_RUN: usize = 3;
+
+/// Whether two words, both at least three letters long, begin with the same two
+/// letters, or the shorter one's first three letters occur in the longer: what a short or pet form that no table
+/// lists usually keeps of the full name ("Musti" of "Mustafa", "Sanne" of "Susanne",
+/// "Ваня" of "Иван"). A weak hint that something was written short, never evidence on
+/// its own.
+pub fn shares_stem(a: &[char], b: &str) -> bool {
+    let blen = b.chars().count();
+    if a.len() < STEM_MIN_WORD || blen < STEM_MIN_WORD || a.iter().copied().eq(b.chars()) {
+        return false;
+    }
+    if a.iter()
+        .zip(b.chars())
+        .take(STEM_PREFIX)
+        .all(|(x, y)| *x == y)
+        && a.len().min(blen) >= STEM_PREFIX
+    {
+        return true;
+    }
+    let bc: Vec<char> = b.chars().collect();
+    let (short, long) = if a.len() <= bc.len() {
+        (a, &bc[..])
+    } else {
+        (&bc[..], a)
+    };
+    short.len() >= STEM_RUN && long.windows(STEM_RUN).any(|w| w == &short[..STEM_RUN])
+}
+
 /// Whether two number tokens (house numbers, postcodes) are one keystroke apart: one
 /// digit substituted, two adjacent characters swapped, or (both at least two characters
 /// long) one digit inserted or deleted. "75002"/"75020", "12"/"21", "128"/"12".
@@ -505,6 +540,19 @@ pub fn tokens(folded: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stems_shared_by_short_forms() {
+        let s = |a: &str, b: &str| shares_stem(&a.chars().collect::<Vec<_>>(), b);
+        assert!(s("musti", "mustafa") && s("sanne", "susanne") && s("ваня", "иван"));
+        assert!(s("memo", "mehmet") && s("aga", "agnieszka"));
+        assert!(!s("jo", "joost"), "two letters are an initial, not a stem");
+        assert!(!s("paul", "pierre") && !s("anna", "anna"));
+        assert!(
+            !s("vandenber", "jandriks"),
+            "a run inside both is not a short form"
+        );
+    }
 
     fn chars(s: &str) -> Vec<char> {
         s.chars().collect()

@@ -474,3 +474,57 @@ fn kanji_and_kana_of_one_reading_are_never_strong() {
     assert_ne!(m.confidence, Confidence::Strong);
     assert!(m.needs_review);
 }
+
+#[test]
+fn a_short_form_no_table_lists_ranks_the_person_above_namesakes_for_review() {
+    let mut d = Directory::new(MatchConfig::default()).unwrap();
+    for (id, name) in [
+        ("t2", "Ayşe Yılmaz"),
+        ("t3", "Emine Yılmaz"),
+        ("t4", "Hatice Yılmaz"),
+        ("t9", "Mustafa Yılmaz"),
+        ("r2", "Ольга Петрова"),
+        ("r3", "Наталья Петрова"),
+        ("r9", "Мария Петрова"),
+    ] {
+        // The person last and with the highest id, so that a tie would not put them first.
+        d.upsert(subject(SubjectKind::ExternalContact, id, name))
+            .unwrap();
+    }
+    // "Musti" and "Маша" keep the beginning of the full name; the tables may not list
+    // them. Found first, never strong, for a human to check.
+    for (t, id) in [("name:Musti Yılmaz", "t9"), ("name:Маша Петрова", "r9")] {
+        let r = d
+            .search(&Term::parse(t).unwrap(), &SearchOptions::default())
+            .unwrap();
+        let first = &r.matches[0];
+        assert_eq!(first.subject_id.as_str(), id, "{t}: {:?}", r.matches);
+        assert!(first.needs_review && first.confidence != Confidence::Strong);
+        assert!(
+            first.evidence[0].detail.contains("short form"),
+            "{:?}",
+            first.evidence
+        );
+        // Namesakes who share only the surname rank strictly below.
+        assert!(
+            r.matches[1..].iter().all(|m| m.score < first.score),
+            "{:?}",
+            r.matches
+        );
+    }
+}
+
+#[test]
+fn a_surname_with_particles_run_together_is_found_for_review() {
+    let mut d = Directory::new(MatchConfig::default()).unwrap();
+    d.upsert(subject(
+        SubjectKind::ExternalContact,
+        "n1",
+        "Sanne van den Berg",
+    ))
+    .unwrap();
+    d.upsert(subject(SubjectKind::ExternalContact, "n2", "Sanne Jansen"))
+        .unwrap();
+    let g = graded(&d, "name:Sanne vandenBerg");
+    assert_eq!(g.first().map(String::as_str), Some("n1:probable!"), "{g:?}");
+}

@@ -84,6 +84,8 @@ pub(crate) struct Pair {
     pub hypocoristic: bool,
     /// Matched through a Japanese reading of a kanji name part.
     pub reading: bool,
+    /// Paired only by a shared beginning or stem (a short form no table lists).
+    pub stem: bool,
 }
 
 /// A hit on a name or an address.
@@ -525,6 +527,7 @@ impl SubjectIndex {
                         dist: a.dist,
                         hypocoristic: a.hypocoristic,
                         reading: a.reading,
+                        stem: a.stem,
                     })
                     .collect();
                 Some(TokenHit {

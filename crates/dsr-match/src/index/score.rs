@@ -35,6 +35,10 @@ const NUMBER_WEIGHT: f32 = 1.5;
 const QUERY_COVERAGE_SHARE: f32 = 0.8;
 /// What an initial matching a word ("J." for "Jean") counts for.
 const INITIAL_WEIGHT: f32 = 0.6;
+/// What a given name sharing only its beginning or a stem with the stored one counts
+/// for ("Musti" for "Mustafa": a short form no table lists). Below an initial's weight:
+/// any two names can share two letters.
+const STEM_WEIGHT: f32 = 0.5;
 /// Highest score of a one-word query: a surname or a street name alone is never enough.
 const ONE_WORD_CAP: f32 = 0.7;
 /// Highest score of an address without house number agreement (one side has none):
@@ -134,6 +138,8 @@ pub(super) struct Assigned {
     pub dist: u8,
     pub hypocoristic: bool,
     pub reading: bool,
+    /// Paired only by a shared beginning or stem (a short form no table lists).
+    pub stem: bool,
 }
 
 /// Buffers reused across the candidates of one lookup.
@@ -144,6 +150,8 @@ pub(super) struct Scratch {
     /// (query position, stored token) → confusion distance, for the words left over:
     /// the same stored words recur across candidates.
     near: HashMap<(u8, u32), Option<f32>, foldhash::fast::RandomState>,
+    /// (query position, stored token) → whether they share a stem ([`text::shares_stem`]).
+    stem: HashMap<(u8, u32), bool, foldhash::fast::RandomState>,
 }
 
 /// The score of one stored value and what it rests on.
@@ -361,6 +369,7 @@ impl<'a> Scorer<'a> {
         let mut worst = Method::Exact;
         let mut assigned: Vec<Assigned> = Vec::new();
         let mut loose = false;
+        let mut stem = false;
         for p in pairs.iter() {
             if q_used[p.query] || p.pos >= MAX_POSITIONS || s_used[p.pos] {
                 continue;
@@ -380,6 +389,7 @@ impl<'a> Scorer<'a> {
                     dist: p.dist,
                     hypocoristic: p.hypocoristic,
                     reading: p.reading,
+                    stem: false,
                 });
             }
         }
@@ -422,7 +432,46 @@ impl<'a> Scorer<'a> {
                         dist,
                         hypocoristic: false,
                         reading: false,
+                        stem: false,
                     });
+                }
+            }
+        }
+        // Names still left over: a pet or short form the tables do not list often keeps
+        // the name's beginning or a stem of it ("Musti" for "Mustafa", "Ваня" for
+        // "Иван"). Found, weakly and for review (scaled under two edits' cap), so the person
+        // ranks above namesakes who only share the surname.
+        if self.field == TokenField::Name {
+            for (qi, q) in self.chars.iter().enumerate() {
+                if !plan.required[qi] || q_used[qi] {
+                    continue;
+                }
+                let hit = refs.iter().find(|r| {
+                    r.flags & (F_NUMBER | F_LANG | F_TRANSLIT | F_OPTIONAL) == 0
+                        && (r.pos as usize) < MAX_POSITIONS
+                        && !s_used[r.pos as usize]
+                        && *scratch
+                            .stem
+                            .entry((qi as u8, r.tok))
+                            .or_insert_with(|| text::shares_stem(q, &ix.texts[r.tok as usize]))
+                });
+                if let Some(r) = hit {
+                    q_used[qi] = true;
+                    s_used[r.pos as usize] = true;
+                    qsum += STEM_WEIGHT;
+                    worst = worst.max(Method::Fuzzy);
+                    stem = true;
+                    if explain {
+                        assigned.push(Assigned {
+                            query: qi,
+                            tok: r.tok,
+                            method: Method::Fuzzy,
+                            dist: 2,
+                            hypocoristic: false,
+                            reading: false,
+                            stem: true,
+                        });
+                    }
                 }
             }
         }
@@ -459,6 +508,11 @@ impl<'a> Scorer<'a> {
         }
         if loose {
             score = score.min(LOOSE_CAP);
+        }
+        if stem {
+            // Scaled into the loose band rather than capped, so that the surname's own
+            // agreement (exact above one edit) still orders the results.
+            score = score.clamp(0.0, 1.0) * LOOSE_CAP;
         }
         if short_unmatched {
             score = score.min(UNMATCHED_HOUSE_NUMBER_CAP);

@@ -97,6 +97,10 @@ pub(super) struct Cand {
     pub reading: bool,
 }
 
+/// Most letters a sound-alike may have more or fewer than the query word (and at most
+/// half the shorter word): "philipp" / "filip", not "memo" / "nowinow".
+const MAX_PHONETIC_LENGTH_GAP: usize = 2;
+
 /// Token vocabulary with postings and typo / phonetic neighbourhoods.
 #[derive(Default)]
 pub(super) struct TokenIndex {
@@ -263,6 +267,12 @@ impl TokenIndex {
                     // A sound-alike that is also one slip away ("sme" / "sem", "nor" /
                     // "noor": words too short for the typo neighbourhood) is a typo.
                     let t: Vec<char> = self.texts[tok as usize].chars().collect();
+                    // The skeleton drops vowels: words of very different lengths share
+                    // one without sounding alike ("memo" / "nowinow").
+                    let longer = chars.len().abs_diff(t.len());
+                    if longer > MAX_PHONETIC_LENGTH_GAP || 2 * longer > chars.len().min(t.len()) {
+                        continue;
+                    }
                     let slip = text::confusion_distance(&chars, &t, 1.0);
                     push(
                         match slip {
