@@ -739,6 +739,9 @@ impl Directory {
             .pairs
             .iter()
             .map(|p| match p.method {
+                Method::Fuzzy if p.joined => {
+                    format!("{}≈{} (words run together or split)", p.query, p.stored)
+                }
                 Method::Fuzzy if p.stem => {
                     format!("{}≈{} (same beginning: a short form?)", p.query, p.stored)
                 }
@@ -794,7 +797,7 @@ impl Directory {
             complete: hit.complete,
             numbers_off: hit.numbers_off,
             address: field == TokenField::Address,
-            joined: false,
+            joined: hit.pairs.iter().any(|p| p.joined),
             rarity: hit.rarity,
             query_words,
             strong_gate: confidence == Confidence::Strong,

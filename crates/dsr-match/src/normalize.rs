@@ -461,6 +461,9 @@ pub struct TokenForm {
     pub words: Vec<Position>,
     /// Number tokens (house numbers, postcodes), matched exactly. Empty for names.
     pub numbers: Vec<String>,
+    /// Which of `numbers` follow a unit designator ("app. 27", "кв. 15"): a flat, not
+    /// a house.
+    pub unit_numbers: Vec<bool>,
     /// Whole-name keys without spaces (for scripts written without spaces).
     pub compact: Vec<String>,
 }
@@ -645,6 +648,7 @@ pub fn name_form(raw: &str) -> TokenForm {
     TokenForm {
         words,
         numbers: Vec::new(),
+        unit_numbers: Vec::new(),
         compact,
     }
 }
@@ -678,7 +682,7 @@ pub fn joined_keys(form: &TokenForm) -> Vec<String> {
 /// Canonical forms of street types, directionals and other address words in the main
 /// European languages (and Turkish, Russian). Keys are folded (lower case, no
 /// diacritics).
-fn address_word(w: &str) -> Option<&'static str> {
+pub(crate) fn address_word(w: &str) -> Option<&'static str> {
     Some(match w {
         // English
         "street" | "st" | "str" | "strasse" | "straat" | "straße" => "str",
@@ -733,9 +737,36 @@ fn address_word(w: &str) -> Option<&'static str> {
     })
 }
 
+/// Address words announcing a flat, floor or unit number (among [`address_noise`]).
+const UNIT_DESIGNATORS: &[&str] = &[
+    "apt",
+    "apartment",
+    "appt",
+    "app",
+    "appartement",
+    "wohnung",
+    "whg",
+    "piso",
+    "etage",
+    "floor",
+    "fl",
+    "bte",
+    "boite",
+    "bus",
+    "suite",
+    "unit",
+    "кв",
+    "квартира",
+    "mieszkanie",
+    "m",
+    "daire",
+    "kat",
+    "lok",
+];
+
 /// Words that carry no identity in an address: unit designators, number markers,
 /// articles and prepositions. Dropped.
-fn address_noise(w: &str) -> bool {
+pub(crate) fn address_noise(w: &str) -> bool {
     matches!(
         w,
         "apt"
@@ -844,6 +875,8 @@ pub fn address_form(raw: &str) -> TokenForm {
     let lower = join_split_numbers(&lower);
     let mut words = Vec::new();
     let mut numbers = Vec::new();
+    let mut unit_numbers = Vec::new();
+    let mut after_unit = false;
     for tok in text::tokens(&lower) {
         let folded = text::strip_diacritics(&tok);
         if folded.is_empty() {
@@ -859,11 +892,15 @@ pub fn address_form(raw: &str) -> TokenForm {
         if folded.chars().any(|c| c.is_ascii_digit()) {
             // "12a", "75002", "1234ab", "sw1a": numbers are exact tokens.
             numbers.push(folded);
+            unit_numbers.push(after_unit);
+            after_unit = false;
             continue;
         }
         if address_noise(&folded) {
+            after_unit |= UNIT_DESIGNATORS.contains(&folded.as_str());
             continue;
         }
+        after_unit = false;
         if let Some(canon) = address_word(&folded) {
             words.push(Position {
                 primary: canon.to_owned(),
@@ -895,6 +932,7 @@ pub fn address_form(raw: &str) -> TokenForm {
     TokenForm {
         words,
         numbers,
+        unit_numbers,
         compact: Vec::new(),
     }
 }

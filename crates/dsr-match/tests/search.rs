@@ -528,3 +528,69 @@ fn a_surname_with_particles_run_together_is_found_for_review() {
     let g = graded(&d, "name:Sanne vandenBerg");
     assert_eq!(g.first().map(String::as_str), Some("n1:probable!"), "{g:?}");
 }
+
+fn first_address(d: &Directory, t: &str) -> Option<(String, Confidence, bool)> {
+    let r = d
+        .search(
+            &Term::parse(&format!("address:{t}")).unwrap(),
+            &SearchOptions::default(),
+        )
+        .unwrap();
+    r.matches
+        .first()
+        .map(|m| (m.subject_id.to_string(), m.confidence, m.needs_review))
+}
+
+#[test]
+fn street_words_run_together_split_or_with_a_misspelled_street_type_find_the_address() {
+    let mut d = Directory::new(MatchConfig::default()).unwrap();
+    // Neighbours at the same number and postcode: only the street tells them apart.
+    for (id, a) in [
+        ("s0", "Avenida de la Constitución 45, 28013 Madrid"),
+        ("s1", "Calle Mayor 45, 28013 Madrid"),
+        ("s2", "Calle del Sol 45, 28013 Madrid"),
+        ("s3", "ул. Тверская, д. 45, Москва, 101000"),
+        ("s4", "ул. Садовая, д. 45, Москва, 101000"),
+        ("s5", "Kerkstraat 45, 1017 GB Amsterdam"),
+        ("s6", "Molenweg 45, 1017 GB Amsterdam"),
+    ] {
+        let mut s = subject(SubjectKind::ExternalContact, id, "X Y");
+        s.addresses.push(a.into());
+        d.upsert(s).unwrap();
+    }
+    for (t, id) in [
+        ("CalleMayor 45, 28013 Madrid", "s1"),
+        ("Calle delSol 45, 28013 Madrid", "s2"),
+        ("ул. Тверск ая, д. 45, Москва, 101000", "s3"),
+        ("Kerkstrata 45, 1017 GB Amsterdam", "s5"),
+    ] {
+        let (first, confidence, review) = first_address(&d, t).expect(t);
+        assert_eq!(first, id, "{t}");
+        assert!(
+            review && confidence != Confidence::Strong,
+            "{t}: {confidence:?}"
+        );
+    }
+}
+
+#[test]
+fn a_flat_number_the_record_lacks_is_not_read_as_the_house_number() {
+    let mut d = Directory::new(MatchConfig::default()).unwrap();
+    // "Kerkstraat 38 app. 27": the person lives at 38; their neighbour at 27.
+    for (id, a) in [
+        ("h0", "Kerkstraat 27, 2511 CV Den Haag"),
+        ("h1", "Kerkstraat 38, 2511 CV Den Haag"),
+    ] {
+        let mut s = subject(SubjectKind::ExternalContact, id, "X Y");
+        s.addresses.push(a.into());
+        d.upsert(s).unwrap();
+    }
+    for t in [
+        "Kerkstraat 38 app. 27, 2511 CV Den Haag",
+        "Kerkstraat 38, 2511 CV Den Haag, appt 27",
+    ] {
+        let (first, _, review) = first_address(&d, t).expect(t);
+        assert_eq!(first, "h1", "{t}");
+        assert!(review, "a flat the record lacks is for review: {t}");
+    }
+}

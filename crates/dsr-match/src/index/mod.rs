@@ -86,6 +86,8 @@ pub(crate) struct Pair {
     pub reading: bool,
     /// Paired only by a shared beginning or stem (a short form no table lists).
     pub stem: bool,
+    /// Paired by running words together or splitting one.
+    pub joined: bool,
 }
 
 /// A hit on a name or an address.
@@ -528,6 +530,7 @@ impl SubjectIndex {
                         hypocoristic: a.hypocoristic,
                         reading: a.reading,
                         stem: a.stem,
+                        joined: a.joined,
                     })
                     .collect();
                 Some(TokenHit {

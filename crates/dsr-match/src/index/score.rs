@@ -26,6 +26,10 @@ const NEAR_NUMBER_CREDIT: f32 = 0.6;
 const OTHER_NUMBER_CREDIT: f32 = 0.4;
 /// Highest score of an address with a number off: probable at best, never strong.
 const NUMBERS_OFF_CAP: f32 = 0.8;
+/// What a score keeps when the query's flat number agrees with the stored house number
+/// and its house number is left over ("38 app. 27" against "27"): the other reading
+/// ("38", flat 27 not recorded) is the likelier one.
+const UNIT_AS_HOUSE_FACTOR: f32 = 0.9;
 /// What an agreeing number counts for against a word: a house number with a postcode
 /// singles out a building far better than a street name does.
 const NUMBER_WEIGHT: f32 = 1.5;
@@ -39,6 +43,15 @@ const INITIAL_WEIGHT: f32 = 0.6;
 /// for ("Musti" for "Mustafa": a short form no table lists). Below an initial's weight:
 /// any two names can share two letters.
 const STEM_WEIGHT: f32 = 0.5;
+/// What each query word counts for when it pairs with stored words by running together
+/// or splitting them ("CalleMayor" / "Calle Mayor", "Тверск ая" / "Тверская"): the same
+/// letters, a formatting slip, reviewed like one edit.
+const JOINED_WEIGHT: f32 = 0.9;
+/// Shortest part of a word split in two that is looked up: one letter is an initial.
+const MIN_SPLIT_PART: usize = 2;
+/// Shortest stored stem of a compound street name ("kerk" of "Kerkstraat") that a query
+/// word may begin with when its street type is misspelled.
+const MIN_COMPOUND_STEM: usize = 3;
 /// Highest score of a one-word query: a surname or a street name alone is never enough.
 const ONE_WORD_CAP: f32 = 0.7;
 /// Highest score of an address without house number agreement (one side has none):
@@ -77,6 +90,30 @@ pub(super) struct QueryPlan {
     pub required: Vec<bool>,
     /// Per query number: its token id, if any stored value has it.
     pub numbers: Vec<Option<u32>>,
+    /// Query words that are two vocabulary words run together: (position, first token,
+    /// second token) — "callemayor" as calle + mayor; one token when the other part is
+    /// a word an address drops ("delsol" as sol).
+    splits: Vec<Split>,
+    /// Adjacent query words that are one vocabulary word split: (first position, token)
+    /// — "тверск ая" as тверская.
+    joins: Vec<Join>,
+}
+
+/// A query word that is two vocabulary words run together ([`QueryPlan::splits`]).
+#[derive(Debug, Clone, Copy)]
+struct Split {
+    query: u8,
+    first: u32,
+    /// `None` when the other part is a word an address drops.
+    second: Option<u32>,
+}
+
+/// Two adjacent query words that are one vocabulary word ([`QueryPlan::joins`]).
+#[derive(Debug, Clone, Copy)]
+struct Join {
+    /// The first of the two positions.
+    query: u8,
+    tok: u32,
 }
 
 impl QueryPlan {
@@ -107,13 +144,81 @@ impl QueryPlan {
                 });
             }
         }
+        let (splits, joins) = split_and_joined(ix, field, &words, &required);
         QueryPlan {
             cands,
             by_tok,
             required,
             numbers,
+            splits,
+            joins,
         }
     }
+}
+
+/// The words of a query that are vocabulary words run together or split apart (see
+/// [`QueryPlan::splits`] and [`QueryPlan::joins`]). An address's halves are read as
+/// address words too ("sokagi" is the street type "sok").
+fn split_and_joined(
+    ix: &TokenIndex,
+    field: TokenField,
+    words: &[&Position],
+    required: &[bool],
+) -> (Vec<Split>, Vec<Join>) {
+    let lookup = |w: &str| {
+        let canon = match field {
+            TokenField::Address => crate::normalize::address_word(w).unwrap_or(w),
+            TokenField::Name => w,
+        };
+        ix.vocab.get(canon).copied()
+    };
+    let mut splits = Vec::new();
+    for (qi, w) in words.iter().enumerate() {
+        if !required[qi] {
+            continue;
+        }
+        let p = w.primary.as_str();
+        for (at, _) in p.char_indices().skip(MIN_SPLIT_PART) {
+            let (a, b) = p.split_at(at);
+            if b.chars().count() < MIN_SPLIT_PART {
+                break;
+            }
+            // An article or a number marker run into a word ("delSol", "No5") is
+            // dropped as it would be apart.
+            let noise =
+                |w: &str| field == TokenField::Address && crate::normalize::address_noise(w);
+            match (lookup(a), lookup(b)) {
+                (Some(x), Some(y)) => splits.push(Split {
+                    query: qi as u8,
+                    first: x,
+                    second: Some(y),
+                }),
+                (Some(x), None) if noise(b) => splits.push(Split {
+                    query: qi as u8,
+                    first: x,
+                    second: None,
+                }),
+                (None, Some(y)) if noise(a) => splits.push(Split {
+                    query: qi as u8,
+                    first: y,
+                    second: None,
+                }),
+                _ => {}
+            }
+        }
+    }
+    let mut joins = Vec::new();
+    // Optional words too: "al" of "Al calá" reads as a street type apart.
+    for qi in 0..words.len().saturating_sub(1) {
+        let joined = format!("{}{}", words[qi].primary, words[qi + 1].primary);
+        if let Some(t) = lookup(&joined) {
+            joins.push(Join {
+                query: qi as u8,
+                tok: t,
+            });
+        }
+    }
+    (splits, joins)
 }
 
 /// A possible pairing of a query word with a stored word.
@@ -140,6 +245,23 @@ pub(super) struct Assigned {
     pub reading: bool,
     /// Paired only by a shared beginning or stem (a short form no table lists).
     pub stem: bool,
+    /// Paired by running words together or splitting one.
+    pub joined: bool,
+}
+
+impl Assigned {
+    fn joined(query: usize, tok: u32) -> Assigned {
+        Assigned {
+            query,
+            tok,
+            method: Method::Fuzzy,
+            dist: 1,
+            hypocoristic: false,
+            reading: false,
+            stem: false,
+            joined: true,
+        }
+    }
 }
 
 /// Buffers reused across the candidates of one lookup.
@@ -228,6 +350,10 @@ impl<'a> Scorer<'a> {
         let mut numbers_extra = 0usize;
         let mut near_credit = 0.0f32;
         let mut num_used = [false; MAX_POSITIONS];
+        // A query number left over that is not a flat's ("38" of "38 app. 27" when the
+        // record has 27): the flat number was read as the house number.
+        let mut extra_house = false;
+        let mut unit_matched = false;
         if !plan.numbers.is_empty() && !stored_numbers.is_empty() {
             let mut pending = [0usize; MAX_QUERY_TOKENS];
             let mut npending = 0;
@@ -242,6 +368,7 @@ impl<'a> Scorer<'a> {
                     Some(i) => {
                         num_used[i] = true;
                         numbers_matched += 1;
+                        unit_matched |= form.unit_numbers.get(qn).copied().unwrap_or(false);
                     }
                     None if npending < MAX_QUERY_TOKENS => {
                         pending[npending] = qn;
@@ -269,7 +396,10 @@ impl<'a> Scorer<'a> {
                             OTHER_NUMBER_CREDIT
                         };
                     }
-                    None => numbers_extra += 1,
+                    None => {
+                        numbers_extra += 1;
+                        extra_house |= !form.unit_numbers.get(qn).copied().unwrap_or(false);
+                    }
                 }
             }
             let stored_left =
@@ -283,6 +413,7 @@ impl<'a> Scorer<'a> {
             }
         }
         let numbers_off = numbers_near + numbers_extra > 0;
+        let unit_as_house = extra_house && unit_matched;
         // A stored house or flat number the query leaves out ("Flat 3, 12 High St" asked
         // as "12 High St") may be a neighbour in the same building: never strong.
         let short_unmatched = numbers_matched > 0
@@ -370,6 +501,65 @@ impl<'a> Scorer<'a> {
         let mut assigned: Vec<Assigned> = Vec::new();
         let mut loose = false;
         let mut stem = false;
+        // Words run together or split apart, first: the same letters are better evidence
+        // than any one-word pairing of the parts.
+        let word_at = |tok: u32, pos: Option<usize>, s_used: &[bool; MAX_POSITIONS]| {
+            refs.iter()
+                .find(|r| {
+                    r.tok == tok
+                        && !r.is_number()
+                        && (r.pos as usize) < MAX_POSITIONS
+                        && !s_used[r.pos as usize]
+                        && pos.is_none_or(|p| r.pos as usize == p)
+                })
+                .map(|r| r.pos as usize)
+        };
+        for sp in &plan.splits {
+            let (qi, x, y) = (sp.query as usize, sp.first, sp.second);
+            if q_used[qi] {
+                continue;
+            }
+            let Some(px) = word_at(x, None, &s_used) else {
+                continue;
+            };
+            let py = match y {
+                Some(y) => match word_at(y, Some(px + 1), &s_used) {
+                    Some(py) => Some(py),
+                    None => continue,
+                },
+                None => None,
+            };
+            q_used[qi] = true;
+            s_used[px] = true;
+            if let Some(py) = py {
+                s_used[py] = true;
+            }
+            qsum += JOINED_WEIGHT;
+            worst = worst.max(Method::Fuzzy);
+            if explain {
+                for tok in std::iter::once(x).chain(y) {
+                    assigned.push(Assigned::joined(qi, tok));
+                }
+            }
+        }
+        for j in &plan.joins {
+            let (qi, t) = (j.query as usize, j.tok);
+            if q_used[qi] || q_used[qi + 1] {
+                continue;
+            }
+            let Some(pt) = word_at(t, None, &s_used) else {
+                continue;
+            };
+            q_used[qi] = true;
+            q_used[qi + 1] = true;
+            s_used[pt] = true;
+            qsum +=
+                JOINED_WEIGHT * [qi, qi + 1].iter().filter(|&&q| plan.required[q]).count() as f32;
+            worst = worst.max(Method::Fuzzy);
+            if explain {
+                assigned.push(Assigned::joined(qi, t));
+            }
+        }
         for p in pairs.iter() {
             if q_used[p.query] || p.pos >= MAX_POSITIONS || s_used[p.pos] {
                 continue;
@@ -390,6 +580,7 @@ impl<'a> Scorer<'a> {
                     hypocoristic: p.hypocoristic,
                     reading: p.reading,
                     stem: false,
+                    joined: false,
                 });
             }
         }
@@ -433,7 +624,54 @@ impl<'a> Scorer<'a> {
                         hypocoristic: false,
                         reading: false,
                         stem: false,
+                        joined: false,
                     });
+                }
+            }
+        }
+        // Addresses: a compound street name whose street type is misspelled
+        // ("Kerkstrata", "Hauptstgraße") is not split off as the stored one was ("kerk" +
+        // "str"): the query word begins with the stored stem and the stored street type
+        // follows it. Paired like one edit.
+        if self.field == TokenField::Address {
+            for (qi, q) in self.chars.iter().enumerate() {
+                if !plan.required[qi] || q_used[qi] {
+                    continue;
+                }
+                let hit = refs.iter().find(|r| {
+                    let p = r.pos as usize;
+                    let t = &*ix.texts[r.tok as usize];
+                    let tlen = t.chars().count();
+                    r.flags & (F_NUMBER | F_LANG | F_TRANSLIT | F_OPTIONAL) == 0
+                        && p + 1 < MAX_POSITIONS
+                        && !s_used[p]
+                        && !s_used[p + 1]
+                        && tlen >= MIN_COMPOUND_STEM
+                        && q.len() >= tlen + MIN_SPLIT_PART
+                        && q.iter().copied().take(tlen).eq(t.chars())
+                        && refs.iter().any(|n| {
+                            n.pos as usize == p + 1 && n.flags & F_OPTIONAL != 0 && !n.is_number()
+                        })
+                });
+                if let Some(r) = hit {
+                    let p = r.pos as usize;
+                    q_used[qi] = true;
+                    s_used[p] = true;
+                    s_used[p + 1] = true;
+                    qsum += text::confusion_weight(1.0);
+                    worst = worst.max(Method::Fuzzy);
+                    if explain {
+                        assigned.push(Assigned {
+                            query: qi,
+                            tok: r.tok,
+                            method: Method::Fuzzy,
+                            dist: 1,
+                            hypocoristic: false,
+                            reading: false,
+                            stem: false,
+                            joined: false,
+                        });
+                    }
                 }
             }
         }
@@ -470,6 +708,7 @@ impl<'a> Scorer<'a> {
                             hypocoristic: false,
                             reading: false,
                             stem: true,
+                            joined: false,
                         });
                     }
                 }
@@ -522,6 +761,9 @@ impl<'a> Scorer<'a> {
             // Scaled rather than capped, so a keyboard slip still ranks above another
             // one-digit difference.
             score = score.clamp(0.0, 1.0) * NUMBERS_OFF_CAP;
+        }
+        if unit_as_house {
+            score *= UNIT_AS_HOUSE_FACTOR;
         }
         if self.field == TokenField::Name {
             let q_particle = (0..nq).any(|qi| !plan.required[qi] && !q_used[qi]);
