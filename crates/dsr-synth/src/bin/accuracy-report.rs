@@ -568,7 +568,7 @@ fn main() {
     let _ = writeln!(out, "# dsr-match accuracy report\n");
     let _ = writeln!(
         out,
-        "Corpus: {n} generated subjects (seed {seed}) in {} locales ({}). Per corruption kind, {qn} name or address queries for people in the directory and {} for people who are not; {} queries per exact identifier kind, one in five absent. Regenerate with `cargo run --release -p dsr-synth --bin accuracy-report -- --subjects {n} --queries {qn} --seed {seed} --python target/pyvenv/bin/python --out docs/accuracy.md`. Definitions are in `crates/dsr-synth/src/bin/accuracy-report.rs`; the corruption model and its sources are in `crates/dsr-synth/src/corrupt.rs` and summarised in `docs/accuracy.md` under *Corruption model*.\n",
+        "Corpus: {n} generated subjects (seed {seed}) in {} locales ({}). Per corruption kind, {qn} name or address queries for people in the directory and {} for people who are not; {} queries per exact identifier kind, one in five absent. Regenerate with `python3 -m venv target/pyvenv && target/pyvenv/bin/pip install rapidfuzz` (once, for the RapidFuzz columns) and `cargo run --release -p dsr-synth --bin accuracy-report -- --subjects {n} --queries {qn} --seed {seed} --python target/pyvenv/bin/python --out docs/accuracy.md`. Definitions are in `crates/dsr-synth/src/bin/accuracy-report.rs`; the corruption model and its sources are in `crates/dsr-synth/src/corrupt.rs` and summarised in `docs/accuracy.md` under *Corruption model*.\n",
         LOCALES.len(),
         LOCALES
             .iter()
