@@ -60,7 +60,7 @@ pub fn build_services(config: &Config, store: &PgStore) -> dsr_engine::Result<Se
                 return Err(dsr_engine::Error::Config {
                     source_name: "dsr.toml".into(),
                     message: format!(
-                        "service {:?}: kind {:?} works on dsr's own SQLite file and is not available with a PostgreSQL database (kinds here: subjects, manual, memory)",
+                        "service {:?}: kind {:?} works on dsr's own SQLite file and is not available with a PostgreSQL database; describe the same tables as a kind = \"sql\" service with the database's URL instead (kinds here: subjects, manual, memory, http, sql)",
                         c.name,
                         format!("{other:?}").to_lowercase()
                     ),
