@@ -42,16 +42,79 @@ struct Scored {
     value: usize,
 }
 
+/// One subject's entry, in two heap blocks: its exact keys with its id, and its name
+/// and address token references (one block each rather than one per part: at 10 M
+/// subjects every allocation's header and rounding is tens of megabytes).
 struct Slot {
-    id: Box<str>,
+    /// `n_exact` keys as little-endian `(fingerprint & !0xFF) | meta` words (meta = value
+    /// index, + [`META_FROM_HANDLE`]), then the id's UTF-8 bytes.
+    keys: Box<[u8]>,
+    /// Every name's tokens grouped by value (`TokRef::value`), then every address's.
+    toks: Box<[TokRef]>,
+    n_exact: u16,
+    n_names: u32,
     kind: SubjectKind,
     live: bool,
-    /// `(fingerprint & !0xFF) | meta`, meta = value index (+ [`META_FROM_HANDLE`]).
-    exact: Box<[u64]>,
-    /// Every name's tokens in one allocation, grouped by value (`TokRef::value`).
-    names: Box<[TokRef]>,
-    /// Every address's tokens, likewise.
-    addrs: Box<[TokRef]>,
+}
+
+impl Slot {
+    fn empty(kind: SubjectKind) -> Slot {
+        Slot {
+            keys: Box::new([]),
+            toks: Box::new([]),
+            n_exact: 0,
+            n_names: 0,
+            kind,
+            live: false,
+        }
+    }
+
+    fn new(kind: SubjectKind, id: &str, exact: &[u64], names: &[TokRef], addrs: &[TokRef]) -> Slot {
+        let n_exact = exact.len().min(usize::from(u16::MAX));
+        let mut keys = Vec::with_capacity(n_exact * 8 + id.len());
+        for k in &exact[..n_exact] {
+            keys.extend_from_slice(&k.to_le_bytes());
+        }
+        keys.extend_from_slice(id.as_bytes());
+        let mut toks = Vec::with_capacity(names.len() + addrs.len());
+        toks.extend_from_slice(names);
+        toks.extend_from_slice(addrs);
+        Slot {
+            keys: keys.into_boxed_slice(),
+            toks: toks.into_boxed_slice(),
+            n_exact: n_exact as u16,
+            n_names: names.len() as u32,
+            kind,
+            live: true,
+        }
+    }
+
+    fn exact(&self) -> impl Iterator<Item = u64> + '_ {
+        self.keys[..usize::from(self.n_exact) * 8]
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()))
+    }
+
+    fn id_bytes(&self) -> &[u8] {
+        &self.keys[usize::from(self.n_exact) * 8..]
+    }
+
+    fn id(&self) -> &str {
+        // Written from a `&str` in `new`.
+        std::str::from_utf8(self.id_bytes()).unwrap_or_default()
+    }
+
+    fn names(&self) -> &[TokRef] {
+        &self.toks[..self.n_names as usize]
+    }
+
+    fn addrs(&self) -> &[TokRef] {
+        &self.toks[self.n_names as usize..]
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.keys.len() + self.toks.len() * std::mem::size_of::<TokRef>()
+    }
 }
 
 /// A hit on an exact key.
@@ -200,7 +263,7 @@ impl SubjectIndex {
             let fp = normalize::fingerprint(KeyKind::for_subject(*kind), &key_text) & !0xFF;
             for &slot in self.exact.get(fp) {
                 let s = &self.slots[slot as usize];
-                if s.live && &*s.id == id {
+                if s.live && s.id_bytes() == id.as_bytes() {
                     return Some(slot);
                 }
             }
@@ -213,7 +276,7 @@ impl SubjectIndex {
         self.slots
             .get(slot as usize)
             .filter(|s| s.live)
-            .map(|s| (&*s.id, s.kind))
+            .map(|s| (s.id(), s.kind))
     }
 
     /// Adds or replaces a subject; returns its slot and warnings for stored values that
@@ -231,14 +294,7 @@ impl SubjectIndex {
                 match self.free.pop() {
                     Some(slot) => slot,
                     None => {
-                        self.slots.push(Slot {
-                            id: "".into(),
-                            kind: s.kind,
-                            live: false,
-                            exact: Box::new([]),
-                            names: Box::new([]),
-                            addrs: Box::new([]),
-                        });
+                        self.slots.push(Slot::empty(s.kind));
                         (self.slots.len() - 1) as u32
                     }
                 }
@@ -347,14 +403,7 @@ impl SubjectIndex {
         }
         Self::post(&mut self.names, &names, slot);
         Self::post(&mut self.addrs, &addrs, slot);
-        self.slots[slot as usize] = Slot {
-            id: s.id.as_str().into(),
-            kind: s.kind,
-            live: true,
-            exact: exact.into_boxed_slice(),
-            names: names.into_boxed_slice(),
-            addrs: addrs.into_boxed_slice(),
-        };
+        self.slots[slot as usize] = Slot::new(s.kind, s.id.as_str(), &exact, &names, &addrs);
         (slot, warnings)
     }
 
@@ -419,14 +468,16 @@ impl SubjectIndex {
 
     fn clear_slot(&mut self, slot: u32) {
         let s = &mut self.slots[slot as usize];
-        let exact = std::mem::take(&mut s.exact);
-        let names = std::mem::take(&mut s.names);
-        let addrs = std::mem::take(&mut s.addrs);
-        for packed in exact.iter() {
+        let old = std::mem::replace(s, Slot::empty(s.kind));
+        for packed in old.exact() {
             self.exact.remove(packed & !0xFF, slot);
         }
-        Self::unpost(&mut self.names, &names, slot);
-        Self::unpost(&mut self.addrs, &addrs, slot);
+        Self::unpost(&mut self.names, old.names(), slot);
+        Self::unpost(&mut self.addrs, old.addrs(), slot);
+        // Still the subject's (its id, no keys) until the caller refills or frees it.
+        let mut kept = Slot::new(old.kind, old.id(), &[], &[], &[]);
+        kept.live = old.live;
+        self.slots[slot as usize] = kept;
     }
 
     /// Removes a subject by id; returns whether it was indexed.
@@ -435,9 +486,7 @@ impl SubjectIndex {
             return false;
         };
         self.clear_slot(slot);
-        let s = &mut self.slots[slot as usize];
-        s.live = false;
-        s.id = "".into();
+        self.slots[slot as usize] = Slot::empty(self.slots[slot as usize].kind);
         self.free.push(slot);
         self.live -= 1;
         true
@@ -454,7 +503,7 @@ impl SubjectIndex {
                 if !s.live {
                     continue;
                 }
-                for &packed in s.exact.iter() {
+                for packed in s.exact() {
                     if packed & !0xFF == fp {
                         out.push(ExactHit {
                             slot,
@@ -559,8 +608,8 @@ impl SubjectIndex {
     fn values(&self, field: TokenField, slot: u32) -> impl Iterator<Item = &[TokRef]> {
         let s = &self.slots[slot as usize];
         let all = match field {
-            TokenField::Name => &s.names,
-            TokenField::Address => &s.addrs,
+            TokenField::Name => s.names(),
+            TokenField::Address => s.addrs(),
         };
         all.chunk_by(|a, b| a.value == b.value)
     }
@@ -568,15 +617,7 @@ impl SubjectIndex {
     /// Memory use by part (approximate heap bytes).
     pub fn memory(&self) -> MemoryReport {
         let slot_bytes = self.slots.capacity() * std::mem::size_of::<Slot>()
-            + self
-                .slots
-                .iter()
-                .map(|s| {
-                    s.id.len()
-                        + s.exact.len() * 8
-                        + (s.names.len() + s.addrs.len()) * std::mem::size_of::<TokRef>()
-                })
-                .sum::<usize>();
+            + self.slots.iter().map(Slot::heap_bytes).sum::<usize>();
         MemoryReport {
             subjects: self.live,
             exact_keys: self.exact.len(),
