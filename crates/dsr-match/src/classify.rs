@@ -22,6 +22,18 @@ fn is_uuid(s: &str) -> bool {
 
 /// Classifies a term the caller gave without a type.
 pub fn classify(raw: &str) -> TermType {
+    classify_keyed(raw).0
+}
+
+/// [`classify`], with the email keys it computed to decide that a term is an email
+/// (a lookup then does not compute them twice).
+pub(crate) fn classify_keyed(raw: &str) -> (TermType, Option<Vec<normalize::ExactKey>>) {
+    let mut keys = None;
+    let ty = classify_into(raw, &mut keys);
+    (ty, keys)
+}
+
+fn classify_into(raw: &str, email: &mut Option<Vec<normalize::ExactKey>>) -> TermType {
     let lower = text::nfkc_lower(raw.trim());
     let s = lower.as_str();
     if s.is_empty() {
@@ -56,7 +68,10 @@ pub fn classify(raw: &str) -> TermType {
         return TermType::Handle;
     }
     // Emails, also "Name <a@b.c>".
-    if s.contains('@') && normalize::email_keys(s).is_ok() {
+    if s.contains('@')
+        && let Ok(keys) = normalize::email_keys(s)
+    {
+        *email = Some(keys);
         return TermType::Email;
     }
     if is_uuid(s) {

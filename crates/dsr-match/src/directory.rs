@@ -2,6 +2,7 @@
 //! evidence that quotes the stored values.
 
 use crate::calibration::{Facts, Features};
+use crate::classify::classify_keyed;
 use crate::confidence::{calibrated_confidence, confidence_of};
 use crate::index::{ExactHit, SubjectIndex, TokenField, TokenHit};
 use crate::normalize::Region;
@@ -10,7 +11,7 @@ use crate::packed::{Packed, View};
 use crate::result::{
     Confidence, Correlated, Correlation, Evidence, Field, KeyView, Match, Method, SearchResult,
 };
-use crate::{Error, Result, classify};
+use crate::{Error, Result};
 use dsr_model::{MergeSetId, Subject, SubjectId, SubjectKind, Term, TermType};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -102,10 +103,14 @@ pub fn normalize_term(term: &Term, region: Option<&str>) -> Result<Normalized> {
 }
 
 fn prepare(term: &Term, region: Option<Region>) -> (TermType, Prepared, Vec<String>) {
-    let ty = term.ty.unwrap_or_else(|| classify(&term.value));
+    let (ty, email_keys) = match term.ty {
+        Some(ty) => (ty, None),
+        None => classify_keyed(&term.value),
+    };
     let v = term.value.as_str();
     let mut warnings = Vec::new();
     let prepared = match ty {
+        TermType::Email if email_keys.is_some() => Prepared::Exact(email_keys.unwrap_or_default()),
         TermType::Email => match normalize::email_keys(v) {
             Ok(k) => Prepared::Exact(k),
             Err(w) => {
@@ -427,8 +432,19 @@ impl Directory {
         let mut by_slot: BTreeMap<u32, Vec<Evidence>> = BTreeMap::new();
         match &prepared {
             Prepared::Exact(keys) => {
+                // An email's address and mailbox keys hit the same stored value: its
+                // evidence weighs both, so it is built once.
+                let mut seen: Vec<(u32, u8, KeyKind)> = Vec::new();
                 for hit in self.index.exact_hits(keys) {
+                    let group = match keys[hit.key].kind {
+                        KeyKind::EmailCanonical => KeyKind::Email,
+                        k => k,
+                    };
+                    if seen.contains(&(hit.slot, hit.meta, group)) {
+                        continue;
+                    }
                     if let Some(ev) = self.exact_evidence(term, keys, &hit) {
+                        seen.push((hit.slot, hit.meta, group));
                         by_slot.entry(hit.slot).or_default().push(ev);
                     }
                 }
@@ -562,16 +578,28 @@ impl Directory {
         let (field, stored, score, detail): (Field, String, f32, String) = match key.kind {
             KeyKind::Email | KeyKind::EmailCanonical => {
                 let stored = subject.email(idx)?;
-                let skeys = normalize::email_keys(stored).ok()?;
-                let same_address = skeys.iter().any(|k| {
-                    k.kind == KeyKind::Email
-                        && keys
+                // Most stored addresses are already in their key's form: then they are
+                // the same address without normalizing them again.
+                let written_as_key = |s: &str| {
+                    keys.iter()
+                        .any(|q| q.kind == KeyKind::Email && q.text.eq_ignore_ascii_case(s))
+                };
+                let (same_address, same_mailbox) = if stored.is_ascii() && written_as_key(stored) {
+                    (true, false)
+                } else {
+                    let skeys = normalize::email_keys(stored).ok()?;
+                    (
+                        skeys.iter().any(|k| {
+                            k.kind == KeyKind::Email
+                                && keys
+                                    .iter()
+                                    .any(|q| q.kind == KeyKind::Email && q.text == k.text)
+                        }),
+                        skeys
                             .iter()
-                            .any(|q| q.kind == KeyKind::Email && q.text == k.text)
-                });
-                let same_mailbox = skeys
-                    .iter()
-                    .any(|k| k.kind == KeyKind::EmailCanonical && k.text == key.text);
+                            .any(|k| k.kind == KeyKind::EmailCanonical && k.text == key.text),
+                    )
+                };
                 if same_address {
                     (
                         Field::Email,
@@ -600,11 +628,22 @@ impl Directory {
                     (Field::Handle, format!("{}:{}", h.platform, h.value), keys)
                 } else {
                     let p = subject.phone(idx)?;
-                    (
-                        Field::Phone,
-                        p.to_owned(),
-                        normalize::phone_keys(p, self.region).ok()?,
-                    )
+                    // A number stored in international form with only spaces, dots,
+                    // dashes or brackets between its digits is its E.164 key: no need to
+                    // parse it again.
+                    let written_as_key = key.kind == KeyKind::PhoneE164
+                        && p.trim_start().starts_with('+')
+                        && p.chars()
+                            .all(|c| c.is_ascii_digit() || " +.-()".contains(c))
+                        && p.chars()
+                            .filter(|c| c.is_ascii_digit() || *c == '+')
+                            .eq(key.text.chars());
+                    let skeys = if written_as_key {
+                        vec![key.clone()]
+                    } else {
+                        normalize::phone_keys(p, self.region).ok()?
+                    };
+                    (Field::Phone, p.to_owned(), skeys)
                 };
                 if !skeys
                     .iter()

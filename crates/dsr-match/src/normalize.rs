@@ -144,7 +144,15 @@ pub fn email_keys(raw: &str) -> Result<Vec<ExactKey>, String> {
         Ok(d) if d.contains('.') || d == "localhost" => d,
         _ => return Err(format!("{raw:?}: the domain {domain:?} is not valid")),
     };
-    let mut keys = vec![ExactKey::new(KeyKind::Email, format!("{local}@{domain}"))];
+    let join = |a: &str, b: &str| {
+        let mut out = String::with_capacity(a.len() + 1 + b.len());
+        out.push_str(a);
+        out.push('@');
+        out.push_str(b);
+        out
+    };
+    let mut keys = Vec::with_capacity(2);
+    keys.push(ExactKey::new(KeyKind::Email, join(local, &domain)));
     let gmail = matches!(domain.as_str(), "gmail.com" | "googlemail.com");
     let mut mailbox = local.split('+').next().unwrap_or(local).to_owned();
     if mailbox.is_empty() {
@@ -154,7 +162,7 @@ pub fn email_keys(raw: &str) -> Result<Vec<ExactKey>, String> {
     if gmail {
         mailbox.retain(|c| c != '.');
     }
-    let canonical = format!("{mailbox}@{canon_domain}");
+    let canonical = join(&mailbox, canon_domain);
     if canonical != keys[0].text {
         keys.push(ExactKey::new(KeyKind::EmailCanonical, canonical));
     } else {

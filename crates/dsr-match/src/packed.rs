@@ -82,6 +82,14 @@ impl<'a> Reader<'a> {
         std::str::from_utf8(s).ok()
     }
 
+    /// Steps over a string without reading it (a view reads only what it is asked for).
+    fn skip(&mut self) -> Option<()> {
+        let n = self.len()?;
+        self.bytes.get(self.at..self.at.checked_add(n)?)?;
+        self.at += n;
+        Some(())
+    }
+
     fn list(&mut self) -> Option<Vec<String>> {
         let n = self.len()?;
         (0..n).map(|_| self.str().map(str::to_owned)).collect()
@@ -228,15 +236,15 @@ impl Packed {
             let n = r.len()?;
             let strings = if i == 4 { 2 * n } else { n };
             for _ in 0..strings {
-                r.str()?;
+                r.skip()?;
             }
         }
         let n = r.len()?;
         for _ in 0..2 * n {
-            r.str()?;
+            r.skip()?;
         }
         if flags & CONTACT_LIST != 0 {
-            r.str()?;
+            r.skip()?;
         }
         let merge_set = if flags & MERGE_SET != 0 {
             Some(r.str()?)
