@@ -250,16 +250,31 @@ pub(super) struct Assigned {
 }
 
 impl Assigned {
-    fn joined(query: usize, tok: u32) -> Assigned {
+    /// A fuzzy pairing found on a closer look at the words left over.
+    fn fuzzy(query: usize, tok: u32, dist: u8) -> Assigned {
         Assigned {
             query,
             tok,
             method: Method::Fuzzy,
-            dist: 1,
+            dist,
             hypocoristic: false,
             reading: false,
             stem: false,
+            joined: false,
+        }
+    }
+
+    fn joined(query: usize, tok: u32) -> Assigned {
+        Assigned {
             joined: true,
+            ..Assigned::fuzzy(query, tok, 1)
+        }
+    }
+
+    fn stem(query: usize, tok: u32) -> Assigned {
+        Assigned {
+            stem: true,
+            ..Assigned::fuzzy(query, tok, 2)
         }
     }
 }
@@ -616,16 +631,7 @@ impl<'a> Scorer<'a> {
                 worst = worst.max(Method::Fuzzy);
                 loose |= dist >= 2;
                 if explain {
-                    assigned.push(Assigned {
-                        query: qi,
-                        tok: r.tok,
-                        method: Method::Fuzzy,
-                        dist,
-                        hypocoristic: false,
-                        reading: false,
-                        stem: false,
-                        joined: false,
-                    });
+                    assigned.push(Assigned::fuzzy(qi, r.tok, dist));
                 }
             }
         }
@@ -661,16 +667,7 @@ impl<'a> Scorer<'a> {
                     qsum += text::confusion_weight(1.0);
                     worst = worst.max(Method::Fuzzy);
                     if explain {
-                        assigned.push(Assigned {
-                            query: qi,
-                            tok: r.tok,
-                            method: Method::Fuzzy,
-                            dist: 1,
-                            hypocoristic: false,
-                            reading: false,
-                            stem: false,
-                            joined: false,
-                        });
+                        assigned.push(Assigned::fuzzy(qi, r.tok, 1));
                     }
                 }
             }
@@ -700,16 +697,7 @@ impl<'a> Scorer<'a> {
                     worst = worst.max(Method::Fuzzy);
                     stem = true;
                     if explain {
-                        assigned.push(Assigned {
-                            query: qi,
-                            tok: r.tok,
-                            method: Method::Fuzzy,
-                            dist: 2,
-                            hypocoristic: false,
-                            reading: false,
-                            stem: true,
-                            joined: false,
-                        });
+                        assigned.push(Assigned::stem(qi, r.tok));
                     }
                 }
             }
