@@ -110,8 +110,7 @@ fn prepare(term: &Term, region: Option<Region>) -> (TermType, Prepared, Vec<Stri
     let v = term.value.as_str();
     let mut warnings = Vec::new();
     let prepared = match ty {
-        TermType::Email if email_keys.is_some() => Prepared::Exact(email_keys.unwrap_or_default()),
-        TermType::Email => match normalize::email_keys(v) {
+        TermType::Email => match email_keys.map_or_else(|| normalize::email_keys(v), Ok) {
             Ok(k) => Prepared::Exact(k),
             Err(w) => {
                 warnings.push(w);

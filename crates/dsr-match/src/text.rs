@@ -441,22 +441,23 @@ const STEM_PREFIX: usize = 2;
 /// Letters the shorter word begins with that must occur in the longer one when their
 /// beginnings differ.
 const STEM_RUN: usize = 3;
+const _: () = assert!(STEM_MIN_WORD >= STEM_PREFIX && STEM_MIN_WORD >= STEM_RUN);
 
 /// Whether two words, both at least three letters long, begin with the same two
-/// letters, or the shorter one's first three letters occur in the longer: what a short or pet form that no table
-/// lists usually keeps of the full name ("Musti" of "Mustafa", "Sanne" of "Susanne",
-/// "Ваня" of "Иван"). A weak hint that something was written short, never evidence on
-/// its own.
+/// letters, or the shorter one's first three letters occur in the longer: what a short
+/// or pet form that no table lists usually keeps of the full name ("Musti" of
+/// "Mustafa", "Sanne" of "Susanne", "Ваня" of "Иван"). A weak hint that something was
+/// written short, never evidence on its own.
 pub fn shares_stem(a: &[char], b: &str) -> bool {
     let blen = b.chars().count();
     if a.len() < STEM_MIN_WORD || blen < STEM_MIN_WORD || a.iter().copied().eq(b.chars()) {
         return false;
     }
+    // Both words have at least STEM_MIN_WORD letters, enough for the prefix and the run.
     if a.iter()
         .zip(b.chars())
         .take(STEM_PREFIX)
         .all(|(x, y)| *x == y)
-        && a.len().min(blen) >= STEM_PREFIX
     {
         return true;
     }
@@ -466,7 +467,7 @@ pub fn shares_stem(a: &[char], b: &str) -> bool {
     } else {
         (&bc[..], a)
     };
-    short.len() >= STEM_RUN && long.windows(STEM_RUN).any(|w| w == &short[..STEM_RUN])
+    long.windows(STEM_RUN).any(|w| w == &short[..STEM_RUN])
 }
 
 /// Whether two number tokens (house numbers, postcodes) are one keystroke apart: one

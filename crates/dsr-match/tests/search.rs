@@ -475,10 +475,31 @@ fn kanji_and_kana_of_one_reading_are_never_strong() {
     assert!(m.needs_review);
 }
 
+/// A directory of external contacts with these names.
+fn named(people: &[(&str, &str)]) -> Directory {
+    let mut d = Directory::new(MatchConfig::default()).unwrap();
+    for (id, name) in people {
+        d.upsert(subject(SubjectKind::ExternalContact, id, name))
+            .unwrap();
+    }
+    d
+}
+
+/// A directory of external contacts, all named "X Y", at these addresses.
+fn addressed(people: &[(&str, &str)]) -> Directory {
+    let mut d = Directory::new(MatchConfig::default()).unwrap();
+    for (id, address) in people {
+        let mut s = subject(SubjectKind::ExternalContact, id, "X Y");
+        s.addresses.push((*address).into());
+        d.upsert(s).unwrap();
+    }
+    d
+}
+
 #[test]
 fn a_short_form_no_table_lists_ranks_the_person_above_namesakes_for_review() {
-    let mut d = Directory::new(MatchConfig::default()).unwrap();
-    for (id, name) in [
+    // The person last and with the highest id, so that a tie would not put them first.
+    let d = named(&[
         ("t2", "Ayşe Yılmaz"),
         ("t3", "Emine Yılmaz"),
         ("t4", "Hatice Yılmaz"),
@@ -486,11 +507,7 @@ fn a_short_form_no_table_lists_ranks_the_person_above_namesakes_for_review() {
         ("r2", "Ольга Петрова"),
         ("r3", "Наталья Петрова"),
         ("r9", "Мария Петрова"),
-    ] {
-        // The person last and with the highest id, so that a tie would not put them first.
-        d.upsert(subject(SubjectKind::ExternalContact, id, name))
-            .unwrap();
-    }
+    ]);
     // "Musti" and "Маша" keep the beginning of the full name; the tables may not list
     // them. Found first, never strong, for a human to check.
     for (t, id) in [("name:Musti Yılmaz", "t9"), ("name:Маша Петрова", "r9")] {
@@ -516,15 +533,7 @@ fn a_short_form_no_table_lists_ranks_the_person_above_namesakes_for_review() {
 
 #[test]
 fn a_surname_with_particles_run_together_is_found_for_review() {
-    let mut d = Directory::new(MatchConfig::default()).unwrap();
-    d.upsert(subject(
-        SubjectKind::ExternalContact,
-        "n1",
-        "Sanne van den Berg",
-    ))
-    .unwrap();
-    d.upsert(subject(SubjectKind::ExternalContact, "n2", "Sanne Jansen"))
-        .unwrap();
+    let d = named(&[("n1", "Sanne van den Berg"), ("n2", "Sanne Jansen")]);
     let g = graded(&d, "name:Sanne vandenBerg");
     assert_eq!(g.first().map(String::as_str), Some("n1:probable!"), "{g:?}");
 }
@@ -543,9 +552,8 @@ fn first_address(d: &Directory, t: &str) -> Option<(String, Confidence, bool)> {
 
 #[test]
 fn street_words_run_together_split_or_with_a_misspelled_street_type_find_the_address() {
-    let mut d = Directory::new(MatchConfig::default()).unwrap();
     // Neighbours at the same number and postcode: only the street tells them apart.
-    for (id, a) in [
+    let d = addressed(&[
         ("s0", "Avenida de la Constitución 45, 28013 Madrid"),
         ("s1", "Calle Mayor 45, 28013 Madrid"),
         ("s2", "Calle del Sol 45, 28013 Madrid"),
@@ -553,11 +561,7 @@ fn street_words_run_together_split_or_with_a_misspelled_street_type_find_the_add
         ("s4", "ул. Садовая, д. 45, Москва, 101000"),
         ("s5", "Kerkstraat 45, 1017 GB Amsterdam"),
         ("s6", "Molenweg 45, 1017 GB Amsterdam"),
-    ] {
-        let mut s = subject(SubjectKind::ExternalContact, id, "X Y");
-        s.addresses.push(a.into());
-        d.upsert(s).unwrap();
-    }
+    ]);
     for (t, id) in [
         ("CalleMayor 45, 28013 Madrid", "s1"),
         ("Calle delSol 45, 28013 Madrid", "s2"),
@@ -575,16 +579,11 @@ fn street_words_run_together_split_or_with_a_misspelled_street_type_find_the_add
 
 #[test]
 fn a_flat_number_the_record_lacks_is_not_read_as_the_house_number() {
-    let mut d = Directory::new(MatchConfig::default()).unwrap();
     // "Kerkstraat 38 app. 27": the person lives at 38; their neighbour at 27.
-    for (id, a) in [
+    let d = addressed(&[
         ("h0", "Kerkstraat 27, 2511 CV Den Haag"),
         ("h1", "Kerkstraat 38, 2511 CV Den Haag"),
-    ] {
-        let mut s = subject(SubjectKind::ExternalContact, id, "X Y");
-        s.addresses.push(a.into());
-        d.upsert(s).unwrap();
-    }
+    ]);
     for t in [
         "Kerkstraat 38 app. 27, 2511 CV Den Haag",
         "Kerkstraat 38, 2511 CV Den Haag, appt 27",

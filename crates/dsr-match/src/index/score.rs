@@ -172,6 +172,9 @@ fn split_and_joined(
         };
         ix.vocab.get(canon).copied()
     };
+    // An article or a number marker run into a word ("delSol", "No5") is dropped as it
+    // would be apart.
+    let noise = |w: &str| field == TokenField::Address && crate::normalize::address_noise(w);
     let mut splits = Vec::new();
     for (qi, w) in words.iter().enumerate() {
         if !required[qi] {
@@ -183,10 +186,6 @@ fn split_and_joined(
             if b.chars().count() < MIN_SPLIT_PART {
                 break;
             }
-            // An article or a number marker run into a word ("delSol", "No5") is
-            // dropped as it would be apart.
-            let noise =
-                |w: &str| field == TokenField::Address && crate::normalize::address_noise(w);
             match (lookup(a), lookup(b)) {
                 (Some(x), Some(y)) => splits.push(Split {
                     query: qi as u8,
@@ -646,13 +645,16 @@ impl<'a> Scorer<'a> {
                 }
                 let hit = refs.iter().find(|r| {
                     let p = r.pos as usize;
+                    if r.flags & (F_NUMBER | F_LANG | F_TRANSLIT | F_OPTIONAL) != 0
+                        || p + 1 >= MAX_POSITIONS
+                        || s_used[p]
+                        || s_used[p + 1]
+                    {
+                        return false;
+                    }
                     let t = &*ix.texts[r.tok as usize];
                     let tlen = t.chars().count();
-                    r.flags & (F_NUMBER | F_LANG | F_TRANSLIT | F_OPTIONAL) == 0
-                        && p + 1 < MAX_POSITIONS
-                        && !s_used[p]
-                        && !s_used[p + 1]
-                        && tlen >= MIN_COMPOUND_STEM
+                    tlen >= MIN_COMPOUND_STEM
                         && q.len() >= tlen + MIN_SPLIT_PART
                         && q.iter().copied().take(tlen).eq(t.chars())
                         && refs.iter().any(|n| {
