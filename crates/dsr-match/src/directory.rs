@@ -11,6 +11,7 @@ use crate::packed::{Packed, View};
 use crate::result::{
     Confidence, Correlated, Correlation, Evidence, Field, KeyView, Match, Method, SearchResult,
 };
+use crate::snapshot::{self, In, Out, SnapshotError, damaged};
 use crate::{Error, Result};
 use dsr_model::{MergeSetId, Subject, SubjectId, SubjectKind, Term, TermType};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -252,6 +253,135 @@ impl Directory {
         })
     }
 
+    /// Writes the directory as a snapshot to `w` (see [`Directory::from_snapshot`]),
+    /// with the caller's `stamp` (what it needs to know the snapshot still matches its
+    /// store: which store, tenant and change-feed position); returns the writer.
+    pub fn write_snapshot<W: std::io::Write>(&self, w: W, stamp: &[u8]) -> std::io::Result<W> {
+        let mut out = Out::new(w);
+        out.raw(snapshot::MAGIC)?;
+        out.u32(snapshot::FORMAT)?;
+        out.u64(snapshot::behaviour_stamp())?;
+        out.bytes(stamp)?;
+        self.write_snapshot_body(&mut out)?;
+        out.finish()
+    }
+
+    pub(crate) fn write_snapshot_body<W: std::io::Write>(
+        &self,
+        out: &mut Out<W>,
+    ) -> std::io::Result<()> {
+        out.opt_str(self.config.default_region.as_deref())?;
+        out.len(self.custom_keys.len())?;
+        for (k, n) in &self.custom_keys {
+            out.str(k)?;
+            out.len(*n)?;
+        }
+        let mut sets: Vec<_> = self.merge.iter().collect();
+        sets.sort_by(|a, b| a.0.cmp(b.0));
+        out.len(sets.len())?;
+        for (set, info) in sets {
+            out.str(set.as_str())?;
+            for ids in [&info.members, &info.canonical] {
+                out.len(ids.len())?;
+                for id in ids {
+                    out.str(id.as_str())?;
+                }
+            }
+        }
+        out.len(self.subjects.len())?;
+        for p in &self.subjects {
+            match p {
+                None => out.u8(0)?,
+                Some(p) => {
+                    out.u8(1)?;
+                    out.bytes(p.bytes())?;
+                }
+            }
+        }
+        self.index.write_to(out)
+    }
+
+    /// A directory read back from [`Directory::write_snapshot`]'s bytes, with the stamp
+    /// it was written with. Refuses (never panics on) bytes that are not a snapshot,
+    /// are damaged, or were written by a dsr that derives other keys from a subject:
+    /// rebuild from the store then.
+    pub fn from_snapshot(bytes: &[u8]) -> Result<(Directory, Vec<u8>), SnapshotError> {
+        let mut r = In::open(bytes)?;
+        let format = r.u32()?;
+        if format != snapshot::FORMAT {
+            return Err(SnapshotError::Format {
+                found: format,
+                expected: snapshot::FORMAT,
+            });
+        }
+        let behaviour = r.u64()?;
+        if behaviour != snapshot::behaviour_stamp() {
+            return Err(SnapshotError::Behaviour {
+                found: behaviour,
+                expected: snapshot::behaviour_stamp(),
+            });
+        }
+        let stamp = r.bytes()?.to_vec();
+        let dir = Self::read_body(&mut r)?;
+        r.end()?;
+        Ok((dir, stamp))
+    }
+
+    fn read_body(r: &mut In<'_>) -> Result<Directory, SnapshotError> {
+        let bad_id = |e: dsr_model::Error| damaged(format!("an id: {e}"));
+        let config = MatchConfig {
+            default_region: r.opt_str()?.map(str::to_owned),
+        };
+        let region =
+            region_of(config.default_region.as_deref()).map_err(|_| damaged("default region"))?;
+        let mut custom_keys = BTreeMap::new();
+        for _ in 0..r.len(16)? {
+            let k = r.str()?.to_owned();
+            custom_keys.insert(k, r.len(0)?);
+        }
+        let mut merge = HashMap::new();
+        for _ in 0..r.len(24)? {
+            let set = MergeSetId::new(r.str()?).map_err(bad_id)?;
+            let mut info = MergeInfo::default();
+            for ids in [&mut info.members, &mut info.canonical] {
+                for _ in 0..r.len(8)? {
+                    ids.insert(SubjectId::new(r.str()?).map_err(bad_id)?);
+                }
+            }
+            merge.insert(set, info);
+        }
+        let n = r.len(1)?;
+        let mut subjects = Vec::with_capacity(n);
+        for _ in 0..n {
+            subjects.push(match r.u8()? {
+                0 => None,
+                1 => Some(Packed::from_bytes(r.bytes()?).ok_or_else(|| damaged("a subject"))?),
+                _ => return Err(damaged("subject tag")),
+            });
+        }
+        let index = SubjectIndex::read_from(r, region)?;
+        // A slot is live exactly when the directory holds its subject, under its id.
+        let consistent = (0..index.slots()).all(|slot| {
+            let held = subjects.get(slot).and_then(Option::as_ref);
+            match (index.slot_subject(slot as u32), held.and_then(Packed::view)) {
+                (None, None) => held.is_none(),
+                (Some((id, kind)), Some(v)) => v.id == id && v.kind == kind,
+                _ => false,
+            }
+        });
+        if !consistent || subjects.len() > index.slots() {
+            return Err(damaged("subjects and index disagree"));
+        }
+        Ok(Directory {
+            index,
+            subjects,
+            region,
+            config,
+            merge,
+            custom_keys,
+        })
+    }
+
     /// The settings.
     pub fn config(&self) -> &MatchConfig {
         &self.config
@@ -359,6 +489,14 @@ impl Directory {
             .get(slot as usize)?
             .as_ref()
             .map(Packed::unpack)
+    }
+
+    /// Every subject's id, in no particular order (nothing unpacked).
+    pub fn ids(&self) -> impl Iterator<Item = SubjectId> + '_ {
+        (0..self.index.slots()).filter_map(|slot| {
+            let (id, _) = self.index.slot_subject(slot as u32)?;
+            SubjectId::new(id).ok()
+        })
     }
 
     /// Every subject, in no particular order (each unpacked as it is reached).

@@ -33,6 +33,7 @@ pub mod phone;
 mod readings;
 mod result;
 mod romanize;
+mod snapshot;
 pub mod text;
 
 pub use classify::classify;
@@ -41,6 +42,7 @@ pub use index::{MemoryReport, SubjectIndex};
 pub use result::{
     Confidence, Correlated, Correlation, Evidence, Field, KeyView, Match, Method, SearchResult,
 };
+pub use snapshot::SnapshotError;
 
 /// A matching error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -128,6 +128,69 @@ impl MultiMap {
         self.map.len()
     }
 
+    /// Writes the table (entries in key order, so equal tables write equal bytes).
+    pub(crate) fn write_to<W: std::io::Write>(
+        &self,
+        out: &mut crate::snapshot::Out<W>,
+    ) -> std::io::Result<()> {
+        let mut entries: Vec<(u64, u32)> = self
+            .map
+            .iter()
+            .map(|(k, v)| (u64::from(k.0[0]) | (u64::from(k.0[1]) << 32), *v))
+            .collect();
+        entries.sort_unstable();
+        out.len(entries.len())?;
+        for (k, v) in entries {
+            out.u64(k)?;
+            out.u32(v)?;
+        }
+        out.len(self.overflow.len())?;
+        for list in &self.overflow {
+            out.u32s(list)?;
+        }
+        out.u32s(&self.free)
+    }
+
+    /// Reads what [`MultiMap::write_to`] wrote; every id must be below `bound`.
+    pub(crate) fn read_from(
+        r: &mut crate::snapshot::In<'_>,
+        bound: usize,
+        what: &str,
+    ) -> Result<Self, crate::snapshot::SnapshotError> {
+        use crate::snapshot::{check_ids, damaged};
+        let n = r.len(12)?;
+        let mut map = HashMap::with_capacity_and_hasher(n, IdentityBuild::default());
+        let mut single = Vec::new();
+        let mut lists = Vec::new();
+        for _ in 0..n {
+            let (k, v) = (r.u64()?, r.u32()?);
+            if v & OVERFLOW == 0 {
+                single.push(v);
+            } else {
+                lists.push(v & !OVERFLOW);
+            }
+            if map.insert(Fp::new(k), v).is_some() {
+                return Err(damaged(format!("{what}: a key twice")));
+            }
+        }
+        check_ids(&single, bound, what)?;
+        let m = r.len(8)?;
+        let mut overflow = Vec::with_capacity(m);
+        for _ in 0..m {
+            let list = r.u32s()?;
+            check_ids(&list, bound, what)?;
+            overflow.push(list);
+        }
+        check_ids(&lists, overflow.len(), what)?;
+        let free = r.u32s()?;
+        check_ids(&free, overflow.len(), what)?;
+        Ok(MultiMap {
+            map,
+            overflow,
+            free,
+        })
+    }
+
     /// Approximate heap bytes used.
     pub fn heap_bytes(&self) -> usize {
         // hashbrown: (key, value) buckets plus one control byte each.

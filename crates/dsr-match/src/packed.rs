@@ -21,6 +21,25 @@ const FORMER: u8 = 4;
 const CONTACT_LIST: u8 = 8;
 const MERGE_SET: u8 = 16;
 
+/// A kind as one byte (a packed subject's first, a snapshot's slot).
+pub(crate) fn kind_byte(kind: SubjectKind) -> u8 {
+    match kind {
+        SubjectKind::User => 0,
+        SubjectKind::ExternalContact => 1,
+        SubjectKind::DialerContact => 2,
+    }
+}
+
+/// The kind [`kind_byte`] wrote.
+pub(crate) fn kind_of(b: u8) -> Option<SubjectKind> {
+    match b {
+        0 => Some(SubjectKind::User),
+        1 => Some(SubjectKind::ExternalContact),
+        2 => Some(SubjectKind::DialerContact),
+        _ => None,
+    }
+}
+
 /// One packed subject.
 #[derive(Clone, PartialEq, Eq)]
 pub(crate) struct Packed(Box<[u8]>);
@@ -100,11 +119,7 @@ impl Packed {
     /// Packs a subject.
     pub fn new(s: &Subject) -> Packed {
         let mut out = Vec::with_capacity(64);
-        out.push(match s.kind {
-            SubjectKind::User => 0,
-            SubjectKind::ExternalContact => 1,
-            SubjectKind::DialerContact => 2,
-        });
+        out.push(kind_byte(s.kind));
         let mut flags = 0;
         if s.canonical {
             flags |= CANONICAL;
@@ -148,11 +163,10 @@ impl Packed {
 
     /// The subject's kind, without unpacking.
     pub fn kind(&self) -> SubjectKind {
-        match self.0.first() {
-            Some(0) => SubjectKind::User,
-            Some(2) => SubjectKind::DialerContact,
-            _ => SubjectKind::ExternalContact,
-        }
+        self.0
+            .first()
+            .and_then(|&b| kind_of(b))
+            .unwrap_or(SubjectKind::ExternalContact)
     }
 
     /// The subject again.
@@ -258,6 +272,37 @@ impl Packed {
             merge_set,
             lists,
         })
+    }
+
+    /// The bytes, for a snapshot.
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Bytes read back from a snapshot, if they walk as [`Packed::new`] writes them
+    /// (every string in bounds and UTF-8, the id a valid id): what `unpack` relies on.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Packed> {
+        let mut r = Reader { bytes, at: 0 };
+        kind_of(r.byte()?)?;
+        let flags = r.byte()?;
+        let id = r.str()?;
+        if SubjectId::new(id).ok()?.as_str() != id {
+            return None;
+        }
+        for i in 0..7 {
+            let n = r.len()?;
+            let strings = if i == 4 || i == 6 { 2 * n } else { n };
+            for _ in 0..strings {
+                r.str()?;
+            }
+        }
+        if flags & CONTACT_LIST != 0 {
+            r.str()?;
+        }
+        if flags & MERGE_SET != 0 {
+            MergeSetId::new(r.str()?).ok()?;
+        }
+        (r.at == bytes.len()).then(|| Packed(bytes.into()))
     }
 
     /// Heap bytes held.

@@ -27,6 +27,7 @@ pub mod ids;
 pub mod import;
 pub mod open;
 pub mod pg;
+pub mod snapshot;
 pub mod tasks;
 pub mod wait;
 pub mod wire;

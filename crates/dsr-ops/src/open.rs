@@ -162,12 +162,7 @@ pub async fn directory_at(
         default_region: region,
     })?;
     for s in subjects {
-        let id = s.id.clone();
-        dir.upsert(s).map_err(|e| {
-            Error::Invalid(format!(
-                "stored subject {id} is invalid ({e}); re-import it to fix it"
-            ))
-        })?;
+        crate::snapshot::upsert_stored(&mut dir, s)?;
     }
     Ok((dir, seq))
 }
@@ -180,19 +175,10 @@ pub async fn directory_of(
     Ok(directory_at(store, tenant).await?.0)
 }
 
-/// Builds the tenant's directory (the subject index) from the store.
+/// The tenant's directory (the subject index): from its snapshot when one matches the
+/// store, else built from the store's subjects ([`crate::snapshot`]; `DSR_INDEX_SNAPSHOT`
+/// sets the policy).
 pub fn load_directory(store: &SqliteStore, tenant: &TenantId) -> Result<Directory> {
-    let region = store.default_region(tenant)?;
-    let mut dir = Directory::new(MatchConfig {
-        default_region: region,
-    })?;
-    for s in store.load_subjects(tenant)? {
-        let id = s.id.clone();
-        dir.upsert(s).map_err(|e| {
-            Error::Invalid(format!(
-                "stored subject {id} is invalid ({e}); re-import it to fix it"
-            ))
-        })?;
-    }
-    Ok(dir)
+    let min = crate::snapshot::min_subjects_from_env();
+    Ok(crate::snapshot::load(store, tenant, min)?.0)
 }

@@ -117,6 +117,53 @@ pub struct TenantInfo {
     pub default_region: Option<String>,
 }
 
+/// A position in a tenant's subject change feed: the change's number and its random
+/// nonce (numbers restart lower in a database restored from a backup; nonces do not
+/// repeat).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeedPosition {
+    /// The change's number (increasing).
+    pub seq: i64,
+    /// Random, per change.
+    pub nonce: i64,
+}
+
+/// One change in a tenant's subject feed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FeedChange {
+    /// The subject was written; its value now (`None` if it is gone since).
+    Written(SubjectId, Option<Box<Subject>>),
+    /// A subject was deleted: its id's [`FeedHasher::pseudonym`].
+    Deleted(String),
+}
+
+/// Names a deleted subject in the change feed: HMAC-SHA256 of the tenant and id under
+/// the database's random feed key, so the feed does not keep an erased person's id in
+/// clear while a process that holds the id can still tell which subject went.
+#[derive(Clone)]
+pub struct FeedHasher {
+    key: Vec<u8>,
+}
+
+impl std::fmt::Debug for FeedHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FeedHasher(..)")
+    }
+}
+
+impl FeedHasher {
+    /// The pseudonym of `id` in `tenant`'s feed.
+    pub fn pseudonym(&self, tenant: &TenantId, id: &str) -> String {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+        mac.update(tenant.as_str().as_bytes());
+        mac.update(&[0]);
+        mac.update(id.as_bytes());
+        hex::encode(&mac.finalize().into_bytes()[..16])
+    }
+}
+
 /// How many subjects an upsert created and how many it replaced.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct UpsertCounts {
@@ -378,35 +425,188 @@ impl SqliteStore {
         doc.map(|d| self.decode(id.as_str(), &d)).transpose()
     }
 
-    /// Removes a subject; returns whether it existed.
+    /// Removes a subject; returns whether it existed. Recorded in the change feed under
+    /// the id's keyed hash, which also replaces the id in the subject's earlier feed rows.
     pub fn delete_subject(&self, tenant: &TenantId, id: &SubjectId) -> Result<bool> {
-        let n = self
-            .lock()
+        let hasher = self.feed_hasher()?;
+        let hash = hasher.pseudonym(tenant, id.as_str());
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        let n = tx
             .execute(
                 "DELETE FROM subjects WHERE tenant = ?1 AND id = ?2",
                 params![tenant.as_str(), id.as_str()],
             )
             .map_err(|e| self.err(e))?;
+        if n > 0 {
+            tx.execute(
+                "UPDATE subject_changes SET id = NULL, id_hash = ?3 WHERE tenant = ?1 AND id = ?2",
+                params![tenant.as_str(), id.as_str(), hash],
+            )
+            .map_err(|e| self.err(e))?;
+            tx.execute(
+                "INSERT INTO subject_changes (tenant, id_hash) VALUES (?1, ?2)",
+                params![tenant.as_str(), hash],
+            )
+            .map_err(|e| self.err(e))?;
+        }
+        tx.commit().map_err(|e| self.err(e))?;
         Ok(n > 0)
+    }
+
+    /// What the change feed names deleted subjects by.
+    pub fn feed_hasher(&self) -> Result<FeedHasher> {
+        let key: Vec<u8> = self
+            .lock()
+            .query_row("SELECT feed_key FROM store_identity", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        Ok(FeedHasher { key })
     }
 
     /// Every subject of a tenant, in id order.
     pub fn load_subjects(&self, tenant: &TenantId) -> Result<Vec<Subject>> {
-        let conn = self.lock();
-        let mut stmt = conn
-            .prepare_cached("SELECT id, doc FROM subjects WHERE tenant = ?1 ORDER BY id")
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(params![tenant.as_str()], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-            })
+        Ok(self.load_subjects_at(tenant)?.0)
+    }
+
+    /// This database's identity (random, made with it): another database at the same
+    /// path has another.
+    pub fn identity(&self) -> Result<String> {
+        self.lock()
+            .query_row("SELECT id FROM store_identity", [], |r| r.get(0))
+            .map_err(|e| self.err(e))
+    }
+
+    /// Every subject of a tenant with the change-feed position they reflect (the last
+    /// change, `None` before any), read in one transaction.
+    pub fn load_subjects_at(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<(Vec<Subject>, Option<FeedPosition>)> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        let at = tx
+            .query_row(
+                "SELECT seq, nonce FROM subject_changes WHERE tenant = ?1 ORDER BY seq DESC LIMIT 1",
+                params![tenant.as_str()],
+                |r| Ok(FeedPosition { seq: r.get(0)?, nonce: r.get(1)? }),
+            )
+            .optional()
             .map_err(|e| self.err(e))?;
         let mut out = Vec::new();
-        for row in rows {
-            let (id, doc) = row.map_err(|e| self.err(e))?;
-            out.push(self.decode(&id, &doc)?);
+        {
+            let mut stmt = tx
+                .prepare_cached("SELECT id, doc FROM subjects WHERE tenant = ?1 ORDER BY id")
+                .map_err(|e| self.err(e))?;
+            let mut rows = stmt
+                .query(params![tenant.as_str()])
+                .map_err(|e| self.err(e))?;
+            while let Some(row) = rows.next().map_err(|e| self.err(e))? {
+                let id: String = row.get(0).map_err(|e| self.err(e))?;
+                let doc: String = row.get(1).map_err(|e| self.err(e))?;
+                out.push(self.decode(&id, &doc)?);
+            }
+        }
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok((out, at))
+    }
+
+    /// Whether the change at `at.seq` is still in the tenant's feed with the same
+    /// nonce (`None`: the feed has no change at all).
+    pub fn has_change(&self, tenant: &TenantId, at: Option<FeedPosition>) -> Result<bool> {
+        let conn = self.lock();
+        match at {
+            Some(at) => conn
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM subject_changes WHERE tenant = ?1 AND seq = ?2 AND nonce = ?3)",
+                    params![tenant.as_str(), at.seq, at.nonce],
+                    |r| r.get(0),
+                )
+                .map_err(|e| self.err(e)),
+            None => conn
+                .query_row(
+                    "SELECT NOT EXISTS (SELECT 1 FROM subject_changes WHERE tenant = ?1)",
+                    params![tenant.as_str()],
+                    |r| r.get(0),
+                )
+                .map_err(|e| self.err(e)),
+        }
+    }
+
+    /// The tenant's changes after `after` (oldest first, at most `limit`).
+    pub fn changes_after(
+        &self,
+        tenant: &TenantId,
+        after: Option<FeedPosition>,
+        limit: usize,
+    ) -> Result<Vec<(FeedPosition, FeedChange)>> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT ch.seq, ch.nonce, ch.id, ch.id_hash, s.doc FROM subject_changes ch
+                 LEFT JOIN subjects s ON s.tenant = ch.tenant AND s.id = ch.id
+                 WHERE ch.tenant = ?1 AND ch.seq > ?2 ORDER BY ch.seq LIMIT ?3",
+            )
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt
+            .query(params![
+                tenant.as_str(),
+                after.map_or(0, |a| a.seq),
+                limit as i64
+            ])
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
+            let at = FeedPosition {
+                seq: row.get(0).map_err(|e| self.err(e))?,
+                nonce: row.get(1).map_err(|e| self.err(e))?,
+            };
+            let id: Option<String> = row.get(2).map_err(|e| self.err(e))?;
+            let hash: Option<String> = row.get(3).map_err(|e| self.err(e))?;
+            let doc: Option<String> = row.get(4).map_err(|e| self.err(e))?;
+            let change = match id {
+                Some(id) => {
+                    let subject = doc
+                        .map(|d| self.decode(&id, &d).map(Box::new))
+                        .transpose()?;
+                    let id = SubjectId::new(id.clone()).map_err(|e| Error::Corrupt {
+                        path: self.path.clone(),
+                        id,
+                        reason: e.to_string(),
+                    })?;
+                    FeedChange::Written(id, subject)
+                }
+                None => FeedChange::Deleted(hash.unwrap_or_default()),
+            };
+            out.push((at, change));
         }
         Ok(out)
+    }
+
+    /// How many changes the tenant's feed has after `after`.
+    pub fn count_changes_after(
+        &self,
+        tenant: &TenantId,
+        after: Option<FeedPosition>,
+    ) -> Result<u64> {
+        self.lock()
+            .query_row(
+                "SELECT count(*) FROM subject_changes WHERE tenant = ?1 AND seq > ?2",
+                params![tenant.as_str(), after.map_or(0, |a| a.seq)],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Drops the tenant's changes before `at` (a snapshot at `at` covers them; the
+    /// change at `at` stays, so the snapshot can be checked against it).
+    pub fn prune_changes(&self, tenant: &TenantId, at: FeedPosition) -> Result<usize> {
+        self.lock()
+            .execute(
+                "DELETE FROM subject_changes WHERE tenant = ?1 AND seq < ?2",
+                params![tenant.as_str(), at.seq],
+            )
+            .map_err(|e| self.err(e))
     }
 
     /// How many subjects a tenant has.

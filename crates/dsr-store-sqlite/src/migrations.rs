@@ -280,6 +280,36 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     ) WITHOUT ROWID;
     CREATE INDEX notifications_due ON notifications (state, next_us);",
     ),
+    (
+        9,
+        // The subjects' change feed, for index snapshots (`dsr-ops::snapshot`): a
+        // process starting from a snapshot taken at position `seq` replays the changes
+        // after it. Inserts and updates are recorded by triggers (no write path can miss
+        // them); a deletion by `SqliteStore::delete_subject` in the same transaction,
+        // which also replaces the id in the subject's earlier rows by `id_hash`, a keyed
+        // hash under `feed_key` (an erased person's id does not stay in clear). A
+        // random `nonce` per row tells a database restored from a backup, whose numbers
+        // restart lower, from the one a snapshot was written from; `store_identity`
+        // tells this database from another one at the same path. Rows a snapshot
+        // covers are pruned when it is written.
+        "CREATE TABLE subject_changes (
+        seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+        tenant  TEXT NOT NULL,
+        id      TEXT,
+        id_hash TEXT,
+        nonce   INTEGER NOT NULL DEFAULT (random())
+    );
+    CREATE INDEX subject_changes_by_tenant ON subject_changes (tenant, seq);
+    CREATE INDEX subject_changes_by_id ON subject_changes (tenant, id);
+    CREATE TRIGGER subjects_inserted AFTER INSERT ON subjects BEGIN
+        INSERT INTO subject_changes (tenant, id) VALUES (NEW.tenant, NEW.id);
+    END;
+    CREATE TRIGGER subjects_updated AFTER UPDATE ON subjects BEGIN
+        INSERT INTO subject_changes (tenant, id) VALUES (NEW.tenant, NEW.id);
+    END;
+    CREATE TABLE store_identity (id TEXT NOT NULL, feed_key BLOB NOT NULL);
+    INSERT INTO store_identity (id, feed_key) VALUES (lower(hex(randomblob(16))), randomblob(32));",
+    ),
 ];
 
 /// Applies the pending migrations, each in its own transaction.

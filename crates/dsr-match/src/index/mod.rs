@@ -18,6 +18,8 @@ use crate::Method;
 use crate::multimap::MultiMap;
 use crate::normalize::Region;
 use crate::normalize::{self, ExactKey, KeyKind, TokenForm};
+use crate::packed::{kind_byte, kind_of};
+use crate::snapshot::{self, In, Out, SnapshotError, damaged};
 use crate::text;
 use dsr_model::{Subject, SubjectKind};
 use score::{QueryPlan, Scorer, Scratch};
@@ -269,6 +271,11 @@ impl SubjectIndex {
             }
         }
         None
+    }
+
+    /// Slots, live or free.
+    pub(crate) fn slots(&self) -> usize {
+        self.slots.len()
     }
 
     /// The id and kind in a slot.
@@ -612,6 +619,101 @@ impl SubjectIndex {
             TokenField::Address => s.addrs(),
         };
         all.chunk_by(|a, b| a.value == b.value)
+    }
+
+    /// Writes the index for a snapshot (`crate::snapshot`): the token indexes, the
+    /// exact-key table, the free slots, then every slot.
+    pub(crate) fn write_to<W: std::io::Write>(&self, out: &mut Out<W>) -> std::io::Result<()> {
+        out.len(self.slots.len())?;
+        out.len(self.live)?;
+        self.names.write_to(out)?;
+        self.addrs.write_to(out)?;
+        self.exact.write_to(out)?;
+        out.u32s(&self.free)?;
+        for s in &self.slots {
+            out.u8(kind_byte(s.kind))?;
+            out.u8(u8::from(s.live))?;
+            out.u32(u32::from(s.n_exact))?;
+            out.u32(s.n_names)?;
+            out.bytes(&s.keys)?;
+            out.len(s.toks.len())?;
+            for t in s.toks.iter() {
+                out.u32(t.tok)?;
+                out.raw(&[t.pos, t.flags, t.value])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads what [`SubjectIndex::write_to`] wrote, checking every reference.
+    pub(crate) fn read_from(r: &mut In<'_>, region: Option<Region>) -> Result<Self, SnapshotError> {
+        let n = r.len(14)?;
+        let live = r.len(0)?;
+        let names = TokenIndex::read_from(r, n)?;
+        let addrs = TokenIndex::read_from(r, n)?;
+        let exact = MultiMap::read_from(r, n, "exact key")?;
+        let free = r.u32s()?;
+        snapshot::check_ids(&free, n, "free slot")?;
+        let mut slots = Vec::with_capacity(n);
+        for _ in 0..n {
+            let kind = kind_of(r.u8()?).ok_or_else(|| damaged("subject kind"))?;
+            let is_live = match r.u8()? {
+                0 => false,
+                1 => true,
+                _ => return Err(damaged("slot flag")),
+            };
+            let n_exact = u16::try_from(r.u32()?).map_err(|_| damaged("exact keys"))?;
+            let n_names = r.u32()?;
+            let keys: Box<[u8]> = r.bytes()?.into();
+            if keys.len() < usize::from(n_exact) * 8
+                || std::str::from_utf8(&keys[usize::from(n_exact) * 8..]).is_err()
+            {
+                return Err(damaged("slot keys"));
+            }
+            let m = r.len(7)?;
+            let mut toks = Vec::with_capacity(m);
+            for i in 0..m {
+                let tok = r.u32()?;
+                let (pos, flags, value) = (r.u8()?, r.u8()?, r.u8()?);
+                let vocab = if i < n_names as usize {
+                    names.texts.len()
+                } else {
+                    addrs.texts.len()
+                };
+                if tok as usize >= vocab || usize::from(pos) >= 2 * MAX_POSITIONS || value >= 64 {
+                    return Err(damaged("token reference"));
+                }
+                toks.push(TokRef {
+                    tok,
+                    pos,
+                    flags,
+                    value,
+                });
+            }
+            if n_names as usize > toks.len() {
+                return Err(damaged("slot names"));
+            }
+            slots.push(Slot {
+                keys,
+                toks: toks.into_boxed_slice(),
+                n_exact,
+                n_names,
+                kind,
+                live: is_live,
+            });
+        }
+        if slots.iter().filter(|s| s.live).count() != live {
+            return Err(damaged("live subjects miscounted"));
+        }
+        Ok(SubjectIndex {
+            slots,
+            free,
+            exact,
+            names,
+            addrs,
+            region,
+            live,
+        })
     }
 
     /// Memory use by part (approximate heap bytes).

@@ -8,6 +8,7 @@ use crate::hypocoristics;
 use crate::multimap::MultiMap;
 use crate::normalize::Position;
 use crate::readings;
+use crate::snapshot::{In, Out, SnapshotError, check_ids, damaged};
 use crate::text;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -298,6 +299,51 @@ impl TokenIndex {
                 }
             }
         }
+    }
+
+    /// Writes the vocabulary (the lookup table is rebuilt from it), the postings and
+    /// the neighbourhoods.
+    pub fn write_to<W: std::io::Write>(&self, out: &mut Out<W>) -> std::io::Result<()> {
+        out.len(self.texts.len())?;
+        for t in &self.texts {
+            out.str(t)?;
+        }
+        for p in &self.postings {
+            out.u32s(p)?;
+        }
+        self.deletes.write_to(out)?;
+        self.phonetic.write_to(out)
+    }
+
+    /// Reads what [`TokenIndex::write_to`] wrote; postings must name slots below `slots`.
+    pub fn read_from(r: &mut In<'_>, slots: usize) -> Result<Self, SnapshotError> {
+        let n = r.len(8)?;
+        let mut vocab =
+            HashMap::with_capacity_and_hasher(n, foldhash::fast::RandomState::default());
+        let mut texts = Vec::with_capacity(n);
+        for id in 0..n {
+            let t: Box<str> = r.str()?.into();
+            if vocab.insert(t.clone(), id as u32).is_some() {
+                return Err(damaged("a token twice in the vocabulary"));
+            }
+            texts.push(t);
+        }
+        let mut postings = Vec::with_capacity(n);
+        for _ in 0..n {
+            let p = r.u32s()?;
+            check_ids(&p, slots, "posting")?;
+            if p.windows(2).any(|w| w[0] >= w[1]) {
+                return Err(damaged("postings out of order"));
+            }
+            postings.push(p);
+        }
+        Ok(TokenIndex {
+            vocab,
+            texts,
+            postings,
+            deletes: MultiMap::read_from(r, n, "typo neighbour")?,
+            phonetic: MultiMap::read_from(r, n, "sound-alike")?,
+        })
     }
 
     pub fn heap_bytes(&self) -> usize {

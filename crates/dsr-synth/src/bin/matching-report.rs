@@ -325,6 +325,84 @@ fn main() {
             );
         }
     }
+
+    if !args.iter().any(|a| a == "--no-snapshot") {
+        snapshot_section(&dir, [&email_terms, &phone_terms, &name_terms, &addr_terms]);
+    }
+}
+
+/// Writes the directory as a snapshot to a temporary file, reads it back, and checks
+/// that the copy answers every query like the original.
+fn snapshot_section(dir: &Directory, terms: [&[Term]; 4]) {
+    println!(
+        "\n## Snapshot (write, then read back in bulk: what a cold start costs instead of a rebuild)"
+    );
+    let path = std::env::temp_dir().join(format!(
+        "dsr-matching-report-{}.dsrindex",
+        std::process::id()
+    ));
+    let t = Instant::now();
+    let written = std::fs::File::create(&path)
+        .map(std::io::BufWriter::new)
+        .and_then(|f| dir.write_snapshot(f, b"matching-report"))
+        .and_then(|f| f.into_inner().map_err(|e| e.into_error()))
+        .and_then(|f| f.sync_all());
+    let write = t.elapsed();
+    if let Err(e) = written {
+        println!("cannot write {}: {e}", path.display());
+        return;
+    }
+    let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+    let t = Instant::now();
+    let bytes = std::fs::read(&path);
+    let read = t.elapsed();
+    let _ = std::fs::remove_file(&path);
+    let bytes = match bytes {
+        Ok(b) => b,
+        Err(e) => {
+            println!("cannot read {}: {e}", path.display());
+            return;
+        }
+    };
+    let t = Instant::now();
+    let loaded = Directory::from_snapshot(&bytes);
+    let parse = t.elapsed();
+    drop(bytes);
+    let copy = match loaded {
+        Ok((d, _)) => d,
+        Err(e) => {
+            println!("cannot read the snapshot back: {e}");
+            return;
+        }
+    };
+    let n = dir.len().max(1) as f64;
+    println!(
+        "size {:.0} MB ({:.0} B/contact); write {:.2} s (with fsync); read {:.2} s (page cache); load {:.2} s ({:.2} µs/contact)",
+        size as f64 / 1e6,
+        size as f64 / n,
+        write.as_secs_f64(),
+        read.as_secs_f64(),
+        parse.as_secs_f64(),
+        parse.as_secs_f64() * 1e6 / n
+    );
+    let opts = SearchOptions::default();
+    let answer = |d: &Directory, t: &Term| {
+        d.search(t, &opts).ok().map(|r| {
+            r.matches
+                .iter()
+                .map(|m| (m.subject_id.to_string(), m.score))
+                .collect::<Vec<_>>()
+        })
+    };
+    let all: Vec<&Term> = terms.iter().flat_map(|t| t.iter()).collect();
+    let same = all
+        .iter()
+        .filter(|t| answer(dir, t) == answer(&copy, t))
+        .count();
+    println!(
+        "the copy answers {same} of {} queries exactly like the original",
+        all.len()
+    );
 }
 
 fn cpu_model() -> String {
