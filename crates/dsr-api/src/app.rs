@@ -325,11 +325,10 @@ impl App {
             // One process writes a SQLite file: start from the index snapshot beside it.
             Some(store) => {
                 let (db, tenant) = (store.db().clone(), id.clone());
-                let dir = tokio::task::spawn_blocking(move || {
-                    dsr_ops::load_directory(&db, &tenant)
-                })
-                .await
-                .map_err(|_| ApiError::internal())??;
+                let dir =
+                    tokio::task::spawn_blocking(move || dsr_ops::load_directory(&db, &tenant))
+                        .await
+                        .map_err(|_| ApiError::internal())??;
                 (dir, 0)
             }
             None => dsr_ops::open::directory_at(self.inner.store.as_ref(), id).await?,
