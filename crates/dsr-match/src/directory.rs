@@ -266,10 +266,15 @@ impl Directory {
         out.finish()
     }
 
+    /// Everything after the header: six sections (settings and merge sets, subjects,
+    /// then the index's four), then their table — where each starts, the sizes a
+    /// reader needs first, and where the table starts — so they can be read in
+    /// parallel.
     pub(crate) fn write_snapshot_body<W: std::io::Write>(
         &self,
         out: &mut Out<W>,
     ) -> std::io::Result<()> {
+        let (mut starts, mut sizes) = (vec![out.pos()], Vec::new());
         out.opt_str(self.config.default_region.as_deref())?;
         out.len(self.custom_keys.len())?;
         for (k, n) in &self.custom_keys {
@@ -288,6 +293,7 @@ impl Directory {
                 }
             }
         }
+        starts.push(out.pos());
         out.len(self.subjects.len())?;
         for p in &self.subjects {
             match p {
@@ -298,13 +304,18 @@ impl Directory {
                 }
             }
         }
-        self.index.write_to(out)
+        self.index.write_to(out, &mut starts, &mut sizes)?;
+        let table = out.pos();
+        for v in starts.iter().chain(&sizes) {
+            out.u64(*v)?;
+        }
+        out.u64(table)
     }
 
     /// A directory read back from [`Directory::write_snapshot`]'s bytes, with the stamp
     /// it was written with. Refuses (never panics on) bytes that are not a snapshot,
     /// are damaged, or were written by a dsr that derives other keys from a subject:
-    /// rebuild from the store then.
+    /// rebuild from the store then. The sections are read in parallel threads.
     pub fn from_snapshot(bytes: &[u8]) -> Result<(Directory, Vec<u8>), SnapshotError> {
         let mut r = In::open(bytes)?;
         let format = r.u32()?;
@@ -322,12 +333,17 @@ impl Directory {
             });
         }
         let stamp = r.bytes()?.to_vec();
-        let dir = Self::read_body(&mut r)?;
-        r.end()?;
+        let ([meta, subjects, names, addrs, exact, slots], sizes) = r.sections::<6, 4>()?;
+        let dir = Self::read_body(meta, subjects, [names, addrs, exact, slots], sizes)?;
         Ok((dir, stamp))
     }
 
-    fn read_body(r: &mut In<'_>) -> Result<Directory, SnapshotError> {
+    fn read_body(
+        mut r: In<'_>,
+        mut subjects_in: In<'_>,
+        index_in: [In<'_>; 4],
+        sizes: [u64; 4],
+    ) -> Result<Directory, SnapshotError> {
         let bad_id = |e: dsr_model::Error| damaged(format!("an id: {e}"));
         let config = MatchConfig {
             default_region: r.opt_str()?.map(str::to_owned),
@@ -350,16 +366,27 @@ impl Directory {
             }
             merge.insert(set, info);
         }
-        let n = r.len(1)?;
-        let mut subjects = Vec::with_capacity(n);
-        for _ in 0..n {
-            subjects.push(match r.u8()? {
-                0 => None,
-                1 => Some(Packed::from_bytes(r.bytes()?).ok_or_else(|| damaged("a subject"))?),
-                _ => return Err(damaged("subject tag")),
+        r.end()?;
+        let (subjects, index) = std::thread::scope(|scope| {
+            let subjects = scope.spawn(move || {
+                let r = &mut subjects_in;
+                let n = r.len(1)?;
+                let mut subjects = Vec::with_capacity(n);
+                for _ in 0..n {
+                    subjects.push(match r.u8()? {
+                        0 => None,
+                        1 => Some(
+                            Packed::from_bytes(r.bytes()?).ok_or_else(|| damaged("a subject"))?,
+                        ),
+                        _ => return Err(damaged("subject tag")),
+                    });
+                }
+                r.end().map(|()| subjects)
             });
-        }
-        let index = SubjectIndex::read_from(r, region)?;
+            let index = SubjectIndex::read_from(index_in, sizes, region);
+            (snapshot::joined(subjects.join()), index)
+        });
+        let (subjects, index) = (subjects?, index?);
         // A slot is live exactly when the directory holds its subject, under its id.
         let consistent = (0..index.slots()).all(|slot| {
             let held = subjects.get(slot).and_then(Option::as_ref);

@@ -1,114 +1,156 @@
-//! A compact multimap from 64-bit fingerprints to `u32` ids: one 12-byte entry per key
-//! (the fingerprint as two `u32` halves, so the entry is not padded to 16 bytes), values
-//! inline when a key has one id (the common case), in an overflow list otherwise. Keys
-//! are already hashes, so the table hashes them by identity.
+//! A compact multimap from 64-bit fingerprints to `u32` ids: an open-addressing table
+//! of 12-byte entries (the fingerprint as two `u32` halves and a value) with linear
+//! probing, values inline when a key has one id (the common case), in an overflow list
+//! otherwise. Keys are already hashes, so the table spreads them with one multiply-fold.
+//!
+//! Why not a `HashMap`: the table is one flat array of plain integers, so an index
+//! snapshot writes it as it is and reads it back with one copy — no hashing, no
+//! inserts (a million keys re-inserted into a `HashMap` cost ~90 ms).
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-
-/// Hasher for keys that are already 64-bit hashes: one multiply-fold, no byte loop.
-#[derive(Default)]
-pub struct IdentityHasher(u64);
-
-impl Hasher for IdentityHasher {
-    fn finish(&self) -> u64 {
-        // Keys may have constant low bits (fingerprints with their meta byte cleared), and
-        // the table takes the bucket from the low bits and a tag from the top ones: fold a
-        // 128-bit product so every bit of the key reaches both ends.
-        let m = u128::from(self.0) * 0x9E37_79B9_7F4A_7C15u128;
-        (m as u64) ^ ((m >> 64) as u64)
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        // Only u64 keys are hashed here; fold anything else defensively.
-        for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-/// Build hasher for [`IdentityHasher`].
-pub type IdentityBuild = BuildHasherDefault<IdentityHasher>;
-
-/// A fingerprint stored with 4-byte alignment: `(Fp, u32)` is 12 bytes, not 16.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct Fp([u32; 2]);
-
-impl Fp {
-    fn new(key: u64) -> Self {
-        Fp([key as u32, (key >> 32) as u32])
-    }
-}
-
-impl std::hash::Hash for Fp {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64(u64::from(self.0[0]) | (u64::from(self.0[1]) << 32));
-    }
-}
-
+/// Marks a free entry (no id reaches it: ids stay below [`OVERFLOW`], and overflow lists
+/// are numbered below `OVERFLOW - 1`).
+const EMPTY: u32 = u32::MAX;
+/// Value bit: the rest of the value numbers an overflow list.
 const OVERFLOW: u32 = 1 << 31;
+/// Fewest entries of a table that has any.
+const MIN_CAPACITY: usize = 16;
+
+/// Spreads a key over the table: keys may have constant low bits (fingerprints with
+/// their meta byte cleared), so a 128-bit product is folded to reach every bit.
+fn spread(key: u64) -> u64 {
+    let m = u128::from(key) * 0x9E37_79B9_7F4A_7C15u128;
+    (m as u64) ^ ((m >> 64) as u64)
+}
+
+fn key_of(e: &[u32; 3]) -> u64 {
+    u64::from(e[0]) | (u64::from(e[1]) << 32)
+}
 
 /// Fingerprint → ids.
 #[derive(Default)]
 pub struct MultiMap {
-    map: HashMap<Fp, u32, IdentityBuild>,
+    /// `[key low, key high, value]`; `value == EMPTY` is a free entry. Empty or a power
+    /// of two long, at most 7/8 full.
+    table: Vec<[u32; 3]>,
+    len: usize,
     overflow: Vec<Vec<u32>>,
     free: Vec<u32>,
 }
 
 impl MultiMap {
+    fn mask(&self) -> usize {
+        self.table.len().wrapping_sub(1)
+    }
+
+    /// The entry holding `key`, or the free entry where it would go.
+    fn find(&self, key: u64) -> (usize, bool) {
+        let mask = self.mask();
+        let mut i = spread(key) as usize & mask;
+        loop {
+            let e = &self.table[i];
+            if e[2] == EMPTY {
+                return (i, false);
+            }
+            if key_of(e) == key {
+                return (i, true);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn grow(&mut self) {
+        let cap = (self.table.len() * 2).max(MIN_CAPACITY);
+        let old = std::mem::replace(&mut self.table, vec![[0, 0, EMPTY]; cap]);
+        for e in old.into_iter().filter(|e| e[2] != EMPTY) {
+            let (i, _) = self.find(key_of(&e));
+            self.table[i] = e;
+        }
+    }
+
     /// Adds `id` under `key` (no-op if already there).
     pub fn insert(&mut self, key: u64, id: u32) {
         debug_assert!(id < OVERFLOW);
-        let key = Fp::new(key);
-        match self.map.get_mut(&key) {
-            None => {
-                self.map.insert(key, id);
+        if (self.len + 1) * 8 > self.table.len() * 7 {
+            self.grow();
+        }
+        let (i, found) = self.find(key);
+        if !found {
+            self.table[i] = [key as u32, (key >> 32) as u32, id];
+            self.len += 1;
+            return;
+        }
+        let v = self.table[i][2];
+        if v & OVERFLOW == 0 {
+            if v != id {
+                let list = vec![v, id];
+                let at = match self.free.pop() {
+                    Some(at) => {
+                        self.overflow[at as usize] = list;
+                        at
+                    }
+                    None => {
+                        self.overflow.push(list);
+                        (self.overflow.len() - 1) as u32
+                    }
+                };
+                self.table[i][2] = at | OVERFLOW;
             }
-            Some(v) if *v & OVERFLOW == 0 => {
-                if *v != id {
-                    let list = vec![*v, id];
-                    let at = match self.free.pop() {
-                        Some(at) => {
-                            self.overflow[at as usize] = list;
-                            at
-                        }
-                        None => {
-                            self.overflow.push(list);
-                            (self.overflow.len() - 1) as u32
-                        }
-                    };
-                    *v = at | OVERFLOW;
-                }
-            }
-            Some(v) => {
-                let list = &mut self.overflow[(*v & !OVERFLOW) as usize];
-                if !list.contains(&id) {
-                    list.push(id);
-                }
+        } else {
+            let list = &mut self.overflow[(v & !OVERFLOW) as usize];
+            if !list.contains(&id) {
+                list.push(id);
             }
         }
     }
 
+    /// Empties entry `i`, moving later entries of its probe run back so that every key
+    /// stays reachable from its home entry (deletion without tombstones).
+    fn vacate(&mut self, mut i: usize) {
+        let mask = self.mask();
+        let mut j = i;
+        loop {
+            j = (j + 1) & mask;
+            let e = self.table[j];
+            if e[2] == EMPTY {
+                break;
+            }
+            let home = spread(key_of(&e)) as usize & mask;
+            // Move `e` into the hole unless its home lies cyclically in (i, j].
+            let stays = if i <= j {
+                i < home && home <= j
+            } else {
+                i < home || home <= j
+            };
+            if !stays {
+                self.table[i] = e;
+                i = j;
+            }
+        }
+        self.table[i] = [0, 0, EMPTY];
+        self.len -= 1;
+    }
+
     /// Removes `id` from `key`.
     pub fn remove(&mut self, key: u64, id: u32) {
-        let key = Fp::new(key);
-        let Some(v) = self.map.get_mut(&key) else {
+        if self.table.is_empty() {
             return;
-        };
-        if *v & OVERFLOW == 0 {
-            if *v == id {
-                self.map.remove(&key);
+        }
+        let (i, found) = self.find(key);
+        if !found {
+            return;
+        }
+        let v = self.table[i][2];
+        if v & OVERFLOW == 0 {
+            if v == id {
+                self.vacate(i);
             }
             return;
         }
-        let at = *v & !OVERFLOW;
+        let at = v & !OVERFLOW;
         let list = &mut self.overflow[at as usize];
         list.retain(|&x| x != id);
         if list.len() == 1 {
-            *v = list[0];
+            self.table[i][2] = list[0];
             self.overflow[at as usize] = Vec::new();
             self.free.push(at);
         }
@@ -116,86 +158,29 @@ impl MultiMap {
 
     /// The ids under `key` (empty if none).
     pub fn get(&self, key: u64) -> &[u32] {
-        match self.map.get(&Fp::new(key)) {
-            None => &[],
-            Some(v) if *v & OVERFLOW == 0 => std::slice::from_ref(v),
-            Some(v) => &self.overflow[(*v & !OVERFLOW) as usize],
+        if self.table.is_empty() {
+            return &[];
+        }
+        let (i, found) = self.find(key);
+        if !found {
+            return &[];
+        }
+        let v = &self.table[i][2];
+        if v & OVERFLOW == 0 {
+            std::slice::from_ref(v)
+        } else {
+            &self.overflow[(v & !OVERFLOW) as usize]
         }
     }
 
     /// Number of keys.
     pub fn len(&self) -> usize {
-        self.map.len()
-    }
-
-    /// Writes the table (entries in key order, so equal tables write equal bytes).
-    pub(crate) fn write_to<W: std::io::Write>(
-        &self,
-        out: &mut crate::snapshot::Out<W>,
-    ) -> std::io::Result<()> {
-        let mut entries: Vec<(u64, u32)> = self
-            .map
-            .iter()
-            .map(|(k, v)| (u64::from(k.0[0]) | (u64::from(k.0[1]) << 32), *v))
-            .collect();
-        entries.sort_unstable();
-        out.len(entries.len())?;
-        for (k, v) in entries {
-            out.u64(k)?;
-            out.u32(v)?;
-        }
-        out.len(self.overflow.len())?;
-        for list in &self.overflow {
-            out.u32s(list)?;
-        }
-        out.u32s(&self.free)
-    }
-
-    /// Reads what [`MultiMap::write_to`] wrote; every id must be below `bound`.
-    pub(crate) fn read_from(
-        r: &mut crate::snapshot::In<'_>,
-        bound: usize,
-        what: &str,
-    ) -> Result<Self, crate::snapshot::SnapshotError> {
-        use crate::snapshot::{check_ids, damaged};
-        let n = r.len(12)?;
-        let mut map = HashMap::with_capacity_and_hasher(n, IdentityBuild::default());
-        let mut single = Vec::new();
-        let mut lists = Vec::new();
-        for _ in 0..n {
-            let (k, v) = (r.u64()?, r.u32()?);
-            if v & OVERFLOW == 0 {
-                single.push(v);
-            } else {
-                lists.push(v & !OVERFLOW);
-            }
-            if map.insert(Fp::new(k), v).is_some() {
-                return Err(damaged(format!("{what}: a key twice")));
-            }
-        }
-        check_ids(&single, bound, what)?;
-        let m = r.len(8)?;
-        let mut overflow = Vec::with_capacity(m);
-        for _ in 0..m {
-            let list = r.u32s()?;
-            check_ids(&list, bound, what)?;
-            overflow.push(list);
-        }
-        check_ids(&lists, overflow.len(), what)?;
-        let free = r.u32s()?;
-        check_ids(&free, overflow.len(), what)?;
-        Ok(MultiMap {
-            map,
-            overflow,
-            free,
-        })
+        self.len
     }
 
     /// Approximate heap bytes used.
     pub fn heap_bytes(&self) -> usize {
-        // hashbrown: (key, value) buckets plus one control byte each.
-        let bucket = std::mem::size_of::<(Fp, u32)>() + 1;
-        self.map.capacity() * bucket * 8 / 7
+        self.table.capacity() * std::mem::size_of::<[u32; 3]>()
             + self.overflow.capacity() * std::mem::size_of::<Vec<u32>>()
             + self
                 .overflow
@@ -204,15 +189,92 @@ impl MultiMap {
                 .sum::<usize>()
             + self.free.capacity() * 4
     }
+
+    /// Writes the table as it is (equal histories write equal bytes).
+    pub(crate) fn write_to<W: std::io::Write>(
+        &self,
+        out: &mut crate::snapshot::Out<W>,
+    ) -> std::io::Result<()> {
+        out.len(self.len)?;
+        out.len(self.table.len())?;
+        for chunk in self.table.chunks(4096) {
+            let mut bytes = Vec::with_capacity(chunk.len() * 12);
+            for e in chunk {
+                for w in e {
+                    bytes.extend_from_slice(&w.to_le_bytes());
+                }
+            }
+            out.raw(&bytes)?;
+        }
+        out.len(self.overflow.len())?;
+        for list in &self.overflow {
+            out.u32s(list)?;
+        }
+        out.u32s(&self.free)
+    }
+
+    /// Reads what [`MultiMap::write_to`] wrote: the table in one copy, then checks that
+    /// every id is below `bound`, every list reference within the lists and the count
+    /// right (a damaged table is an error, not a lookup that never ends).
+    pub(crate) fn read_from(
+        r: &mut crate::snapshot::In<'_>,
+        bound: usize,
+        what: &str,
+    ) -> Result<Self, crate::snapshot::SnapshotError> {
+        use crate::snapshot::{check_ids, damaged};
+        let len = r.len(0)?;
+        let cap = r.len(12)?;
+        if (cap != 0 && (!cap.is_power_of_two() || cap < MIN_CAPACITY)) || len * 8 > cap * 7 {
+            return Err(damaged(format!("{what}: table size")));
+        }
+        let bytes = r.take(cap * 12)?;
+        let table: Vec<[u32; 3]> = bytes
+            .chunks_exact(12)
+            .map(|c| {
+                let w = |k: usize| u32::from_le_bytes([c[k], c[k + 1], c[k + 2], c[k + 3]]);
+                [w(0), w(4), w(8)]
+            })
+            .collect();
+        let m = r.len(8)?;
+        let mut overflow = Vec::with_capacity(m);
+        for _ in 0..m {
+            let list = r.u32s()?;
+            check_ids(&list, bound, what)?;
+            overflow.push(list);
+        }
+        let free = r.u32s()?;
+        check_ids(&free, overflow.len(), what)?;
+        let mut used = 0;
+        for e in &table {
+            match e[2] {
+                EMPTY => {}
+                v if v & OVERFLOW == 0 && (v as usize) < bound => used += 1,
+                v if v & OVERFLOW != 0 && ((v & !OVERFLOW) as usize) < overflow.len() => used += 1,
+                _ => return Err(damaged(format!("{what}: an id out of range"))),
+            }
+        }
+        if used != len {
+            return Err(damaged(format!("{what}: key count")));
+        }
+        Ok(MultiMap {
+            table,
+            len,
+            overflow,
+            free,
+        })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::{BTreeMap, BTreeSet};
 
     #[test]
     fn insert_get_remove() {
         let mut m = MultiMap::default();
+        assert_eq!(m.get(7), &[] as &[u32]);
+        m.remove(7, 1);
         m.insert(7, 1);
         assert_eq!(m.get(7), &[1]);
         m.insert(7, 1);
@@ -228,10 +290,46 @@ mod tests {
         m.remove(7, 3);
         assert_eq!(m.get(7), &[] as &[u32]);
         assert_eq!(m.len(), 1);
-        assert_eq!(std::mem::size_of::<(Fp, u32)>(), 12);
         // Keys differing only in their high half are distinct.
         m.insert(1 << 40, 9);
         assert_eq!(m.get(1 << 40), &[9]);
         assert_eq!(m.get(0), &[] as &[u32]);
+    }
+
+    /// Against a `BTreeMap` model, through growth and removals that shift probe runs.
+    #[test]
+    fn answers_like_a_map_through_many_changes() {
+        let mut m = MultiMap::default();
+        let mut model: BTreeMap<u64, BTreeSet<u32>> = BTreeMap::new();
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        for step in 0..40_000u32 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Few distinct keys with constant low bits: long probe runs, many lists.
+            let key = (x % 3000) << 8;
+            let id = (x >> 40) as u32 % 50;
+            if step % 3 == 0 {
+                m.remove(key, id);
+                if let Some(s) = model.get_mut(&key) {
+                    s.remove(&id);
+                    if s.is_empty() {
+                        model.remove(&key);
+                    }
+                }
+            } else {
+                m.insert(key, id);
+                model.entry(key).or_default().insert(id);
+            }
+        }
+        assert_eq!(m.len(), model.len());
+        for k in 0..3000u64 {
+            let got: BTreeSet<u32> = m.get(k << 8).iter().copied().collect();
+            assert_eq!(
+                got,
+                model.get(&(k << 8)).cloned().unwrap_or_default(),
+                "key {k}"
+            );
+        }
     }
 }

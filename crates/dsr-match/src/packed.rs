@@ -286,7 +286,12 @@ impl Packed {
         kind_of(r.byte()?)?;
         let flags = r.byte()?;
         let id = r.str()?;
-        if SubjectId::new(id).ok()?.as_str() != id {
+        // What `SubjectId::new` accepts unchanged, checked without allocating.
+        if id.trim().len() != id.len()
+            || id.is_empty()
+            || id.len() > dsr_model::MAX_ID_LEN
+            || id.chars().any(char::is_control)
+        {
             return None;
         }
         for i in 0..7 {

@@ -66,6 +66,8 @@ pub(crate) struct Out<W: Write> {
     w: W,
     buf: Vec<u8>,
     hash: Xxh3,
+    /// Bytes written so far.
+    pos: u64,
 }
 
 const BUF: usize = 1 << 16;
@@ -76,6 +78,7 @@ impl<W: Write> Out<W> {
             w,
             buf: Vec::with_capacity(BUF),
             hash: Xxh3::new(),
+            pos: 0,
         }
     }
 
@@ -86,7 +89,13 @@ impl<W: Write> Out<W> {
         Ok(())
     }
 
+    /// Bytes written so far (a position in the file).
+    pub fn pos(&self) -> u64 {
+        self.pos
+    }
+
     pub fn raw(&mut self, b: &[u8]) -> io::Result<()> {
+        self.pos += b.len() as u64;
         if self.buf.len() + b.len() > BUF {
             self.spill()?;
         }
@@ -191,7 +200,7 @@ impl<'a> In<'a> {
         })
     }
 
-    fn take(&mut self, n: usize) -> R<&'a [u8]> {
+    pub fn take(&mut self, n: usize) -> R<&'a [u8]> {
         let end = self
             .at
             .checked_add(n)
@@ -253,6 +262,49 @@ impl<'a> In<'a> {
             .collect())
     }
 
+    /// The body's sections from the table at its end (see
+    /// `Directory::write_snapshot_body`): `N` sections, the first starting here and the
+    /// last ending at the table, each with its own reader; and `S` sizes.
+    pub fn sections<const N: usize, const S: usize>(&self) -> R<([In<'a>; N], [u64; S])> {
+        let words = N + S + 1;
+        let table_len = words * 8;
+        let Some(table_at) = self.b.len().checked_sub(8) else {
+            return Err(damaged("no section table"));
+        };
+        let table = usize::try_from(u64::from_le_bytes(
+            self.b[table_at..]
+                .try_into()
+                .map_err(|_| damaged("table"))?,
+        ))
+        .map_err(|_| damaged("table"))?;
+        if table.checked_add(table_len) != Some(self.b.len()) {
+            return Err(damaged("section table"));
+        }
+        let mut t = In {
+            b: self.b,
+            at: table,
+        };
+        let mut starts = [0usize; N];
+        for s in &mut starts {
+            *s = usize::try_from(t.u64()?).map_err(|_| damaged("section"))?;
+        }
+        let mut sizes = [0u64; S];
+        for v in &mut sizes {
+            *v = t.u64()?;
+        }
+        if starts[0] != self.at || starts.windows(2).any(|w| w[0] > w[1]) || starts[N - 1] > table {
+            return Err(damaged("section bounds"));
+        }
+        let sections = std::array::from_fn(|k| {
+            let end = if k + 1 < N { starts[k + 1] } else { table };
+            In {
+                b: &self.b[..end],
+                at: starts[k],
+            }
+        });
+        Ok((sections, sizes))
+    }
+
     /// Whether every byte was read.
     pub fn end(&self) -> R<()> {
         if self.at == self.b.len() {
@@ -261,6 +313,12 @@ impl<'a> In<'a> {
             Err(damaged("bytes after the end"))
         }
     }
+}
+
+/// What a reader thread returned (a panic in one, which the checks above rule out, is
+/// a damaged snapshot rather than a crash).
+pub(crate) fn joined<T>(h: std::thread::Result<R<T>>) -> R<T> {
+    h.unwrap_or_else(|_| Err(damaged("a reader thread failed")))
 }
 
 /// Fails unless every id is below `bound` (an id read from a snapshot indexes a table).

@@ -621,14 +621,32 @@ impl SubjectIndex {
         all.chunk_by(|a, b| a.value == b.value)
     }
 
-    /// Writes the index for a snapshot (`crate::snapshot`): the token indexes, the
-    /// exact-key table, the free slots, then every slot.
-    pub(crate) fn write_to<W: std::io::Write>(&self, out: &mut Out<W>) -> std::io::Result<()> {
-        out.len(self.slots.len())?;
-        out.len(self.live)?;
+    /// Writes the index for a snapshot (`crate::snapshot`) as four sections — the name
+    /// and address token indexes, the exact-key table, the slots — each start recorded
+    /// in `starts`, so a reader can parse them in parallel. `sizes` gets what a reader
+    /// must know before: slots, live subjects, name and address vocabulary sizes.
+    pub(crate) fn write_to<W: std::io::Write>(
+        &self,
+        out: &mut Out<W>,
+        starts: &mut Vec<u64>,
+        sizes: &mut Vec<u64>,
+    ) -> std::io::Result<()> {
+        sizes.extend(
+            [
+                self.slots.len(),
+                self.live,
+                self.names.texts.len(),
+                self.addrs.texts.len(),
+            ]
+            .map(|n| n as u64),
+        );
+        starts.push(out.pos());
         self.names.write_to(out)?;
+        starts.push(out.pos());
         self.addrs.write_to(out)?;
+        starts.push(out.pos());
         self.exact.write_to(out)?;
+        starts.push(out.pos());
         out.u32s(&self.free)?;
         for s in &self.slots {
             out.u8(kind_byte(s.kind))?;
@@ -645,62 +663,40 @@ impl SubjectIndex {
         Ok(())
     }
 
-    /// Reads what [`SubjectIndex::write_to`] wrote, checking every reference.
-    pub(crate) fn read_from(r: &mut In<'_>, region: Option<Region>) -> Result<Self, SnapshotError> {
-        let n = r.len(14)?;
-        let live = r.len(0)?;
-        let names = TokenIndex::read_from(r, n)?;
-        let addrs = TokenIndex::read_from(r, n)?;
-        let exact = MultiMap::read_from(r, n, "exact key")?;
-        let free = r.u32s()?;
-        snapshot::check_ids(&free, n, "free slot")?;
-        let mut slots = Vec::with_capacity(n);
-        for _ in 0..n {
-            let kind = kind_of(r.u8()?).ok_or_else(|| damaged("subject kind"))?;
-            let is_live = match r.u8()? {
-                0 => false,
-                1 => true,
-                _ => return Err(damaged("slot flag")),
-            };
-            let n_exact = u16::try_from(r.u32()?).map_err(|_| damaged("exact keys"))?;
-            let n_names = r.u32()?;
-            let keys: Box<[u8]> = r.bytes()?.into();
-            if keys.len() < usize::from(n_exact) * 8
-                || std::str::from_utf8(&keys[usize::from(n_exact) * 8..]).is_err()
-            {
-                return Err(damaged("slot keys"));
-            }
-            let m = r.len(7)?;
-            let mut toks = Vec::with_capacity(m);
-            for i in 0..m {
-                let tok = r.u32()?;
-                let (pos, flags, value) = (r.u8()?, r.u8()?, r.u8()?);
-                let vocab = if i < n_names as usize {
-                    names.texts.len()
-                } else {
-                    addrs.texts.len()
-                };
-                if tok as usize >= vocab || usize::from(pos) >= 2 * MAX_POSITIONS || value >= 64 {
-                    return Err(damaged("token reference"));
-                }
-                toks.push(TokRef {
-                    tok,
-                    pos,
-                    flags,
-                    value,
-                });
-            }
-            if n_names as usize > toks.len() {
-                return Err(damaged("slot names"));
-            }
-            slots.push(Slot {
-                keys,
-                toks: toks.into_boxed_slice(),
-                n_exact,
-                n_names,
-                kind,
-                live: is_live,
+    /// Reads what [`SubjectIndex::write_to`] wrote from its four sections (in parallel
+    /// threads), checking every reference.
+    pub(crate) fn read_from(
+        sections: [In<'_>; 4],
+        sizes: [u64; 4],
+        region: Option<Region>,
+    ) -> Result<Self, SnapshotError> {
+        let [n, live, n_names, n_addrs] = sizes.map(|v| v as usize);
+        let [mut names_in, mut addrs_in, mut exact_in, mut slots_in] = sections;
+        let (names, addrs, exact, slots) = std::thread::scope(|scope| {
+            let names = scope.spawn(move || {
+                let t = TokenIndex::read_from(&mut names_in, n)?;
+                names_in.end().map(|()| t)
             });
+            let addrs = scope.spawn(move || {
+                let t = TokenIndex::read_from(&mut addrs_in, n)?;
+                addrs_in.end().map(|()| t)
+            });
+            let exact = scope.spawn(move || {
+                let m = MultiMap::read_from(&mut exact_in, n, "exact key")?;
+                exact_in.end().map(|()| m)
+            });
+            let slots = Self::read_slots(&mut slots_in, n, n_names, n_addrs)
+                .and_then(|s| slots_in.end().map(|()| s));
+            (
+                snapshot::joined(names.join()),
+                snapshot::joined(addrs.join()),
+                snapshot::joined(exact.join()),
+                slots,
+            )
+        });
+        let (names, addrs, exact, (slots, free)) = (names?, addrs?, exact?, slots?);
+        if names.texts.len() != n_names || addrs.texts.len() != n_addrs {
+            return Err(damaged("vocabulary sizes"));
         }
         if slots.iter().filter(|s| s.live).count() != live {
             return Err(damaged("live subjects miscounted"));
@@ -714,6 +710,65 @@ impl SubjectIndex {
             region,
             live,
         })
+    }
+
+    fn read_slots(
+        r: &mut In<'_>,
+        n: usize,
+        n_names: usize,
+        n_addrs: usize,
+    ) -> Result<(Vec<Slot>, Vec<u32>), SnapshotError> {
+        let free = r.u32s()?;
+        snapshot::check_ids(&free, n, "free slot")?;
+        let mut slots = Vec::with_capacity(n);
+        for _ in 0..n {
+            let kind = kind_of(r.u8()?).ok_or_else(|| damaged("subject kind"))?;
+            let is_live = match r.u8()? {
+                0 => false,
+                1 => true,
+                _ => return Err(damaged("slot flag")),
+            };
+            let n_exact = u16::try_from(r.u32()?).map_err(|_| damaged("exact keys"))?;
+            let n_slot_names = r.u32()?;
+            let keys: Box<[u8]> = r.bytes()?.into();
+            if keys.len() < usize::from(n_exact) * 8
+                || std::str::from_utf8(&keys[usize::from(n_exact) * 8..]).is_err()
+            {
+                return Err(damaged("slot keys"));
+            }
+            let m = r.len(7)?;
+            let mut toks = Vec::with_capacity(m);
+            for i in 0..m {
+                let tok = r.u32()?;
+                let (pos, flags, value) = (r.u8()?, r.u8()?, r.u8()?);
+                let vocab = if i < n_slot_names as usize {
+                    n_names
+                } else {
+                    n_addrs
+                };
+                if tok as usize >= vocab || usize::from(pos) >= 2 * MAX_POSITIONS || value >= 64 {
+                    return Err(damaged("token reference"));
+                }
+                toks.push(TokRef {
+                    tok,
+                    pos,
+                    flags,
+                    value,
+                });
+            }
+            if n_slot_names as usize > toks.len() {
+                return Err(damaged("slot names"));
+            }
+            slots.push(Slot {
+                keys,
+                toks: toks.into_boxed_slice(),
+                n_exact,
+                n_names: n_slot_names,
+                kind,
+                live: is_live,
+            });
+        }
+        Ok((slots, free))
     }
 
     /// Memory use by part (approximate heap bytes).
