@@ -1262,7 +1262,12 @@ async fn server_subjects(store: &dyn crate::server_store::ServerStore) {
         let changes = store.subject_changes(&t, start, 100).await.unwrap();
         let ids: Vec<(&str, bool)> = changes
             .iter()
-            .map(|c| (c.id.as_str(), c.subject.is_some()))
+            .map(|c| {
+                (
+                    c.id.as_ref().map_or("", |i| i.as_str()),
+                    c.subject.is_some(),
+                )
+            })
             .collect();
         // Each change carries the value now: `a` is gone, `b` and `c` have their last.
         assert_eq!(
@@ -1274,6 +1279,19 @@ async fn server_subjects(store: &dyn crate::server_store::ServerStore) {
             changes.windows(2).all(|w| w[0].seq < w[1].seq),
             "{case}: the feed is ordered"
         );
+        assert_eq!(
+            changes.iter().map(|c| c.deleted).collect::<Vec<_>>(),
+            [false, false, true]
+        );
+        // The deleted subject's earlier change no longer names it (its deletion does,
+        // for the followers, until the store's retention scrubs it too).
+        let all = store.subject_changes(&t, 0, 100).await.unwrap();
+        let named_a = all
+            .iter()
+            .filter(|c| c.id.as_ref().is_some_and(|i| i.as_str() == "a"))
+            .count();
+        assert_eq!(named_a, 1, "{case}: only the deletion names `a`: {all:?}");
+        assert!(all.iter().any(|c| c.id.is_none() && !c.deleted));
         assert_eq!(
             changes.last().map(|c| c.seq),
             Some(seq),

@@ -84,8 +84,12 @@ pub struct OpenCallback {
 pub struct SubjectChange {
     /// Position in the feed (strictly increasing).
     pub seq: i64,
-    /// The subject's id.
-    pub id: SubjectId,
+    /// The subject's id; `None` once scrubbed: a deleted subject's id leaves its earlier
+    /// changes when it is deleted, and its deletion after a while (the store's
+    /// retention), so the feed does not keep an erased person's id.
+    pub id: Option<SubjectId>,
+    /// Whether the change was a deletion.
+    pub deleted: bool,
     /// The value now, or `None` when deleted.
     pub subject: Option<Subject>,
 }

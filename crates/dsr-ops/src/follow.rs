@@ -91,7 +91,7 @@ pub async fn catch_up(
     if !store.has_change_feed() {
         return Ok(0);
     }
-    let mut applied = 0;
+    let (mut applied, mut behind) = (0, false);
     let mut from = cursor.read_from(Instant::now());
     loop {
         let changes = store.subject_changes(tenant, from, PAGE).await?;
@@ -105,20 +105,33 @@ pub async fn catch_up(
             let mut dir = dir.write().await;
             for c in changes {
                 if fresh(&c, cursor) {
-                    match c.subject {
-                        Some(s) => {
+                    match (c.id, c.subject) {
+                        (Some(id), Some(s)) => {
                             if let Err(e) = dir.upsert(s) {
-                                tracing::warn!(tenant = %tenant, subject = %c.id, error = %e, "a stored subject could not be indexed; re-import it to fix it");
+                                tracing::warn!(tenant = %tenant, subject = %id, error = %e, "a stored subject could not be indexed; re-import it to fix it");
                             }
                         }
-                        None => {
-                            dir.remove(&c.id);
+                        (Some(id), None) => {
+                            dir.remove(&id);
                         }
+                        // A write of a subject deleted since: its deletion follows.
+                        (None, _) if !c.deleted => {}
+                        // A deletion whose id the store has scrubbed: this node is
+                        // further behind than the store keeps deleted ids.
+                        (None, _) => behind = true,
                     }
                     applied += 1;
                 }
                 cursor.saw(c.seq, now);
             }
+        }
+        if behind {
+            tracing::warn!(tenant = %tenant, "this node fell behind the subject change feed by more than the store keeps deleted ids; reloading the tenant's index");
+            let (fresh, at) = crate::open::directory_at(store, tenant).await?;
+            applied += fresh.len();
+            *dir.write().await = fresh;
+            *cursor = Cursor::at(at);
+            return Ok(applied);
         }
         match last {
             Some(seq) if n == PAGE => from = seq,

@@ -87,3 +87,72 @@ async fn a_change_committed_out_of_order_is_not_skipped() {
             .is_none()
     );
 }
+
+/// A node further behind than the store keeps deleted ids (their ids scrubbed from the
+/// feed) cannot tell which subject went: it reloads the tenant's directory instead of
+/// keeping the erased person findable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_behind_a_scrubbed_deletion_reloads() {
+    let Ok(admin) = std::env::var("DSR_TEST_POSTGRES") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the PostgreSQL tests: set DSR_TEST_POSTGRES (see .ci/postgres)"
+        );
+        eprintln!("SKIPPED follow: no PostgreSQL (set DSR_TEST_POSTGRES)");
+        return;
+    };
+    let url =
+        dsr_ops::pg::recreate_database(&admin, &format!("dsr_follow_scrub_{}", std::process::id()))
+            .await
+            .unwrap();
+    let t = TenantId::new("acme").unwrap();
+    let store = dsr_ops::pg::connect(&url, &t, true, None).await.unwrap();
+    store
+        .put_subjects(
+            &t,
+            &[
+                subject("c-1", "one@example.org"),
+                subject("c-2", "two@example.org"),
+            ],
+        )
+        .await
+        .unwrap();
+    let (dir, at) = dsr_ops::open::directory_at(&store, &t).await.unwrap();
+    let dir = tokio::sync::RwLock::new(dir);
+    let mut cursor = Cursor::at(at);
+    assert!(
+        store
+            .remove_subject(&t, &SubjectId::new("c-1").unwrap())
+            .await
+            .unwrap()
+    );
+    // The retention passes before this node reads the feed.
+    let (admin_client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    admin_client
+        .execute(
+            "UPDATE subject_changes SET subject_id = NULL WHERE deleted",
+            &[],
+        )
+        .await
+        .unwrap();
+    let named: i64 = admin_client
+        .query_one(
+            "SELECT count(*) FROM subject_changes WHERE subject_id = 'c-1'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(named, 0, "no change names the deleted subject any more");
+    catch_up(&store, &t, &mut cursor, &dir).await.unwrap();
+    let d = dir.read().await;
+    assert!(
+        d.get(&SubjectId::new("c-1").unwrap()).is_none(),
+        "reloaded without c-1"
+    );
+    assert!(d.get(&SubjectId::new("c-2").unwrap()).is_some());
+    assert!(cursor.position() > at);
+}

@@ -234,6 +234,16 @@ const MIGRATIONS: &[&str] = &[
         detail TEXT NOT NULL
      );
      CREATE INDEX audit_pending_by_tenant ON audit_pending (tenant, seq);",
+    // 7: an erased person's id leaves the subject change feed: a deletion scrubs the id
+    // from the subject's earlier changes, and deletions' own ids are scrubbed once they
+    // are older than `subjects::DELETED_ID_RETENTION` (followers read them long before).
+    "ALTER TABLE subject_changes ALTER COLUMN subject_id DROP NOT NULL;
+     ALTER TABLE subject_changes ADD COLUMN recorded_us BIGINT NOT NULL
+        DEFAULT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint;
+     CREATE INDEX subject_changes_by_subject ON subject_changes (tenant, subject_id)
+        WHERE subject_id IS NOT NULL;
+     CREATE INDEX subject_changes_named_deletions ON subject_changes (tenant, recorded_us)
+        WHERE deleted AND subject_id IS NOT NULL;",
 ];
 
 /// Applies the migrations not applied yet.

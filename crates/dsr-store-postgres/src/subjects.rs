@@ -19,6 +19,31 @@ pub struct TenantRow {
 
 pub use dsr_engine::server_store::{SubjectChange, UpsertCounts};
 
+/// How long a deletion keeps the deleted subject's id in the change feed, for the
+/// followers (every node reads the feed every `follow_ms`, 200 ms by default); then
+/// the id is scrubbed by the next subject write. A node that falls further behind
+/// reloads the tenant's directory (`dsr_ops::follow`).
+pub const DELETED_ID_RETENTION: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Scrubs the ids of the tenant's deletions older than [`DELETED_ID_RETENTION`].
+async fn scrub_old_deletions(
+    tx: &deadpool_postgres::Transaction<'_>,
+    tenant: &TenantId,
+    now_us: i64,
+) -> Result<()> {
+    let before = now_us - DELETED_ID_RETENTION.as_micros() as i64;
+    tx.execute(
+        &tx.prepare_cached(
+            "UPDATE subject_changes SET subject_id = NULL
+             WHERE tenant = $1 AND deleted AND subject_id IS NOT NULL AND recorded_us < $2",
+        )
+        .await?,
+        &[&tenant.as_str(), &before],
+    )
+    .await?;
+    Ok(())
+}
+
 impl PgStore {
     /// Creates a tenant; `false` if it existed.
     pub async fn create_tenant(&self, tenant: &TenantId, region: Option<&str>) -> Result<bool> {
@@ -132,6 +157,7 @@ impl PgStore {
             &[&tenant.as_str(), &ids],
         )
         .await?;
+        scrub_old_deletions(&tx, tenant, now).await?;
         tx.commit().await?;
         let created = rows.iter().filter(|r| r.get::<_, bool>(0)).count();
         Ok(UpsertCounts {
@@ -152,10 +178,21 @@ impl PgStore {
             )
             .await?;
         if n > 0 {
+            // The subject's earlier changes stop naming it; its deletion names it for
+            // the followers until it is older than DELETED_ID_RETENTION.
+            tx.execute(
+                &tx.prepare_cached(
+                    "UPDATE subject_changes SET subject_id = NULL WHERE tenant = $1 AND subject_id = $2",
+                )
+                .await?,
+                &[&tenant.as_str(), &id.as_str()],
+            )
+            .await?;
             tx.execute(&tx.prepare_cached("INSERT INTO subject_changes (tenant, subject_id, deleted) VALUES ($1, $2, TRUE)").await?,
                 &[&tenant.as_str(), &id.as_str()],
             )
             .await?;
+            scrub_old_deletions(&tx, tenant, us(Utc::now())).await?;
         }
         tx.commit().await?;
         Ok(n > 0)
@@ -227,7 +264,7 @@ impl PgStore {
         let rows = c
             .query(
                 &c.prepare_cached(
-                    "SELECT ch.seq, ch.subject_id, s.doc FROM subject_changes ch
+                    "SELECT ch.seq, ch.subject_id, s.doc, ch.deleted FROM subject_changes ch
                  LEFT JOIN subjects s ON s.tenant = ch.tenant AND s.id = ch.subject_id
                  WHERE ch.tenant = $1 AND ch.seq > $2 ORDER BY ch.seq LIMIT $3",
                 )
@@ -238,13 +275,24 @@ impl PgStore {
         rows.iter()
             .map(|r| {
                 let doc: Option<String> = r.get(2);
+                let id = r
+                    .get::<_, Option<String>>(1)
+                    .map(|id| {
+                        SubjectId::new(id).map_err(|e| Error::Unreadable {
+                            what: "subject change".into(),
+                            reason: e.to_string(),
+                        })
+                    })
+                    .transpose()?;
                 Ok(SubjectChange {
                     seq: r.get(0),
-                    id: SubjectId::new(r.get::<_, String>(1)).map_err(|e| Error::Unreadable {
-                        what: "subject change".into(),
-                        reason: e.to_string(),
-                    })?,
-                    subject: doc.as_deref().map(decode).transpose()?,
+                    subject: if id.is_some() {
+                        doc.as_deref().map(decode).transpose()?
+                    } else {
+                        None
+                    },
+                    id,
+                    deleted: r.get(3),
                 })
             })
             .collect()

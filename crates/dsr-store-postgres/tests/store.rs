@@ -120,7 +120,10 @@ async fn a_batch_upsert_counts_new_and_replaced_ids_and_feeds_every_change() {
     let names: Vec<_> = all.iter().map(|s| s.names[0].as_str()).collect();
     assert_eq!(names, ["Ann", "Bobby", "Cyril"]);
     let changes = store.subject_changes(&t, 0, 100).await.unwrap();
-    let ids: Vec<_> = changes.iter().map(|c| c.id.as_str()).collect();
+    let ids: Vec<_> = changes
+        .iter()
+        .map(|c| c.id.as_ref().map_or("", |i| i.as_str()))
+        .collect();
     assert_eq!(ids, ["a", "b", "b", "c"]);
     assert_eq!(changes.last().unwrap().seq, seq);
 }
