@@ -580,7 +580,7 @@ impl SubjectIndex {
                     .iter()
                     .map(|a| Pair {
                         query: form.words[a.query].primary.clone(),
-                        stored: ix.texts[a.tok as usize].to_string(),
+                        stored: ix.vocab.text(a.tok).to_string(),
                         method: a.method,
                         dist: a.dist,
                         hypocoristic: a.hypocoristic,
@@ -635,8 +635,8 @@ impl SubjectIndex {
             [
                 self.slots.len(),
                 self.live,
-                self.names.texts.len(),
-                self.addrs.texts.len(),
+                self.names.vocab.len(),
+                self.addrs.vocab.len(),
             ]
             .map(|n| n as u64),
         );
@@ -695,7 +695,7 @@ impl SubjectIndex {
             )
         });
         let (names, addrs, exact, (slots, free)) = (names?, addrs?, exact?, slots?);
-        if names.texts.len() != n_names || addrs.texts.len() != n_addrs {
+        if names.vocab.len() != n_names || addrs.vocab.len() != n_addrs {
             return Err(damaged("vocabulary sizes"));
         }
         if slots.iter().filter(|s| s.live).count() != live {

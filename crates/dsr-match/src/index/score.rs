@@ -132,7 +132,7 @@ impl QueryPlan {
             .numbers
             .iter()
             .take(MAX_QUERY_TOKENS)
-            .map(|n| ix.vocab.get(n.as_str()).copied())
+            .map(|n| ix.vocab.get(n.as_str()))
             .collect();
         let mut by_tok: HashMap<u32, Vec<CandRef>, foldhash::fast::RandomState> =
             HashMap::default();
@@ -170,7 +170,7 @@ fn split_and_joined(
             TokenField::Address => crate::normalize::address_word(w).unwrap_or(w),
             TokenField::Name => w,
         };
-        ix.vocab.get(canon).copied()
+        ix.vocab.get(canon)
     };
     // An article or a number marker run into a word ("delSol", "No5") is dropped as it
     // would be apart.
@@ -395,20 +395,18 @@ impl<'a> Scorer<'a> {
                 let q = form.numbers[qn].as_str();
                 let near = stored_numbers.iter().enumerate().position(|(i, s)| {
                     !num_used.get(i).copied().unwrap_or(true)
-                        && text::near_number(q, &ix.texts[*s as usize])
+                        && text::near_number(q, ix.vocab.text(*s))
                 });
                 match near {
                     Some(i) => {
                         num_used[i] = true;
                         numbers_near += 1;
-                        near_credit += if text::keyboard_digit_slip(
-                            q,
-                            &ix.texts[stored_numbers[i] as usize],
-                        ) {
-                            NEAR_NUMBER_CREDIT
-                        } else {
-                            OTHER_NUMBER_CREDIT
-                        };
+                        near_credit +=
+                            if text::keyboard_digit_slip(q, ix.vocab.text(stored_numbers[i])) {
+                                NEAR_NUMBER_CREDIT
+                            } else {
+                                OTHER_NUMBER_CREDIT
+                            };
                     }
                     None => {
                         numbers_extra += 1;
@@ -432,8 +430,7 @@ impl<'a> Scorer<'a> {
         // as "12 High St") may be a neighbour in the same building: never strong.
         let short_unmatched = numbers_matched > 0
             && stored_numbers.iter().enumerate().any(|(i, t)| {
-                !num_used.get(i).copied().unwrap_or(false)
-                    && is_house_number(&ix.texts[*t as usize])
+                !num_used.get(i).copied().unwrap_or(false) && is_house_number(ix.vocab.text(*t))
             });
         // Best weight per (query position, stored position).
         let nq = plan.cands.len();
@@ -476,7 +473,7 @@ impl<'a> Scorer<'a> {
             .iter()
             .filter(|r| r.flags & (F_NUMBER | F_LANG | F_TRANSLIT) == 0)
         {
-            let stored = &*ix.texts[r.tok as usize];
+            let stored = ix.vocab.text(r.tok);
             let s_init = initial(stored);
             for (qi, w) in form.words.iter().enumerate().take(nq) {
                 let q_init = initial(&w.primary);
@@ -613,7 +610,7 @@ impl<'a> Scorer<'a> {
                     && !s_used[r.pos as usize]
             }) {
                 let d = *scratch.near.entry((qi as u8, r.tok)).or_insert_with(|| {
-                    let t: Vec<char> = ix.texts[r.tok as usize].chars().collect();
+                    let t: Vec<char> = ix.vocab.text(r.tok).chars().collect();
                     text::confusion_distance(q, &t, text::max_confusion(q.len().min(t.len())))
                 });
                 if let Some(d) = d
@@ -652,7 +649,7 @@ impl<'a> Scorer<'a> {
                     {
                         return false;
                     }
-                    let t = &*ix.texts[r.tok as usize];
+                    let t = ix.vocab.text(r.tok);
                     let tlen = t.chars().count();
                     tlen >= MIN_COMPOUND_STEM
                         && q.len() >= tlen + MIN_SPLIT_PART
@@ -690,7 +687,7 @@ impl<'a> Scorer<'a> {
                         && *scratch
                             .stem
                             .entry((qi as u8, r.tok))
-                            .or_insert_with(|| text::shares_stem(q, &ix.texts[r.tok as usize]))
+                            .or_insert_with(|| text::shares_stem(q, ix.vocab.text(r.tok)))
                 });
                 if let Some(r) = hit {
                     q_used[qi] = true;

@@ -10,7 +10,6 @@ use crate::normalize::Position;
 use crate::readings;
 use crate::snapshot::{In, Out, SnapshotError, check_ids, damaged};
 use crate::text;
-use std::collections::HashMap;
 use std::hash::BuildHasher;
 
 /// Token flag: a language-fold spelling ("mueller" for "müller") or a hypocoristic.
@@ -102,11 +101,82 @@ pub(super) struct Cand {
 /// half the shorter word): "philipp" / "filip", not "memo" / "nowinow".
 const MAX_PHONETIC_LENGTH_GAP: usize = 2;
 
+/// The tokens of one field: their texts end to end in one string (a token's id is its
+/// position), and a fingerprint table from a text to its id. One block for all texts,
+/// not one per token and a second copy as a map key: at 10 M subjects that is tens of
+/// megabytes, and a snapshot reads it back in one copy.
+#[derive(Default)]
+pub(super) struct Vocab {
+    bytes: String,
+    /// Where each token's text ends in `bytes`.
+    ends: Vec<u32>,
+    lookup: MultiMap,
+}
+
+impl Vocab {
+    /// How many tokens.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// A token's text.
+    pub fn text(&self, tok: u32) -> &str {
+        let i = tok as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.bytes[start..self.ends[i] as usize]
+    }
+
+    /// The id of a text, if it is a token.
+    pub fn get(&self, text: &str) -> Option<u32> {
+        self.lookup
+            .get(hash_str(0, text))
+            .iter()
+            .copied()
+            .find(|&t| self.text(t) == text)
+    }
+
+    fn push(&mut self, text: &str) -> u32 {
+        let id = self.ends.len() as u32;
+        self.bytes.push_str(text);
+        self.ends.push(self.bytes.len() as u32);
+        self.lookup.insert(hash_str(0, text), id);
+        id
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.bytes.capacity() + self.ends.capacity() * 4 + self.lookup.heap_bytes()
+    }
+
+    fn write_to<W: std::io::Write>(&self, out: &mut Out<W>) -> std::io::Result<()> {
+        out.str(&self.bytes)?;
+        out.u32s(&self.ends)?;
+        self.lookup.write_to(out)
+    }
+
+    fn read_from(r: &mut In<'_>) -> Result<Self, SnapshotError> {
+        let bytes = r.str()?.to_owned();
+        let ends = r.u32s()?;
+        let mut start = 0usize;
+        for &e in &ends {
+            let e = e as usize;
+            if e < start || e > bytes.len() || !bytes.is_char_boundary(e) {
+                return Err(damaged("token texts"));
+            }
+            start = e;
+        }
+        let lookup = MultiMap::read_from(r, ends.len(), "token")?;
+        Ok(Vocab {
+            bytes,
+            ends,
+            lookup,
+        })
+    }
+}
+
 /// Token vocabulary with postings and typo / phonetic neighbourhoods.
 #[derive(Default)]
 pub(super) struct TokenIndex {
-    pub vocab: HashMap<Box<str>, u32, foldhash::fast::RandomState>,
-    pub texts: Vec<Box<str>>,
+    pub vocab: Vocab,
     /// Slots having the token, sorted.
     pub postings: Vec<Vec<u32>>,
     deletes: MultiMap,
@@ -117,12 +187,10 @@ impl TokenIndex {
     /// The id of a token, interned on first sight; `fuzzy` also files it in the typo
     /// and phonetic neighbourhoods (numbers are not).
     pub fn intern(&mut self, text: &str, fuzzy: bool) -> u32 {
-        if let Some(&id) = self.vocab.get(text) {
+        if let Some(id) = self.vocab.get(text) {
             return id;
         }
-        let id = self.texts.len() as u32;
-        self.vocab.insert(text.into(), id);
-        self.texts.push(text.into());
+        let id = self.vocab.push(text);
         self.postings.push(Vec::new());
         if fuzzy {
             let chars: Vec<char> = text.chars().collect();
@@ -171,7 +239,7 @@ impl TokenIndex {
         if names {
             // Exact lookups only: a typo in a pet form is two steps from the name.
             for r in hypocoristics::related(&q.primary) {
-                if let Some(&tok) = self.vocab.get(&**r) {
+                if let Some(tok) = self.vocab.get(r) {
                     push(
                         Cand {
                             tok,
@@ -208,7 +276,7 @@ impl TokenIndex {
         );
         for (v, method, w) in variants {
             let reading = readings.iter().any(|r| r == v);
-            if let Some(&tok) = self.vocab.get(v) {
+            if let Some(tok) = self.vocab.get(v) {
                 push(
                     Cand {
                         tok,
@@ -233,7 +301,7 @@ impl TokenIndex {
                     }
                 });
                 for tok in seen {
-                    let t: Vec<char> = self.texts[tok as usize].chars().collect();
+                    let t: Vec<char> = self.vocab.text(tok).chars().collect();
                     let allowed = text::max_edits(chars.len().min(t.len()));
                     if let Some(d) = text::osa_distance(&chars, &t, allowed)
                         && d > 0
@@ -267,7 +335,7 @@ impl TokenIndex {
                 for &tok in self.phonetic.get(hash_str(2, &p)) {
                     // A sound-alike that is also one slip away ("sme" / "sem", "nor" /
                     // "noor": words too short for the typo neighbourhood) is a typo.
-                    let t: Vec<char> = self.texts[tok as usize].chars().collect();
+                    let t: Vec<char> = self.vocab.text(tok).chars().collect();
                     // The skeleton drops vowels: words of very different lengths share
                     // one without sounding alike ("memo" / "nowinow").
                     let longer = chars.len().abs_diff(t.len());
@@ -304,10 +372,7 @@ impl TokenIndex {
     /// Writes the vocabulary (the lookup table is rebuilt from it), the postings and
     /// the neighbourhoods.
     pub fn write_to<W: std::io::Write>(&self, out: &mut Out<W>) -> std::io::Result<()> {
-        out.len(self.texts.len())?;
-        for t in &self.texts {
-            out.str(t)?;
-        }
+        self.vocab.write_to(out)?;
         for p in &self.postings {
             out.u32s(p)?;
         }
@@ -317,17 +382,8 @@ impl TokenIndex {
 
     /// Reads what [`TokenIndex::write_to`] wrote; postings must name slots below `slots`.
     pub fn read_from(r: &mut In<'_>, slots: usize) -> Result<Self, SnapshotError> {
-        let n = r.len(8)?;
-        let mut vocab =
-            HashMap::with_capacity_and_hasher(n, foldhash::fast::RandomState::default());
-        let mut texts = Vec::with_capacity(n);
-        for id in 0..n {
-            let t: Box<str> = r.str()?.into();
-            if vocab.insert(t.clone(), id as u32).is_some() {
-                return Err(damaged("a token twice in the vocabulary"));
-            }
-            texts.push(t);
-        }
+        let vocab = Vocab::read_from(r)?;
+        let n = vocab.len();
         let mut postings = Vec::with_capacity(n);
         for _ in 0..n {
             let p = r.u32s()?;
@@ -339,7 +395,6 @@ impl TokenIndex {
         }
         Ok(TokenIndex {
             vocab,
-            texts,
             postings,
             deletes: MultiMap::read_from(r, n, "typo neighbour")?,
             phonetic: MultiMap::read_from(r, n, "sound-alike")?,
@@ -347,15 +402,12 @@ impl TokenIndex {
     }
 
     pub fn heap_bytes(&self) -> usize {
-        let vocab = self.vocab.capacity() * (std::mem::size_of::<(Box<str>, u32)>() + 1) * 8 / 7;
-        let texts: usize = self.texts.iter().map(|t| t.len() * 2).sum::<usize>()
-            + self.texts.capacity() * std::mem::size_of::<Box<str>>();
         let postings: usize = self.postings.capacity() * std::mem::size_of::<Vec<u32>>()
             + self
                 .postings
                 .iter()
                 .map(|p| p.capacity() * 4)
                 .sum::<usize>();
-        vocab + texts + postings + self.deletes.heap_bytes() + self.phonetic.heap_bytes()
+        self.vocab.heap_bytes() + postings + self.deletes.heap_bytes() + self.phonetic.heap_bytes()
     }
 }
