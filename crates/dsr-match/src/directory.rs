@@ -7,7 +7,7 @@ use crate::confidence::{calibrated_confidence, confidence_of};
 use crate::index::{ExactHit, SubjectIndex, TokenField, TokenHit};
 use crate::normalize::Region;
 use crate::normalize::{self, ExactKey, KeyKind, TokenForm};
-use crate::packed::{Packed, View};
+use crate::packed::{Arena, Packed, View};
 use crate::result::{
     Confidence, Correlated, Correlation, Evidence, Field, KeyView, Match, Method, SearchResult,
 };
@@ -75,8 +75,8 @@ struct MergeInfo {
 /// The subjects of one tenant and their index.
 pub struct Directory {
     index: SubjectIndex,
-    /// Packed (one allocation each, see [`Packed`]): unpacked only to answer.
-    subjects: Vec<Option<Packed>>,
+    /// Packed end to end, by slot (see [`Packed`]): unpacked only to answer.
+    subjects: Arena,
     region: Option<Region>,
     config: MatchConfig,
     merge: HashMap<MergeSetId, MergeInfo>,
@@ -245,7 +245,7 @@ impl Directory {
         let region = region_of(config.default_region.as_deref())?;
         Ok(Directory {
             index: SubjectIndex::new(region),
-            subjects: Vec::new(),
+            subjects: Arena::default(),
             region,
             config,
             merge: HashMap::new(),
@@ -294,13 +294,13 @@ impl Directory {
             }
         }
         starts.push(out.pos());
-        out.len(self.subjects.len())?;
-        for p in &self.subjects {
+        out.len(self.subjects.slots())?;
+        for p in self.subjects.entries() {
             match p {
                 None => out.u8(0)?,
                 Some(p) => {
                     out.u8(1)?;
-                    out.bytes(p.bytes())?;
+                    out.bytes(p)?;
                 }
             }
         }
@@ -371,15 +371,19 @@ impl Directory {
             let subjects = scope.spawn(move || {
                 let r = &mut subjects_in;
                 let n = r.len(1)?;
-                let mut subjects = Vec::with_capacity(n);
-                for _ in 0..n {
-                    subjects.push(match r.u8()? {
-                        0 => None,
-                        1 => Some(
-                            Packed::from_bytes(r.bytes()?).ok_or_else(|| damaged("a subject"))?,
-                        ),
+                let mut subjects = Arena::with_slots(n);
+                for slot in 0..n {
+                    match r.u8()? {
+                        0 => {}
+                        1 => {
+                            let p = r.bytes()?;
+                            if !Packed::check(p) {
+                                return Err(damaged("a subject"));
+                            }
+                            subjects.set(slot, p);
+                        }
                         _ => return Err(damaged("subject tag")),
-                    });
+                    }
                 }
                 r.end().map(|()| subjects)
             });
@@ -389,14 +393,14 @@ impl Directory {
         let (subjects, index) = (subjects?, index?);
         // A slot is live exactly when the directory holds its subject, under its id.
         let consistent = (0..index.slots()).all(|slot| {
-            let held = subjects.get(slot).and_then(Option::as_ref);
-            match (index.slot_subject(slot as u32), held.and_then(Packed::view)) {
+            let held = subjects.get(slot);
+            match (index.slot_subject(slot as u32), held.and_then(|p| p.view())) {
                 (None, None) => held.is_none(),
                 (Some((id, kind)), Some(v)) => v.id == id && v.kind == kind,
                 _ => false,
             }
         });
-        if !consistent || subjects.len() > index.slots() {
+        if !consistent || subjects.slots() > index.slots() {
             return Err(damaged("subjects and index disagree"));
         }
         Ok(Directory {
@@ -435,7 +439,7 @@ impl Directory {
     pub fn upsert(&mut self, subject: Subject) -> Result<Vec<String>> {
         subject.validate()?;
         if let Some(old_slot) = self.index.slot_of(subject.id.as_str(), None)
-            && let Some(old) = self.subjects[old_slot as usize].as_ref()
+            && let Some(old) = self.subjects.get(old_slot as usize)
             && old.kind() != subject.kind
         {
             self.remove(&subject.id);
@@ -455,10 +459,7 @@ impl Directory {
             }
         }
         let slot = slot as usize;
-        if self.subjects.len() <= slot {
-            self.subjects.resize(slot + 1, None);
-        }
-        self.subjects[slot] = Some(Packed::new(&subject));
+        self.subjects.set(slot, &Packed::encode(&subject));
         Ok(warnings)
     }
 
@@ -487,7 +488,7 @@ impl Directory {
     /// Removes a subject; returns it if it existed.
     pub fn remove(&mut self, id: &SubjectId) -> Option<Subject> {
         let slot = self.index.slot_of(id.as_str(), None)?;
-        let old = self.subjects[slot as usize].take()?.unpack();
+        let old = self.subjects.take(slot as usize)?;
         self.index.remove(id.as_str(), Some(old.kind));
         self.forget_derived(&old);
         Some(old)
@@ -507,15 +508,12 @@ impl Directory {
 
     /// The fields of the subject in a slot, read in place.
     fn view(&self, slot: u32) -> Option<View<'_>> {
-        self.subjects.get(slot as usize)?.as_ref()?.view()
+        self.subjects.get(slot as usize)?.view()
     }
 
     /// The subject in a slot, unpacked.
     fn at(&self, slot: u32) -> Option<Subject> {
-        self.subjects
-            .get(slot as usize)?
-            .as_ref()
-            .map(Packed::unpack)
+        self.subjects.get(slot as usize).map(|p| p.unpack())
     }
 
     /// Every subject's id, in no particular order (nothing unpacked).
@@ -528,18 +526,12 @@ impl Directory {
 
     /// Every subject, in no particular order (each unpacked as it is reached).
     pub fn subjects(&self) -> impl Iterator<Item = Subject> + '_ {
-        self.subjects.iter().flatten().map(Packed::unpack)
+        self.subjects.iter().map(|p| p.unpack())
     }
 
     /// Heap bytes of the packed subjects (the index's are in [`SubjectIndex::memory`]).
     pub fn subject_bytes(&self) -> usize {
-        self.subjects.capacity() * std::mem::size_of::<Option<Packed>>()
-            + self
-                .subjects
-                .iter()
-                .flatten()
-                .map(Packed::heap_bytes)
-                .sum::<usize>()
+        self.subjects.heap_bytes()
     }
 
     /// The members of a merge set (canonical first).
@@ -618,8 +610,9 @@ impl Directory {
                     self.index
                         .token_hits(*field, form, opts.limit.max(1) * 2, opts.min_score)
                 {
-                    let ev = self.token_evidence(*field, term, &hit);
-                    by_slot.entry(hit.slot).or_default().push(ev);
+                    if let Some(ev) = self.token_evidence(*field, term, &hit) {
+                        by_slot.entry(hit.slot).or_default().push(ev);
+                    }
                 }
                 for hit in self.index.exact_hits(compact) {
                     if let Some(ev) = self.exact_evidence(term, compact, &hit) {
@@ -931,13 +924,15 @@ impl Directory {
         })
     }
 
-    fn token_evidence(&self, field: TokenField, term: &Term, hit: &TokenHit) -> Evidence {
-        let subject = self.view(hit.slot).expect("index and directory agree");
+    /// `None` only if the index names a value the subject lacks (the index and the
+    /// subjects are kept in step; a snapshot is checked, but not value by value).
+    fn token_evidence(&self, field: TokenField, term: &Term, hit: &TokenHit) -> Option<Evidence> {
+        let subject = self.view(hit.slot)?;
         let (f, stored) = match field {
             TokenField::Name => (Field::Name, subject.name(hit.value)),
             TokenField::Address => (Field::Address, subject.address(hit.value)),
         };
-        let stored = stored.expect("index and directory agree").to_owned();
+        let stored = stored?.to_owned();
         let mut parts: Vec<String> = hit
             .pairs
             .iter()
@@ -1005,7 +1000,7 @@ impl Directory {
             query_words,
             strong_gate: confidence == Confidence::Strong,
         };
-        Evidence {
+        Some(Evidence {
             field: f,
             stored,
             method,
@@ -1015,7 +1010,7 @@ impl Directory {
             review,
             facts: Some(facts),
             features: None,
-        }
+        })
     }
 
     /// Looks up several identifiers of one person (G-13) and tells which subjects more

@@ -40,9 +40,10 @@ pub(crate) fn kind_of(b: u8) -> Option<SubjectKind> {
     }
 }
 
-/// One packed subject.
-#[derive(Clone, PartialEq, Eq)]
-pub(crate) struct Packed(Box<[u8]>);
+/// One packed subject, read in place (in the directory's [`Arena`], or bytes
+/// [`Packed::encode`] wrote).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Packed<'a>(&'a [u8]);
 
 fn put_len(out: &mut Vec<u8>, mut n: usize) {
     loop {
@@ -68,7 +69,7 @@ fn put_list(out: &mut Vec<u8>, items: &[String]) {
     }
 }
 
-/// Reads what [`Packed::new`] wrote. Every read is bounds-checked; the bytes cannot be
+/// Reads what [`Packed::encode`] wrote. Every read is bounds-checked; the bytes cannot be
 /// malformed (only this module writes them), so a failure is a bug, reported by `None`.
 struct Reader<'a> {
     bytes: &'a [u8],
@@ -115,9 +116,9 @@ impl<'a> Reader<'a> {
     }
 }
 
-impl Packed {
+impl<'a> Packed<'a> {
     /// Packs a subject.
-    pub fn new(s: &Subject) -> Packed {
+    pub fn encode(s: &Subject) -> Vec<u8> {
         let mut out = Vec::with_capacity(64);
         out.push(kind_byte(s.kind));
         let mut flags = 0;
@@ -158,7 +159,7 @@ impl Packed {
         if let Some(m) = &s.merge_set {
             put_str(&mut out, m.as_str());
         }
-        Packed(out.into_boxed_slice())
+        out
     }
 
     /// The subject's kind, without unpacking.
@@ -172,12 +173,12 @@ impl Packed {
     /// The subject again.
     pub fn unpack(&self) -> Subject {
         self.try_unpack()
-            .expect("a packed subject unpacks (only Packed::new writes it)")
+            .expect("a packed subject unpacks (written by Packed::encode, or checked)")
     }
 
     fn try_unpack(&self) -> Option<Subject> {
         let mut r = Reader {
-            bytes: &self.0,
+            bytes: self.0,
             at: 0,
         };
         let kind = self.kind();
@@ -236,9 +237,9 @@ impl Packed {
     }
 
     /// A view of the packed fields, reading values in place (no allocation).
-    pub fn view(&self) -> Option<View<'_>> {
+    pub fn view(&self) -> Option<View<'a>> {
         let mut r = Reader {
-            bytes: &self.0,
+            bytes: self.0,
             at: 0,
         };
         r.byte()?;
@@ -266,7 +267,7 @@ impl Packed {
             None
         };
         Some(View {
-            bytes: &self.0,
+            bytes: self.0,
             id,
             kind: self.kind(),
             merge_set,
@@ -274,14 +275,13 @@ impl Packed {
         })
     }
 
-    /// The bytes, for a snapshot.
-    pub fn bytes(&self) -> &[u8] {
-        &self.0
+    /// Whether bytes read back from a snapshot walk as [`Packed::encode`] writes them
+    /// (every string in bounds and UTF-8, the id a valid id): what `unpack` relies on.
+    pub fn check(bytes: &[u8]) -> bool {
+        Self::walk(bytes).is_some()
     }
 
-    /// Bytes read back from a snapshot, if they walk as [`Packed::new`] writes them
-    /// (every string in bounds and UTF-8, the id a valid id): what `unpack` relies on.
-    pub fn from_bytes(bytes: &[u8]) -> Option<Packed> {
+    fn walk(bytes: &[u8]) -> Option<()> {
         let mut r = Reader { bytes, at: 0 };
         kind_of(r.byte()?)?;
         let flags = r.byte()?;
@@ -307,12 +307,129 @@ impl Packed {
         if flags & MERGE_SET != 0 {
             MergeSetId::new(r.str()?).ok()?;
         }
-        (r.at == bytes.len()).then(|| Packed(bytes.into()))
+        (r.at == bytes.len()).then_some(())
+    }
+}
+
+/// Every subject of a directory packed end to end in one buffer, found by slot: no
+/// allocation per subject (at 10 M subjects an allocation's header, rounding and
+/// pointer each is a quarter of a gigabyte). A replaced or removed subject's bytes
+/// stay as garbage until they are half the buffer, then the buffer is compacted.
+#[derive(Default)]
+pub(crate) struct Arena {
+    bytes: Vec<u8>,
+    /// Per slot: where its subject starts (a length, then the packed bytes), or
+    /// [`Arena::NONE`].
+    at: Vec<u64>,
+    garbage: usize,
+}
+
+/// Smallest buffer worth compacting.
+const COMPACT_FROM: usize = 1 << 20;
+
+impl Arena {
+    const NONE: u64 = u64::MAX;
+
+    fn span(&self, at: u64) -> Option<&[u8]> {
+        if at == Self::NONE {
+            return None;
+        }
+        let mut r = Reader {
+            bytes: &self.bytes,
+            at: usize::try_from(at).ok()?,
+        };
+        let n = r.len()?;
+        self.bytes.get(r.at..r.at.checked_add(n)?)
+    }
+
+    /// The subject in a slot.
+    pub fn get(&self, slot: usize) -> Option<Packed<'_>> {
+        self.span(*self.at.get(slot)?).map(Packed)
+    }
+
+    /// Every subject, by slot.
+    pub fn iter(&self) -> impl Iterator<Item = Packed<'_>> {
+        self.at.iter().filter_map(|&at| self.span(at).map(Packed))
+    }
+
+    /// Slots (with a subject or not).
+    pub fn slots(&self) -> usize {
+        self.at.len()
+    }
+
+    fn forget(&mut self, slot: usize) {
+        if let Some(at) = self.at.get_mut(slot) {
+            let old = std::mem::replace(at, Self::NONE);
+            if old != Self::NONE {
+                let mut r = Reader {
+                    bytes: &self.bytes,
+                    at: old as usize,
+                };
+                let n = r.len().unwrap_or(0);
+                self.garbage += r.at - old as usize + n;
+            }
+        }
+    }
+
+    /// Puts `packed` (from [`Packed::encode`] or checked with [`Packed::check`]) in a
+    /// slot, replacing what it held.
+    pub fn set(&mut self, slot: usize, packed: &[u8]) {
+        self.forget(slot);
+        if self.at.len() <= slot {
+            self.at.resize(slot + 1, Self::NONE);
+        }
+        self.at[slot] = self.bytes.len() as u64;
+        put_len(&mut self.bytes, packed.len());
+        self.bytes.extend_from_slice(packed);
+        if self.garbage > COMPACT_FROM && 2 * self.garbage > self.bytes.len() {
+            self.compact();
+        }
+    }
+
+    /// An arena of `n` empty slots (a snapshot reader fills them).
+    pub fn with_slots(n: usize) -> Arena {
+        Arena {
+            bytes: Vec::new(),
+            at: vec![Self::NONE; n],
+            garbage: 0,
+        }
+    }
+
+    /// Empties a slot; returns its subject.
+    pub fn take(&mut self, slot: usize) -> Option<Subject> {
+        let s = self.get(slot)?.unpack();
+        self.forget(slot);
+        Some(s)
+    }
+
+    /// Copies the live subjects into a new buffer, in slot order.
+    fn compact(&mut self) {
+        let mut fresh = Arena {
+            bytes: Vec::with_capacity(self.bytes.len() - self.garbage),
+            at: Vec::with_capacity(self.at.len()),
+            garbage: 0,
+        };
+        for slot in 0..self.at.len() {
+            match self.get(slot) {
+                Some(p) => {
+                    fresh.at.push(fresh.bytes.len() as u64);
+                    put_len(&mut fresh.bytes, p.0.len());
+                    fresh.bytes.extend_from_slice(p.0);
+                }
+                None => fresh.at.push(Self::NONE),
+            }
+        }
+        *self = fresh;
     }
 
     /// Heap bytes held.
     pub fn heap_bytes(&self) -> usize {
-        self.0.len()
+        self.bytes.capacity() + self.at.capacity() * 8
+    }
+
+    /// For a snapshot: every slot's packed bytes (`None`: no subject), in slot order.
+    pub fn entries(&self) -> impl Iterator<Item = Option<&[u8]>> {
+        self.at.iter().map(|&at| self.span(at))
     }
 }
 
@@ -377,6 +494,42 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_arena_keeps_each_slot_through_replacements_and_compaction() {
+        let mut a = Arena::default();
+        let subject = |i: usize, name: &str| {
+            let mut s = Subject::new(
+                SubjectKind::ExternalContact,
+                SubjectId::new(format!("c-{i}")).unwrap(),
+            );
+            s.names = vec![name.repeat(1 + i % 7)];
+            s
+        };
+        let mut model: Vec<Option<Subject>> = vec![None; 50];
+        for round in 0..400 {
+            let i = (round * 7) % 50;
+            if round % 5 == 4 {
+                assert_eq!(a.take(i), model[i].take());
+            } else {
+                let s = subject(i, &"x".repeat(round * 50));
+                a.set(i, &Packed::encode(&s));
+                model[i] = Some(s);
+            }
+            assert!(a.garbage <= a.bytes.len());
+            assert!(2 * a.garbage <= a.bytes.len() || a.garbage <= COMPACT_FROM);
+        }
+        for (i, m) in model.iter().enumerate() {
+            assert_eq!(
+                a.get(i).map(|p| p.unpack()).as_ref(),
+                m.as_ref(),
+                "slot {i}"
+            );
+        }
+        // Compaction keeps the garbage at most half the buffer (once it is worth it).
+        assert!(2 * a.garbage <= a.bytes.len() || a.garbage <= COMPACT_FROM);
+        assert_eq!(a.iter().count(), model.iter().flatten().count());
+    }
+
+    #[test]
     fn packs_every_field_and_unpacks_the_same_subject() {
         let mut s = Subject::new(SubjectKind::ExternalContact, SubjectId::new("c-1").unwrap());
         s.names = vec!["Jean Dupont".into(), "山田 太郎".into()];
@@ -393,7 +546,8 @@ mod tests {
         s.canonical = true;
         s.contact_list = Some("list".into());
         s.employment = Some(Employment::Former);
-        let p = Packed::new(&s);
+        let bytes = Packed::encode(&s);
+        let p = Packed(&bytes);
         assert_eq!(p.unpack(), s);
         assert_eq!(p.kind(), SubjectKind::ExternalContact);
         let v = p.view().unwrap();
@@ -406,7 +560,8 @@ mod tests {
         assert!(v.handle(1).is_none());
         assert_eq!(v.external_id(0), Some("crm-9"));
         let bare = Subject::new(SubjectKind::User, SubjectId::new("u").unwrap());
-        assert_eq!(Packed::new(&bare).unpack(), bare);
-        assert_eq!(Packed::new(&bare).kind(), SubjectKind::User);
+        let bytes = Packed::encode(&bare);
+        assert_eq!(Packed(&bytes).unpack(), bare);
+        assert_eq!(Packed(&bytes).kind(), SubjectKind::User);
     }
 }

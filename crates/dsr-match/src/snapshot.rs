@@ -305,6 +305,11 @@ impl<'a> In<'a> {
         Ok((sections, sizes))
     }
 
+    /// Bytes left to read.
+    pub fn remaining(&self) -> usize {
+        self.b.len() - self.at
+    }
+
     /// Whether every byte was read.
     pub fn end(&self) -> R<()> {
         if self.at == self.b.len() {

@@ -718,6 +718,10 @@ impl SubjectIndex {
         n_names: usize,
         n_addrs: usize,
     ) -> Result<(Vec<Slot>, Vec<u32>), SnapshotError> {
+        // A slot is at least 26 bytes: a count read from the table must fit the section.
+        if n > r.remaining() / 26 {
+            return Err(damaged("slot count"));
+        }
         let free = r.u32s()?;
         snapshot::check_ids(&free, n, "free slot")?;
         let mut slots = Vec::with_capacity(n);
@@ -746,7 +750,13 @@ impl SubjectIndex {
                 } else {
                     n_addrs
                 };
-                if tok as usize >= vocab || usize::from(pos) >= 2 * MAX_POSITIONS || value >= 64 {
+                // Words sit at positions below MAX_POSITIONS, numbers after them.
+                let positions = if flags & F_NUMBER != 0 {
+                    2 * MAX_POSITIONS
+                } else {
+                    MAX_POSITIONS
+                };
+                if tok as usize >= vocab || usize::from(pos) >= positions || value >= 64 {
                     return Err(damaged("token reference"));
                 }
                 toks.push(TokRef {
