@@ -13,19 +13,29 @@ fn subject(id: &str, email: &str) -> Subject {
     s
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_change_committed_out_of_order_is_not_skipped() {
+/// A fresh database named after `name` on the test server, or `None` (skipped,
+/// visibly) without one; CI must have one.
+async fn database(name: &str) -> Option<String> {
     let Ok(admin) = std::env::var("DSR_TEST_POSTGRES") else {
         assert!(
             std::env::var_os("CI").is_none(),
             "CI must run the PostgreSQL tests: set DSR_TEST_POSTGRES (see .ci/postgres)"
         );
         eprintln!("SKIPPED follow: no PostgreSQL (set DSR_TEST_POSTGRES)");
+        return None;
+    };
+    Some(
+        dsr_ops::pg::recreate_database(&admin, &format!("{name}_{}", std::process::id()))
+            .await
+            .unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_committed_out_of_order_is_not_skipped() {
+    let Some(url) = database("dsr_follow").await else {
         return;
     };
-    let url = dsr_ops::pg::recreate_database(&admin, &format!("dsr_follow_{}", std::process::id()))
-        .await
-        .unwrap();
     let t = TenantId::new("acme").unwrap();
     let store = dsr_ops::pg::connect(&url, &t, true, None).await.unwrap();
     let (dir, at) = dsr_ops::open::directory_at(&store, &t).await.unwrap();
@@ -93,18 +103,9 @@ async fn a_change_committed_out_of_order_is_not_skipped() {
 /// keeping the erased person findable.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_behind_a_scrubbed_deletion_reloads() {
-    let Ok(admin) = std::env::var("DSR_TEST_POSTGRES") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run the PostgreSQL tests: set DSR_TEST_POSTGRES (see .ci/postgres)"
-        );
-        eprintln!("SKIPPED follow: no PostgreSQL (set DSR_TEST_POSTGRES)");
+    let Some(url) = database("dsr_follow_scrub").await else {
         return;
     };
-    let url =
-        dsr_ops::pg::recreate_database(&admin, &format!("dsr_follow_scrub_{}", std::process::id()))
-            .await
-            .unwrap();
     let t = TenantId::new("acme").unwrap();
     let store = dsr_ops::pg::connect(&url, &t, true, None).await.unwrap();
     store
