@@ -14,8 +14,8 @@
 //! - it reads back (format, checksum, the behaviour stamp of this build's normalizers);
 //! - it was written from this database (identity) for this tenant;
 //! - the change it was written at is still in the feed with the same nonce (not pruned,
-//!   not a database restored from an older backup) — or, written before any change, the
-//!   feed is still empty;
+//!   not a database restored from an older backup); a snapshot written before any change
+//!   (a database from before the feed) replays the whole feed;
 //! - the tenant's default phone region is the one it was built with;
 //! - the changes since are fewer than a quarter of its subjects (replaying more costs
 //!   more than rebuilding).

@@ -511,25 +511,19 @@ impl SqliteStore {
     }
 
     /// Whether the change at `at.seq` is still in the tenant's feed with the same
-    /// nonce (`None`: the feed has no change at all).
+    /// nonce. `None` (a position before any change) always is: pruning keeps a feed's
+    /// last row, so every change in it came after.
     pub fn has_change(&self, tenant: &TenantId, at: Option<FeedPosition>) -> Result<bool> {
-        let conn = self.lock();
-        match at {
-            Some(at) => conn
-                .query_row(
-                    "SELECT EXISTS (SELECT 1 FROM subject_changes WHERE tenant = ?1 AND seq = ?2 AND nonce = ?3)",
-                    params![tenant.as_str(), at.seq, at.nonce],
-                    |r| r.get(0),
-                )
-                .map_err(|e| self.err(e)),
-            None => conn
-                .query_row(
-                    "SELECT NOT EXISTS (SELECT 1 FROM subject_changes WHERE tenant = ?1)",
-                    params![tenant.as_str()],
-                    |r| r.get(0),
-                )
-                .map_err(|e| self.err(e)),
-        }
+        let Some(at) = at else {
+            return Ok(true);
+        };
+        self.lock()
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM subject_changes WHERE tenant = ?1 AND seq = ?2 AND nonce = ?3)",
+                params![tenant.as_str(), at.seq, at.nonce],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))
     }
 
     /// The tenant's changes after `after` (oldest first, at most `limit`).
