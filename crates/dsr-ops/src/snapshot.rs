@@ -25,7 +25,9 @@
 //! writes it again at once, so an erased person's values leave it the next time the
 //! tenant's directory is loaded; the feed's rows a snapshot covers are pruned when it is
 //! written. Failing to write it (read-only folder, full disk) is a warning, never an
-//! error: the command goes on with the directory it built.
+//! error: the command goes on with the directory it built, and a snapshot that may hold
+//! an erased person (stale, or behind a replayed deletion) is removed. With snapshots
+//! off, or a tenant below the threshold, any snapshot left is removed.
 
 use crate::{Error, Result};
 use dsr_match::{Directory, MatchConfig};
@@ -128,7 +130,9 @@ pub fn load(
             Ok((dir, at, replayed, removed)) => {
                 let rewrite = removed || replayed >= REWRITE_AFTER.max(dir.len() / 1000);
                 if rewrite {
-                    write(store, tenant, &dir, at, &path, &identity);
+                    // After a deletion the old snapshot holds someone erased: it goes
+                    // even if the new one cannot be written.
+                    write(store, tenant, &dir, at, &path, &identity, removed);
                 }
                 return Ok((dir, Origin::Snapshot { replayed }));
             }
@@ -145,9 +149,15 @@ pub fn load(
     }
     tracing::debug!(tenant = %tenant, subjects = dir.len(), ms = t.elapsed().as_millis() as u64, %reason, "index rebuilt");
     match min_subjects {
-        Some(min) if dir.len() >= min.max(1) => write(store, tenant, &dir, at, &path, &identity),
-        // No snapshot will replay the feed: keep only its last row.
+        // A snapshot that could not be used is stale: it goes even if the new one
+        // cannot be written.
+        Some(min) if dir.len() >= min.max(1) => {
+            write(store, tenant, &dir, at, &path, &identity, true)
+        }
+        // No snapshot will replay the feed: keep only its last row, and no stale
+        // snapshot (it may hold subjects erased since).
         _ => {
+            remove_stale(&path);
             if let Some(at) = at
                 && let Err(e) = store.prune_changes(tenant, at)
             {
@@ -257,8 +267,19 @@ fn from_snapshot(
     Ok(Ok((dir, at, replayed, removed)))
 }
 
+/// Removes a snapshot that must not be used again (absent is fine).
+fn remove_stale(path: &Path) {
+    match std::fs::remove_file(path) {
+        Ok(()) => tracing::debug!(path = %path.display(), "stale index snapshot removed"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "cannot remove a stale index snapshot")
+        }
+    }
+}
+
 /// Writes the snapshot atomically, then prunes the feed rows it covers; a failure is
-/// logged, not returned.
+/// logged, not returned (and with `stale`, the old snapshot is removed).
 fn write(
     store: &SqliteStore,
     tenant: &TenantId,
@@ -266,6 +287,7 @@ fn write(
     at: Option<FeedPosition>,
     path: &Path,
     identity: &str,
+    stale: bool,
 ) {
     let t = Instant::now();
     match write_file(dir, path, &stamp(identity, tenant, at)) {
@@ -278,7 +300,10 @@ fn write(
             }
         }
         Err(e) => {
-            tracing::warn!(tenant = %tenant, path = %path.display(), error = %e, "cannot write the index snapshot; the next command rebuilds the index again")
+            tracing::warn!(tenant = %tenant, path = %path.display(), error = %e, "cannot write the index snapshot; the next command rebuilds the index again");
+            if stale {
+                remove_stale(path);
+            }
         }
     }
 }

@@ -144,9 +144,13 @@ fn a_snapshot_is_used_only_while_it_matches_the_store() {
         Origin::Snapshot { replayed: 0 }
     );
 
-    // Snapshots off: rebuilt, whatever is on disk.
+    // Snapshots off: rebuilt, whatever is on disk, and the snapshot removed (it may
+    // hold subjects erased later).
     let (_, o) = load(&store, &t, None).unwrap();
     assert!(rebuilt_because(&o).contains("off"));
+    assert!(!path.exists());
+    load(&store, &t, on).unwrap();
+    assert!(path.exists());
 
     // The database deleted and made again at the same path with the same ids but other
     // values: the old snapshot is not taken for it.
@@ -245,4 +249,37 @@ fn a_database_from_before_the_feed_starts_from_its_snapshot_and_replays_the_whol
     let (d, o) = load(&store, &t, Some(1)).unwrap();
     assert_eq!(o, Origin::Snapshot { replayed: 2 });
     assert_eq!(view(&d), view(&fresh(&store, &t)));
+}
+
+#[test]
+fn a_snapshot_behind_a_deletion_goes_even_when_the_new_one_cannot_be_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("dsr.db");
+    let store = SqliteStore::open(&db).unwrap();
+    let t = TenantId::new("acme").unwrap();
+    store
+        .upsert_subjects(&t, &(0..20).map(person).collect::<Vec<_>>())
+        .unwrap();
+    load(&store, &t, Some(1)).unwrap();
+    let path = snapshot_path(&db, &t);
+    assert!(path.exists());
+    // The temporary file the writer uses cannot be created (a folder is in its way).
+    let blocker = path.with_extension(format!("dsrindex.tmp-{}", std::process::id()));
+    std::fs::create_dir(&blocker).unwrap();
+    assert!(
+        store
+            .delete_subject(&t, &SubjectId::new("c4").unwrap())
+            .unwrap()
+    );
+    let (d, o) = load(&store, &t, Some(1)).unwrap();
+    assert_eq!(o, Origin::Snapshot { replayed: 1 });
+    assert!(d.get(&SubjectId::new("c4").unwrap()).is_none());
+    assert!(!path.exists(), "the snapshot still holding c4 was removed");
+    // The next command rebuilds (and writes once it can).
+    std::fs::remove_dir(&blocker).unwrap();
+    assert_eq!(
+        rebuilt_because(&load(&store, &t, Some(1)).unwrap().1),
+        "no snapshot yet"
+    );
+    assert!(path.exists());
 }
