@@ -147,7 +147,7 @@ pub fn load(
     for s in subjects {
         upsert_stored(&mut dir, s)?;
     }
-    tracing::debug!(tenant = %tenant, subjects = dir.len(), ms = t.elapsed().as_millis() as u64, %reason, "index rebuilt");
+    tracing::info!(tenant = %tenant, subjects = dir.len(), ms = t.elapsed().as_millis() as u64, %reason, "index rebuilt from the subjects");
     match min_subjects {
         // A snapshot that could not be used is stale: it goes even if the new one
         // cannot be written.
@@ -263,7 +263,7 @@ fn from_snapshot(
             break;
         }
     }
-    tracing::debug!(tenant = %tenant, subjects = dir.len(), replayed, ms = t.elapsed().as_millis() as u64, "index read from its snapshot");
+    tracing::info!(tenant = %tenant, subjects = dir.len(), replayed, ms = t.elapsed().as_millis() as u64, "index read from its snapshot");
     Ok(Ok((dir, at, replayed, removed)))
 }
 
@@ -292,7 +292,7 @@ fn write(
     let t = Instant::now();
     match write_file(dir, path, &stamp(identity, tenant, at)) {
         Ok(()) => {
-            tracing::debug!(tenant = %tenant, path = %path.display(), ms = t.elapsed().as_millis() as u64, "index snapshot written");
+            tracing::info!(tenant = %tenant, path = %path.display(), ms = t.elapsed().as_millis() as u64, "index snapshot written");
             if let Some(at) = at
                 && let Err(e) = store.prune_changes(tenant, at)
             {
