@@ -291,9 +291,11 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
         // random `nonce` per row tells a database restored from a backup, whose numbers
         // restart lower, from the one a snapshot was written from; `store_identity`
         // tells this database from another one at the same path. Rows a snapshot
-        // covers are pruned when it is written.
+        // covers are pruned when it is written. No AUTOINCREMENT (it costs a write per
+        // change): pruning keeps each tenant's last row, so the largest `seq` is never
+        // deleted and numbers are not reused.
         "CREATE TABLE subject_changes (
-        seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+        seq     INTEGER PRIMARY KEY,
         tenant  TEXT NOT NULL,
         id      TEXT,
         id_hash TEXT,
