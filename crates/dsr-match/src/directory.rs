@@ -516,12 +516,9 @@ impl Directory {
         self.subjects.get(slot as usize).map(|p| p.unpack())
     }
 
-    /// Every subject's id, in no particular order (nothing unpacked).
-    pub fn ids(&self) -> impl Iterator<Item = SubjectId> + '_ {
-        (0..self.index.slots()).filter_map(|slot| {
-            let (id, _) = self.index.slot_subject(slot as u32)?;
-            SubjectId::new(id).ok()
-        })
+    /// Every subject's id, in no particular order (nothing unpacked or copied).
+    pub fn ids(&self) -> impl Iterator<Item = &str> + '_ {
+        (0..self.index.slots()).filter_map(|slot| Some(self.index.slot_subject(slot as u32)?.0))
     }
 
     /// Every subject, in no particular order (each unpacked as it is reached).

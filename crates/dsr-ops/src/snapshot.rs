@@ -33,7 +33,7 @@ use crate::{Error, Result};
 use dsr_match::{Directory, MatchConfig};
 use dsr_model::SubjectId;
 use dsr_model::TenantId;
-use dsr_store_sqlite::{FeedChange, FeedHasher, FeedPosition, SqliteStore};
+use dsr_store_sqlite::{FeedChange, FeedPosition, SqliteStore};
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -227,31 +227,32 @@ fn from_snapshot(
         )));
     }
     let (mut at, mut replayed, mut removed) = (at, 0usize, false);
-    // A deletion names the subject by a keyed hash of its id: the directory's ids are
-    // hashed once, at the first deletion met.
-    let mut by_hash: Option<(FeedHasher, HashMap<String, SubjectId>)> = None;
+    // A deletion names the subject by a keyed hash of its id. The deleted hashes are
+    // read first and the directory's ids hashed once against them, so only the
+    // subjects that went are kept aside: a subject written after the snapshot and
+    // deleted since has every change of it under its hash, and none to replay.
+    let deleted = store.deleted_after(tenant, at)?;
+    let mut gone: HashMap<String, SubjectId> = HashMap::new();
+    if !deleted.is_empty() {
+        let h = store.feed_hasher()?;
+        for id in dir.ids() {
+            let p = h.pseudonym(tenant, id);
+            if deleted.contains(&p)
+                && let Ok(id) = SubjectId::new(id)
+            {
+                gone.insert(p, id);
+            }
+        }
+    }
     loop {
         let page = store.changes_after(tenant, at, PAGE)?;
         let n = page.len();
         for (pos, change) in page {
             match change {
-                FeedChange::Written(id, Some(s)) => {
-                    upsert_stored(&mut dir, *s)?;
-                    if let Some((h, ids)) = &mut by_hash {
-                        ids.insert(h.pseudonym(tenant, id.as_str()), id);
-                    }
-                }
+                FeedChange::Written(_, Some(s)) => upsert_stored(&mut dir, *s)?,
                 FeedChange::Written(id, None) => removed |= dir.remove(&id).is_some(),
                 FeedChange::Deleted(hash) => {
-                    if by_hash.is_none() {
-                        let h = store.feed_hasher()?;
-                        let ids = dir
-                            .ids()
-                            .map(|id| (h.pseudonym(tenant, id.as_str()), id))
-                            .collect();
-                        by_hash = Some((h, ids));
-                    }
-                    if let Some(id) = by_hash.as_mut().and_then(|(_, ids)| ids.remove(&hash)) {
+                    if let Some(id) = gone.remove(&hash) {
                         removed |= dir.remove(&id).is_some();
                     }
                 }

@@ -142,7 +142,8 @@ pub enum FeedChange {
 /// clear while a process that holds the id can still tell which subject went.
 #[derive(Clone)]
 pub struct FeedHasher {
-    key: Vec<u8>,
+    /// Keyed once: each pseudonym clones this state rather than hashing the key again.
+    mac: hmac::Hmac<sha2::Sha256>,
 }
 
 impl std::fmt::Debug for FeedHasher {
@@ -154,9 +155,8 @@ impl std::fmt::Debug for FeedHasher {
 impl FeedHasher {
     /// The pseudonym of `id` in `tenant`'s feed.
     pub fn pseudonym(&self, tenant: &TenantId, id: &str) -> String {
-        use hmac::{Hmac, Mac};
-        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.key)
-            .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+        use hmac::Mac;
+        let mut mac = self.mac.clone();
         mac.update(tenant.as_str().as_bytes());
         mac.update(&[0]);
         mac.update(id.as_bytes());
@@ -460,7 +460,32 @@ impl SqliteStore {
             .lock()
             .query_row("SELECT feed_key FROM store_identity", [], |r| r.get(0))
             .map_err(|e| self.err(e))?;
-        Ok(FeedHasher { key })
+        let mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(&key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+        Ok(FeedHasher { mac })
+    }
+
+    /// The pseudonyms of the subjects deleted after `after` (each once), for a replay
+    /// to find them among the ids it holds before it applies the changes.
+    pub fn deleted_after(
+        &self,
+        tenant: &TenantId,
+        after: Option<FeedPosition>,
+    ) -> Result<std::collections::HashSet<String>> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT DISTINCT id_hash FROM subject_changes
+                 WHERE tenant = ?1 AND seq > ?2 AND id IS NULL AND id_hash IS NOT NULL",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![tenant.as_str(), after.map_or(0, |a| a.seq)], |r| {
+                r.get::<_, String>(0)
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.err(e))
     }
 
     /// Every subject of a tenant, in id order.
