@@ -318,24 +318,18 @@ impl Directory {
     /// rebuild from the store then. The sections are read in parallel threads.
     pub fn from_snapshot(bytes: &[u8]) -> Result<(Directory, Vec<u8>), SnapshotError> {
         let mut r = In::open(bytes)?;
-        let format = r.u32()?;
-        if format != snapshot::FORMAT {
-            return Err(SnapshotError::Format {
-                found: format,
-                expected: snapshot::FORMAT,
-            });
-        }
-        let behaviour = r.u64()?;
-        if behaviour != snapshot::behaviour_stamp() {
-            return Err(SnapshotError::Behaviour {
-                found: behaviour,
-                expected: snapshot::behaviour_stamp(),
-            });
-        }
-        let stamp = r.bytes()?.to_vec();
+        let stamp = r.stamp()?;
         let ([meta, subjects, names, addrs, exact, slots], sizes) = r.sections::<6, 4>()?;
         let dir = Self::read_body(meta, subjects, [names, addrs, exact, slots], sizes)?;
         Ok((dir, stamp))
+    }
+
+    /// The caller's stamp of a snapshot from its first bytes (the header: a few hundred
+    /// bytes), refusing another format or behaviour like [`Directory::from_snapshot`],
+    /// so a caller can tell a snapshot is not for it before reading the whole file.
+    /// The checksum is not checked here: `from_snapshot` checks it.
+    pub fn snapshot_stamp(prefix: &[u8]) -> Result<Vec<u8>, SnapshotError> {
+        In::header(prefix)?.stamp()
     }
 
     fn read_body(

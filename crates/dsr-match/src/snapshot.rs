@@ -200,6 +200,38 @@ impl<'a> In<'a> {
         })
     }
 
+    /// A reader of the header only (the magic checked, not the checksum: the whole
+    /// file is checked when it is read with [`In::open`]).
+    pub fn header(bytes: &'a [u8]) -> R<Self> {
+        if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
+            return Err(SnapshotError::NotASnapshot);
+        }
+        Ok(In {
+            b: bytes,
+            at: MAGIC.len(),
+        })
+    }
+
+    /// After the magic: the format and behaviour stamp this build reads, then the
+    /// caller's stamp, returned.
+    pub fn stamp(&mut self) -> R<Vec<u8>> {
+        let format = self.u32()?;
+        if format != FORMAT {
+            return Err(SnapshotError::Format {
+                found: format,
+                expected: FORMAT,
+            });
+        }
+        let behaviour = self.u64()?;
+        if behaviour != behaviour_stamp() {
+            return Err(SnapshotError::Behaviour {
+                found: behaviour,
+                expected: behaviour_stamp(),
+            });
+        }
+        Ok(self.bytes()?.to_vec())
+    }
+
     pub fn take(&mut self, n: usize) -> R<&'a [u8]> {
         let end = self
             .at

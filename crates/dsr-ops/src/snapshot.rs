@@ -88,29 +88,45 @@ pub fn min_subjects_from_env() -> Option<usize> {
     }
 }
 
-fn stamp(identity: &str, tenant: &TenantId, at: Option<FeedPosition>) -> Vec<u8> {
-    let (seq, nonce) = at.map_or((0, 0), |a| (a.seq, a.nonce));
-    format!(
-        "store={identity}\ntenant={}\nseq={seq}\nnonce={nonce}\n",
-        tenant.as_str()
-    )
-    .into_bytes()
+/// What a snapshot's stamp says: which database, tenant and feed position it was
+/// written from, and how many subjects it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stamp {
+    store: String,
+    tenant: String,
+    at: Option<FeedPosition>,
+    subjects: usize,
 }
 
-fn parse_stamp(stamp: &[u8]) -> Option<(String, String, Option<FeedPosition>)> {
-    let text = std::str::from_utf8(stamp).ok()?;
-    let field = |name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix('='))
-    };
-    let seq: i64 = field("seq")?.parse().ok()?;
-    let nonce: i64 = field("nonce")?.parse().ok()?;
-    Some((
-        field("store")?.to_owned(),
-        field("tenant")?.to_owned(),
-        (seq > 0).then_some(FeedPosition { seq, nonce }),
-    ))
+impl Stamp {
+    fn to_bytes(&self) -> Vec<u8> {
+        let (seq, nonce) = self.at.map_or((0, 0), |a| (a.seq, a.nonce));
+        format!(
+            "store={}\ntenant={}\nseq={seq}\nnonce={nonce}\nsubjects={}\n",
+            self.store, self.tenant, self.subjects
+        )
+        .into_bytes()
+    }
+
+    fn parse(stamp: &[u8]) -> Option<Stamp> {
+        let text = std::str::from_utf8(stamp).ok()?;
+        let field = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix('='))
+        };
+        let seq: i64 = field("seq")?.parse().ok()?;
+        let nonce: i64 = field("nonce")?.parse().ok()?;
+        Some(Stamp {
+            store: field("store")?.to_owned(),
+            tenant: field("tenant")?.to_owned(),
+            at: (seq > 0).then_some(FeedPosition { seq, nonce }),
+            subjects: field("subjects")?.parse().ok()?,
+        })
+    }
 }
+
+/// Bytes read first from a snapshot file: enough for its header and stamp.
+const HEADER_BYTES: u64 = 64 * 1024;
 
 /// The tenant's directory, from its snapshot when one matches the store (see the
 /// module docs), else rebuilt (and the snapshot written when the tenant has at least
@@ -192,39 +208,57 @@ fn from_snapshot(
     region: Option<&str>,
 ) -> Result<FromSnapshot> {
     let t = Instant::now();
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
+    // The stamp first, from the header: a snapshot for another database, or too far
+    // behind, is refused before its gigabytes are read.
+    let mut prefix = Vec::new();
+    let opened = std::fs::File::open(path).and_then(|f| {
+        std::io::Read::read_to_end(&mut std::io::Read::take(f, HEADER_BYTES), &mut prefix)
+    });
+    match opened {
+        Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Ok(Err("no snapshot yet".into()));
         }
         Err(e) => return Ok(Err(format!("cannot read {}: {e}", path.display()))),
-    };
-    let (mut dir, stamp) = match Directory::from_snapshot(&bytes) {
-        Ok(x) => x,
+    }
+    let stamp_bytes = match Directory::snapshot_stamp(&prefix) {
+        Ok(s) => s,
         Err(e) => return Ok(Err(format!("{}: {e}", path.display()))),
     };
-    drop(bytes);
-    let Some((store_id, for_tenant, at)) = parse_stamp(&stamp) else {
+    let Some(stamp) = Stamp::parse(&stamp_bytes) else {
         return Ok(Err("the snapshot's stamp is unreadable".into()));
     };
-    if store_id != identity || for_tenant != tenant.as_str() {
+    if stamp.store != identity || stamp.tenant != tenant.as_str() {
         return Ok(Err(
             "the snapshot was written from another database or tenant".into(),
         ));
     }
-    if dir.config().default_region.as_deref() != region {
-        return Ok(Err("the tenant's default region changed".into()));
-    }
+    let at = stamp.at;
     if !store.has_change(tenant, at)? {
         return Ok(Err(
             "the change the snapshot was written at is no longer in the feed (pruned, or a database restored from a backup)".into(),
         ));
     }
     let pending = store.count_changes_after(tenant, at)?;
-    if pending as usize > dir.len() / 4 + REWRITE_AFTER {
+    if pending as usize > stamp.subjects / 4 + REWRITE_AFTER {
         return Ok(Err(format!(
             "{pending} changes since the snapshot: rebuilding is faster"
         )));
+    }
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => return Ok(Err(format!("cannot read {}: {e}", path.display()))),
+    };
+    let (mut dir, read_stamp) = match Directory::from_snapshot(&bytes) {
+        Ok(x) => x,
+        Err(e) => return Ok(Err(format!("{}: {e}", path.display()))),
+    };
+    drop(bytes);
+    if read_stamp != stamp_bytes {
+        return Ok(Err("the snapshot was replaced while it was read".into()));
+    }
+    if dir.config().default_region.as_deref() != region {
+        return Ok(Err("the tenant's default region changed".into()));
     }
     let (mut at, mut replayed, mut removed) = (at, 0usize, false);
     // A deletion names the subject by a keyed hash of its id. The deleted hashes are
@@ -291,7 +325,13 @@ fn write(
     stale: bool,
 ) {
     let t = Instant::now();
-    match write_file(dir, path, &stamp(identity, tenant, at)) {
+    let stamp = Stamp {
+        store: identity.to_owned(),
+        tenant: tenant.as_str().to_owned(),
+        at,
+        subjects: dir.len(),
+    };
+    match write_file(dir, path, &stamp.to_bytes()) {
         Ok(()) => {
             tracing::info!(tenant = %tenant, path = %path.display(), ms = t.elapsed().as_millis() as u64, "index snapshot written");
             if let Some(at) = at
@@ -341,17 +381,18 @@ mod tests {
 
     #[test]
     fn stamps_round_trip() {
-        let t = TenantId::new("acme").unwrap();
         let at = Some(FeedPosition { seq: 42, nonce: -7 });
-        assert_eq!(
-            parse_stamp(&stamp("abc", &t, at)),
-            Some(("abc".into(), "acme".into(), at))
-        );
-        assert_eq!(
-            parse_stamp(&stamp("abc", &t, None)),
-            Some(("abc".into(), "acme".into(), None))
-        );
-        assert_eq!(parse_stamp(b"\xff"), None);
+        for at in [at, None] {
+            let s = Stamp {
+                store: "abc".into(),
+                tenant: "acme".into(),
+                at,
+                subjects: 12,
+            };
+            assert_eq!(Stamp::parse(&s.to_bytes()), Some(s));
+        }
+        assert_eq!(Stamp::parse(b"\xff"), None);
+        assert_eq!(Stamp::parse(b"store=a\ntenant=b\nseq=1\nnonce=2\n"), None);
     }
 
     #[test]
