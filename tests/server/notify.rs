@@ -290,7 +290,8 @@ fn notices_when(s: &Server, id: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Va
         }
         assert!(
             started.elapsed() < Duration::from_secs(60),
-            "notifications of {id}: {r}"
+            "notifications of {id}: {r}\nthe server's log:\n{}",
+            s.log_text()
         );
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -764,17 +764,24 @@ pub async fn deliver_due(app: &App) -> usize {
 
 /// With notifications turned off, the addresses kept for them would stay for nothing:
 /// every watch is ended and every pending notice given up (`failed`, "notifications are
-/// turned off"), its address and text cleared. How many notices were given up.
-pub async fn forget(app: &App) -> usize {
+/// turned off"), its address and text cleared. How many notices were given up, or
+/// `None` when the store failed before all were (the caller tries again).
+pub async fn forget(app: &App) -> Option<usize> {
     let store = app.store();
-    if let Ok(watches) = store.notify_watches().await {
-        for w in watches {
-            if let Err(e) = store
-                .record_notifications(&w.tenant, &w.request_id, &[], true)
-                .await
-            {
-                tracing::warn!(error = %e, "notifications: cannot end a watch");
-            }
+    let watches = match store.notify_watches().await {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::warn!(error = %e, "notifications: cannot read the requests watched");
+            return None;
+        }
+    };
+    for w in watches {
+        if let Err(e) = store
+            .record_notifications(&w.tenant, &w.request_id, &[], true)
+            .await
+        {
+            tracing::warn!(error = %e, "notifications: cannot end a watch");
+            return None;
         }
     }
     let mut given_up = 0;
@@ -784,7 +791,7 @@ pub async fn forget(app: &App) -> usize {
             Ok(_) => break,
             Err(e) => {
                 tracing::warn!(error = %e, "notifications: cannot read pending notices");
-                break;
+                return None;
             }
         };
         for mut row in pending {
@@ -794,7 +801,7 @@ pub async fn forget(app: &App) -> usize {
             row.message = None;
             if let Err(e) = store.update_notification(&row).await {
                 tracing::warn!(error = %e, "notifications: cannot give a notice up");
-                return given_up;
+                return None;
             }
             given_up += 1;
         }
@@ -805,14 +812,22 @@ pub async fn forget(app: &App) -> usize {
             "notifications are turned off: pending notices given up, their addresses forgotten"
         );
     }
-    given_up
+    Some(given_up)
 }
 
 /// The dispatcher: observes and sends until `stop` turns true. With notifications off
-/// it forgets what an earlier configuration kept for them ([`forget`]) and returns.
+/// it forgets what an earlier configuration kept for them ([`forget`]; a busy store is
+/// tried again, so an address is never left behind for a transient error) and returns.
 pub async fn run(app: App, mut stop: tokio::sync::watch::Receiver<bool>) {
     if app.inner.notifier.is_none() {
-        forget(&app).await;
+        let mut wait = Duration::from_millis(100);
+        while forget(&app).await.is_none() {
+            tokio::select! {
+                _ = stop.changed() => return,
+                _ = tokio::time::sleep(wait) => {}
+            }
+            wait = (wait * 2).min(Duration::from_secs(30));
+        }
         return;
     }
     loop {

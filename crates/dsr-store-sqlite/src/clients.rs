@@ -136,7 +136,7 @@ impl SqliteStore {
     /// Records the last use of clients (in one transaction).
     pub fn touch_clients(&self, used: &[(String, i64)]) -> Result<()> {
         self.with_conn(|conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             {
                 let mut st = tx.prepare(
                     "UPDATE api_clients SET last_used_us = MAX(COALESCE(last_used_us, 0), ?2) WHERE id = ?1",
@@ -222,7 +222,7 @@ impl SqliteStore {
     ) -> Result<bool> {
         let (tenant, request_id, url) = (&cb.tenant, cb.request_id.as_str(), cb.url.as_str());
         self.with_conn(|conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let n = tx.execute(
                 "UPDATE callbacks SET last_status = ?4, open = ?5
                  WHERE tenant = ?1 AND request_id = ?2 AND url = ?3 AND (last_status IS NULL OR last_status <> ?4)",
@@ -257,7 +257,7 @@ impl SqliteStore {
         limit: usize,
     ) -> Result<Vec<DeliveryRow>> {
         self.with_conn(|conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let due: Vec<DeliveryRow> = {
                 let mut st = tx.prepare(&format!(
                     "SELECT {DELIVERY_COLS} FROM callback_deliveries d WHERE state = 'pending' AND next_us <= ?1

@@ -43,7 +43,7 @@ impl SqliteStore {
     /// transaction: a replaced conversation's earlier attachments are removed.
     pub fn replace_conversations(&self, tenant: &TenantId, rows: &[ConversationRow]) -> Result<()> {
         self.with_conn(|conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             for c in rows {
                 tx.prepare_cached(
                     "DELETE FROM attachments WHERE tenant = ?1 AND conversation_id = ?2",

@@ -104,8 +104,12 @@ impl From<rusqlite::Error> for TxError {
 #[derive(Debug, Clone)]
 pub struct SqliteEngineStore {
     db: Arc<SqliteStore>,
-    _checkpointer: Option<Arc<Checkpointer>>,
+    checkpointer: Option<Arc<Checkpointer>>,
 }
+
+/// How many times a scrub tries its checkpoint (waits of 5, 10, 20, 40, 80, 160,
+/// 160… ms between them: about a second in all).
+const SCRUB_TRIES: u32 = 10;
 
 /// How often the background checkpointer runs.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
@@ -122,6 +126,12 @@ const CHECKPOINT_BACKSTOP_PAGES: i64 = 8_000;
 struct Checkpointer {
     stop: Option<std::sync::mpsc::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// Held around every checkpoint of this process. SQLite lets one checkpoint run
+    /// at a time and answers a second with SQLITE_BUSY at once, busy timeout or not:
+    /// without the gate, a scrub that met the background checkpoint would fail and
+    /// leave an erased person's old pages in the WAL (and, copied by the next passive
+    /// checkpoint, in the file) until the next erasure.
+    gate: Arc<std::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for Checkpointer {
@@ -135,12 +145,15 @@ impl Checkpointer {
         let conn = Connection::open(path).ok()?;
         conn.busy_timeout(std::time::Duration::from_secs(5)).ok()?;
         let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let gate = Arc::new(std::sync::Mutex::new(()));
+        let held = gate.clone();
         let thread = std::thread::Builder::new()
             .name("dsr-checkpoint".into())
             .spawn(move || {
                 while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
                     rx.recv_timeout(CHECKPOINT_EVERY)
                 {
+                    let _gate = held.lock().unwrap_or_else(|p| p.into_inner());
                     // PASSIVE: copies what it can without blocking writers; a busy or
                     // failed checkpoint is simply tried again next time.
                     let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
@@ -150,6 +163,7 @@ impl Checkpointer {
         Some(Checkpointer {
             stop: Some(tx),
             thread: Some(thread),
+            gate,
         })
     }
 }
@@ -180,10 +194,7 @@ impl SqliteEngineStore {
             }
             started.map(Arc::new)
         };
-        SqliteEngineStore {
-            db,
-            _checkpointer: checkpointer,
-        }
+        SqliteEngineStore { db, checkpointer }
     }
 
     /// The underlying store (subjects).
@@ -193,15 +204,32 @@ impl SqliteEngineStore {
 
     /// After removing personal data: moves the WAL into the file and truncates it, so
     /// the old page versions (which still hold the removed bytes) are gone from the WAL
-    /// too; `secure_delete` already zeroed them in the new versions. Best effort: a
-    /// reader in another process can keep the WAL from being truncated until the next
-    /// scrub (the next erasure or `dsr purge`).
-    pub fn scrub(&self) {
-        let _ = self.db.with_conn(|c| {
-            c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-                r.get::<_, i64>(0)
-            })
-        });
+    /// too; `secure_delete` already zeroed them in the new versions. This process's
+    /// background checkpoint is waited for, and a checkpoint that could not finish
+    /// (another process's checkpoint, or its reader on an older snapshot) is tried
+    /// again for up to about a second. Best effort beyond that: a reader in another
+    /// process that stays longer keeps the WAL until the next scrub (the next erasure
+    /// or `dsr purge`). Whether the WAL was truncated.
+    pub fn scrub(&self) -> bool {
+        let _gate = self
+            .checkpointer
+            .as_ref()
+            .map(|c| c.gate.lock().unwrap_or_else(|p| p.into_inner()));
+        for attempt in 0..SCRUB_TRIES {
+            // (busy, WAL frames, frames checkpointed): busy = 0 when it completed.
+            let done = self.db.with_conn(|c| {
+                c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                    r.get::<_, i64>(0)
+                })
+            });
+            if matches!(done, Ok(0)) {
+                return true;
+            }
+            if attempt + 1 < SCRUB_TRIES {
+                std::thread::sleep(std::time::Duration::from_millis(5 << attempt.min(5)));
+            }
+        }
+        false
     }
 
     fn write<T>(

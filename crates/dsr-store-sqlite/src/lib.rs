@@ -221,6 +221,11 @@ impl SqliteStore {
             path: path.clone(),
             sqlite: source,
         };
+        // Every transaction that writes begins IMMEDIATE, taking the write lock first and
+        // waiting for it under this timeout. A deferred one that read before writing
+        // would fail at once with SQLITE_BUSY whenever another connection (another
+        // process, or a service's own connection to this file) wrote in between:
+        // SQLite cannot upgrade its stale snapshot, and no busy timeout applies.
         conn.busy_timeout(std::time::Duration::from_secs(30))
             .map_err(wrap)?;
         conn.pragma_update(None, "journal_mode", "WAL")
@@ -278,7 +283,9 @@ impl SqliteStore {
     /// (`Subject::validate`); this stores what it is given.
     pub fn upsert_subjects(&self, tenant: &TenantId, subjects: &[Subject]) -> Result<usize> {
         let mut conn = self.lock();
-        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
         {
             let mut stmt = tx
                 .prepare_cached(
@@ -431,7 +438,9 @@ impl SqliteStore {
         let hasher = self.feed_hasher()?;
         let hash = hasher.pseudonym(tenant, id.as_str());
         let mut conn = self.lock();
-        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
         let n = tx
             .execute(
                 "DELETE FROM subjects WHERE tenant = ?1 AND id = ?2",
@@ -508,7 +517,9 @@ impl SqliteStore {
         tenant: &TenantId,
     ) -> Result<(Vec<Subject>, Option<FeedPosition>)> {
         let mut conn = self.lock();
-        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
         let at = tx
             .query_row(
                 "SELECT seq, nonce FROM subject_changes WHERE tenant = ?1 ORDER BY seq DESC LIMIT 1",

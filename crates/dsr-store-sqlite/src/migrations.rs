@@ -332,7 +332,17 @@ pub fn apply(conn: &mut Connection, path: &str) -> Result<()> {
         });
     }
     for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
-        let tx = conn.transaction().map_err(wrap)?;
+        // Under the write lock, the version is read again: another process opening the
+        // same new file at the same moment may have applied this migration already.
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(wrap)?;
+        let now: i64 = tx
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(wrap)?;
+        if now >= *version {
+            continue;
+        }
         tx.execute_batch(sql).map_err(wrap)?;
         tx.pragma_update(None, "user_version", version)
             .map_err(wrap)?;

@@ -73,7 +73,7 @@ impl SqliteStore {
         close: bool,
     ) -> Result<usize> {
         self.with_conn(|conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let mut n = 0;
             for r in rows {
                 n += tx.execute(
@@ -113,7 +113,7 @@ impl SqliteStore {
         limit: usize,
     ) -> Result<Vec<NotificationRow>> {
         self.with_conn(|conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let due = {
                 let mut st = tx.prepare(&format!(
                     "SELECT {COLS} FROM notifications WHERE state = 'pending' AND next_us <= ?1 ORDER BY next_us LIMIT ?2"
@@ -168,5 +168,59 @@ impl SqliteStore {
             st.query_map(params![tenant.as_str(), request_id], row)?
                 .collect()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A transaction that reads before it writes, while another connection to the same
+    /// file commits writes: begun deferred, it failed at once with "database is locked"
+    /// (SQLite cannot upgrade a stale snapshot, and no busy timeout applies); begun
+    /// IMMEDIATE it waits for the lock. A server that met this at start gave up
+    /// forgetting the addresses kept for pending notices.
+    #[test]
+    fn a_read_then_write_transaction_waits_for_another_connections_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let db = SqliteStore::open(&path).unwrap();
+        let tenant = TenantId::new("acme").unwrap();
+        let row = NotificationRow {
+            tenant: tenant.clone(),
+            request_id: "r1".into(),
+            event: "received".into(),
+            state: "pending".into(),
+            address: Some("a@example.org".into()),
+            message: None,
+            attempts: 0,
+            next_us: 0,
+            last_error: None,
+            created_us: 0,
+            sent_us: None,
+        };
+        db.record_notifications(&tenant, "r1", &[row], false)
+            .unwrap();
+        let writer = std::thread::spawn(move || {
+            let other = rusqlite::Connection::open(&path).unwrap();
+            other
+                .busy_timeout(std::time::Duration::from_secs(30))
+                .unwrap();
+            for i in 0..400 {
+                other
+                    .execute(
+                        "INSERT INTO notify_watches (tenant, request_id, address, created_us) VALUES ('acme', ?1, NULL, 0)",
+                        params![format!("w{i}")],
+                    )
+                    .unwrap();
+            }
+        });
+        let mut taken = 0;
+        while !writer.is_finished() {
+            // Held until 0: due again at once, so every call reads and then writes.
+            taken += db.take_due_notifications(i64::MAX, 0, 10).unwrap().len();
+        }
+        writer.join().unwrap();
+        assert!(taken > 0);
     }
 }

@@ -58,7 +58,7 @@ impl SqliteStore {
         now_us: i64,
     ) -> Result<bool> {
         self.with_conn(|conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             tx.execute(
                 "DELETE FROM portal_assertions WHERE expires_us < ?1",
                 params![now_us],
@@ -175,7 +175,7 @@ impl SqliteStore {
     /// Counts a download if the link may still be used; the row after.
     pub fn take_share_download(&self, id_hash: &str, now_us: i64) -> Result<Option<ShareRow>> {
         self.with_conn(|conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let n = tx.execute(
                 "UPDATE portal_shares SET downloads = downloads + 1
                  WHERE id_hash = ?1 AND revoked_us IS NULL AND expires_us > ?2 AND downloads < max_downloads",
