@@ -577,6 +577,10 @@ impl Directory {
         };
         let (ty, prepared, mut warnings) = prepare(term, region);
         let mut by_slot: BTreeMap<u32, Vec<Evidence>> = BTreeMap::new();
+        // Whether the token lookup stopped at its limit (more may match), and how many
+        // subjects found by their name's letters were counted without being shown.
+        let mut capped = false;
+        let mut unseen = 0usize;
         match &prepared {
             Prepared::Exact(keys) => {
                 // An email's address and mailbox keys hit the same stored value: its
@@ -597,17 +601,41 @@ impl Directory {
                 }
             }
             Prepared::Tokens(field, form, compact) => {
-                for hit in
-                    self.index
-                        .token_hits(*field, form, opts.limit.max(1) * 2, opts.min_score)
-                {
+                let want = opts.limit.max(1) * 2;
+                let hits = self.index.token_hits(*field, form, want, opts.min_score);
+                capped = hits.len() >= want;
+                for hit in hits {
                     if let Some(ev) = self.token_evidence(*field, term, &hit) {
                         by_slot.entry(hit.slot).or_default().push(ev);
                     }
                 }
-                for hit in self.index.exact_hits(compact) {
+                // The name's letters without spaces: every namesake has them. Evidence
+                // (which normalizes the stored name again) is built for the subjects
+                // already found and for as many others as the token lookup may bring,
+                // in slot order as it breaks ties; the rest are counted, not built —
+                // ten thousand "Иван Иванов" would otherwise cost ten thousand.
+                let mut hits = self.index.exact_hits(compact);
+                hits.sort_by_key(|h| h.slot);
+                let mut added = 0;
+                // The slot of the hits at hand, and whether its evidence is built.
+                let mut current: Option<(u32, bool)> = None;
+                for hit in hits {
+                    let build = match current {
+                        Some((slot, build)) if slot == hit.slot => build,
+                        _ => {
+                            let build = added < want || by_slot.contains_key(&hit.slot);
+                            unseen += usize::from(!build);
+                            current = Some((hit.slot, build));
+                            build
+                        }
+                    };
+                    if !build {
+                        continue;
+                    }
                     if let Some(ev) = self.exact_evidence(term, compact, &hit) {
-                        by_slot.entry(hit.slot).or_default().push(ev);
+                        let e = by_slot.entry(hit.slot).or_default();
+                        added += usize::from(e.is_empty());
+                        e.push(ev);
                     }
                 }
             }
@@ -649,10 +677,11 @@ impl Directory {
                 .total_cmp(&a.score)
                 .then(a.subject_id.cmp(&b.subject_id))
         });
-        if matches.len() > opts.limit {
+        let hidden = matches.len().saturating_sub(opts.limit) + unseen;
+        if hidden > 0 {
             warnings.push(format!(
-                "{} more matches not shown (raise the limit or give a more specific term)",
-                matches.len() - opts.limit
+                "{}{hidden} more matches not shown (raise the limit or give a more specific term)",
+                if capped { "at least " } else { "" },
             ));
             matches.truncate(opts.limit);
         }

@@ -593,3 +593,54 @@ fn a_flat_number_the_record_lacks_is_not_read_as_the_house_number() {
         assert!(review, "a flat the record lacks is for review: {t}");
     }
 }
+
+/// Ten thousand namesakes are not ten thousand pieces of evidence built: a common name
+/// shows the limit and says how many more there are, typed as words, run together or
+/// with a typo.
+#[test]
+fn a_name_shared_by_many_shows_the_limit_and_counts_the_rest() {
+    let mut d = Directory::new(MatchConfig::default()).unwrap();
+    for i in 0..300 {
+        d.upsert(subject(
+            SubjectKind::ExternalContact,
+            &format!("n{i:03}"),
+            "Иван Иванов",
+        ))
+        .unwrap();
+    }
+    let opts = SearchOptions {
+        limit: 5,
+        ..SearchOptions::default()
+    };
+    let r = d
+        .search(&Term::typed(TermType::Name, "Иван Иванов").unwrap(), &opts)
+        .unwrap();
+    assert_eq!(r.matches.len(), 5);
+    assert!(
+        r.matches
+            .iter()
+            .all(|m| m.confidence == Confidence::Strong || m.confidence == Confidence::Probable),
+        "{:?}",
+        r.matches
+    );
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.contains("295 more matches not shown")),
+        "{:?}",
+        r.warnings
+    );
+    // Run together, the name's letters still find every namesake (counted past the
+    // limit), and a typo still finds them through the words.
+    for (term, more) in [("ИванИванов", "295 more"), ("Иван Иваонв", "more")] {
+        let r = d
+            .search(&Term::typed(TermType::Name, term).unwrap(), &opts)
+            .unwrap();
+        assert_eq!(r.matches.len(), 5, "{term}");
+        assert!(
+            r.warnings.iter().any(|w| w.contains(more)),
+            "{term}: {:?}",
+            r.warnings
+        );
+    }
+}

@@ -339,6 +339,18 @@ impl<'a> Scorer<'a> {
         }
     }
 
+    /// No value scores above this for the query: 1, or the one-word cap when the query
+    /// is one word or number (every later cap only lowers a score, and the last step
+    /// clamps it to 1). A lookup that has enough candidates at the ceiling stops there.
+    pub fn ceiling(&self) -> f32 {
+        let nreq = self.plan.required.iter().filter(|r| **r).count();
+        if nreq + self.plan.numbers.len() <= 1 {
+            ONE_WORD_CAP
+        } else {
+            1.0
+        }
+    }
+
     /// Scores one stored value. `None` when it cannot be the same value (a house number
     /// or postcode differs). Order-independent: the assignment of query to stored
     /// positions is by weight, ties broken by token text. `pairs` is filled only when
