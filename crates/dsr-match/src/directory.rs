@@ -617,25 +617,20 @@ impl Directory {
                 let mut hits = self.index.exact_hits(compact);
                 hits.sort_by_key(|h| h.slot);
                 let mut added = 0;
-                // The slot of the hits at hand, and whether its evidence is built.
-                let mut current: Option<(u32, bool)> = None;
-                for hit in hits {
-                    let build = match current {
-                        Some((slot, build)) if slot == hit.slot => build,
-                        _ => {
-                            let build = added < want || by_slot.contains_key(&hit.slot);
-                            unseen += usize::from(!build);
-                            current = Some((hit.slot, build));
-                            build
-                        }
-                    };
-                    if !build {
+                for same in hits.chunk_by(|a, b| a.slot == b.slot) {
+                    let slot = same[0].slot;
+                    let found = by_slot.contains_key(&slot);
+                    if !found && added >= want {
+                        unseen += 1;
                         continue;
                     }
-                    if let Some(ev) = self.exact_evidence(term, compact, &hit) {
-                        let e = by_slot.entry(hit.slot).or_default();
-                        added += usize::from(e.is_empty());
-                        e.push(ev);
+                    let evidence: Vec<Evidence> = same
+                        .iter()
+                        .filter_map(|hit| self.exact_evidence(term, compact, hit))
+                        .collect();
+                    if !evidence.is_empty() {
+                        added += usize::from(!found);
+                        by_slot.entry(slot).or_default().extend(evidence);
                     }
                 }
             }

@@ -209,8 +209,8 @@ impl SqliteEngineStore {
     /// (another process's checkpoint, or its reader on an older snapshot) is tried
     /// again for up to about a second. Best effort beyond that: a reader in another
     /// process that stays longer keeps the WAL until the next scrub (the next erasure
-    /// or `dsr purge`). Whether the WAL was truncated.
-    pub fn scrub(&self) -> bool {
+    /// or `dsr purge`).
+    pub fn scrub(&self) {
         let _gate = self
             .checkpointer
             .as_ref()
@@ -223,13 +223,12 @@ impl SqliteEngineStore {
                 })
             });
             if matches!(done, Ok(0)) {
-                return true;
+                return;
             }
             if attempt + 1 < SCRUB_TRIES {
                 std::thread::sleep(std::time::Duration::from_millis(5 << attempt.min(5)));
             }
         }
-        false
     }
 
     fn write<T>(
