@@ -33,16 +33,19 @@ fn rss_bytes() -> usize {
 
 /// Anonymous memory the kernel backs with transparent huge pages, in bytes. Random
 /// lookups over gigabytes miss the TLB at every step on 4 KiB pages: the exact lookups'
-/// latency depends on this as much as on the code, so the report prints it.
-fn huge_page_bytes() -> usize {
-    std::fs::read_to_string("/proc/self/smaps_rollup")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("AnonHugePages:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
+/// latency depends on this as much as on the code, so the report prints it. `None`
+/// where the kernel does not say (no `smaps_rollup`): unknown, not zero.
+fn huge_page_bytes() -> Option<usize> {
+    let s = std::fs::read_to_string("/proc/self/smaps_rollup").ok()?;
+    let kb = s
+        .lines()
+        .find_map(|l| l.strip_prefix("AnonHugePages:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse::<usize>()
+        .ok()?;
+    Some(kb * 1024)
 }
 
 struct Lat {
@@ -149,8 +152,11 @@ fn main() {
         (rss1.saturating_sub(rss0)) as f64 / n as f64
     );
     println!(
-        "transparent huge pages: {:.0} % of the process's memory (GLIBC_TUNABLES=glibc.malloc.hugetlb=1 asks for them; the kernel grants them when it has free 2 MiB pages)",
-        huge_page_bytes() as f64 * 100.0 / rss1.max(1) as f64
+        "transparent huge pages: {} of the process's memory (GLIBC_TUNABLES=glibc.malloc.hugetlb=1 asks for them; the kernel grants them when it has free 2 MiB pages)",
+        huge_page_bytes().map_or_else(
+            || "unknown (no /proc/self/smaps_rollup)".to_owned(),
+            |b| format!("{:.0} %", b as f64 * 100.0 / rss1.max(1) as f64)
+        )
     );
 
     let dsr_synth::QuerySet {
