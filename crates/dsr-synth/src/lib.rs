@@ -1042,3 +1042,26 @@ mod tests {
         assert_eq!(ids.len(), 2000, "phone numbers are unique");
     }
 }
+
+/// Writes one line of a report on standard output. A closed pipe (`report | head`) ends
+/// the process quietly with status 141, as a shell tool does on SIGPIPE; any other write
+/// error is reported and ends it with status 2. `println!` would panic on both.
+pub fn report_line(args: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.write_all(b"\n")) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(141);
+        }
+        // Standard error may be closed too: nothing is left to tell.
+        let _ = writeln!(std::io::stderr(), "error: writing the report: {e}");
+        std::process::exit(2);
+    }
+}
+
+/// `println!` for reports: see [`report_line`].
+#[macro_export]
+macro_rules! say {
+    () => { $crate::report_line(format_args!("")) };
+    ($($arg:tt)*) => { $crate::report_line(format_args!($($arg)*)) };
+}

@@ -30,11 +30,12 @@
 //! `python3`; skipped with a message if absent), and SQLite FTS5 with the trigram
 //! tokenizer (diacritics removed), the query's trigrams OR-ed and ranked by bm25.
 
+use clap::Parser;
 use dsr_match::{Confidence, Directory, MatchConfig, SearchOptions};
 use dsr_model::Term;
 use dsr_synth::corpus::{self, OMISSIONS, stored_value};
 use dsr_synth::corrupt::{self, KINDS, Target, same_value_key};
-use dsr_synth::{LOCALES, Person, Rng, person};
+use dsr_synth::{LOCALES, Person, Rng, person, say};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -47,10 +48,29 @@ const RF_CUTOFF: f64 = 60.0;
 /// RapidFuzz results at or above this WRatio look certain to a user.
 const RF_STRONG: f64 = 95.0;
 
-fn arg(args: &[String], name: &str) -> Option<String> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
+/// How well dsr-match finds a person from a corrupted name or address, beside SQLite
+/// FTS5 trigrams and RapidFuzz, on one corpus in one run.
+#[derive(Debug, Parser)]
+#[command(name = "accuracy-report", version, about)]
+struct Args {
+    /// How many synthetic subjects to index.
+    #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..))]
+    subjects: u64,
+    /// Queries per corruption kind (one in five more for absent people).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    queries: u64,
+    /// Seed of the corpus: the same seed gives the same subjects and queries.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Python with the `rapidfuzz` package, for the RapidFuzz columns.
+    #[arg(long, default_value = "python3")]
+    python: String,
+    /// Leave out both peers' columns.
+    #[arg(long)]
+    no_peers: bool,
+    /// Write the report to this file instead of standard output.
+    #[arg(long)]
+    out: Option<String>,
 }
 
 /// One query of the corpus.
@@ -341,26 +361,11 @@ fn run_rapidfuzz(
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!(
-            "accuracy-report [--subjects N] [--queries Q per corruption kind] [--seed S] [--python PATH] [--no-peers] [--out FILE]"
-        );
-        return;
-    }
-    let parse = |name: &str, default: u64| -> u64 {
-        match arg(&args, name) {
-            None => default,
-            Some(v) => v.parse().unwrap_or_else(|_| {
-                eprintln!("error: {name} takes a whole number, not {v:?}");
-                std::process::exit(2)
-            }),
-        }
-    };
-    let n = parse("--subjects", 50_000);
-    let qn = parse("--queries", 100) as usize;
-    let seed = parse("--seed", 42);
-    let python = arg(&args, "--python").unwrap_or_else(|| "python3".into());
+    let args = Args::parse();
+    let n = args.subjects;
+    let qn = args.queries as usize;
+    let seed = args.seed;
+    let python = args.python.clone();
     let started = Instant::now();
     let mut dir = Directory::new(MatchConfig::default()).expect("no region");
     let people: Vec<Person> = (0..n).map(|i| person(seed, i)).collect();
@@ -452,7 +457,7 @@ fn main() {
         .collect();
     let dsr_secs = t.elapsed().as_secs_f64();
     eprintln!("dsr: {dsr_secs:.1}s");
-    let no_peers = args.iter().any(|a| a == "--no-peers");
+    let no_peers = args.no_peers;
     let t = Instant::now();
     let fts = if no_peers {
         vec![None; queries.len()]
@@ -731,7 +736,7 @@ fn main() {
         );
     }
     out.push_str(include_str!("accuracy-notes.md"));
-    match arg(&args, "--out") {
+    match &args.out {
         Some(path) => {
             if let Err(e) = std::fs::write(&path, &out) {
                 eprintln!("error: cannot write {path}: {e}");
@@ -739,7 +744,7 @@ fn main() {
             }
             eprintln!("wrote {path}");
         }
-        None => print!("{out}"),
+        None => say!("{}", out.trim_end_matches('\n')),
     }
     eprintln!("done in {:.1}s", started.elapsed().as_secs_f64());
 }

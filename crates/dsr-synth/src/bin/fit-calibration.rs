@@ -14,6 +14,7 @@
 // The matrix code indexes rows and columns as the algebra writes them.
 #![allow(clippy::needless_range_loop)]
 
+use clap::Parser;
 use dsr_match::calibration::{FEATURE_NAMES, FEATURES, probability, recalibrate};
 use dsr_match::{Directory, MatchConfig, SearchOptions};
 use dsr_synth::corpus::{self, Judge};
@@ -28,10 +29,22 @@ const STEPS: usize = 25;
 /// for a share right to within a few points.
 const BINS: usize = 200;
 
-fn arg(args: &[String], name: &str) -> Option<String> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
+/// Fit the calibration model of `dsr_match::calibration` on one seed's accuracy corpus.
+#[derive(Debug, Parser)]
+#[command(name = "fit-calibration", version, about)]
+struct Args {
+    /// How many synthetic subjects to index.
+    #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..))]
+    subjects: u64,
+    /// Queries per corruption kind.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    queries: u64,
+    /// Seed of the corpus; the accuracy report measures seed 42, so fit on another.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Where to write the model's Rust source.
+    #[arg(long, default_value = "crates/dsr-match/src/calibration/model.rs")]
+    out: String,
 }
 
 /// Solves `a x = b` (a symmetric positive definite) by Gaussian elimination.
@@ -70,20 +83,11 @@ fn solve(mut a: [[f64; FEATURES]; FEATURES], mut b: [f64; FEATURES]) -> [f64; FE
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let parse = |name: &str, default: u64| -> u64 {
-        arg(&args, name).map_or(default, |v| {
-            v.parse().unwrap_or_else(|_| {
-                eprintln!("error: {name} takes a whole number, not {v:?}");
-                std::process::exit(2)
-            })
-        })
-    };
-    let n = parse("--subjects", 50_000);
-    let qn = parse("--queries", 60) as usize;
-    let seed = parse("--seed", 7);
-    let out_path =
-        arg(&args, "--out").unwrap_or_else(|| "crates/dsr-match/src/calibration/model.rs".into());
+    let args = Args::parse();
+    let n = args.subjects;
+    let qn = args.queries as usize;
+    let seed = args.seed;
+    let out_path = args.out;
     let mut dir = Directory::new(MatchConfig::default()).expect("no region");
     let people: Vec<Person> = (0..n).map(|i| person(seed, i)).collect();
     for p in &people {

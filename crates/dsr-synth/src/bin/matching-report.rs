@@ -2,22 +2,35 @@
 //! the SQLite indexes a user would otherwise use, in one run.
 //!
 //! ```text
-//! cargo run --release -p dsr-synth --bin matching-report -- [--subjects N] [--queries Q] [--no-sqlite]
+//! cargo run --release -p dsr-synth --bin matching-report -- [--subjects N] [--queries Q] [--no-sqlite] [--no-snapshot]
 //! ```
 //!
 //! Criterion benches (`cargo bench -p dsr-synth`) give stable means; this report adds what
 //! criterion does not: p50/p99 per query, bytes per contact, and the SQLite baseline at
 //! the same size.
 
+use clap::Parser;
 use dsr_match::{Directory, MatchConfig, SearchOptions, classify, normalize};
 use dsr_model::{Term, TermType};
-use dsr_synth::person;
+use dsr_synth::{person, say};
 use std::time::{Duration, Instant};
 
-fn arg(args: &[String], name: &str) -> Option<String> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
+/// Latency percentiles, throughput and memory of matching, beside SQLite, in one run.
+#[derive(Debug, Parser)]
+#[command(name = "matching-report", version, about)]
+struct Args {
+    /// How many synthetic subjects to index.
+    #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..))]
+    subjects: u64,
+    /// Queries per measure.
+    #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..))]
+    queries: u64,
+    /// Leave out the SQLite baseline.
+    #[arg(long)]
+    no_sqlite: bool,
+    /// Leave out the snapshot write and read back.
+    #[arg(long)]
+    no_snapshot: bool,
 }
 
 fn rss_bytes() -> usize {
@@ -97,17 +110,13 @@ fn throughput<T>(items: &[T], rounds: usize, mut f: impl FnMut(&T)) -> f64 {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let n: u64 = arg(&args, "--subjects")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200_000);
-    let q: usize = arg(&args, "--queries")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5_000);
-    let sqlite = !args.iter().any(|a| a == "--no-sqlite");
+    let args = Args::parse();
+    let n = args.subjects;
+    let q = args.queries as usize;
+    let sqlite = !args.no_sqlite;
     let seed = 42;
-    println!("# dsr-match report: {n} subjects, {q} queries per measure, one core");
-    println!(
+    say!("# dsr-match report: {n} subjects, {q} queries per measure, one core");
+    say!(
         "machine: {} cores; {}",
         std::thread::available_parallelism().map_or(0, |p| p.get()),
         cpu_model()
@@ -127,13 +136,13 @@ fn main() {
     let build = t.elapsed() - gen_time;
     let rss1 = rss_bytes();
     let mem = dir.index().memory();
-    println!("\n## Index");
-    println!(
+    say!("\n## Index");
+    say!(
         "build: {:.2} s for {n} contacts ({:.1} µs per upsert: validation, normalization, index and the directory's copy)",
         build.as_secs_f64(),
         build.as_secs_f64() * 1e6 / n as f64,
     );
-    println!(
+    say!(
         "index memory (counted): {:.0} bytes/contact (exact table {:.1} B/contact for {} keys = {:.1} B/key; slots {:.0}; name tokens {:.0}; address tokens {:.0})",
         mem.total() as f64 / n as f64,
         mem.exact_bytes as f64 / n as f64,
@@ -143,15 +152,15 @@ fn main() {
         mem.name_bytes as f64 / n as f64,
         mem.address_bytes as f64 / n as f64,
     );
-    println!(
+    say!(
         "packed subjects (counted): {:.0} bytes/contact",
         dir.subject_bytes() as f64 / n as f64
     );
-    println!(
+    say!(
         "process RSS growth: {:.0} bytes/contact (index + the directory's packed subjects, allocator overhead included)",
         (rss1.saturating_sub(rss0)) as f64 / n as f64
     );
-    println!(
+    say!(
         "transparent huge pages: {} of the process's memory (GLIBC_TUNABLES=glibc.malloc.hugetlb=1 asks for them; the kernel grants them when it has free 2 MiB pages)",
         huge_page_bytes().map_or_else(
             || "unknown (no /proc/self/smaps_rollup)".to_owned(),
@@ -166,40 +175,40 @@ fn main() {
         addrs,
     } = dsr_synth::QuerySet::draw(seed, n as u64, q as usize, 7);
 
-    println!("\n## Normalization throughput (per core)");
+    say!("\n## Normalization throughput (per core)");
     let rounds = (200_000 / q).max(1);
-    println!(
+    say!(
         "classify: {:.2} M/s",
         throughput(&names, rounds, |s| {
             std::hint::black_box(classify(s));
         }) / 1e6
     );
-    println!(
+    say!(
         "email: {:.2} M/s",
         throughput(&emails, rounds, |s| {
             std::hint::black_box(normalize::email_keys(s).ok());
         }) / 1e6
     );
-    println!(
+    say!(
         "name: {:.2} M/s",
         throughput(&names, rounds, |s| {
             std::hint::black_box(normalize::name_form(s));
         }) / 1e6
     );
-    println!(
+    say!(
         "address: {:.2} M/s",
         throughput(&addrs, rounds, |s| {
             std::hint::black_box(normalize::address_form(s));
         }) / 1e6
     );
-    println!(
+    say!(
         "phone: {:.3} M/s",
         throughput(&phones, (rounds / 10).max(1), |s| {
             std::hint::black_box(normalize::phone_keys(s, None).ok());
         }) / 1e6
     );
 
-    println!("\n## Lookup latency (classify + normalize + lookup + evidence), {q} queries");
+    say!("\n## Lookup latency (classify + normalize + lookup + evidence), {q} queries");
     let opts = SearchOptions::default();
     let mk = |v: &String| Term::bare(v.clone()).expect("non-empty");
     let email_terms: Vec<Term> = emails.iter().map(mk).collect();
@@ -241,9 +250,9 @@ fn main() {
             }),
         ),
     ];
-    println!("| query | p50 | p99 | mean |\n|---|---:|---:|---:|");
+    say!("| query | p50 | p99 | mean |\n|---|---:|---:|---:|");
     for (label, l) in &rows {
-        println!(
+        say!(
             "| dsr-match {label} | {} | {} | {} |",
             fmt(l.p50),
             fmt(l.p99),
@@ -287,7 +296,7 @@ fn main() {
             }
         }
         tx.commit().expect("commit");
-        println!(
+        say!(
             "\nSQLite baseline build: {:.2} s (B-tree indexes on lower(email), phone digits; FTS5 on names)",
             t.elapsed().as_secs_f64()
         );
@@ -332,7 +341,7 @@ fn main() {
                 .query_map([v], |r| r.get::<_, String>(0))
                 .map(|it| it.count());
         });
-        println!(
+        say!(
             "| query | p50 | p99 | mean | dsr-match mean ÷ SQLite mean |\n|---|---:|---:|---:|---:|"
         );
         for (label, l, ours) in [
@@ -340,7 +349,7 @@ fn main() {
             ("phone = ? (B-tree, same written form only)", p, &rows[1].1),
             ("name FTS5 MATCH (exact tokens, no typos)", nm, &rows[2].1),
         ] {
-            println!(
+            say!(
                 "| SQLite {label} | {} | {} | {} | {:.2} |",
                 fmt(l.p50),
                 fmt(l.p99),
@@ -350,7 +359,7 @@ fn main() {
         }
     }
 
-    if !args.iter().any(|a| a == "--no-snapshot") {
+    if !args.no_snapshot {
         snapshot_section(&dir, [&email_terms, &phone_terms, &name_terms, &addr_terms]);
     }
 }
@@ -358,7 +367,7 @@ fn main() {
 /// Writes the directory as a snapshot to a temporary file, reads it back, and checks
 /// that the copy answers every query like the original.
 fn snapshot_section(dir: &Directory, terms: [&[Term]; 4]) {
-    println!(
+    say!(
         "\n## Snapshot (write, then read back in bulk: what a cold start costs instead of a rebuild)"
     );
     let path = std::env::temp_dir().join(format!(
@@ -373,7 +382,7 @@ fn snapshot_section(dir: &Directory, terms: [&[Term]; 4]) {
         .and_then(|f| f.sync_all());
     let write = t.elapsed();
     if let Err(e) = written {
-        println!("cannot write {}: {e}", path.display());
+        say!("cannot write {}: {e}", path.display());
         return;
     }
     let size = std::fs::metadata(&path).map_or(0, |m| m.len());
@@ -384,7 +393,7 @@ fn snapshot_section(dir: &Directory, terms: [&[Term]; 4]) {
     let bytes = match bytes {
         Ok(b) => b,
         Err(e) => {
-            println!("cannot read {}: {e}", path.display());
+            say!("cannot read {}: {e}", path.display());
             return;
         }
     };
@@ -395,12 +404,12 @@ fn snapshot_section(dir: &Directory, terms: [&[Term]; 4]) {
     let copy = match loaded {
         Ok((d, _)) => d,
         Err(e) => {
-            println!("cannot read the snapshot back: {e}");
+            say!("cannot read the snapshot back: {e}");
             return;
         }
     };
     let n = dir.len().max(1) as f64;
-    println!(
+    say!(
         "size {:.0} MB ({:.0} B/contact); write {:.2} s (with fsync); read {:.2} s (page cache); load {:.2} s ({:.2} µs/contact)",
         size as f64 / 1e6,
         size as f64 / n,
@@ -423,7 +432,7 @@ fn snapshot_section(dir: &Directory, terms: [&[Term]; 4]) {
         .iter()
         .filter(|t| answer(dir, t) == answer(&copy, t))
         .count();
-    println!(
+    say!(
         "the copy answers {same} of {} queries exactly like the original",
         all.len()
     );
