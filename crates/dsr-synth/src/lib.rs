@@ -1025,24 +1025,6 @@ impl QuerySet {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn generation_is_deterministic_and_valid() {
-        for i in 0..200 {
-            let a = person(7, i);
-            let b = person(7, i);
-            assert_eq!(a.subject, b.subject);
-            a.subject.validate().unwrap();
-        }
-        let ids: std::collections::HashSet<String> =
-            subjects(7, 2000).map(|s| s.phones[0].clone()).collect();
-        assert_eq!(ids.len(), 2000, "phone numbers are unique");
-    }
-}
-
 /// Writes one line of a report on standard output. A closed pipe (`report | head`) ends
 /// the process quietly with status 141, as a shell tool does on SIGPIPE; any other write
 /// error is reported and ends it with status 2. `println!` would panic on both.
@@ -1064,4 +1046,22 @@ pub fn report_line(args: std::fmt::Arguments<'_>) {
 macro_rules! say {
     () => { $crate::report_line(format_args!("")) };
     ($($arg:tt)*) => { $crate::report_line(format_args!($($arg)*)) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generation_is_deterministic_and_valid() {
+        for i in 0..200 {
+            let a = person(7, i);
+            let b = person(7, i);
+            assert_eq!(a.subject, b.subject);
+            a.subject.validate().unwrap();
+        }
+        let ids: std::collections::HashSet<String> =
+            subjects(7, 2000).map(|s| s.phones[0].clone()).collect();
+        assert_eq!(ids.len(), 2000, "phone numbers are unique");
+    }
 }

@@ -738,7 +738,7 @@ fn main() {
     out.push_str(include_str!("accuracy-notes.md"));
     match &args.out {
         Some(path) => {
-            if let Err(e) = std::fs::write(&path, &out) {
+            if let Err(e) = std::fs::write(path, &out) {
                 eprintln!("error: cannot write {path}: {e}");
                 std::process::exit(2);
             }

@@ -173,7 +173,7 @@ fn main() {
         phones,
         names,
         addrs,
-    } = dsr_synth::QuerySet::draw(seed, n as u64, q as usize, 7);
+    } = dsr_synth::QuerySet::draw(seed, n, q, 7);
 
     say!("\n## Normalization throughput (per core)");
     let rounds = (200_000 / q).max(1);
