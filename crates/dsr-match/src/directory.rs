@@ -387,10 +387,9 @@ impl Directory {
         let (subjects, index) = (subjects?, index?);
         // A slot is live exactly when the directory holds its subject, under its id.
         let consistent = (0..index.slots()).all(|slot| {
-            let held = subjects.get(slot);
-            match (index.slot_subject(slot as u32), held.and_then(|p| p.view())) {
-                (None, None) => held.is_none(),
-                (Some((id, kind)), Some(v)) => v.id == id && v.kind == kind,
+            match (index.slot_kind(slot as u32), subjects.get(slot)) {
+                (None, None) => true,
+                (Some(kind), Some(p)) => p.kind() == kind,
                 _ => false,
             }
         });
@@ -432,7 +431,7 @@ impl Directory {
     /// re-imported under another kind replaces the old one.
     pub fn upsert(&mut self, subject: Subject) -> Result<Vec<String>> {
         subject.validate()?;
-        if let Some(old_slot) = self.index.slot_of(subject.id.as_str(), None)
+        if let Some(old_slot) = self.slot_of(subject.id.as_str(), None)
             && let Some(old) = self.subjects.get(old_slot as usize)
             && old.kind() != subject.kind
         {
@@ -444,7 +443,8 @@ impl Directory {
         for k in subject.custom.keys() {
             *self.custom_keys.entry(k.clone()).or_default() += 1;
         }
-        let (slot, warnings) = self.index.upsert(&subject);
+        let existing = self.slot_of(subject.id.as_str(), Some(subject.kind));
+        let (slot, warnings) = self.index.upsert(&subject, existing);
         if let Some(set) = &subject.merge_set {
             let info = self.merge.entry(set.clone()).or_default();
             info.members.insert(subject.id.clone());
@@ -481,17 +481,27 @@ impl Directory {
 
     /// Removes a subject; returns it if it existed.
     pub fn remove(&mut self, id: &SubjectId) -> Option<Subject> {
-        let slot = self.index.slot_of(id.as_str(), None)?;
+        let slot = self.slot_of(id.as_str(), None)?;
+        self.index.remove_slot(slot);
         let old = self.subjects.take(slot as usize)?;
-        self.index.remove(id.as_str(), Some(old.kind));
         self.forget_derived(&old);
         Some(old)
     }
 
     /// A subject by id.
     pub fn get(&self, id: &SubjectId) -> Option<Subject> {
-        let slot = self.index.slot_of(id.as_str(), None)?;
+        let slot = self.slot_of(id.as_str(), None)?;
         self.at(slot)
+    }
+
+    /// The slot of the subject with this id (and kind, if given).
+    fn slot_of(&self, id: &str, kind: Option<SubjectKind>) -> Option<u32> {
+        self.index.slot_of(id, kind, |slot| {
+            self.subjects
+                .get(slot as usize)
+                .and_then(|p| p.id())
+                .is_some_and(|held| held == id)
+        })
     }
 
     /// The names of the custom attributes any subject has (not searched: G-14 blind
@@ -512,7 +522,7 @@ impl Directory {
 
     /// Every subject's id, in no particular order (nothing unpacked or copied).
     pub fn ids(&self) -> impl Iterator<Item = &str> + '_ {
-        (0..self.index.slots()).filter_map(|slot| Some(self.index.slot_subject(slot as u32)?.0))
+        self.subjects.iter().filter_map(|p| p.id())
     }
 
     /// Every subject, in no particular order (each unpacked as it is reached).
@@ -1084,7 +1094,7 @@ impl Directory {
 
     /// Resolves an id of any kind to its subject (G-5).
     pub fn resolve_id(&self, id: &str, kind: Option<SubjectKind>) -> Option<Subject> {
-        let slot = self.index.slot_of(id.trim(), kind)?;
+        let slot = self.slot_of(id.trim(), kind)?;
         self.at(slot)
     }
 }

@@ -170,6 +170,15 @@ impl<'a> Packed<'a> {
             .unwrap_or(SubjectKind::ExternalContact)
     }
 
+    /// The subject's id, without unpacking.
+    pub fn id(&self) -> Option<&'a str> {
+        let mut r = Reader {
+            bytes: self.0,
+            at: 2,
+        };
+        r.str()
+    }
+
     /// The subject again.
     pub fn unpack(&self) -> Subject {
         self.try_unpack()

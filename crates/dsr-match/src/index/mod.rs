@@ -2,16 +2,19 @@
 //! and addresses through a token index with typo (symmetric delete) and phonetic
 //! neighbourhoods. Updated in place on every upsert and removal; no rebuild.
 //!
-//! The index keeps no subject text except ids and the token vocabulary: evidence refers
-//! to a field and a value position, and the [`crate::Directory`] quotes the stored value.
+//! The index keeps no subject text except the token vocabulary, not even ids: evidence
+//! refers to a field and a value position, the [`crate::Directory`] quotes the stored
+//! value, and it checks the id of a slot found by the id's fingerprint.
 //!
 //! Parts: [`tokens`] (the vocabulary, postings and neighbourhoods of one field),
 //! [`candidates`] (which subjects a query scores at all), [`score`] (scoring one stored
-//! value, with the caps that keep an uncertain match from looking certain). This module
-//! holds the slots and keeps them and the indexes in step.
+//! value, with the caps that keep an uncertain match from looking certain), [`slots`]
+//! (each subject's keys and token references, in shared arenas). This module keeps the
+//! slots and the indexes in step.
 
 mod candidates;
 mod score;
+mod slots;
 mod tokens;
 
 use crate::Method;
@@ -23,6 +26,7 @@ use crate::snapshot::{self, In, Out, SnapshotError, damaged};
 use crate::text;
 use dsr_model::{Subject, SubjectKind};
 use score::{QueryPlan, Scorer, Scratch};
+use slots::Slots;
 use std::collections::HashMap;
 use tokens::{F_LANG, F_NUMBER, F_OPTIONAL, F_READING, F_TRANSLIT, TokRef, TokenIndex};
 
@@ -43,81 +47,6 @@ struct Scored {
     score: f32,
     slot: u32,
     value: usize,
-}
-
-/// One subject's entry, in two heap blocks: its exact keys with its id, and its name
-/// and address token references (one block each rather than one per part: at 10 M
-/// subjects every allocation's header and rounding is tens of megabytes).
-struct Slot {
-    /// `n_exact` keys as little-endian `(fingerprint & !0xFF) | meta` words (meta = value
-    /// index, + [`META_FROM_HANDLE`]), then the id's UTF-8 bytes.
-    keys: Box<[u8]>,
-    /// Every name's tokens grouped by value (`TokRef::value`), then every address's.
-    toks: Box<[TokRef]>,
-    n_exact: u16,
-    n_names: u32,
-    kind: SubjectKind,
-    live: bool,
-}
-
-impl Slot {
-    fn empty(kind: SubjectKind) -> Slot {
-        Slot {
-            keys: Box::new([]),
-            toks: Box::new([]),
-            n_exact: 0,
-            n_names: 0,
-            kind,
-            live: false,
-        }
-    }
-
-    fn new(kind: SubjectKind, id: &str, exact: &[u64], names: &[TokRef], addrs: &[TokRef]) -> Slot {
-        let n_exact = exact.len().min(usize::from(u16::MAX));
-        let mut keys = Vec::with_capacity(n_exact * 8 + id.len());
-        for k in &exact[..n_exact] {
-            keys.extend_from_slice(&k.to_le_bytes());
-        }
-        keys.extend_from_slice(id.as_bytes());
-        let mut toks = Vec::with_capacity(names.len() + addrs.len());
-        toks.extend_from_slice(names);
-        toks.extend_from_slice(addrs);
-        Slot {
-            keys: keys.into_boxed_slice(),
-            toks: toks.into_boxed_slice(),
-            n_exact: n_exact as u16,
-            n_names: names.len() as u32,
-            kind,
-            live: true,
-        }
-    }
-
-    fn exact(&self) -> impl Iterator<Item = u64> + '_ {
-        self.keys[..usize::from(self.n_exact) * 8]
-            .chunks_exact(8)
-            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()))
-    }
-
-    fn id_bytes(&self) -> &[u8] {
-        &self.keys[usize::from(self.n_exact) * 8..]
-    }
-
-    fn id(&self) -> &str {
-        // Written from a `&str` in `new`.
-        std::str::from_utf8(self.id_bytes()).unwrap_or_default()
-    }
-
-    fn names(&self) -> &[TokRef] {
-        &self.toks[..self.n_names as usize]
-    }
-
-    fn addrs(&self) -> &[TokRef] {
-        &self.toks[self.n_names as usize..]
-    }
-
-    fn heap_bytes(&self) -> usize {
-        self.keys.len() + self.toks.len() * std::mem::size_of::<TokRef>()
-    }
 }
 
 /// A hit on an exact key.
@@ -216,7 +145,7 @@ impl MemoryReport {
 
 /// The subject index of one tenant. See the module docs.
 pub struct SubjectIndex {
-    slots: Vec<Slot>,
+    slots: Slots,
     free: Vec<u32>,
     exact: MultiMap,
     names: TokenIndex,
@@ -229,7 +158,7 @@ impl SubjectIndex {
     /// An empty index; `region` places national-format phone numbers of stored subjects.
     pub fn new(region: Option<Region>) -> Self {
         SubjectIndex {
-            slots: Vec::new(),
+            slots: Slots::default(),
             free: Vec::new(),
             exact: MultiMap::default(),
             names: TokenIndex::default(),
@@ -249,8 +178,15 @@ impl SubjectIndex {
         self.live == 0
     }
 
-    /// The slot of a subject id, if indexed.
-    pub fn slot_of(&self, id: &str, kind_hint: Option<SubjectKind>) -> Option<u32> {
+    /// The slot of a subject id, if indexed. The index keeps no ids (the directory's
+    /// packed subjects do): `holds(slot)` says whether a slot whose id key matches on
+    /// its fingerprint holds this very id.
+    pub(crate) fn slot_of(
+        &self,
+        id: &str,
+        kind_hint: Option<SubjectKind>,
+        holds: impl Fn(u32) -> bool,
+    ) -> Option<u32> {
         let key_text = normalize::id_text(id);
         let kinds: &[SubjectKind] = match kind_hint {
             Some(SubjectKind::User) => &[SubjectKind::User],
@@ -265,8 +201,8 @@ impl SubjectIndex {
         for kind in kinds {
             let fp = normalize::fingerprint(KeyKind::for_subject(*kind), &key_text) & !0xFF;
             for &slot in self.exact.get(fp) {
-                let s = &self.slots[slot as usize];
-                if s.live && s.id_bytes() == id.as_bytes() {
+                let s = self.slots.get(slot);
+                if s.live && s.kind == *kind && holds(slot) {
                     return Some(slot);
                 }
             }
@@ -279,18 +215,17 @@ impl SubjectIndex {
         self.slots.len()
     }
 
-    /// The id and kind in a slot.
-    pub fn slot_subject(&self, slot: u32) -> Option<(&str, SubjectKind)> {
-        self.slots
-            .get(slot as usize)
-            .filter(|s| s.live)
-            .map(|s| (s.id(), s.kind))
+    /// The kind of the subject in a slot, if the slot is live.
+    pub(crate) fn slot_kind(&self, slot: u32) -> Option<SubjectKind> {
+        let s = self.slots.get(slot);
+        s.live.then_some(s.kind)
     }
 
-    /// Adds or replaces a subject; returns its slot and warnings for stored values that
-    /// cannot be searched (an email without `@`, …).
-    pub fn upsert(&mut self, s: &Subject) -> (u32, Vec<String>) {
-        let slot = match self.slot_of(s.id.as_str(), Some(s.kind)) {
+    /// Adds a subject, or replaces the one in `existing` (its slot, from
+    /// [`Self::slot_of`]); returns its slot and warnings for stored values that cannot
+    /// be searched (an email without `@`, …).
+    pub(crate) fn upsert(&mut self, s: &Subject, existing: Option<u32>) -> (u32, Vec<String>) {
+        let slot = match existing.filter(|&slot| self.slots.get(slot).live) {
             Some(slot) => {
                 self.clear_slot(slot);
                 slot
@@ -301,10 +236,7 @@ impl SubjectIndex {
                 self.live += 1;
                 match self.free.pop() {
                     Some(slot) => slot,
-                    None => {
-                        self.slots.push(Slot::empty(s.kind));
-                        (self.slots.len() - 1) as u32
-                    }
+                    None => self.slots.push(s.kind),
                 }
             }
         };
@@ -411,7 +343,7 @@ impl SubjectIndex {
         }
         Self::post(&mut self.names, &names, slot);
         Self::post(&mut self.addrs, &addrs, slot);
-        self.slots[slot as usize] = Slot::new(s.kind, s.id.as_str(), &exact, &names, &addrs);
+        self.slots.set(slot, s.kind, true, &exact, &names, &addrs);
         (slot, warnings)
     }
 
@@ -475,26 +407,24 @@ impl SubjectIndex {
     }
 
     fn clear_slot(&mut self, slot: u32) {
-        let s = &mut self.slots[slot as usize];
-        let old = std::mem::replace(s, Slot::empty(s.kind));
-        for packed in old.exact() {
+        let old = self.slots.get(slot);
+        for &packed in old.exact {
             self.exact.remove(packed & !0xFF, slot);
         }
-        Self::unpost(&mut self.names, old.names(), slot);
-        Self::unpost(&mut self.addrs, old.addrs(), slot);
-        // Still the subject's (its id, no keys) until the caller refills or frees it.
-        let mut kept = Slot::new(old.kind, old.id(), &[], &[], &[]);
-        kept.live = old.live;
-        self.slots[slot as usize] = kept;
+        Self::unpost(&mut self.names, old.names, slot);
+        Self::unpost(&mut self.addrs, old.addrs, slot);
+        // Still the subject's until the caller refills or frees it.
+        self.slots.clear(slot, true);
     }
 
-    /// Removes a subject by id; returns whether it was indexed.
-    pub fn remove(&mut self, id: &str, kind: Option<SubjectKind>) -> bool {
-        let Some(slot) = self.slot_of(id, kind) else {
+    /// Removes the subject in a slot (from [`Self::slot_of`]); returns whether one was
+    /// indexed there.
+    pub(crate) fn remove_slot(&mut self, slot: u32) -> bool {
+        if !self.slots.get(slot).live {
             return false;
-        };
+        }
         self.clear_slot(slot);
-        self.slots[slot as usize] = Slot::empty(self.slots[slot as usize].kind);
+        self.slots.clear(slot, false);
         self.free.push(slot);
         self.live -= 1;
         true
@@ -507,11 +437,11 @@ impl SubjectIndex {
         for (ki, key) in keys.iter().enumerate() {
             let fp = key.fingerprint() & !0xFF;
             for &slot in self.exact.get(fp) {
-                let s = &self.slots[slot as usize];
+                let s = self.slots.get(slot);
                 if !s.live {
                     continue;
                 }
-                for packed in s.exact() {
+                for &packed in s.exact {
                     if packed & !0xFF == fp {
                         out.push(ExactHit {
                             slot,
@@ -662,10 +592,10 @@ impl SubjectIndex {
 
     /// The stored values of one field of a slot, each as its token references.
     fn values(&self, field: TokenField, slot: u32) -> impl Iterator<Item = &[TokRef]> {
-        let s = &self.slots[slot as usize];
+        let s = self.slots.get(slot);
         let all = match field {
-            TokenField::Name => s.names(),
-            TokenField::Address => s.addrs(),
+            TokenField::Name => s.names,
+            TokenField::Address => s.addrs,
         };
         all.chunk_by(|a, b| a.value == b.value)
     }
@@ -697,17 +627,24 @@ impl SubjectIndex {
         self.exact.write_to(out)?;
         starts.push(out.pos());
         out.u32s(&self.free)?;
-        for s in &self.slots {
-            out.u8(kind_byte(s.kind))?;
-            out.u8(u8::from(s.live))?;
-            out.u32(u32::from(s.n_exact))?;
-            out.u32(s.n_names)?;
-            out.bytes(&s.keys)?;
-            out.len(s.toks.len())?;
-            for t in s.toks.iter() {
-                out.u32(t.tok)?;
-                out.raw(&[t.pos, t.flags, t.value])?;
+        // One write per slot: at 10 M slots, a call per key would dominate.
+        let mut buf: Vec<u8> = Vec::new();
+        for slot in 0..self.slots.len() as u32 {
+            let s = self.slots.get(slot);
+            buf.clear();
+            buf.push(kind_byte(s.kind));
+            buf.push(u8::from(s.live));
+            for n in [s.exact.len(), s.names.len(), s.addrs.len()] {
+                buf.extend_from_slice(&(n as u64).to_le_bytes());
             }
+            for &k in s.exact {
+                buf.extend_from_slice(&k.to_le_bytes());
+            }
+            for t in s.names.iter().chain(s.addrs) {
+                buf.extend_from_slice(&t.tok.to_le_bytes());
+                buf.extend_from_slice(&[t.pos, t.flags, t.value]);
+            }
+            out.raw(&buf)?;
         }
         Ok(())
     }
@@ -747,7 +684,7 @@ impl SubjectIndex {
         if names.vocab.len() != n_names || addrs.vocab.len() != n_addrs {
             return Err(damaged("vocabulary sizes"));
         }
-        if slots.iter().filter(|s| s.live).count() != live {
+        if (0..n as u32).filter(|&i| slots.get(i).live).count() != live {
             return Err(damaged("live subjects miscounted"));
         }
         Ok(SubjectIndex {
@@ -766,74 +703,75 @@ impl SubjectIndex {
         n: usize,
         n_names: usize,
         n_addrs: usize,
-    ) -> Result<(Vec<Slot>, Vec<u32>), SnapshotError> {
+    ) -> Result<(Slots, Vec<u32>), SnapshotError> {
         // A slot is at least 26 bytes: a count read from the table must fit the section.
         if n > r.remaining() / 26 {
             return Err(damaged("slot count"));
         }
         let free = r.u32s()?;
         snapshot::check_ids(&free, n, "free slot")?;
-        let mut slots = Vec::with_capacity(n);
-        for _ in 0..n {
+        let mut slots = Slots::default();
+        // Most of the section is keys and token references: a tenth of it bounds the
+        // first reservation without trusting any count.
+        slots.reserve(n, r.remaining() / 80, r.remaining() / 70);
+        let (mut exact, mut names, mut addrs) = (Vec::new(), Vec::new(), Vec::new());
+        for slot in 0..n {
             let kind = kind_of(r.u8()?).ok_or_else(|| damaged("subject kind"))?;
             let is_live = match r.u8()? {
                 0 => false,
                 1 => true,
                 _ => return Err(damaged("slot flag")),
             };
-            let n_exact = u16::try_from(r.u32()?).map_err(|_| damaged("exact keys"))?;
-            let n_slot_names = r.u32()?;
-            let keys: Box<[u8]> = r.bytes()?.into();
-            if keys.len() < usize::from(n_exact) * 8
-                || std::str::from_utf8(&keys[usize::from(n_exact) * 8..]).is_err()
+            let n_exact = r.len(8)?;
+            let n_slot_names = r.len(7)?;
+            let n_slot_addrs = r.len(7)?;
+            if [n_exact, n_slot_names, n_slot_addrs]
+                .iter()
+                .any(|&m| m > usize::from(u16::MAX))
             {
-                return Err(damaged("slot keys"));
+                return Err(damaged("slot part length"));
             }
-            let m = r.len(7)?;
-            let mut toks = Vec::with_capacity(m);
-            for i in 0..m {
-                let tok = r.u32()?;
-                let (pos, flags, value) = (r.u8()?, r.u8()?, r.u8()?);
-                let vocab = if i < n_slot_names as usize {
-                    n_names
-                } else {
-                    n_addrs
-                };
-                // Words sit at positions below MAX_POSITIONS, numbers after them.
-                let positions = if flags & F_NUMBER != 0 {
-                    2 * MAX_POSITIONS
-                } else {
-                    MAX_POSITIONS
-                };
-                if tok as usize >= vocab || usize::from(pos) >= positions || value >= 64 {
-                    return Err(damaged("token reference"));
+            exact.clear();
+            for _ in 0..n_exact {
+                exact.push(r.u64()?);
+            }
+            for (m, vocab, refs) in [
+                (n_slot_names, n_names, &mut names),
+                (n_slot_addrs, n_addrs, &mut addrs),
+            ] {
+                refs.clear();
+                for _ in 0..m {
+                    let tok = r.u32()?;
+                    let (pos, flags, value) = (r.u8()?, r.u8()?, r.u8()?);
+                    // Words sit at positions below MAX_POSITIONS, numbers after them.
+                    let positions = if flags & F_NUMBER != 0 {
+                        2 * MAX_POSITIONS
+                    } else {
+                        MAX_POSITIONS
+                    };
+                    if tok as usize >= vocab || usize::from(pos) >= positions || value >= 64 {
+                        return Err(damaged("token reference"));
+                    }
+                    refs.push(TokRef {
+                        tok,
+                        pos,
+                        flags,
+                        value,
+                    });
                 }
-                toks.push(TokRef {
-                    tok,
-                    pos,
-                    flags,
-                    value,
-                });
             }
-            if n_slot_names as usize > toks.len() {
-                return Err(damaged("slot names"));
+            let empty = exact.is_empty() && names.is_empty() && addrs.is_empty();
+            if !is_live && !empty {
+                return Err(damaged("a free slot with keys"));
             }
-            slots.push(Slot {
-                keys,
-                toks: toks.into_boxed_slice(),
-                n_exact,
-                n_names: n_slot_names,
-                kind,
-                live: is_live,
-            });
+            slots.set(slot as u32, kind, is_live, &exact, &names, &addrs);
         }
         Ok((slots, free))
     }
 
     /// Memory use by part (approximate heap bytes).
     pub fn memory(&self) -> MemoryReport {
-        let slot_bytes = self.slots.capacity() * std::mem::size_of::<Slot>()
-            + self.slots.iter().map(Slot::heap_bytes).sum::<usize>();
+        let slot_bytes = self.slots.heap_bytes();
         MemoryReport {
             subjects: self.live,
             exact_keys: self.exact.len(),
@@ -879,7 +817,7 @@ mod early_stop {
                     s.names.push(format!("{} {}", FAMILY[*f], GIVEN[(*g + 1) % 5]));
                 }
                 s.addresses.push(STREETS[*a].into());
-                ix.upsert(&s);
+                ix.upsert(&s, None);
             }
             let (g, f, a, how) = query;
             let name = match how {
