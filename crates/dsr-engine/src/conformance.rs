@@ -152,6 +152,7 @@ pub async fn run(store: &dyn Store) {
     tasks_waiting_on_a_person(store).await;
     keys_and_suppression(store).await;
     tenants_are_isolated(store).await;
+    batches(store).await;
 }
 
 async fn commits_are_read_back(store: &dyn Store) {
@@ -933,6 +934,106 @@ async fn tenants_are_isolated(store: &dyn Store) {
         r,
         "{case}"
     );
+}
+
+/// What a worker's batch reads and writes at once: several requests with their tasks in
+/// one read, and one change updating several of each, all or nothing.
+async fn batches(store: &dyn Store) {
+    let case = "batches";
+    let t = tenant("batch");
+    let other = tenant("batch-other");
+    let rs: Vec<Request> = (0..5)
+        .map(|i| sample_request(&t, &format!("s-{i}"), RequestType::Export, t0()))
+        .collect();
+    for r in &rs {
+        store
+            .commit(insert(r, &["crm", "chat"], t0()))
+            .await
+            .expect(case);
+    }
+    let foreign = sample_request(&other, "s-x", RequestType::Export, t0());
+    store
+        .commit(insert(&foreign, &["crm"], t0()))
+        .await
+        .expect(case);
+    let ids = vec![
+        rs[3].id.clone(),
+        RequestId::generate(),
+        rs[0].id.clone(),
+        foreign.id.clone(),
+        rs[3].id.clone(),
+        rs[1].id.clone(),
+    ];
+    let got = store.requests_with_tasks(&t, &ids).await.expect(case);
+    let order: Vec<&RequestId> = got.iter().map(|(r, _)| &r.id).collect();
+    assert_eq!(
+        order,
+        [&rs[3].id, &rs[0].id, &rs[1].id],
+        "{case}: in the order asked, each once, unknown and other tenants' left out"
+    );
+    for (r, tasks) in &got {
+        assert_eq!(Some(r), store.request(&t, &r.id).await.unwrap().as_ref());
+        assert_eq!(
+            tasks,
+            &store.tasks(&t, &r.id).await.unwrap(),
+            "{case}: the tasks of {}, by service",
+            r.id
+        );
+    }
+    assert!(store.requests_with_tasks(&t, &[]).await.unwrap().is_empty());
+    // One change updating every request and task; then one with a single stale version
+    // among many, which writes nothing.
+    let bump = |stale: Option<usize>| {
+        let mut c = Change::new(t.clone(), t0());
+        for (i, (r, tasks)) in got.iter().enumerate() {
+            let mut next = r.clone();
+            next.version = r.version + 1;
+            next.status = RequestStatus::InProgress;
+            c.requests.push(RequestWrite {
+                request: next,
+                expected_version: Some(if stale == Some(i) {
+                    r.version + 7
+                } else {
+                    r.version
+                }),
+            });
+            for task in tasks {
+                let mut x = task.clone();
+                x.version = task.version + 1;
+                x.status = TaskStatus::Running;
+                c.tasks.push(TaskWrite {
+                    task: x,
+                    expected_version: Some(task.version),
+                });
+            }
+        }
+        c
+    };
+    assert!(
+        matches!(store.commit(bump(Some(2))).await, Err(Error::Conflict(_))),
+        "{case}: one stale request in a batch is a conflict"
+    );
+    assert_eq!(
+        store.requests_with_tasks(&t, &ids).await.unwrap(),
+        got,
+        "{case}: a conflicting batch writes nothing"
+    );
+    store.commit(bump(None)).await.expect(case);
+    for (r, tasks) in store.requests_with_tasks(&t, &ids).await.unwrap() {
+        assert_eq!(
+            (r.version, r.status),
+            (1, RequestStatus::InProgress),
+            "{case}"
+        );
+        assert!(
+            tasks
+                .iter()
+                .all(|x| x.version == 1 && x.status == TaskStatus::Running),
+            "{case}: every task of the batch written"
+        );
+    }
+    let untouched = store.request(&t, &rs[2].id).await.unwrap().unwrap();
+    assert_eq!(untouched.version, 0, "{case}: a request not in the batch");
 }
 
 /// The cases that need real concurrency (run on a multi-threaded runtime): several

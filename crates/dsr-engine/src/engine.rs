@@ -584,6 +584,29 @@ impl Engine {
         Ok((r, tasks))
     }
 
+    /// Several requests with their tasks, in the order of `ids` (each once): one read
+    /// per table on a store that batches ([`Store::requests_with_tasks`]). An id not
+    /// found is an error, as in [`Engine::get`].
+    pub(crate) async fn get_many(&self, ids: &[&RequestId]) -> Result<Vec<(Request, Vec<Task>)>> {
+        let mut distinct: Vec<RequestId> = Vec::with_capacity(ids.len());
+        for id in ids {
+            if !distinct.contains(id) {
+                distinct.push((*id).clone());
+            }
+        }
+        let got = self
+            .store
+            .requests_with_tasks(&self.tenant, &distinct)
+            .await?;
+        if let Some(missing) = distinct
+            .iter()
+            .find(|id| !got.iter().any(|(r, _)| &r.id == *id))
+        {
+            return Err(Error::UnknownRequest(missing.to_string()));
+        }
+        Ok(got)
+    }
+
     /// The related requests of a parent (G-10), or the parent and siblings of a related
     /// request.
     pub async fn related_of(&self, r: &Request) -> Result<Vec<Request>> {

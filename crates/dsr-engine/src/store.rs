@@ -237,6 +237,28 @@ pub trait Store: Send + Sync {
     /// The tasks of a request, by service name.
     async fn tasks(&self, tenant: &TenantId, id: &RequestId) -> Result<Vec<Task>>;
 
+    /// Several requests, each with its tasks (by service name), in the order of `ids`
+    /// (a repeated id once); ids not found, or of another tenant, are left out. What a
+    /// worker reads for its batch: a backend where each read is a round trip overrides
+    /// this with one query per table (the default reads them one by one).
+    async fn requests_with_tasks(
+        &self,
+        tenant: &TenantId,
+        ids: &[RequestId],
+    ) -> Result<Vec<(Request, Vec<Task>)>> {
+        let mut out: Vec<(Request, Vec<Task>)> = Vec::with_capacity(ids.len());
+        for id in ids {
+            if out.iter().any(|(r, _)| &r.id == id) {
+                continue;
+            }
+            if let Some(r) = self.request(tenant, id).await? {
+                let tasks = self.tasks(tenant, id).await?;
+                out.push((r, tasks));
+            }
+        }
+        Ok(out)
+    }
+
     /// The tenant's tasks in one status, ordered by request id then service (e.g. the
     /// tasks waiting on a person, [`TaskStatus::Waiting`]).
     async fn tasks_with_status(&self, tenant: &TenantId, status: TaskStatus) -> Result<Vec<Task>>;

@@ -154,21 +154,14 @@ impl Worker {
             return Ok(stats);
         }
         // The requests, read once per batch.
-        let mut requests: Vec<Request> = Vec::new();
-        for t in &claimed {
-            if requests.iter().any(|r| r.id == t.request_id) {
-                continue;
-            }
-            match self
-                .engine
-                .store
-                .request(&self.engine.tenant, &t.request_id)
-                .await?
-            {
-                Some(r) => requests.push(r),
-                None => return Err(Error::UnknownRequest(t.request_id.to_string())),
-            }
-        }
+        let ids: Vec<&crate::types::RequestId> = claimed.iter().map(|t| &t.request_id).collect();
+        let requests: Vec<Request> = self
+            .engine
+            .get_many(&ids)
+            .await?
+            .into_iter()
+            .map(|(r, _)| r)
+            .collect();
         // The service calls, concurrently. A panicking service is a transient failure of
         // that task, never the end of the worker. A manual service is not called: its
         // task is handed to a person.
@@ -605,18 +598,16 @@ async fn record_batch(
     let mut stats = WorkerStats::default();
     let now = engine.clock.now();
     let mut change = Change::new(engine.tenant.clone(), now);
-    let mut done_ids: Vec<&crate::types::RequestId> = Vec::new();
-    for first in claimed {
-        if done_ids.contains(&&first.request_id) {
-            continue;
-        }
-        done_ids.push(&first.request_id);
-        let (mut req, mut tasks) = engine.get(&first.request_id).await?;
+    // Re-read in one go: what the services did took time, and the commit is conditional
+    // on the versions read here.
+    let ids: Vec<&crate::types::RequestId> = claimed.iter().map(|t| &t.request_id).collect();
+    for (mut req, mut tasks) in engine.get_many(&ids).await? {
+        let first_id = req.id.clone();
         let mut needs_settle = false;
         for (claimed_task, result) in claimed
             .iter()
             .zip(results)
-            .filter(|(t, _)| t.request_id == first.request_id)
+            .filter(|(t, _)| t.request_id == first_id)
         {
             let Some(pos) = tasks.iter().position(|t| t.service == claimed_task.service) else {
                 return Err(Error::Invalid(format!(

@@ -150,6 +150,7 @@ pub fn redact_url(url: &str) -> String {
 pub struct PgStore {
     pool: Pool,
     claims: std::sync::Arc<std::sync::Mutex<store::ClaimMarks>>,
+    sealers: std::sync::Arc<store::Sealers>,
     secrets: std::sync::Arc<
         std::sync::Mutex<std::collections::HashMap<dsr_model::TenantId, dsr_engine::privacy::Key>>,
     >,
@@ -191,6 +192,7 @@ impl PgStore {
         let store = PgStore {
             pool,
             claims: Default::default(),
+            sealers: Default::default(),
             secrets: Default::default(),
         };
         let mut client = store.client().await?;

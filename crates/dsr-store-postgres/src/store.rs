@@ -10,9 +10,8 @@ use dsr_engine::privacy::Key;
 use dsr_engine::store::{Change, ClaimSpec, Store, Suppressed};
 use dsr_engine::{Outcome, Request, RequestFilter, RequestId, RequestStatus, Task, TaskStatus};
 use dsr_model::TenantId;
-use futures_util::future::try_join_all;
+use futures_util::future::try_join;
 use std::collections::HashMap;
-use tokio_postgres::types::ToSql;
 
 type EResult<T> = dsr_engine::Result<T>;
 
@@ -274,6 +273,72 @@ pub(crate) async fn seal_pending(
     }
 }
 
+/// Whether this process is sealing a tenant's chain, and whether entries were written
+/// meanwhile: one sealer per tenant in a process, so that concurrent writers do not each
+/// open a sealing transaction only to find the advisory lock taken.
+#[derive(Debug, Default)]
+pub(crate) struct Sealers {
+    tenants: std::sync::Mutex<HashMap<TenantId, SealState>>,
+}
+
+#[derive(Debug, Default)]
+struct SealState {
+    running: bool,
+    again: bool,
+}
+
+impl Sealers {
+    fn with<R>(&self, tenant: &TenantId, f: impl FnOnce(&mut SealState) -> R) -> R {
+        let mut m = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
+        f(m.entry(tenant.clone()).or_default())
+    }
+}
+
+/// Marks the tenant's sealer stopped when the sealing ends, however it ends (an error,
+/// or the caller's future dropped midway).
+struct Running<'a>(&'a Sealers, &'a TenantId);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.with(self.1, |s| s.running = false);
+    }
+}
+
+impl PgStore {
+    /// Chains what a committed write left pending: here, unless this process is already
+    /// sealing the tenant — then that sealer runs once more after its round, and this
+    /// write returns at once. Another node holding the lock chains it instead (or the
+    /// next write or read does).
+    async fn seal_after_write(
+        &self,
+        client: &mut deadpool_postgres::Object,
+        tenant: &TenantId,
+    ) -> Result<(), tokio_postgres::Error> {
+        let sealers = &self.sealers;
+        let start = sealers.with(tenant, |s| {
+            if s.running {
+                s.again = true;
+                false
+            } else {
+                s.running = true;
+                s.again = false;
+                true
+            }
+        });
+        if !start {
+            return Ok(());
+        }
+        let _running = Running(sealers, tenant);
+        loop {
+            seal_pending(client, tenant, false).await?;
+            let again = sealers.with(tenant, |s| std::mem::take(&mut s.again));
+            if !again {
+                return Ok(());
+            }
+        }
+    }
+}
+
 /// The columns of a batch of audit entries, inserted by one statement.
 #[derive(Default)]
 struct AuditColumns {
@@ -394,104 +459,291 @@ async fn guard_check(
     Ok(())
 }
 
-async fn write_request(tx: &Transaction<'_>, r: &Request, expected: Option<u64>) -> Result<(), Tx> {
-    let doc = json(r);
-    let merge_set = r.merge_set.as_ref().map(|m| m.as_str());
-    let parent = r.parent.as_ref().map(RequestId::as_str);
-    let (created, due, legal, version) = (
-        us(r.created_at),
-        us(r.due_at),
-        us(r.legal_deadline),
-        r.version() as i64,
-    );
-    let (tenant, id, ty, status, subject) = (
-        r.tenant.as_str(),
-        r.id.as_str(),
-        r.ty.as_str(),
-        r.status().as_str(),
-        r.subject.id.as_str(),
-    );
-    let mut params: Vec<&(dyn ToSql + Sync)> = vec![
-        &tenant, &id, &ty, &status, &subject, &merge_set, &parent, &created, &due, &legal,
-        &version, &doc,
-    ];
-    let expected_v = expected.map(|v| v as i64);
-    let n = match expected_v {
-        None => {
-            tx.execute(&tx.prepare_cached("INSERT INTO requests (tenant, id, type, status, subject_id, merge_set, parent_id, created_us, due_us, legal_us, version, doc)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING").await?,
-                &params,
-            )
-            .await?
+/// Splits `keys` (in order) into runs without a repeated key, so that one statement
+/// per run never meets the same row twice (an `UPDATE … FROM UNNEST` would apply only
+/// one of two writes to a row and report a conflict for a change that is valid when
+/// written in order).
+fn distinct_runs<K: PartialEq>(keys: &[K]) -> Vec<std::ops::Range<usize>> {
+    let mut runs = Vec::new();
+    let mut start = 0;
+    for i in 0..keys.len() {
+        if keys[start..i].contains(&keys[i]) {
+            runs.push(start..i);
+            start = i;
         }
-        Some(ref v) => {
-            params.push(v);
-            tx.execute(&tx.prepare_cached("UPDATE requests SET type = $3, status = $4, subject_id = $5, merge_set = $6, parent_id = $7,
-                   created_us = $8, due_us = $9, legal_us = $10, version = $11, doc = $12
-                 WHERE tenant = $1 AND id = $2 AND version = $13").await?,
-                &params,
-            )
-            .await?
+    }
+    if start < keys.len() {
+        runs.push(start..keys.len());
+    }
+    runs
+}
+
+/// The columns of a batch of request rows.
+#[derive(Default)]
+struct RequestColumns {
+    id: Vec<String>,
+    ty: Vec<String>,
+    status: Vec<String>,
+    subject: Vec<String>,
+    merge_set: Vec<Option<String>>,
+    parent: Vec<Option<String>>,
+    created: Vec<i64>,
+    due: Vec<i64>,
+    legal: Vec<i64>,
+    version: Vec<i64>,
+    doc: Vec<String>,
+    expected: Vec<i64>,
+}
+
+impl RequestColumns {
+    fn push(&mut self, r: &Request, expected: Option<u64>) {
+        self.id.push(r.id.as_str().to_owned());
+        self.ty.push(r.ty.as_str().to_owned());
+        self.status.push(r.status().as_str().to_owned());
+        self.subject.push(r.subject.id.as_str().to_owned());
+        self.merge_set
+            .push(r.merge_set.as_ref().map(|m| m.as_str().to_owned()));
+        self.parent
+            .push(r.parent.as_ref().map(|p| p.as_str().to_owned()));
+        self.created.push(us(r.created_at));
+        self.due.push(us(r.due_at));
+        self.legal.push(us(r.legal_deadline));
+        self.version.push(r.version() as i64);
+        self.doc.push(json(r));
+        if let Some(v) = expected {
+            self.expected.push(v as i64);
         }
-    };
-    if n == 0 {
-        return Err(Tx::Engine(dsr_engine::Error::Conflict(format!(
-            "request {}",
-            r.id
-        ))));
+    }
+}
+
+/// Writes requests in one statement per kind: new ones inserted (a row already there is
+/// a conflict), existing ones updated where their version is still the expected one
+/// (any row not updated is a conflict, and the caller rolls the whole change back).
+///
+/// The update finds each row by its key in a `LATERAL … OFFSET 0` subquery and joins on
+/// the row's `ctid`: with the plain `FROM UNNEST(…) WHERE key = u.key` form, a table
+/// whose statistics are young (a new database, before autovacuum's first ANALYZE) got a
+/// generic plan that hashed every row of the tenant — 3.4 ms per batch of 32 tasks after
+/// 6,000 requests, against 0.1 ms with one index lookup per row. A row updated by another
+/// writer between the lookup and the update has a new `ctid`, so it is not updated and
+/// the change is a conflict, as its version check would make it anyway.
+async fn write_requests(
+    tx: &Transaction<'_>,
+    tenant: &TenantId,
+    writes: &[(&Request, Option<u64>)],
+) -> Result<(), Tx> {
+    let keys: Vec<&str> = writes.iter().map(|(r, _)| r.id.as_str()).collect();
+    for run in distinct_runs(&keys) {
+        let (mut new, mut old) = (RequestColumns::default(), RequestColumns::default());
+        for &(r, expected) in &writes[run] {
+            match expected {
+                None => new.push(r, None),
+                Some(_) => old.push(r, expected),
+            }
+        }
+        if !new.id.is_empty() {
+            let n = tx
+                .execute(
+                    &tx.prepare_cached(
+                        "INSERT INTO requests (tenant, id, type, status, subject_id, merge_set, parent_id, created_us, due_us, legal_us, version, doc)
+                         SELECT $1, * FROM UNNEST($2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::BIGINT[], $9::BIGINT[], $10::BIGINT[], $11::BIGINT[], $12::TEXT[])
+                         ON CONFLICT DO NOTHING",
+                    )
+                    .await?,
+                    &[
+                        &tenant.as_str(),
+                        &new.id,
+                        &new.ty,
+                        &new.status,
+                        &new.subject,
+                        &new.merge_set,
+                        &new.parent,
+                        &new.created,
+                        &new.due,
+                        &new.legal,
+                        &new.version,
+                        &new.doc,
+                    ],
+                )
+                .await?;
+            check_rows(n, &new.id, "request")?;
+        }
+        if !old.id.is_empty() {
+            let n = tx
+                .execute(
+                    &tx.prepare_cached(
+                        "UPDATE requests AS r SET type = u.type, status = u.status, subject_id = u.subject_id,
+                           merge_set = u.merge_set, parent_id = u.parent_id, created_us = u.created_us,
+                           due_us = u.due_us, legal_us = u.legal_us, version = u.version, doc = u.doc
+                         FROM (SELECT x.tid, u.* FROM UNNEST($2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::BIGINT[], $9::BIGINT[], $10::BIGINT[], $11::BIGINT[], $12::TEXT[], $13::BIGINT[])
+                                 AS u(id, type, status, subject_id, merge_set, parent_id, created_us, due_us, legal_us, version, doc, expected),
+                               LATERAL (SELECT ctid AS tid FROM requests WHERE tenant = $1 AND id = u.id OFFSET 0) x) AS u
+                         WHERE r.ctid = u.tid AND r.version = u.expected",
+                    )
+                    .await?,
+                    &[
+                        &tenant.as_str(),
+                        &old.id,
+                        &old.ty,
+                        &old.status,
+                        &old.subject,
+                        &old.merge_set,
+                        &old.parent,
+                        &old.created,
+                        &old.due,
+                        &old.legal,
+                        &old.version,
+                        &old.doc,
+                        &old.expected,
+                    ],
+                )
+                .await?;
+            check_rows(n, &old.id, "request")?;
+        }
     }
     Ok(())
 }
 
-async fn write_task(tx: &Transaction<'_>, t: &Task, expected: Option<u64>) -> Result<(), Tx> {
-    let outcome = t.outcome.as_ref().map(json);
-    let manual = t.manual.as_ref().map(json);
-    let (tenant, rid, status) = (
-        t.tenant.as_str(),
-        t.request_id.as_str(),
-        t.status().as_str(),
-    );
-    let (attempt, version) = (t.attempt as i32, t.version() as i64);
-    let (lease, next, updated) = (t.lease_expires.map(us), us(t.next_at), us(t.updated_at));
-    let mut params: Vec<&(dyn ToSql + Sync)> = vec![
-        &tenant,
-        &rid,
-        &t.service,
-        &status,
-        &attempt,
-        &version,
-        &t.lease_owner,
-        &lease,
-        &next,
-        &updated,
-        &t.last_error,
-        &outcome,
-        &manual,
-    ];
-    let expected_v = expected.map(|v| v as i64);
-    let n = match expected_v {
-        None => {
-            tx.execute(&tx.prepare_cached("INSERT INTO tasks (tenant, request_id, service, status, attempt, version, lease_owner, lease_us, next_us, updated_us, last_error, outcome, manual)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT DO NOTHING").await?,
-                &params,
-            )
-            .await?
-        }
-        Some(ref v) => {
-            params.push(v);
-            tx.execute(&tx.prepare_cached("UPDATE tasks SET status = $4, attempt = $5, version = $6, lease_owner = $7, lease_us = $8,
-                   next_us = $9, updated_us = $10, last_error = $11, outcome = $12, manual = $13
-                 WHERE tenant = $1 AND request_id = $2 AND service = $3 AND version = $14").await?,
-                &params,
-            )
-            .await?
-        }
+/// A batch wrote fewer rows than it had: some row was not there, already there or at
+/// another version.
+fn check_rows(n: u64, ids: &[String], what: &str) -> Result<(), Tx> {
+    if n as usize == ids.len() {
+        return Ok(());
+    }
+    let which = if ids.len() == 1 {
+        format!("{what} {}", ids[0])
+    } else {
+        format!(
+            "{} of {} {what}s ({}, …)",
+            ids.len() - n as usize,
+            ids.len(),
+            ids[0]
+        )
     };
-    if n == 0 {
-        return Err(Tx::Engine(dsr_engine::Error::Conflict(format!(
-            "task {} / {}",
-            t.request_id, t.service
-        ))));
+    Err(Tx::Engine(dsr_engine::Error::Conflict(which)))
+}
+
+/// The columns of a batch of task rows.
+#[derive(Default)]
+struct TaskColumns {
+    request_id: Vec<String>,
+    service: Vec<String>,
+    status: Vec<String>,
+    attempt: Vec<i32>,
+    version: Vec<i64>,
+    lease_owner: Vec<Option<String>>,
+    lease: Vec<Option<i64>>,
+    next: Vec<i64>,
+    updated: Vec<i64>,
+    last_error: Vec<Option<String>>,
+    outcome: Vec<Option<String>>,
+    manual: Vec<Option<String>>,
+    expected: Vec<i64>,
+    /// `request / service`, for a conflict's message.
+    names: Vec<String>,
+}
+
+impl TaskColumns {
+    fn push(&mut self, t: &Task, expected: Option<u64>) {
+        self.request_id.push(t.request_id.as_str().to_owned());
+        self.service.push(t.service.clone());
+        self.status.push(t.status().as_str().to_owned());
+        self.attempt.push(t.attempt as i32);
+        self.version.push(t.version() as i64);
+        self.lease_owner.push(t.lease_owner.clone());
+        self.lease.push(t.lease_expires.map(us));
+        self.next.push(us(t.next_at));
+        self.updated.push(us(t.updated_at));
+        self.last_error.push(t.last_error.clone());
+        self.outcome.push(t.outcome.as_ref().map(json));
+        self.manual.push(t.manual.as_ref().map(json));
+        if let Some(v) = expected {
+            self.expected.push(v as i64);
+        }
+        self.names.push(format!("{} / {}", t.request_id, t.service));
+    }
+}
+
+/// Writes tasks like [`write_requests`]: one insert and one conditional update per run.
+async fn write_tasks(
+    tx: &Transaction<'_>,
+    tenant: &TenantId,
+    writes: &[(&Task, Option<u64>)],
+) -> Result<(), Tx> {
+    let keys: Vec<(&str, &str)> = writes
+        .iter()
+        .map(|(t, _)| (t.request_id.as_str(), t.service.as_str()))
+        .collect();
+    for run in distinct_runs(&keys) {
+        let (mut new, mut old) = (TaskColumns::default(), TaskColumns::default());
+        for &(t, expected) in &writes[run] {
+            match expected {
+                None => new.push(t, None),
+                Some(_) => old.push(t, expected),
+            }
+        }
+        if !new.names.is_empty() {
+            let n = tx
+                .execute(
+                    &tx.prepare_cached(
+                        "INSERT INTO tasks (tenant, request_id, service, status, attempt, version, lease_owner, lease_us, next_us, updated_us, last_error, outcome, manual)
+                         SELECT $1, * FROM UNNEST($2::TEXT[], $3::TEXT[], $4::TEXT[], $5::INTEGER[], $6::BIGINT[], $7::TEXT[], $8::BIGINT[], $9::BIGINT[], $10::BIGINT[], $11::TEXT[], $12::TEXT[], $13::TEXT[])
+                         ON CONFLICT DO NOTHING",
+                    )
+                    .await?,
+                    &[
+                        &tenant.as_str(),
+                        &new.request_id,
+                        &new.service,
+                        &new.status,
+                        &new.attempt,
+                        &new.version,
+                        &new.lease_owner,
+                        &new.lease,
+                        &new.next,
+                        &new.updated,
+                        &new.last_error,
+                        &new.outcome,
+                        &new.manual,
+                    ],
+                )
+                .await?;
+            check_rows(n, &new.names, "task")?;
+        }
+        if !old.names.is_empty() {
+            let n = tx
+                .execute(
+                    &tx.prepare_cached(
+                        "UPDATE tasks AS t SET status = u.status, attempt = u.attempt, version = u.version,
+                           lease_owner = u.lease_owner, lease_us = u.lease_us, next_us = u.next_us,
+                           updated_us = u.updated_us, last_error = u.last_error, outcome = u.outcome, manual = u.manual
+                         FROM (SELECT x.tid, u.* FROM UNNEST($2::TEXT[], $3::TEXT[], $4::TEXT[], $5::INTEGER[], $6::BIGINT[], $7::TEXT[], $8::BIGINT[], $9::BIGINT[], $10::BIGINT[], $11::TEXT[], $12::TEXT[], $13::TEXT[], $14::BIGINT[])
+                                 AS u(request_id, service, status, attempt, version, lease_owner, lease_us, next_us, updated_us, last_error, outcome, manual, expected),
+                               LATERAL (SELECT ctid AS tid FROM tasks
+                                        WHERE tenant = $1 AND request_id = u.request_id AND service = u.service OFFSET 0) x) AS u
+                         WHERE t.ctid = u.tid AND t.version = u.expected",
+                    )
+                    .await?,
+                    &[
+                        &tenant.as_str(),
+                        &old.request_id,
+                        &old.service,
+                        &old.status,
+                        &old.attempt,
+                        &old.version,
+                        &old.lease_owner,
+                        &old.lease,
+                        &old.next,
+                        &old.updated,
+                        &old.last_error,
+                        &old.outcome,
+                        &old.manual,
+                        &old.expected,
+                    ],
+                )
+                .await?;
+            check_rows(n, &old.names, "task")?;
+        }
     }
     Ok(())
 }
@@ -511,21 +763,19 @@ impl Store for PgStore {
             if let Some(g) = &change.guard {
                 guard_check(&tx, &tenant, g).await?;
             }
-            // Pipelined (see claim): the rows are independent, each write conditional.
-            try_join_all(
-                change
-                    .requests
-                    .iter()
-                    .map(|w| write_request(&tx, &w.request, w.expected_version)),
-            )
-            .await?;
-            try_join_all(
-                change
-                    .tasks
-                    .iter()
-                    .map(|w| write_task(&tx, &w.task, w.expected_version)),
-            )
-            .await?;
+            // One statement per kind of write, each conditional on the row's version.
+            let requests: Vec<_> = change
+                .requests
+                .iter()
+                .map(|w| (&w.request, w.expected_version))
+                .collect();
+            write_requests(&tx, &tenant, &requests).await?;
+            let tasks: Vec<_> = change
+                .tasks
+                .iter()
+                .map(|w| (&w.task, w.expected_version))
+                .collect();
+            write_tasks(&tx, &tenant, &tasks).await?;
             let at = us(change.at);
             for (id, doc) in &change.packages {
                 tx.execute(&tx.prepare_cached("INSERT INTO packages (tenant, request_id, doc, created_us) VALUES ($1, $2, $3, $4)
@@ -561,9 +811,7 @@ impl Store for PgStore {
             Ok(()) => {
                 tx.commit().await.map_err(pg)?;
                 if !change.audit.is_empty() {
-                    // Chained now unless another sealer is at it (then it, or the next
-                    // write or read, chains these too).
-                    seal_pending(&mut client, &tenant, false)
+                    self.seal_after_write(&mut client, &tenant)
                         .await
                         .map_err(pg)?;
                 }
@@ -645,14 +893,12 @@ impl Store for PgStore {
                     claimed.push(c);
                 }
             }
-            // Pipelined: every update is sent before the first answer is awaited (one
-            // round trip for the batch instead of one per task, while the rows are locked).
-            try_join_all(
-                claimed
-                    .iter()
-                    .map(|c| write_task(&tx, &c.task, Some(c.expected_version))),
-            )
-            .await?;
+            // One statement for the batch, while the rows are locked.
+            let writes: Vec<_> = claimed
+                .iter()
+                .map(|c| (&c.task, Some(c.expected_version)))
+                .collect();
+            write_tasks(&tx, spec.tenant, &writes).await?;
             let mut out = Vec::with_capacity(claimed.len());
             let mut events = Vec::with_capacity(claimed.len());
             for c in claimed {
@@ -665,12 +911,11 @@ impl Store for PgStore {
         .await;
         let (out, newest) = match result {
             Ok(v) => {
+                // The claims' audit entries are chained by the seal after the batch's
+                // outcomes (or any other write's, or before a read): a claim is always
+                // followed by one, and sealing here too would double the sealing
+                // transactions of a worker.
                 tx.commit().await.map_err(pg)?;
-                if !v.0.is_empty() {
-                    seal_pending(&mut client, spec.tenant, false)
-                        .await
-                        .map_err(pg)?;
-                }
                 v
             }
             Err(e) => {
@@ -739,6 +984,62 @@ impl Store for PgStore {
             .await
             .map_err(pg)?;
         rows.iter().map(task_from_row).collect()
+    }
+
+    async fn requests_with_tasks(
+        &self,
+        tenant: &TenantId,
+        ids: &[RequestId],
+    ) -> EResult<Vec<(Request, Vec<Task>)>> {
+        let mut distinct: Vec<&str> = Vec::with_capacity(ids.len());
+        for id in ids {
+            if !distinct.contains(&id.as_str()) {
+                distinct.push(id.as_str());
+            }
+        }
+        if distinct.is_empty() {
+            return Ok(Vec::new());
+        }
+        let client = self.client().await.map_err(engine_err)?;
+        // One index lookup per id (LATERAL … OFFSET 0, as in the duplicate check), both
+        // reads sent before either answer is awaited.
+        let (req_st, task_st) = try_join(
+            client.prepare_cached(
+                "SELECT r.doc FROM unnest($2::text[]) WITH ORDINALITY AS i(id, n),
+                 LATERAL (SELECT doc FROM requests WHERE tenant = $1 AND id = i.id OFFSET 0) r
+                 ORDER BY i.n",
+            ),
+            client.prepare_cached(
+                "SELECT t.* FROM unnest($2::text[]) AS i(id),
+                 LATERAL (SELECT * FROM tasks WHERE tenant = $1 AND request_id = i.id OFFSET 0) t
+                 ORDER BY t.request_id, t.service",
+            ),
+        )
+        .await
+        .map_err(pg)?;
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&tenant.as_str(), &distinct];
+        let (req_rows, task_rows) = try_join(
+            client.query(&req_st, &params),
+            client.query(&task_st, &params),
+        )
+        .await
+        .map_err(pg)?;
+        let mut tasks: HashMap<String, Vec<Task>> = HashMap::new();
+        for row in &task_rows {
+            let t = task_from_row(row)?;
+            tasks
+                .entry(t.request_id.as_str().to_owned())
+                .or_default()
+                .push(t);
+        }
+        req_rows
+            .iter()
+            .map(|row| {
+                let r = decode_request(&row.get::<_, String>(0))?;
+                let ts = tasks.remove(r.id.as_str()).unwrap_or_default();
+                Ok((r, ts))
+            })
+            .collect()
     }
 
     async fn tasks_with_status(&self, tenant: &TenantId, status: TaskStatus) -> EResult<Vec<Task>> {
@@ -908,18 +1209,22 @@ impl Store for PgStore {
             (None, false) => None,
             (None, true) => {
                 let fresh = dsr_engine::privacy::random_key()?;
-                client.execute(&client.prepare_cached("INSERT INTO subject_keys (tenant, subject_ref, key) VALUES ($1, $2, $3)
-                         ON CONFLICT DO NOTHING").await.map_err(pg)?,
+                let inserted = client.query_opt(&client.prepare_cached("INSERT INTO subject_keys (tenant, subject_ref, key) VALUES ($1, $2, $3)
+                         ON CONFLICT DO NOTHING RETURNING key").await.map_err(pg)?,
                         &[&tenant.as_str(), &subject_ref, &&fresh[..]],
                     )
                     .await
                     .map_err(pg)?;
-                client.query_opt(&client.prepare_cached("SELECT key FROM subject_keys WHERE tenant = $1 AND subject_ref = $2").await.map_err(pg)?,
-                        &[&tenant.as_str(), &subject_ref],
-                    )
-                    .await
-                    .map_err(pg)?
-                    .map(|r| r.get(0))
+                match inserted {
+                    Some(r) => Some(r.get(0)),
+                    // Another writer created it first: theirs is the key.
+                    None => client.query_opt(&client.prepare_cached("SELECT key FROM subject_keys WHERE tenant = $1 AND subject_ref = $2").await.map_err(pg)?,
+                            &[&tenant.as_str(), &subject_ref],
+                        )
+                        .await
+                        .map_err(pg)?
+                        .map(|r| r.get(0)),
+                }
             }
         };
         Ok(key.and_then(|k| k.try_into().ok()))
