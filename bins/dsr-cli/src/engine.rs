@@ -329,8 +329,13 @@ pub struct DemoArgs {
 
 /// Runs an engine command.
 pub fn run(ctx: &Ctx, cmd: EngineCommand) -> anyhow::Result<ExitCode> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread: an engine command waits on its store and services far more than it
+    // computes, and on a multi-threaded runtime every round trip to PostgreSQL woke a
+    // second thread (the connection's task) — `dsr worker` spent more time switching
+    // threads than working. Measured with dsr-store-bench (docs/benchmarks.md): 2
+    // worker processes 710–766 → 1,203–1,253 requests/s. A host needing more CPU runs
+    // more worker processes.
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
