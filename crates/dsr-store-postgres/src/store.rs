@@ -154,13 +154,21 @@ const SEAL_BATCH: i64 = 5_000;
 /// on every node). `wait`: block for the lock (a reader that must see every committed
 /// entry); otherwise give up when another sealer holds it (that one, or the next
 /// write or read, chains what is left). Returns how many entries were chained.
+///
+/// `from_seq`: the lowest sequence to look at. A reader passes `i64::MIN`; a writer's
+/// seal passes its low-water mark, so that it does not walk the index entries of the
+/// entries already sealed (deleted rows that a snapshot held elsewhere keeps from being
+/// vacuumed: with every seal scanning from the start, a held snapshot halved the
+/// throughput). Returns how many entries were chained and the highest sequence seen.
 pub(crate) async fn seal_pending(
     client: &mut deadpool_postgres::Object,
     tenant: &TenantId,
     wait: bool,
-) -> Result<u64, tokio_postgres::Error> {
+    from_seq: i64,
+) -> Result<(u64, Option<i64>), tokio_postgres::Error> {
     let key = lock_key(&["audit", tenant.as_str()]);
     let mut total = 0u64;
+    let mut highest: Option<i64> = None;
     loop {
         let tx = client.transaction().await?;
         let got: bool = if wait {
@@ -182,7 +190,7 @@ pub(crate) async fn seal_pending(
         };
         if !got {
             tx.rollback().await?;
-            return Ok(total);
+            return Ok((total, highest));
         }
         let tail = tx
             .query_opt(
@@ -197,15 +205,15 @@ pub(crate) async fn seal_pending(
             .query(
                 &tx.prepare_cached(
                     "SELECT seq, at, actor, action, request_id, service, subject_id, detail
-                     FROM audit_pending WHERE tenant = $1 ORDER BY seq LIMIT $2",
+                     FROM audit_pending WHERE tenant = $1 AND seq >= $3 ORDER BY seq LIMIT $2",
                 )
                 .await?,
-                &[&tenant.as_str(), &SEAL_BATCH],
+                &[&tenant.as_str(), &SEAL_BATCH, &from_seq],
             )
             .await?;
         if rows.is_empty() {
             tx.commit().await?;
-            return Ok(total);
+            return Ok((total, highest));
         }
         let (mut next, mut prev) = match tail {
             Some(r) => (r.get::<_, i64>(0) as u64 + 1, r.get::<_, String>(1)),
@@ -267,8 +275,9 @@ pub(crate) async fn seal_pending(
         .await?;
         tx.commit().await?;
         total += seqs.len() as u64;
+        highest = seqs.last().copied().max(highest);
         if (seqs.len() as i64) < SEAL_BATCH {
-            return Ok(total);
+            return Ok((total, highest));
         }
     }
 }
@@ -281,11 +290,32 @@ pub(crate) struct Sealers {
     tenants: std::sync::Mutex<HashMap<TenantId, SealState>>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct SealState {
     running: bool,
     again: bool,
+    /// Where this process's seals start ([`seal_pending`]'s `from_seq`): below the
+    /// highest sequence sealed by [`SEAL_MARGIN`], and `i64::MIN` (from the start) every
+    /// [`crate::FULL_SCAN_EVERY`], for an entry committed later than the margin covers.
+    low_water: i64,
+    last_full: Option<std::time::Instant>,
 }
+
+impl Default for SealState {
+    fn default() -> Self {
+        SealState {
+            running: false,
+            again: false,
+            low_water: i64::MIN,
+            last_full: None,
+        }
+    }
+}
+
+/// How many sequences below the highest one sealed a seal still looks: an entry whose
+/// transaction took its sequence before others' and committed after them (by up to
+/// this many entries) is chained by the next seal; a later one by the next full scan.
+const SEAL_MARGIN: i64 = 1_000;
 
 impl Sealers {
     fn with<R>(&self, tenant: &TenantId, f: impl FnOnce(&mut SealState) -> R) -> R {
@@ -330,8 +360,24 @@ impl PgStore {
         }
         let _running = Running(sealers, tenant);
         loop {
-            seal_pending(client, tenant, false).await?;
-            let again = sealers.with(tenant, |s| std::mem::take(&mut s.again));
+            let now = std::time::Instant::now();
+            let from = sealers.with(tenant, |s| {
+                if s.last_full
+                    .is_none_or(|at| now.duration_since(at) >= crate::FULL_SCAN_EVERY)
+                {
+                    s.last_full = Some(now);
+                    i64::MIN
+                } else {
+                    s.low_water
+                }
+            });
+            let (_, highest) = seal_pending(client, tenant, false, from).await?;
+            let again = sealers.with(tenant, |s| {
+                if let Some(h) = highest {
+                    s.low_water = s.low_water.max(h.saturating_sub(SEAL_MARGIN));
+                }
+                std::mem::take(&mut s.again)
+            });
             if !again {
                 return Ok(());
             }
@@ -1084,7 +1130,9 @@ impl Store for PgStore {
     async fn audit(&self, tenant: &TenantId) -> EResult<(Vec<AuditEntry>, Option<(u64, String)>)> {
         let mut client = self.client().await.map_err(engine_err)?;
         // Every committed entry is chained before the chain is read.
-        seal_pending(&mut client, tenant, true).await.map_err(pg)?;
+        seal_pending(&mut client, tenant, true, i64::MIN)
+            .await
+            .map_err(pg)?;
         let rows = client.query(&client.prepare_cached("SELECT idx, at, actor, action, request_id, service, subject_id, detail, prev_hash, hash
                  FROM audit_log WHERE tenant = $1 ORDER BY idx").await.map_err(pg)?,
                 &[&tenant.as_str()],
