@@ -455,7 +455,7 @@ impl<'a> Scorer<'a> {
         let pairs = &mut scratch.pairs;
         pairs.clear();
         for r in refs.iter().filter(|r| !r.is_number()) {
-            let Some(hits) = plan.by_tok.get(&r.tok) else {
+            let Some(hits) = plan.by_tok.get(&{ r.tok }) else {
                 continue;
             };
             let (sw, sm) = r.weight();

@@ -2,7 +2,7 @@
 //! address token references.
 //!
 //! Every slot's variable parts live end to end in two arenas shared by all subjects,
-//! one of fingerprints and one of token references; a slot is a fixed 24-byte head
+//! one of fingerprints and one of token references; a slot is a fixed 16-byte head
 //! with where its parts start and how long they are. One heap block per subject and
 //! part would cost its allocation header, its rounding and a fat pointer (~40 bytes a
 //! subject: 400 MB at 10 M). The subject's id is not here: the directory holds it in
@@ -18,13 +18,15 @@ use dsr_model::SubjectKind;
 /// Smallest arena worth compacting, in entries.
 const COMPACT_FROM: usize = 1 << 17;
 
-/// Where one slot's parts are.
+/// Where one slot's parts are: 16 bytes. The offsets are `u32`, so an index holds at
+/// most 2^32 fingerprints and 2^32 token references (some 350 M subjects, far beyond
+/// what fits in the memory of one machine).
 #[derive(Debug, Clone, Copy)]
 struct Head {
     /// Start of the fingerprints in [`Slots::keys`].
-    keys_at: u64,
+    keys_at: u32,
     /// Start of the token references in [`Slots::toks`]: names, then addresses.
-    toks_at: u64,
+    toks_at: u32,
     n_exact: u16,
     n_names: u16,
     n_addrs: u16,
@@ -67,6 +69,12 @@ pub(super) struct Slots {
     toks: Vec<TokRef>,
     garbage_keys: usize,
     garbage_toks: usize,
+}
+
+/// An arena position as a head keeps it. Past 2^32 entries the index cannot go on (see
+/// [`Head`]); no machine this runs on holds such an index in memory.
+fn arena_offset(len: usize) -> u32 {
+    u32::try_from(len).expect("an index arena beyond 2^32 entries")
 }
 
 /// At most this many entries of one part per slot (a head counts them in `u16`):
@@ -129,8 +137,8 @@ impl Slots {
             &addrs[..addrs.len().min(MAX_PART)],
         );
         let head = Head {
-            keys_at: self.keys.len() as u64,
-            toks_at: self.toks.len() as u64,
+            keys_at: arena_offset(self.keys.len()),
+            toks_at: arena_offset(self.toks.len()),
             n_exact: exact.len() as u16,
             n_names: names.len() as u16,
             n_addrs: addrs.len() as u16,
@@ -176,8 +184,8 @@ impl Slots {
             let k = h.keys_at as usize;
             let t = h.toks_at as usize;
             let n_toks = usize::from(h.n_names) + usize::from(h.n_addrs);
-            h.keys_at = keys.len() as u64;
-            h.toks_at = toks.len() as u64;
+            h.keys_at = arena_offset(keys.len());
+            h.toks_at = arena_offset(toks.len());
             keys.extend_from_slice(&self.keys[k..k + usize::from(h.n_exact)]);
             toks.extend_from_slice(&self.toks[t..t + n_toks]);
         }
@@ -219,9 +227,10 @@ mod tests {
     }
 
     #[test]
-    fn a_head_is_24_bytes() {
-        // What every subject costs before its keys: a figure in docs/benchmarks.md.
-        assert_eq!(std::mem::size_of::<Head>(), 24);
+    fn a_head_is_16_bytes_and_a_token_reference_7() {
+        // What every subject costs before its keys: figures in docs/benchmarks.md.
+        assert_eq!(std::mem::size_of::<Head>(), 16);
+        assert_eq!(std::mem::size_of::<TokRef>(), 7);
     }
 
     #[test]
