@@ -34,6 +34,7 @@ mod readings;
 mod result;
 mod romanize;
 mod snapshot;
+mod tagmap;
 pub mod text;
 
 pub use classify::classify;

@@ -25,7 +25,7 @@ use xxhash_rust::xxh3::Xxh3;
 /// The first bytes of a snapshot.
 pub(crate) const MAGIC: &[u8; 8] = b"DSRINDEX";
 /// The layout's number; a reader refuses any other.
-pub(crate) const FORMAT: u32 = 2;
+pub(crate) const FORMAT: u32 = 3;
 
 /// Why a snapshot cannot be used (rebuild from the store instead).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

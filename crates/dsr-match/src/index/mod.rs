@@ -18,11 +18,11 @@ mod slots;
 mod tokens;
 
 use crate::Method;
-use crate::multimap::MultiMap;
 use crate::normalize::Region;
 use crate::normalize::{self, ExactKey, KeyKind, TokenForm};
 use crate::packed::{kind_byte, kind_of};
 use crate::snapshot::{self, In, Out, SnapshotError, damaged};
+use crate::tagmap::TagMap;
 use crate::text;
 use dsr_model::{Subject, SubjectKind};
 use score::{QueryPlan, Scorer, Scratch};
@@ -147,7 +147,7 @@ impl MemoryReport {
 pub struct SubjectIndex {
     slots: Slots,
     free: Vec<u32>,
-    exact: MultiMap,
+    exact: TagMap,
     names: TokenIndex,
     addrs: TokenIndex,
     region: Option<Region>,
@@ -160,7 +160,7 @@ impl SubjectIndex {
         SubjectIndex {
             slots: Slots::default(),
             free: Vec::new(),
-            exact: MultiMap::default(),
+            exact: TagMap::default(),
             names: TokenIndex::default(),
             addrs: TokenIndex::default(),
             region,
@@ -338,8 +338,10 @@ impl SubjectIndex {
             let form = normalize::address_form(a);
             Self::intern_form(&mut self.addrs, &form, i as u8, &mut addrs);
         }
-        for &packed in &exact {
-            self.exact.insert(packed & !0xFF, slot);
+        let slots = &self.slots;
+        self.exact.reserve(exact.len(), || slots.exact_pairs());
+        for fp in slots::distinct_fingerprints(&exact) {
+            self.exact.insert(fp, slot);
         }
         Self::post(&mut self.names, &names, slot);
         Self::post(&mut self.addrs, &addrs, slot);
@@ -408,8 +410,8 @@ impl SubjectIndex {
 
     fn clear_slot(&mut self, slot: u32) {
         let old = self.slots.get(slot);
-        for &packed in old.exact {
-            self.exact.remove(packed & !0xFF, slot);
+        for fp in slots::distinct_fingerprints(old.exact) {
+            self.exact.remove(fp, slot);
         }
         Self::unpost(&mut self.names, old.names, slot);
         Self::unpost(&mut self.addrs, old.addrs, slot);
@@ -436,7 +438,13 @@ impl SubjectIndex {
         let mut out = Vec::new();
         for (ki, key) in keys.iter().enumerate() {
             let fp = key.fingerprint() & !0xFF;
-            for &slot in self.exact.get(fp) {
+            let found = self.exact.get(fp);
+            for (i, &slot) in found.iter().enumerate() {
+                // A slot can be there twice (two of its keys sharing an entry of the
+                // table), very rarely: the check is bounded by a short list.
+                if found.len() <= 64 && found[..i].contains(&slot) {
+                    continue;
+                }
                 let s = self.slots.get(slot);
                 if !s.live {
                     continue;
@@ -668,7 +676,7 @@ impl SubjectIndex {
                 addrs_in.end().map(|()| t)
             });
             let exact = scope.spawn(move || {
-                let m = MultiMap::read_from(&mut exact_in, n, "exact key")?;
+                let m = TagMap::read_from(&mut exact_in, n, "exact key")?;
                 exact_in.end().map(|()| m)
             });
             let slots = Self::read_slots(&mut slots_in, n, n_names, n_addrs)

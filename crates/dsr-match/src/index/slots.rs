@@ -71,6 +71,16 @@ pub(super) struct Slots {
     garbage_toks: usize,
 }
 
+/// A slot's fingerprints with the meta byte cleared, each once (one key can stand for
+/// two values of a subject, with two metas): what the exact-key table holds for the
+/// slot, inserted and removed once each.
+pub(super) fn distinct_fingerprints(exact: &[u64]) -> impl Iterator<Item = u64> + '_ {
+    exact.iter().enumerate().filter_map(|(i, &packed)| {
+        let fp = packed & !0xFF;
+        (!exact[..i].iter().any(|&p| p & !0xFF == fp)).then_some(fp)
+    })
+}
+
 /// An arena position as a head keeps it. Past 2^32 entries the index cannot go on (see
 /// [`Head`]); no machine this runs on holds such an index in memory.
 fn arena_offset(len: usize) -> u32 {
@@ -203,6 +213,16 @@ impl Slots {
         self.heads.len() * std::mem::size_of::<Head>()
             + self.keys.len() * 8
             + self.toks.len() * std::mem::size_of::<TokRef>()
+    }
+
+    /// Every slot's distinct fingerprints ([`distinct_fingerprints`]) with its slot
+    /// number: what the exact-key table is rebuilt from.
+    pub fn exact_pairs(&self) -> impl Iterator<Item = (u64, u32)> + '_ {
+        self.heads.iter().enumerate().flat_map(move |(slot, h)| {
+            let k = h.keys_at as usize;
+            distinct_fingerprints(&self.keys[k..k + usize::from(h.n_exact)])
+                .map(move |fp| (fp, slot as u32))
+        })
     }
 
     /// Room for `n` slots with `keys` fingerprints and `toks` token references in all.
