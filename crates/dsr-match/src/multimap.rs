@@ -84,17 +84,7 @@ impl MultiMap {
         let v = self.table[i][2];
         if v & OVERFLOW == 0 {
             if v != id {
-                let list = vec![v, id];
-                let at = match self.free.pop() {
-                    Some(at) => {
-                        self.overflow[at as usize] = list;
-                        at
-                    }
-                    None => {
-                        self.overflow.push(list);
-                        (self.overflow.len() - 1) as u32
-                    }
-                };
+                let at = parts::new_list(&mut self.overflow, &mut self.free, vec![v, id]);
                 self.table[i][2] = at | OVERFLOW;
             }
         } else {
@@ -125,13 +115,7 @@ impl MultiMap {
     /// Approximate heap bytes used.
     pub fn heap_bytes(&self) -> usize {
         self.table.capacity() * std::mem::size_of::<[u32; 3]>()
-            + self.overflow.capacity() * std::mem::size_of::<Vec<u32>>()
-            + self
-                .overflow
-                .iter()
-                .map(|l| l.capacity() * 4)
-                .sum::<usize>()
-            + self.free.capacity() * 4
+            + parts::lists_bytes(&self.overflow, self.overflow.capacity(), &self.free)
     }
 
     /// Writes the table as it is (equal histories write equal bytes).
@@ -140,21 +124,8 @@ impl MultiMap {
         out: &mut crate::snapshot::Out<W>,
     ) -> std::io::Result<()> {
         out.len(self.len)?;
-        out.len(self.table.len())?;
-        for chunk in self.table.chunks(4096) {
-            let mut bytes = Vec::with_capacity(chunk.len() * 12);
-            for e in chunk {
-                for w in e {
-                    bytes.extend_from_slice(&w.to_le_bytes());
-                }
-            }
-            out.raw(&bytes)?;
-        }
-        out.len(self.overflow.len())?;
-        for list in &self.overflow {
-            out.u32s(list)?;
-        }
-        out.u32s(&self.free)
+        parts::write_table(out, &self.table)?;
+        parts::write_lists(out, &self.overflow, &self.free)
     }
 
     /// Reads what [`MultiMap::write_to`] wrote: the table in one copy, then checks that
@@ -165,29 +136,14 @@ impl MultiMap {
         bound: usize,
         what: &str,
     ) -> Result<Self, crate::snapshot::SnapshotError> {
-        use crate::snapshot::{check_ids, damaged};
+        use crate::snapshot::damaged;
         let len = r.len(0)?;
         let cap = r.len(12)?;
         if (cap != 0 && (!cap.is_power_of_two() || cap < MIN_CAPACITY)) || len * 8 > cap * 7 {
             return Err(damaged(format!("{what}: table size")));
         }
-        let bytes = r.take(cap * 12)?;
-        let table: Vec<[u32; 3]> = bytes
-            .chunks_exact(12)
-            .map(|c| {
-                let w = |k: usize| u32::from_le_bytes([c[k], c[k + 1], c[k + 2], c[k + 3]]);
-                [w(0), w(4), w(8)]
-            })
-            .collect();
-        let m = r.len(8)?;
-        let mut overflow = Vec::with_capacity(m);
-        for _ in 0..m {
-            let list = r.u32s()?;
-            check_ids(&list, bound, what)?;
-            overflow.push(list);
-        }
-        let free = r.u32s()?;
-        check_ids(&free, overflow.len(), what)?;
+        let table: Vec<[u32; 3]> = parts::read_table(r, cap)?;
+        let (overflow, free) = parts::read_lists(r, bound, what)?;
         let mut used = 0;
         for e in &table {
             match e[2] {
@@ -206,6 +162,100 @@ impl MultiMap {
             overflow,
             free,
         })
+    }
+}
+
+/// The parts both fingerprint tables share: the entries written as they are, and the
+/// overflow lists of ids (with the numbers of released lists, for reuse).
+pub(crate) mod parts {
+    use crate::snapshot::{In, Out, SnapshotError, check_ids};
+
+    /// A new list; returns its number (a released one if any).
+    pub(crate) fn new_list(lists: &mut Vec<Vec<u32>>, free: &mut Vec<u32>, list: Vec<u32>) -> u32 {
+        match free.pop() {
+            Some(at) => {
+                lists[at as usize] = list;
+                at
+            }
+            None => {
+                lists.push(list);
+                (lists.len() - 1) as u32
+            }
+        }
+    }
+
+    /// Heap bytes of the lists.
+    pub(crate) fn lists_bytes(lists: &[Vec<u32>], lists_cap: usize, free: &[u32]) -> usize {
+        lists_cap * std::mem::size_of::<Vec<u32>>()
+            + lists.iter().map(|l| l.capacity() * 4).sum::<usize>()
+            + free.len() * 4
+    }
+
+    /// Writes the table's length and its entries, little-endian words.
+    pub(crate) fn write_table<W: std::io::Write, const N: usize>(
+        out: &mut Out<W>,
+        table: &[[u32; N]],
+    ) -> std::io::Result<()> {
+        out.len(table.len())?;
+        for chunk in table.chunks(4096) {
+            let mut bytes = Vec::with_capacity(chunk.len() * N * 4);
+            for e in chunk {
+                for w in e {
+                    bytes.extend_from_slice(&w.to_le_bytes());
+                }
+            }
+            out.raw(&bytes)?;
+        }
+        Ok(())
+    }
+
+    /// Reads `cap` entries written by [`write_table`] (its length read by the caller),
+    /// in one copy.
+    pub(crate) fn read_table<const N: usize>(
+        r: &mut In<'_>,
+        cap: usize,
+    ) -> Result<Vec<[u32; N]>, SnapshotError> {
+        let bytes = r.take(cap * N * 4)?;
+        Ok(bytes
+            .chunks_exact(N * 4)
+            .map(|c| {
+                std::array::from_fn(|k| {
+                    u32::from_le_bytes([c[4 * k], c[4 * k + 1], c[4 * k + 2], c[4 * k + 3]])
+                })
+            })
+            .collect())
+    }
+
+    /// Writes the lists and the released numbers.
+    pub(crate) fn write_lists<W: std::io::Write>(
+        out: &mut Out<W>,
+        lists: &[Vec<u32>],
+        free: &[u32],
+    ) -> std::io::Result<()> {
+        out.len(lists.len())?;
+        for list in lists {
+            out.u32s(list)?;
+        }
+        out.u32s(free)
+    }
+
+    /// Reads what [`write_lists`] wrote, every id below `bound` and every released
+    /// number a list.
+    pub(crate) fn read_lists(
+        r: &mut In<'_>,
+        bound: usize,
+        what: &str,
+    ) -> Result<(Vec<Vec<u32>>, Vec<u32>), SnapshotError> {
+        let m = r.len(8)?;
+        let mut lists = Vec::with_capacity(m);
+        for _ in 0..m {
+            let list = r.u32s()?;
+            check_ids(&list, bound, what)?;
+            lists.push(list);
+        }
+        let free = r.u32s()?;
+        check_ids(&free, lists.len(), what)?;
+        Ok((lists, free))
     }
 }
 

@@ -21,7 +21,7 @@
 //! free (only a tombstone) — so a run never holds two entries of one tag, and a lookup
 //! stops at the first.
 
-use crate::multimap::spread;
+use crate::multimap::{parts, spread};
 
 /// A free entry.
 const EMPTY: u32 = u32::MAX;
@@ -131,17 +131,7 @@ impl TagMap {
         let v = self.table[i][1];
         if v & OVERFLOW == 0 {
             {
-                let list = vec![v, slot];
-                let at = match self.free.pop() {
-                    Some(at) => {
-                        self.overflow[at as usize] = list;
-                        at
-                    }
-                    None => {
-                        self.overflow.push(list);
-                        (self.overflow.len() - 1) as u32
-                    }
-                };
+                let at = parts::new_list(&mut self.overflow, &mut self.free, vec![v, slot]);
                 self.table[i][1] = at | OVERFLOW;
             }
         } else {
@@ -205,13 +195,7 @@ impl TagMap {
     /// Heap bytes used.
     pub fn heap_bytes(&self) -> usize {
         self.table.capacity() * std::mem::size_of::<[u32; 2]>()
-            + self.overflow.capacity() * std::mem::size_of::<Vec<u32>>()
-            + self
-                .overflow
-                .iter()
-                .map(|l| l.capacity() * 4)
-                .sum::<usize>()
-            + self.free.capacity() * 4
+            + parts::lists_bytes(&self.overflow, self.overflow.capacity(), &self.free)
     }
 
     /// Writes the table as it is.
@@ -221,21 +205,8 @@ impl TagMap {
     ) -> std::io::Result<()> {
         out.len(self.len)?;
         out.len(self.tombs)?;
-        out.len(self.table.len())?;
-        for chunk in self.table.chunks(4096) {
-            let mut bytes = Vec::with_capacity(chunk.len() * 8);
-            for e in chunk {
-                for w in e {
-                    bytes.extend_from_slice(&w.to_le_bytes());
-                }
-            }
-            out.raw(&bytes)?;
-        }
-        out.len(self.overflow.len())?;
-        for list in &self.overflow {
-            out.u32s(list)?;
-        }
-        out.u32s(&self.free)
+        parts::write_table(out, &self.table)?;
+        parts::write_lists(out, &self.overflow, &self.free)
     }
 
     /// Reads what [`TagMap::write_to`] wrote, checking every value is below `bound`,
@@ -246,7 +217,7 @@ impl TagMap {
         bound: usize,
         what: &str,
     ) -> Result<Self, crate::snapshot::SnapshotError> {
-        use crate::snapshot::{check_ids, damaged};
+        use crate::snapshot::damaged;
         let len = r.len(0)?;
         let tombs = r.len(0)?;
         let cap = r.len(8)?;
@@ -255,23 +226,8 @@ impl TagMap {
         {
             return Err(damaged(format!("{what}: table size")));
         }
-        let bytes = r.take(cap * 8)?;
-        let table: Vec<[u32; 2]> = bytes
-            .chunks_exact(8)
-            .map(|c| {
-                let w = |k: usize| u32::from_le_bytes([c[k], c[k + 1], c[k + 2], c[k + 3]]);
-                [w(0), w(4)]
-            })
-            .collect();
-        let m = r.len(8)?;
-        let mut overflow = Vec::with_capacity(m);
-        for _ in 0..m {
-            let list = r.u32s()?;
-            check_ids(&list, bound, what)?;
-            overflow.push(list);
-        }
-        let free = r.u32s()?;
-        check_ids(&free, overflow.len(), what)?;
+        let table: Vec<[u32; 2]> = parts::read_table(r, cap)?;
+        let (overflow, free) = parts::read_lists(r, bound, what)?;
         let (mut used, mut removed) = (0, 0);
         for e in &table {
             match e[1] {
