@@ -12,6 +12,7 @@ use dsr_engine::{Outcome, Request, RequestFilter, RequestId, RequestStatus, Task
 use dsr_model::TenantId;
 use futures_util::future::try_join;
 use std::collections::HashMap;
+use tokio_postgres::types::ToSql;
 
 type EResult<T> = dsr_engine::Result<T>;
 
@@ -524,6 +525,25 @@ fn distinct_runs<K: PartialEq>(keys: &[K]) -> Vec<std::ops::Range<usize>> {
     runs
 }
 
+/// A batch of rows of one table as columns (one array parameter each), and the two
+/// statements that write them: what [`write_rows`] needs of a table.
+trait Columns: Default {
+    type Row;
+    /// What a conflict calls a row.
+    const WHAT: &'static str;
+    /// Inserts the rows (`$1` the tenant, then [`Columns::params`]); a row already
+    /// there is skipped, so counted short.
+    const INSERT: &'static str;
+    /// Updates the rows at their expected versions (the last parameter).
+    const UPDATE: &'static str;
+    /// The row's key, as a conflict names it.
+    fn name(row: &Self::Row) -> String;
+    fn push(&mut self, row: &Self::Row, expected: Option<u64>);
+    /// The columns after the tenant, without the expected versions.
+    fn params(&self) -> Vec<&(dyn ToSql + Sync)>;
+    fn expected(&self) -> &Vec<i64>;
+}
+
 /// The columns of a batch of request rows.
 #[derive(Default)]
 struct RequestColumns {
@@ -541,7 +561,24 @@ struct RequestColumns {
     expected: Vec<i64>,
 }
 
-impl RequestColumns {
+impl Columns for RequestColumns {
+    type Row = Request;
+    const WHAT: &'static str = "request";
+    const INSERT: &'static str = "INSERT INTO requests (tenant, id, type, status, subject_id, merge_set, parent_id, created_us, due_us, legal_us, version, doc)
+         SELECT $1, * FROM UNNEST($2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::BIGINT[], $9::BIGINT[], $10::BIGINT[], $11::BIGINT[], $12::TEXT[])
+         ON CONFLICT DO NOTHING";
+    const UPDATE: &'static str = "UPDATE requests AS r SET type = u.type, status = u.status, subject_id = u.subject_id,
+           merge_set = u.merge_set, parent_id = u.parent_id, created_us = u.created_us,
+           due_us = u.due_us, legal_us = u.legal_us, version = u.version, doc = u.doc
+         FROM (SELECT x.tid, u.* FROM UNNEST($2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::BIGINT[], $9::BIGINT[], $10::BIGINT[], $11::BIGINT[], $12::TEXT[], $13::BIGINT[])
+                 AS u(id, type, status, subject_id, merge_set, parent_id, created_us, due_us, legal_us, version, doc, expected),
+               LATERAL (SELECT ctid AS tid FROM requests WHERE tenant = $1 AND id = u.id OFFSET 0) x) AS u
+         WHERE r.ctid = u.tid AND r.version = u.expected";
+
+    fn name(r: &Request) -> String {
+        r.id.as_str().to_owned()
+    }
+
     fn push(&mut self, r: &Request, expected: Option<u64>) {
         self.id.push(r.id.as_str().to_owned());
         self.ty.push(r.ty.as_str().to_owned());
@@ -560,11 +597,109 @@ impl RequestColumns {
             self.expected.push(v as i64);
         }
     }
+
+    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        vec![
+            &self.id,
+            &self.ty,
+            &self.status,
+            &self.subject,
+            &self.merge_set,
+            &self.parent,
+            &self.created,
+            &self.due,
+            &self.legal,
+            &self.version,
+            &self.doc,
+        ]
+    }
+
+    fn expected(&self) -> &Vec<i64> {
+        &self.expected
+    }
 }
 
-/// Writes requests in one statement per kind: new ones inserted (a row already there is
-/// a conflict), existing ones updated where their version is still the expected one
-/// (any row not updated is a conflict, and the caller rolls the whole change back).
+/// The columns of a batch of task rows.
+#[derive(Default)]
+struct TaskColumns {
+    request_id: Vec<String>,
+    service: Vec<String>,
+    status: Vec<String>,
+    attempt: Vec<i32>,
+    version: Vec<i64>,
+    lease_owner: Vec<Option<String>>,
+    lease: Vec<Option<i64>>,
+    next: Vec<i64>,
+    updated: Vec<i64>,
+    last_error: Vec<Option<String>>,
+    outcome: Vec<Option<String>>,
+    manual: Vec<Option<String>>,
+    expected: Vec<i64>,
+}
+
+impl Columns for TaskColumns {
+    type Row = Task;
+    const WHAT: &'static str = "task";
+    const INSERT: &'static str = "INSERT INTO tasks (tenant, request_id, service, status, attempt, version, lease_owner, lease_us, next_us, updated_us, last_error, outcome, manual)
+         SELECT $1, * FROM UNNEST($2::TEXT[], $3::TEXT[], $4::TEXT[], $5::INTEGER[], $6::BIGINT[], $7::TEXT[], $8::BIGINT[], $9::BIGINT[], $10::BIGINT[], $11::TEXT[], $12::TEXT[], $13::TEXT[])
+         ON CONFLICT DO NOTHING";
+    const UPDATE: &'static str = "UPDATE tasks AS t SET status = u.status, attempt = u.attempt, version = u.version,
+           lease_owner = u.lease_owner, lease_us = u.lease_us, next_us = u.next_us,
+           updated_us = u.updated_us, last_error = u.last_error, outcome = u.outcome, manual = u.manual
+         FROM (SELECT x.tid, u.* FROM UNNEST($2::TEXT[], $3::TEXT[], $4::TEXT[], $5::INTEGER[], $6::BIGINT[], $7::TEXT[], $8::BIGINT[], $9::BIGINT[], $10::BIGINT[], $11::TEXT[], $12::TEXT[], $13::TEXT[], $14::BIGINT[])
+                 AS u(request_id, service, status, attempt, version, lease_owner, lease_us, next_us, updated_us, last_error, outcome, manual, expected),
+               LATERAL (SELECT ctid AS tid FROM tasks
+                        WHERE tenant = $1 AND request_id = u.request_id AND service = u.service OFFSET 0) x) AS u
+         WHERE t.ctid = u.tid AND t.version = u.expected";
+
+    fn name(t: &Task) -> String {
+        format!("{} / {}", t.request_id, t.service)
+    }
+
+    fn push(&mut self, t: &Task, expected: Option<u64>) {
+        self.request_id.push(t.request_id.as_str().to_owned());
+        self.service.push(t.service.clone());
+        self.status.push(t.status().as_str().to_owned());
+        self.attempt.push(t.attempt as i32);
+        self.version.push(t.version() as i64);
+        self.lease_owner.push(t.lease_owner.clone());
+        self.lease.push(t.lease_expires.map(us));
+        self.next.push(us(t.next_at));
+        self.updated.push(us(t.updated_at));
+        self.last_error.push(t.last_error.clone());
+        self.outcome.push(t.outcome.as_ref().map(json));
+        self.manual.push(t.manual.as_ref().map(json));
+        if let Some(v) = expected {
+            self.expected.push(v as i64);
+        }
+    }
+
+    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        vec![
+            &self.request_id,
+            &self.service,
+            &self.status,
+            &self.attempt,
+            &self.version,
+            &self.lease_owner,
+            &self.lease,
+            &self.next,
+            &self.updated,
+            &self.last_error,
+            &self.outcome,
+            &self.manual,
+        ]
+    }
+
+    fn expected(&self) -> &Vec<i64> {
+        &self.expected
+    }
+}
+
+/// Writes rows of one table in one statement per kind: new ones inserted (a row already
+/// there is a conflict), existing ones updated where their version is still the
+/// expected one (any row not updated is a conflict, and the caller rolls the whole
+/// change back).
 ///
 /// The update finds each row by its key in a `LATERAL … OFFSET 0` subquery and joins on
 /// the row's `ctid`: with the plain `FROM UNNEST(…) WHERE key = u.key` form, a table
@@ -573,78 +708,39 @@ impl RequestColumns {
 /// 6,000 requests, against 0.1 ms with one index lookup per row. A row updated by another
 /// writer between the lookup and the update has a new `ctid`, so it is not updated and
 /// the change is a conflict, as its version check would make it anyway.
-async fn write_requests(
+async fn write_rows<C: Columns>(
     tx: &Transaction<'_>,
     tenant: &TenantId,
-    writes: &[(&Request, Option<u64>)],
+    writes: &[(&C::Row, Option<u64>)],
 ) -> Result<(), Tx> {
-    let keys: Vec<&str> = writes.iter().map(|(r, _)| r.id.as_str()).collect();
-    for run in distinct_runs(&keys) {
-        let (mut new, mut old) = (RequestColumns::default(), RequestColumns::default());
-        for &(r, expected) in &writes[run] {
-            match expected {
-                None => new.push(r, None),
-                Some(_) => old.push(r, expected),
+    let names: Vec<String> = writes.iter().map(|(row, _)| C::name(row)).collect();
+    let tenant = tenant.as_str();
+    for run in distinct_runs(&names) {
+        let (mut new, mut old) = (C::default(), C::default());
+        let (mut new_names, mut old_names) = (Vec::new(), Vec::new());
+        for (&(row, expected), name) in writes[run.clone()].iter().zip(&names[run]) {
+            if expected.is_none() {
+                new.push(row, None);
+                new_names.push(name.clone());
+            } else {
+                old.push(row, expected);
+                old_names.push(name.clone());
             }
         }
-        if !new.id.is_empty() {
-            let n = tx
-                .execute(
-                    &tx.prepare_cached(
-                        "INSERT INTO requests (tenant, id, type, status, subject_id, merge_set, parent_id, created_us, due_us, legal_us, version, doc)
-                         SELECT $1, * FROM UNNEST($2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::BIGINT[], $9::BIGINT[], $10::BIGINT[], $11::BIGINT[], $12::TEXT[])
-                         ON CONFLICT DO NOTHING",
-                    )
-                    .await?,
-                    &[
-                        &tenant.as_str(),
-                        &new.id,
-                        &new.ty,
-                        &new.status,
-                        &new.subject,
-                        &new.merge_set,
-                        &new.parent,
-                        &new.created,
-                        &new.due,
-                        &new.legal,
-                        &new.version,
-                        &new.doc,
-                    ],
-                )
-                .await?;
-            check_rows(n, &new.id, "request")?;
-        }
-        if !old.id.is_empty() {
-            let n = tx
-                .execute(
-                    &tx.prepare_cached(
-                        "UPDATE requests AS r SET type = u.type, status = u.status, subject_id = u.subject_id,
-                           merge_set = u.merge_set, parent_id = u.parent_id, created_us = u.created_us,
-                           due_us = u.due_us, legal_us = u.legal_us, version = u.version, doc = u.doc
-                         FROM (SELECT x.tid, u.* FROM UNNEST($2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::BIGINT[], $9::BIGINT[], $10::BIGINT[], $11::BIGINT[], $12::TEXT[], $13::BIGINT[])
-                                 AS u(id, type, status, subject_id, merge_set, parent_id, created_us, due_us, legal_us, version, doc, expected),
-                               LATERAL (SELECT ctid AS tid FROM requests WHERE tenant = $1 AND id = u.id OFFSET 0) x) AS u
-                         WHERE r.ctid = u.tid AND r.version = u.expected",
-                    )
-                    .await?,
-                    &[
-                        &tenant.as_str(),
-                        &old.id,
-                        &old.ty,
-                        &old.status,
-                        &old.subject,
-                        &old.merge_set,
-                        &old.parent,
-                        &old.created,
-                        &old.due,
-                        &old.legal,
-                        &old.version,
-                        &old.doc,
-                        &old.expected,
-                    ],
-                )
-                .await?;
-            check_rows(n, &old.id, "request")?;
+        for (cols, names, sql, conditional) in [
+            (&new, new_names, C::INSERT, false),
+            (&old, old_names, C::UPDATE, true),
+        ] {
+            if names.is_empty() {
+                continue;
+            }
+            let mut params: Vec<&(dyn ToSql + Sync)> = vec![&tenant];
+            params.extend(cols.params());
+            if conditional {
+                params.push(cols.expected());
+            }
+            let n = tx.execute(&tx.prepare_cached(sql).await?, &params).await?;
+            check_rows(n, &names, C::WHAT)?;
         }
     }
     Ok(())
@@ -669,131 +765,6 @@ fn check_rows(n: u64, ids: &[String], what: &str) -> Result<(), Tx> {
     Err(Tx::Engine(dsr_engine::Error::Conflict(which)))
 }
 
-/// The columns of a batch of task rows.
-#[derive(Default)]
-struct TaskColumns {
-    request_id: Vec<String>,
-    service: Vec<String>,
-    status: Vec<String>,
-    attempt: Vec<i32>,
-    version: Vec<i64>,
-    lease_owner: Vec<Option<String>>,
-    lease: Vec<Option<i64>>,
-    next: Vec<i64>,
-    updated: Vec<i64>,
-    last_error: Vec<Option<String>>,
-    outcome: Vec<Option<String>>,
-    manual: Vec<Option<String>>,
-    expected: Vec<i64>,
-    /// `request / service`, for a conflict's message.
-    names: Vec<String>,
-}
-
-impl TaskColumns {
-    fn push(&mut self, t: &Task, expected: Option<u64>) {
-        self.request_id.push(t.request_id.as_str().to_owned());
-        self.service.push(t.service.clone());
-        self.status.push(t.status().as_str().to_owned());
-        self.attempt.push(t.attempt as i32);
-        self.version.push(t.version() as i64);
-        self.lease_owner.push(t.lease_owner.clone());
-        self.lease.push(t.lease_expires.map(us));
-        self.next.push(us(t.next_at));
-        self.updated.push(us(t.updated_at));
-        self.last_error.push(t.last_error.clone());
-        self.outcome.push(t.outcome.as_ref().map(json));
-        self.manual.push(t.manual.as_ref().map(json));
-        if let Some(v) = expected {
-            self.expected.push(v as i64);
-        }
-        self.names.push(format!("{} / {}", t.request_id, t.service));
-    }
-}
-
-/// Writes tasks like [`write_requests`]: one insert and one conditional update per run.
-async fn write_tasks(
-    tx: &Transaction<'_>,
-    tenant: &TenantId,
-    writes: &[(&Task, Option<u64>)],
-) -> Result<(), Tx> {
-    let keys: Vec<(&str, &str)> = writes
-        .iter()
-        .map(|(t, _)| (t.request_id.as_str(), t.service.as_str()))
-        .collect();
-    for run in distinct_runs(&keys) {
-        let (mut new, mut old) = (TaskColumns::default(), TaskColumns::default());
-        for &(t, expected) in &writes[run] {
-            match expected {
-                None => new.push(t, None),
-                Some(_) => old.push(t, expected),
-            }
-        }
-        if !new.names.is_empty() {
-            let n = tx
-                .execute(
-                    &tx.prepare_cached(
-                        "INSERT INTO tasks (tenant, request_id, service, status, attempt, version, lease_owner, lease_us, next_us, updated_us, last_error, outcome, manual)
-                         SELECT $1, * FROM UNNEST($2::TEXT[], $3::TEXT[], $4::TEXT[], $5::INTEGER[], $6::BIGINT[], $7::TEXT[], $8::BIGINT[], $9::BIGINT[], $10::BIGINT[], $11::TEXT[], $12::TEXT[], $13::TEXT[])
-                         ON CONFLICT DO NOTHING",
-                    )
-                    .await?,
-                    &[
-                        &tenant.as_str(),
-                        &new.request_id,
-                        &new.service,
-                        &new.status,
-                        &new.attempt,
-                        &new.version,
-                        &new.lease_owner,
-                        &new.lease,
-                        &new.next,
-                        &new.updated,
-                        &new.last_error,
-                        &new.outcome,
-                        &new.manual,
-                    ],
-                )
-                .await?;
-            check_rows(n, &new.names, "task")?;
-        }
-        if !old.names.is_empty() {
-            let n = tx
-                .execute(
-                    &tx.prepare_cached(
-                        "UPDATE tasks AS t SET status = u.status, attempt = u.attempt, version = u.version,
-                           lease_owner = u.lease_owner, lease_us = u.lease_us, next_us = u.next_us,
-                           updated_us = u.updated_us, last_error = u.last_error, outcome = u.outcome, manual = u.manual
-                         FROM (SELECT x.tid, u.* FROM UNNEST($2::TEXT[], $3::TEXT[], $4::TEXT[], $5::INTEGER[], $6::BIGINT[], $7::TEXT[], $8::BIGINT[], $9::BIGINT[], $10::BIGINT[], $11::TEXT[], $12::TEXT[], $13::TEXT[], $14::BIGINT[])
-                                 AS u(request_id, service, status, attempt, version, lease_owner, lease_us, next_us, updated_us, last_error, outcome, manual, expected),
-                               LATERAL (SELECT ctid AS tid FROM tasks
-                                        WHERE tenant = $1 AND request_id = u.request_id AND service = u.service OFFSET 0) x) AS u
-                         WHERE t.ctid = u.tid AND t.version = u.expected",
-                    )
-                    .await?,
-                    &[
-                        &tenant.as_str(),
-                        &old.request_id,
-                        &old.service,
-                        &old.status,
-                        &old.attempt,
-                        &old.version,
-                        &old.lease_owner,
-                        &old.lease,
-                        &old.next,
-                        &old.updated,
-                        &old.last_error,
-                        &old.outcome,
-                        &old.manual,
-                        &old.expected,
-                    ],
-                )
-                .await?;
-            check_rows(n, &old.names, "task")?;
-        }
-    }
-    Ok(())
-}
-
 #[async_trait]
 impl Store for PgStore {
     async fn commit(&self, change: Change) -> EResult<()> {
@@ -815,13 +786,13 @@ impl Store for PgStore {
                 .iter()
                 .map(|w| (&w.request, w.expected_version))
                 .collect();
-            write_requests(&tx, &tenant, &requests).await?;
+            write_rows::<RequestColumns>(&tx, &tenant, &requests).await?;
             let tasks: Vec<_> = change
                 .tasks
                 .iter()
                 .map(|w| (&w.task, w.expected_version))
                 .collect();
-            write_tasks(&tx, &tenant, &tasks).await?;
+            write_rows::<TaskColumns>(&tx, &tenant, &tasks).await?;
             let at = us(change.at);
             for (id, doc) in &change.packages {
                 tx.execute(&tx.prepare_cached("INSERT INTO packages (tenant, request_id, doc, created_us) VALUES ($1, $2, $3, $4)
@@ -944,7 +915,7 @@ impl Store for PgStore {
                 .iter()
                 .map(|c| (&c.task, Some(c.expected_version)))
                 .collect();
-            write_tasks(&tx, spec.tenant, &writes).await?;
+            write_rows::<TaskColumns>(&tx, spec.tenant, &writes).await?;
             let mut out = Vec::with_capacity(claimed.len());
             let mut events = Vec::with_capacity(claimed.len());
             for c in claimed {
@@ -1063,7 +1034,7 @@ impl Store for PgStore {
         )
         .await
         .map_err(pg)?;
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&tenant.as_str(), &distinct];
+        let params: [&(dyn ToSql + Sync); 2] = [&tenant.as_str(), &distinct];
         let (req_rows, task_rows) = try_join(
             client.query(&req_st, &params),
             client.query(&task_st, &params),
